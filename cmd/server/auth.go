@@ -1,0 +1,113 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/headline/headline"
+)
+
+// maxTokenBytes bounds what is parsed: the Toutiao backend's access tokens
+// are under 200 bytes, and a huge header is refused before any base64 or
+// JSON work.
+const maxTokenBytes = 2048
+
+// tokenLeeway absorbs clock skew between the Toutiao backend that issues
+// tokens and this server.
+const tokenLeeway = 5 * time.Second
+
+// accessClaims is the payload the Toutiao backend signs:
+// {"user_id": <int>, "refresh": false, "exp": <unix time>}.
+type accessClaims struct {
+	// Raw, so that only a JSON integer is taken: json.Number would also take
+	// "42" in quotes, and float64 would take 42.5.
+	UserID  jsonRaw `json:"user_id"`
+	Refresh *bool   `json:"refresh"`
+	jwt.RegisteredClaims
+}
+
+type jsonRaw []byte
+
+func (r *jsonRaw) UnmarshalJSON(b []byte) error {
+	*r = append((*r)[:0], b...)
+	return nil
+}
+
+// tokenVerifier checks access tokens as the Toutiao backend issues them.
+type tokenVerifier struct {
+	secret []byte
+	parser *jwt.Parser
+}
+
+func newTokenVerifier(secret string) *tokenVerifier {
+	return &tokenVerifier{
+		secret: []byte(secret),
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(tokenLeeway),
+		),
+	}
+}
+
+func unauthenticated(msg string) headline.Viewer {
+	return headline.Viewer{Err: headline.Errorf(headline.ECodeUnauthenticated, "%s", msg)}
+}
+
+// viewer returns who the Authorization header names. Any fault gives a
+// viewer without a user whose Err is UNAUTHENTICATED; it never fails the
+// request, so public fields are still served.
+func (v *tokenVerifier) viewer(authorization string) headline.Viewer {
+	if authorization == "" {
+		return unauthenticated("User must be authorized.")
+	}
+	token, ok := strings.CutPrefix(authorization, "Bearer ")
+	if !ok || token == "" {
+		return unauthenticated("User must be authorized: send Authorization: Bearer <access token>.")
+	}
+	if len(token) > maxTokenBytes {
+		return unauthenticated("User must be authorized: the token is too long.")
+	}
+	var claims accessClaims
+	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.secret, nil })
+	if err != nil {
+		return unauthenticated("User must be authorized: the token is invalid or expired.")
+	}
+	if claims.Refresh == nil {
+		return unauthenticated("User must be authorized: the token is not an access token.")
+	}
+	if *claims.Refresh {
+		return unauthenticated("Do not use refresh token.")
+	}
+	id, err := strconv.ParseInt(string(claims.UserID), 10, 64)
+	if err != nil || id < 1 || claims.UserID[0] == '+' {
+		return unauthenticated("User must be authorized: the token names no user.")
+	}
+	return headline.Viewer{UserID: id}
+}
+
+// authenticate puts the request's viewer in its context.
+func authenticate(v *tokenVerifier) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := headline.NewContextWithViewer(r.Context(), v.viewer(r.Header.Get("Authorization")))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// mintToken signs an access token for id, valid for ttl, in the Toutiao
+// backend's format. The embedded mode prints one so `me` can be tried.
+func mintToken(secret string, id headline.UserID, ttl time.Duration) (string, error) {
+	claims := jwt.MapClaims{
+		"user_id": id,
+		"refresh": false,
+		"exp":     time.Now().Add(ttl).Unix(),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server. Each is read from an environment
+// variable, and a flag of the same name in lower case with dashes overrides
+// it (HTTP_ADDR, -http-addr). Defaults are written beside each field and in
+// the README's table.
+type Config struct {
+	HTTPAddr string // HTTP_ADDR: where to listen. Default ":8080".
+
+	// MySQL as a go-sql-driver DSN, e.g. root@tcp(127.0.0.1:3306)/toutiao.
+	// With neither MYSQL_DSN nor REDIS_URL the server runs on embedded
+	// engines (SQLite, miniredis) with demo data.
+	MySQLDSN     string // MYSQL_DSN. Default "" (embedded mode if REDIS_URL is empty too).
+	MySQLMaxOpen int    // MYSQL_MAX_OPEN_CONNS: pool bound. Default 32.
+	RedisURL     string // REDIS_URL: redis:// or rediss:// URL. Default "".
+
+	RedisDialTimeout  time.Duration // REDIS_DIAL_TIMEOUT. Default 100ms.
+	RedisReadTimeout  time.Duration // REDIS_READ_TIMEOUT. Default 100ms.
+	RedisWriteTimeout time.Duration // REDIS_WRITE_TIMEOUT. Default 100ms.
+	RedisPoolSize     int           // REDIS_POOL_SIZE. Default 0: go-redis's 10 per CPU.
+
+	JWTSecret string // JWT_SECRET: HS256 secret of the Toutiao backend. Required outside the embedded mode.
+
+	CacheTTL           time.Duration // CACHE_TTL: profile TTL base. Default 30m.
+	CacheTTLJitter     time.Duration // CACHE_TTL_JITTER: random extra [0, this). Default 10m.
+	CacheMissingTTL    time.Duration // CACHE_MISSING_TTL: "-1" TTL base. Default 5m.
+	CacheMissingJitter time.Duration // CACHE_MISSING_TTL_JITTER. Default 60s.
+	LoaderWait         time.Duration // LOADER_WAIT: dataloader batch window. Default 200µs.
+	MaxIDs             int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
+	ComplexityLimit    int           // COMPLEXITY_LIMIT. Default 1000.
+	QueryCacheSize     int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
+	Introspection      bool          // INTROSPECTION. Default true.
+	MaxBodyBytes       int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
+	ReadHeaderTimeout  time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
+	ReadTimeout        time.Duration // HTTP_READ_TIMEOUT. Default 10s.
+	WriteTimeout       time.Duration // HTTP_WRITE_TIMEOUT. Default 15s.
+	IdleTimeout        time.Duration // HTTP_IDLE_TIMEOUT. Default 120s.
+	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT: grace for in-flight requests. Default 15s.
+	LogLevel           string        // LOG_LEVEL: debug, info, warn, error. Default info.
+	LogFormat          string        // LOG_FORMAT: text or json. Default text.
+	EmbeddedDemoUsers  int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
+}
+
+// setting is one row of the configuration: its variable, its default, and
+// the field it fills. The README's table is this list.
+type setting struct {
+	env, def, help string
+	set            func(c *Config, v string) error
+}
+
+func str(f func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *f(c) = v; return nil }
+}
+
+func integer(f func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a whole number ≥ 0, got %q", v)
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
+func duration(f func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration such as 250ms or 5m, got %q", v)
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
+func boolean(f func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		*f(c) = b
+		return nil
+	}
+}
+
+var settings = []setting{
+	{"HTTP_ADDR", ":8080", "address to listen on", str(func(c *Config) *string { return &c.HTTPAddr })},
+	{"MYSQL_DSN", "", "MySQL/MariaDB go-sql-driver DSN; empty with REDIS_URL empty: embedded mode", str(func(c *Config) *string { return &c.MySQLDSN })},
+	{"MYSQL_MAX_OPEN_CONNS", "32", "most MySQL connections open at once", integer(func(c *Config) *int { return &c.MySQLMaxOpen })},
+	{"REDIS_URL", "", "Redis URL (redis:// or rediss://); empty with MYSQL_DSN empty: embedded mode", str(func(c *Config) *string { return &c.RedisURL })},
+	{"REDIS_DIAL_TIMEOUT", "100ms", "Redis connect timeout", duration(func(c *Config) *time.Duration { return &c.RedisDialTimeout })},
+	{"REDIS_READ_TIMEOUT", "100ms", "Redis read timeout: a hung Redis costs at most this, then MySQL answers", duration(func(c *Config) *time.Duration { return &c.RedisReadTimeout })},
+	{"REDIS_WRITE_TIMEOUT", "100ms", "Redis write timeout", duration(func(c *Config) *time.Duration { return &c.RedisWriteTimeout })},
+	{"REDIS_POOL_SIZE", "0", "Redis connections per process; 0: go-redis's default, 10 per CPU", integer(func(c *Config) *int { return &c.RedisPoolSize })},
+	{"JWT_SECRET", "", "HS256 secret shared with the Toutiao backend; required unless embedded", str(func(c *Config) *string { return &c.JWTSecret })},
+	{"CACHE_TTL", "30m", "profile cache TTL, base", duration(func(c *Config) *time.Duration { return &c.CacheTTL })},
+	{"CACHE_TTL_JITTER", "10m", "profile cache TTL, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheTTLJitter })},
+	{"CACHE_MISSING_TTL", "5m", "TTL of the -1 entry for an id with no user, base", duration(func(c *Config) *time.Duration { return &c.CacheMissingTTL })},
+	{"CACHE_MISSING_TTL_JITTER", "60s", "TTL of the -1 entry, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheMissingJitter })},
+	{"LOADER_WAIT", "200us", "dataloader batch window", duration(func(c *Config) *time.Duration { return &c.LoaderWait })},
+	{"MAX_IDS", "100", "most ids one users(ids:) may ask for", integer(func(c *Config) *int { return &c.MaxIDs })},
+	{"COMPLEXITY_LIMIT", "1000", "GraphQL complexity limit", integer(func(c *Config) *int { return &c.ComplexityLimit })},
+	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},
+	{"INTROSPECTION", "true", "serve GraphQL introspection (the Playground needs it)", boolean(func(c *Config) *bool { return &c.Introspection })},
+	{"MAX_BODY_BYTES", "1048576", "request body limit in bytes", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive number of bytes, got %q", v)
+		}
+		c.MaxBodyBytes = n
+		return nil
+	}},
+	{"HTTP_READ_HEADER_TIMEOUT", "5s", "time to read a request's headers", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })},
+	{"HTTP_READ_TIMEOUT", "10s", "time to read a whole request", duration(func(c *Config) *time.Duration { return &c.ReadTimeout })},
+	{"HTTP_WRITE_TIMEOUT", "15s", "time to write a response", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
+	{"HTTP_IDLE_TIMEOUT", "120s", "keep-alive idle time", duration(func(c *Config) *time.Duration { return &c.IdleTimeout })},
+	{"SHUTDOWN_TIMEOUT", "15s", "grace for in-flight requests on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+	{"EMBEDDED_DEMO_USERS", "300", "demo users loaded in the embedded mode", integer(func(c *Config) *int { return &c.EmbeddedDemoUsers })},
+}
+
+// flagName is the flag that mirrors an environment variable.
+func flagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(env), "_", "-")
+}
+
+// parseConfig fills a Config from defaults, then getenv (an empty variable
+// counts as unset), then flags in args.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range settings {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		if err := s.set(c, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.env, err)
+		}
+		fs.Func(flagName(s.env), s.help+" (env "+s.env+", default "+quoteDefault(s.def)+")", func(v string) error {
+			return s.set(c, v)
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return nil, errors.New("LOG_FORMAT: want text or json")
+	}
+	return c, nil
+}
+
+func quoteDefault(d string) string {
+	if d == "" {
+		return `""`
+	}
+	return d
+}
+
+// embedded reports whether the server runs on its embedded engines.
+func (c *Config) embedded() bool { return c.MySQLDSN == "" && c.RedisURL == "" }

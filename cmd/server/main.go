@@ -1,0 +1,23 @@
+// Command server runs headline, the GraphQL profile service.
+//
+//	server            serve (embedded engines when neither MYSQL_DSN nor REDIS_URL is set)
+//	server migrate    create the Toutiao tables headline needs, then exit
+//	server -h         list every setting
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}

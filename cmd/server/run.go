@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/headline/headline/store"
+)
+
+// run is the whole program: main only adds the signal context and the exit
+// code, so tests run it with their own getenv and a :0 address.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 && args[1] == "migrate" {
+		return runMigrate(ctx, args[2:], getenv, stdout)
+	}
+	cfg, err := parseConfig(args[1:], getenv, stdout)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+
+	env, err := openEnv(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+
+	srv := &http.Server{
+		Handler:           NewServer(cfg, log, env.db, env.rdb, newTokenVerifier(env.secret)),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "mode", env.mode)
+	if env.mode == "embedded" {
+		announceEmbedded(log, ln.Addr(), env.secret)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// env is what the server runs on: a database, a Redis and a JWT secret.
+type env struct {
+	mode   string // "embedded" or "external"
+	db     *bun.DB
+	rdb    *redis.Client
+	secret string
+	closes []func()
+}
+
+func (e *env) close() {
+	for i := len(e.closes) - 1; i >= 0; i-- {
+		e.closes[i]()
+	}
+}
+
+// openEnv opens MySQL and Redis as configured, or, with neither configured,
+// the embedded engines with demo data. Both modes then run the same code:
+// go-redis, Bun, the loaders.
+func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err error) {
+	e := &env{mode: "external", secret: cfg.JWTSecret}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if cfg.embedded() {
+		return e, openEmbedded(ctx, cfg, e)
+	}
+	if cfg.MySQLDSN == "" || cfg.RedisURL == "" {
+		return nil, errors.New("set both MYSQL_DSN and REDIS_URL, or neither for the embedded mode")
+	}
+	if cfg.JWTSecret == "" {
+		return nil, errors.New("JWT_SECRET is required outside the embedded mode")
+	}
+	e.db, err = store.OpenMySQL(cfg.MySQLDSN, store.PoolOptions{MaxOpen: cfg.MySQLMaxOpen})
+	if err != nil {
+		return nil, err
+	}
+	e.closes = append(e.closes, func() { _ = e.db.Close() })
+	if err := e.db.PingContext(ctx); err != nil {
+		// Not fatal: the server starts, /readyz says it is not ready, and
+		// requests succeed once MySQL answers.
+		log.Warn("mysql does not answer yet", "err", err)
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, errors.New("REDIS_URL: want redis://[user:pass@]host:port[/db] or rediss://…")
+	}
+	e.rdb = newRedis(opt, cfg)
+	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
+	return e, nil
+}
+
+func openEmbedded(ctx context.Context, cfg *Config, e *env) error {
+	e.mode = "embedded"
+	if e.secret == "" {
+		e.secret = randomSecret()
+	}
+	mr, stop, err := startMiniredis(ctx)
+	if err != nil {
+		return err
+	}
+	e.closes = append(e.closes, stop)
+	e.rdb = newRedis(&redis.Options{Addr: mr.Addr()}, cfg)
+	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
+
+	e.db, err = store.OpenSQLite(":memory:")
+	if err != nil {
+		return err
+	}
+	e.closes = append(e.closes, func() { _ = e.db.Close() })
+	if _, err := store.Migrate(ctx, e.db); err != nil {
+		return err
+	}
+	return seedDemoUsers(ctx, e.db, cfg.EmbeddedDemoUsers)
+}
+
+// newRedis applies the server's timeouts to opt. go-redis's defaults (5 s
+// timeouts, 3 retries, 5 dial attempts) would make a dead Redis cost seconds
+// per request; here a failure costs one short timeout and is a cache miss.
+func newRedis(opt *redis.Options, cfg *Config) *redis.Client {
+	opt.DialTimeout = cfg.RedisDialTimeout
+	opt.ReadTimeout = cfg.RedisReadTimeout
+	opt.WriteTimeout = cfg.RedisWriteTimeout
+	opt.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
+	opt.MaxRetries = -1
+	opt.DialerRetries = 1
+	if cfg.RedisPoolSize > 0 {
+		opt.PoolSize = cfg.RedisPoolSize
+	}
+	return redis.NewClient(opt)
+}
+
+// announceEmbedded tells a newcomer where to click and what to send.
+func announceEmbedded(log *slog.Logger, addr net.Addr, secret string) {
+	host := addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && (tcp.IP.IsUnspecified() || tcp.IP.IsLoopback()) {
+		host = fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	token, err := mintToken(secret, 1, 24*time.Hour)
+	if err != nil {
+		log.Error("mint demo token", "err", err)
+		return
+	}
+	log.Info("embedded mode: in-process Redis (miniredis) and SQLite with demo users; nothing is kept",
+		"playground", "http://"+host+"/",
+		"graphql", "http://"+host+"/graphql")
+	log.Info("a token for `me` (user 1, valid 24h): send it as Authorization: Bearer <token>",
+		"token", token)
+}
+
+// runMigrate creates the tables headline needs on the configured MySQL.
+// The server itself never does: against a shared database, schema changes
+// are a deliberate step of a deploy.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := "up"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	cfg, err := parseConfig(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.MySQLDSN == "" {
+		return errors.New("migrate: MYSQL_DSN is not set")
+	}
+	db, err := store.OpenMySQL(cfg.MySQLDSN, store.PoolOptions{MaxOpen: 2})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch cmd {
+	case "up":
+		applied, err := store.Migrate(ctx, db)
+		if err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			fmt.Fprintln(stdout, "migrate: nothing to do")
+		}
+		for _, m := range applied {
+			fmt.Fprintln(stdout, "migrate: applied", m)
+		}
+	case "status":
+		ms, err := store.MigrationStatus(ctx, db)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			fmt.Fprintln(stdout, m)
+		}
+	default:
+		return fmt.Errorf("migrate: unknown command %q (want up or status)", cmd)
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/headline/headline/dataloaders"
+	"github.com/headline/headline/graph"
+	"github.com/headline/headline/store"
+)
+
+// server holds what the routes need; NewServer wires it.
+type server struct {
+	cfg      *Config
+	log      *slog.Logger
+	db       *bun.DB
+	rdb      redis.UniversalClient
+	profiles *store.Profiles
+	tokens   *tokenVerifier
+}
+
+// NewServer returns the HTTP handler of headline: every route is in routes.
+func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier) http.Handler {
+	cache := store.NewCache(rdb, store.TTLs{
+		Profile:       cfg.CacheTTL,
+		ProfileJitter: cfg.CacheTTLJitter,
+		Missing:       cfg.CacheMissingTTL,
+		MissingJitter: cfg.CacheMissingJitter,
+	})
+	s := &server{
+		cfg:      cfg,
+		log:      log,
+		db:       db,
+		rdb:      rdb,
+		profiles: store.NewProfiles(db, cache, log, store.ProfilesOptions{}),
+		tokens:   tokens,
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return mux
+}
+
+func (s *server) routes(mux *http.ServeMux) {
+	gql := graph.NewHandler(graph.Options{
+		MaxIDs:          s.cfg.MaxIDs,
+		ComplexityLimit: s.cfg.ComplexityLimit,
+		QueryCacheSize:  s.cfg.QueryCacheSize,
+		Introspection:   s.cfg.Introspection,
+		Log:             s.log,
+	})
+	loaders := dataloaders.Middleware(s.profiles, dataloaders.Options{Wait: s.cfg.LoaderWait})
+
+	mux.Handle("GET /graphql", authenticate(s.tokens)(loaders(gql)))
+	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes)(authenticate(s.tokens)(loaders(gql))))
+	mux.Handle("GET /{$}", playground.Handler("headline", "/graphql"))
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+}
+
+// limitBody caps the request body; gqlgen's POST transport then answers a
+// larger body with a GraphQL-shaped error.
+func limitBody(n int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, n)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// handleHealthz says the process is alive; it checks nothing else, so an
+// orchestrator does not restart a server whose database is down.
+func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// handleReadyz says whether the server can answer: MySQL must answer; a
+// Redis that does not is reported as degraded but still ready, since every
+// lookup then falls back to MySQL.
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	body := map[string]string{"status": "ready", "mysql": "ok", "redis": "ok"}
+	code := http.StatusOK
+	if err := s.db.PingContext(ctx); err != nil {
+		s.log.WarnContext(ctx, "readyz: mysql ping failed", "err", err)
+		body["status"], body["mysql"] = "unavailable", "down"
+		code = http.StatusServiceUnavailable
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.log.WarnContext(ctx, "readyz: redis ping failed", "err", err)
+		body["redis"] = "down"
+		if code == http.StatusOK {
+			body["status"] = "degraded"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}

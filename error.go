@@ -1,0 +1,49 @@
+package headline
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are the values of a GraphQL error's extensions.code, so a
+// client can branch on them; the one edge that translates errors for clients
+// (the GraphQL error presenter) maps every other error to ECodeInternal.
+const (
+	ECodeUnauthenticated = "UNAUTHENTICATED"
+	ECodeForbidden       = "FORBIDDEN"
+	ECodeBadInput        = "BAD_USER_INPUT"
+	ECodeInternal        = "INTERNAL_SERVER_ERROR"
+)
+
+// Error is an error meant for the client: its Message is shown as it is.
+// Anything that is not an *Error is an internal error whose text is only logged.
+type Error struct {
+	Code    string
+	Message string
+	// Field names the argument or input field at fault, for BAD_USER_INPUT.
+	Field string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns a client-facing error with the given code.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// BadInput returns a BAD_USER_INPUT error naming the field at fault.
+func BadInput(field, format string, args ...any) *Error {
+	return &Error{Code: ECodeBadInput, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// ECodeInternal for any other non-nil error.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Code
+	}
+	return ECodeInternal
+}

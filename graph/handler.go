@@ -1,0 +1,68 @@
+package graph
+
+import (
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// Options configures the GraphQL handler; zero fields take their defaults.
+type Options struct {
+	// MaxIDs caps the ids of one users(ids:) field. Default: 100.
+	MaxIDs int
+	// ComplexityLimit refuses, before any Redis or SQL work, a query whose
+	// complexity exceeds it. Each field counts 1, and users(ids:) counts its
+	// selection once per id, so a feed of 100 authors with all five fields
+	// is about 600. Default: 1000.
+	ComplexityLimit int
+	// QueryCacheSize is how many parsed and validated documents are kept.
+	// Default: 1000.
+	QueryCacheSize int
+	// Introspection serves __schema and __type (the Playground needs them).
+	Introspection bool
+	// Log receives internal errors and panics. Default: slog.Default().
+	Log *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxIDs <= 0 {
+		o.MaxIDs = 100
+	}
+	if o.ComplexityLimit <= 0 {
+		o.ComplexityLimit = 1000
+	}
+	if o.QueryCacheSize <= 0 {
+		o.QueryCacheSize = 1000
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return o
+}
+
+// NewHandler returns the GraphQL endpoint: POST and GET, a cache of parsed
+// documents, the complexity limit, and errors translated by presentError.
+// Requests must carry the loaders of dataloaders.Middleware and the viewer
+// set by the authentication middleware.
+func NewHandler(opts Options) *handler.Server {
+	opts = opts.withDefaults()
+	cfg := Config{Resolvers: &Resolver{MaxIDs: opts.MaxIDs, Log: opts.Log}}
+	cfg.Complexity.Query.Users = func(childComplexity int, ids []string) int {
+		return 1 + len(ids)*childComplexity
+	}
+	srv := handler.New(NewExecutableSchema(cfg))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+	srv.SetErrorPresenter(presentError(opts.Log))
+	srv.SetRecoverFunc(recoverPanic(opts.Log))
+	return srv
+}

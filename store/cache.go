@@ -1,0 +1,215 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline"
+)
+
+// rediser is the part of go-redis the cache needs. Declared here, where it is
+// used, so that a *redis.Client, a *redis.ClusterClient or a
+// redis.UniversalClient all fit.
+type rediser interface {
+	MGet(ctx context.Context, keys ...string) *redis.SliceCmd
+	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+}
+
+// TTLs says how long cache entries live. Each entry draws its own jitter, so
+// entries written in one batch do not expire together (cache avalanche).
+type TTLs struct {
+	// Profile is the base lifetime of a cached profile.
+	// Default (zero value): 30m, the Toutiao backend's UserProfileCacheTTL.
+	Profile time.Duration
+	// ProfileJitter is the random extra lifetime [0, ProfileJitter).
+	// Default: 10m.
+	ProfileJitter time.Duration
+	// Missing is the base lifetime of the "-1" entry for an id with no user.
+	// It is short so that a user who signs up is seen soon. Default: 5m.
+	Missing time.Duration
+	// MissingJitter is the random extra lifetime of a "-1" entry. Default: 60s.
+	MissingJitter time.Duration
+}
+
+// DefaultTTLs are the Toutiao backend's constants.
+var DefaultTTLs = TTLs{
+	Profile:       30 * time.Minute,
+	ProfileJitter: 10 * time.Minute,
+	Missing:       5 * time.Minute,
+	MissingJitter: 60 * time.Second,
+}
+
+func (t TTLs) withDefaults() TTLs {
+	if t.Profile <= 0 {
+		t.Profile = DefaultTTLs.Profile
+	}
+	if t.ProfileJitter <= 0 {
+		t.ProfileJitter = DefaultTTLs.ProfileJitter
+	}
+	if t.Missing <= 0 {
+		t.Missing = DefaultTTLs.Missing
+	}
+	if t.MissingJitter <= 0 {
+		t.MissingJitter = DefaultTTLs.MissingJitter
+	}
+	return t
+}
+
+// draw returns base + a random whole number of seconds in [0, jitter), as the
+// Flask app's BaseCacheTTL.get_val does.
+func draw(base, jitter time.Duration) time.Duration {
+	n := int64(jitter / time.Second)
+	if n <= 0 {
+		return base
+	}
+	return base + time.Duration(rand.Int64N(n))*time.Second
+}
+
+// ProfileKey is the Toutiao backend's key for a cached profile.
+func ProfileKey(id headline.UserID) string {
+	return "user:" + strconv.FormatInt(id, 10) + ":info"
+}
+
+// missingValue marks an id with no user (the Flask app's setex(key, ttl, -1)).
+const missingValue = "-1"
+
+// entryKind says what a cache entry held.
+type entryKind uint8
+
+const (
+	entryMiss    entryKind = iota // absent, unreadable or of another shape: load it
+	entryUser                     // a profile
+	entryMissing                  // "-1": no such user
+)
+
+// cachedProfile is the JSON the Flask app writes: exactly these four keys.
+// photo, intro and certi may be null.
+type cachedProfile struct {
+	Name  string  `json:"name"`
+	Photo *string `json:"photo"`
+	Intro *string `json:"intro"`
+	Certi *string `json:"certi"`
+}
+
+// encodeProfile renders u in the Flask app's format. Go's compact spelling is
+// fine: Python's json.loads reads it.
+func encodeProfile(u *headline.User) []byte {
+	b, err := json.Marshal(cachedProfile{Name: u.Name, Photo: u.Photo, Intro: u.Intro, Certi: u.Certi})
+	if err != nil {
+		// Marshalling strings and nil pointers cannot fail.
+		panic(fmt.Sprintf("store: encode profile: %v", err))
+	}
+	return b
+}
+
+// decodeProfile reads a cache value written by the Flask app or by us. Any
+// valid JSON spelling of the four-key object is accepted; anything else (a
+// truncated value, another shape, extra or missing keys) is entryMiss, so the
+// entry is loaded again and overwritten.
+func decodeProfile(id headline.UserID, v string) (*headline.User, entryKind) {
+	if v == missingValue {
+		return nil, entryMissing
+	}
+	// The shape check needs each key's presence, which a struct alone cannot
+	// tell from an explicit null, hence the raw messages.
+	var raw struct {
+		Name  json.RawMessage `json:"name"`
+		Photo json.RawMessage `json:"photo"`
+		Intro json.RawMessage `json:"intro"`
+		Certi json.RawMessage `json:"certi"`
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(v)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil || dec.More() {
+		return nil, entryMiss
+	}
+	if raw.Name == nil || raw.Photo == nil || raw.Intro == nil || raw.Certi == nil {
+		return nil, entryMiss
+	}
+	u := &headline.User{ID: id}
+	if raw.Name[0] != '"' || json.Unmarshal(raw.Name, &u.Name) != nil {
+		return nil, entryMiss
+	}
+	for _, f := range []struct {
+		raw json.RawMessage
+		dst **string
+	}{{raw.Photo, &u.Photo}, {raw.Intro, &u.Intro}, {raw.Certi, &u.Certi}} {
+		if string(f.raw) == "null" {
+			continue
+		}
+		if f.raw[0] != '"' || json.Unmarshal(f.raw, f.dst) != nil {
+			return nil, entryMiss
+		}
+	}
+	return u, entryUser
+}
+
+// Cache reads and writes profiles in the Toutiao backend's Redis format.
+// It is the only code that knows that format.
+type Cache struct {
+	rdb  rediser
+	ttls TTLs
+}
+
+// NewCache returns a cache on rdb; zero fields of ttls take their defaults.
+func NewCache(rdb rediser, ttls TTLs) *Cache {
+	return &Cache{rdb: rdb, ttls: ttls.withDefaults()}
+}
+
+// cacheEntry is what the cache held for one id.
+type cacheEntry struct {
+	kind entryKind
+	user *headline.User
+}
+
+// get reads the entries of ids in one MGET, in the order of ids.
+func (c *Cache) get(ctx context.Context, ids []headline.UserID) ([]cacheEntry, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = ProfileKey(id)
+	}
+	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cache: mget %d keys: %w", len(keys), err)
+	}
+	if len(vals) != len(ids) {
+		return nil, fmt.Errorf("cache: mget %d keys: %d values", len(keys), len(vals))
+	}
+	out := make([]cacheEntry, len(ids))
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // nil: absent
+		}
+		out[i].user, out[i].kind = decodeProfile(ids[i], s)
+	}
+	return out, nil
+}
+
+// put writes the loaded profiles, and "-1" for each id in missing, in one
+// pipeline of SET … EX, each with its own TTL draw.
+func (c *Cache) put(ctx context.Context, users []*headline.User, missing []headline.UserID) error {
+	if len(users) == 0 && len(missing) == 0 {
+		return nil
+	}
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, u := range users {
+			p.Set(ctx, ProfileKey(u.ID), encodeProfile(u), draw(c.ttls.Profile, c.ttls.ProfileJitter))
+		}
+		for _, id := range missing {
+			p.Set(ctx, ProfileKey(id), missingValue, draw(c.ttls.Missing, c.ttls.MissingJitter))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: write back %d entries: %w", len(users)+len(missing), err)
+	}
+	return nil
+}
