@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store"
+)
+
+const userFields = "id name photo intro certi"
+
+func TestFeedBatch(t *testing.T) {
+	s := newTestServer(t)
+	// 45 users that exist, 5 ids that do not.
+	s.addUsers(t, seqUsers(1000, 45)...)
+	ids := make([]int64, 50)
+	for i := range ids {
+		ids[i] = 1000 + int64(i)
+	}
+	q := fmt.Sprintf(`{ users(ids: %s) { %s } }`, idList(ids), userFields)
+
+	check := func(t *testing.T, r gqlResponse) {
+		t.Helper()
+		if len(r.Errors) > 0 {
+			t.Fatalf("errors: %s", r.Raw)
+		}
+		got := r.users(t, "users")
+		if len(got) != 50 {
+			t.Fatalf("got %d entries, want 50", len(got))
+		}
+		for i, u := range got {
+			id := ids[i]
+			if id >= 1045 {
+				if u != nil {
+					t.Errorf("users[%d] = %+v, want null for unknown id %d", i, u, id)
+				}
+				continue
+			}
+			if u == nil || u.ID != fmt.Sprint(id) || u.Name != fmt.Sprintf("u%d", id) {
+				t.Fatalf("users[%d] = %+v, want user %d", i, u, id)
+			}
+			if (u.Photo != nil) != (id%2 == 0) || (u.Intro != nil) != (id%2 == 0) {
+				t.Errorf("users[%d] = %+v: optional fields wrong", i, u)
+			}
+		}
+	}
+
+	t.Run("cold batch of 50 is one MGET, one SELECT and one pipeline", func(t *testing.T) {
+		s.resetCounts()
+		check(t, s.post(t, q, nil))
+		if got := s.rc.Count("MGET"); got != 1 {
+			t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+		}
+		if got := s.sql.Count("SELECT"); got != 1 {
+			t.Errorf("SELECT = %d, want 1: %q", got, s.sql.Queries())
+		}
+		if got := s.rc.Count("SET"); got != 50 {
+			t.Errorf("SET = %d, want 50 (%s)", got, s.rc)
+		}
+		if got := s.rc.RoundTrips(); got != 2 {
+			t.Errorf("Redis round trips = %d, want 2 (MGET, pipeline): %s", got, s.rc)
+		}
+		q := s.sql.Queries()[0]
+		if !strings.Contains(q, "user_id IN (") || strings.Count(q, ",") < 49 {
+			t.Errorf("SELECT is not one IN query over the 50 ids: %s", q)
+		}
+	})
+
+	t.Run("cache entries are the Toutiao format with jittered TTLs", func(t *testing.T) {
+		ctx := context.Background()
+		profileTTLs := map[time.Duration]bool{}
+		for _, id := range ids[:45] {
+			key := fmt.Sprintf("user:%d:info", id)
+			v, err := s.redis.Raw.Get(ctx, key).Result()
+			if err != nil {
+				t.Fatalf("GET %s: %v", key, err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(v), &m); err != nil {
+				t.Fatalf("%s = %q: %v", key, v, err)
+			}
+			if len(m) != 4 || m["name"] != fmt.Sprintf("u%d", id) {
+				t.Errorf("%s = %s, want exactly name, photo, intro, certi", key, v)
+			}
+			for _, k := range []string{"photo", "intro", "certi"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("%s = %s: no %q (NULL must be written as null)", key, v, k)
+				}
+			}
+			ttl := s.redis.TTL(t, key)
+			if ttl < 1800*time.Second-2*time.Second || ttl > 2399*time.Second {
+				t.Errorf("TTL %s = %v, want 1800..2399s", key, ttl)
+			}
+			profileTTLs[ttl] = true
+		}
+		if len(profileTTLs) < 5 {
+			t.Errorf("45 profile TTLs took only %d values; each key must draw its own jitter", len(profileTTLs))
+		}
+		for _, id := range ids[45:] {
+			key := fmt.Sprintf("user:%d:info", id)
+			if v, _ := s.redis.Raw.Get(ctx, key).Result(); v != "-1" {
+				t.Errorf("%s = %q, want -1", key, v)
+			}
+			if ttl := s.redis.TTL(t, key); ttl < 298*time.Second || ttl > 359*time.Second {
+				t.Errorf("TTL %s = %v, want 300..359s", key, ttl)
+			}
+		}
+	})
+
+	t.Run("the same batch warm is one MGET and no SQL", func(t *testing.T) {
+		s.resetCounts()
+		check(t, s.post(t, q, nil))
+		if got := s.rc.RoundTrips(); got != 1 || s.rc.Count("MGET") != 1 {
+			t.Errorf("Redis: %s, want exactly one MGET", s.rc)
+		}
+		if got := s.sql.Count("SELECT"); got != 0 {
+			t.Errorf("SELECT = %d, want 0", got)
+		}
+	})
+
+	t.Run("duplicate ids are one key", func(t *testing.T) {
+		s.resetCounts()
+		r := s.post(t, `{ users(ids: ["1001","1001","1002","1001"]) { id } }`, nil)
+		got := r.users(t, "users")
+		if len(got) != 4 || got[0].ID != "1001" || got[2].ID != "1002" || got[3].ID != "1001" {
+			t.Fatalf("got %s", r.Raw)
+		}
+		if s.rc.Count("MGET") != 1 {
+			t.Errorf("Redis: %s", s.rc)
+		}
+	})
+}
+
+func TestAliasesAndFieldsShareOneBatch(t *testing.T) {
+	s := newTestServer(t)
+	s.addUsers(t, seqUsers(2000, 30)...)
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 20 {
+		fmt.Fprintf(&b, " a%d: user(id: \"%d\") { id name }", i, 2000+i)
+	}
+	b.WriteString(" }")
+
+	for _, tc := range []struct {
+		name  string
+		query string
+		warm  bool
+	}{
+		{"20 aliased user fields cold", b.String(), false},
+		{"20 aliased user fields warm", b.String(), true},
+		{"user, users and me together", `{ x: user(id: "2025") { id } users(ids: ["2026","2027"]) { id } me { id } }`, false},
+	} {
+		t.Run(tc.name+" are one MGET", func(t *testing.T) {
+			s.resetCounts()
+			r := s.post(t, tc.query, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: 2028}))
+			if len(r.Errors) > 0 {
+				t.Fatalf("errors: %s", r.Raw)
+			}
+			if got := s.rc.Count("MGET"); got != 1 {
+				t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+			}
+			want := 1
+			if tc.warm {
+				want = 0
+			}
+			if got := s.sql.Count("SELECT"); got != want {
+				t.Errorf("SELECT = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+func TestCacheWrittenByFlask(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	s.addUsers(t,
+		headline.User{ID: 3001, Name: "mysql-name"},
+		headline.User{ID: 3002, Name: "exists-in-mysql"},
+	)
+	// What Python's json.dumps writes: ", " and ": " separators, \uXXXX escapes.
+	flask := `{"name": "\u5f20\u4e09", "photo": null, "intro": "\u4f60\u597d \"quoted\"", "certi": null}`
+	s.redis.Raw.Set(ctx, store.ProfileKey(3001), flask, time.Hour)
+	// The Flask app's negative entry, although MySQL has the row now.
+	s.redis.Raw.Set(ctx, store.ProfileKey(3002), "-1", time.Hour)
+
+	s.resetCounts()
+	r := s.post(t, `{ a: user(id: "3001") { id name photo intro certi } b: user(id: "3002") { id } }`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("errors: %s", r.Raw)
+	}
+	a := r.user(t, "a")
+	if a == nil || a.Name != "张三" || a.Photo != nil || a.Intro == nil || *a.Intro != `你好 "quoted"` {
+		t.Errorf("a = %+v, want the cached 张三 entry as written", a)
+	}
+	if b := r.user(t, "b"); b != nil {
+		t.Errorf("b = %+v, want null: the cache says -1", b)
+	}
+	if got := s.sql.Count("SELECT"); got != 0 {
+		t.Errorf("SELECT = %d, want 0: both answers were cached", got)
+	}
+	if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(3001)).Result(); got != flask {
+		t.Errorf("the Flask entry was rewritten: %q", got)
+	}
+}
+
+func TestCorruptEntriesAreRepaired(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	cases := []struct {
+		name, value string
+	}{
+		{"truncated JSON", `{"name": "old", "photo": nu`},
+		{"binary garbage", "\x00\xff\xfe garbage \x01"},
+		{"name a number", `{"name": 42, "photo": null, "intro": null, "certi": null}`},
+		{"name null", `{"name": null, "photo": null, "intro": null, "certi": null}`},
+		{"missing key", `{"name": "old", "photo": null, "intro": null}`},
+		{"extra key", `{"name": "old", "photo": null, "intro": null, "certi": null, "admin": true}`},
+		{"photo a number", `{"name": "old", "photo": 1, "intro": null, "certi": null}`},
+		{"a JSON array", `["old"]`},
+		{"another sentinel", `-2`},
+		{"two documents", `{"name": "old", "photo": null, "intro": null, "certi": null} {}`},
+		{"several megabytes", `{"name": "` + strings.Repeat("x", 4<<20) + `"`},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := int64(3100 + i)
+			s.addUsers(t, headline.User{ID: id, Name: fmt.Sprintf("fresh%d", id)})
+			key := store.ProfileKey(id)
+			s.redis.Raw.Set(ctx, key, tc.value, time.Hour)
+			s.resetCounts()
+			r := s.post(t, fmt.Sprintf(`{ user(id: "%d") { id name } }`, id), nil)
+			if u := r.user(t, "user"); u == nil || u.Name != fmt.Sprintf("fresh%d", id) {
+				t.Fatalf("user = %+v (%s), want the MySQL row", u, r.Raw)
+			}
+			if s.sql.Count("SELECT") != 1 {
+				t.Errorf("SELECT = %d, want 1", s.sql.Count("SELECT"))
+			}
+			got, _ := s.redis.Raw.Get(ctx, key).Result()
+			want := fmt.Sprintf(`{"name":"fresh%d","photo":null,"intro":null,"certi":null}`, id)
+			if got != want {
+				t.Errorf("%s = %.80q, want it repaired to %s", key, got, want)
+			}
+		})
+	}
+}
+
+func TestColdHerdIsOneSelect(t *testing.T) {
+	s := newTestServer(t)
+	s.addUsers(t, headline.User{ID: 4001, Name: "herd"})
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for range n {
+		wg.Go(func() {
+			r := s.post(t, `{ user(id: "4001") { name } }`, nil)
+			if u := r.user(t, "user"); u == nil || u.Name != "herd" {
+				errs <- r.Raw
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("wrong answer: %s", e)
+	}
+	if got := s.sql.Count("SELECT"); got != 1 {
+		t.Errorf("%d concurrent cold requests ran %d SELECTs, want 1", n, got)
+	}
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
+)
+
+// redisDB is this package's logical Redis database on a real server.
+const redisDB = 2
+
+const testSecret = "toutiao-test-secret"
+
+// testServer is the whole server over HTTP, on this package's database and
+// a Redis of its own, with the round trips to both counted.
+type testServer struct {
+	URL   string
+	cfg   *Config
+	base  *bun.DB // uncounted, for setup
+	sql   *storetest.SQLCounter
+	redis *storetest.Redis
+	rdb   *redis.Client
+	rc    *storetest.RedisCounter
+}
+
+// testConfig is the default configuration with a JWT secret, adjusted by
+// the given functions.
+func testConfig(t testing.TB, adjust ...func(*Config)) *Config {
+	t.Helper()
+	cfg, err := parseConfig(nil, func(k string) string {
+		if k == "JWT_SECRET" {
+			return testSecret
+		}
+		return ""
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range adjust {
+		f(cfg)
+	}
+	return cfg
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func newTestServer(t testing.TB, adjust ...func(*Config)) *testServer {
+	t.Helper()
+	cfg := testConfig(t, adjust...)
+	base := storetest.DB(t, "server")
+	db, sc := storetest.CountSQL(base)
+	r := storetest.NewRedis(t, redisDB)
+	rdb := newRedis(r.Options(), cfg)
+	t.Cleanup(func() { _ = rdb.Close() })
+	rc := storetest.CountRedis(rdb)
+	hs := httptest.NewServer(NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
+	t.Cleanup(hs.Close)
+	return &testServer{URL: hs.URL, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: rc}
+}
+
+// addUsers inserts users straight into MySQL.
+func (s *testServer) addUsers(t testing.TB, users ...headline.User) {
+	t.Helper()
+	if err := store.InsertUsers(context.Background(), s.base, users...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resetCounts zeroes the Redis and SQL counters.
+func (s *testServer) resetCounts() {
+	s.sql.Reset()
+	s.rc.Reset()
+}
+
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+type gqlResponse struct {
+	Status int
+	Data   map[string]json.RawMessage `json:"data"`
+	Errors []gqlError                 `json:"errors"`
+	Raw    string
+}
+
+// code returns the extensions.code of the error at path (e.g. "me",
+// "users.2"), or "" when there is none.
+func (r gqlResponse) code(path string) string {
+	for _, e := range r.Errors {
+		if pathString(e.Path) == path {
+			c, _ := e.Extensions["code"].(string)
+			return c
+		}
+	}
+	return ""
+}
+
+func pathString(p []any) string {
+	parts := make([]string, len(p))
+	for i, x := range p {
+		parts[i] = fmt.Sprint(x)
+	}
+	return strings.Join(parts, ".")
+}
+
+// user decodes data[field] as a user, nil for null.
+func (r gqlResponse) user(t testing.TB, field string) *userJSON {
+	t.Helper()
+	raw, ok := r.Data[field]
+	if !ok {
+		t.Fatalf("no field %q in %s", field, r.Raw)
+	}
+	var u *userJSON
+	if err := json.Unmarshal(raw, &u); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return u
+}
+
+func (r gqlResponse) users(t testing.TB, field string) []*userJSON {
+	t.Helper()
+	var us []*userJSON
+	if err := json.Unmarshal(r.Data[field], &us); err != nil {
+		t.Fatalf("decode %s: %v (%s)", field, err, r.Raw)
+	}
+	return us
+}
+
+type userJSON struct {
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	Photo *string `json:"photo"`
+	Intro *string `json:"intro"`
+	Certi *string `json:"certi"`
+}
+
+// post sends a GraphQL POST with optional headers (name, value pairs).
+func (s *testServer) post(t testing.TB, query string, vars map[string]any, headers ...string) gqlResponse {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return do(t, req)
+}
+
+func do(t testing.TB, req *http.Request) gqlResponse {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gqlResponse{Status: resp.StatusCode, Raw: string(b)}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, b)
+	}
+	return r
+}
+
+// idList renders ids as a GraphQL list literal.
+func idList(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf("%q", fmt.Sprint(id))
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+func ptr2(s string) *string { return &s }
+
+// seqUsers makes n users with ids from first, with every optional field set
+// on even ids and none on odd ones.
+func seqUsers(first int64, n int) []headline.User {
+	us := make([]headline.User, n)
+	for i := range us {
+		id := first + int64(i)
+		us[i] = headline.User{ID: id, Name: fmt.Sprintf("u%d", id)}
+		if id%2 == 0 {
+			us[i].Photo = ptr2(fmt.Sprintf("https://img.example.com/%d.png", id))
+			us[i].Intro = ptr2("intro " + fmt.Sprint(id))
+			us[i].Certi = ptr2("certi")
+		}
+	}
+	return us
+}
