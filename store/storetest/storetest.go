@@ -342,4 +342,3 @@ func (sc *SQLCounter) Reset() {
 	sc.stmts = map[string]int{}
 	sc.last = nil
 }
-
