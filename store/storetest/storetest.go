@@ -157,6 +157,9 @@ func (r *Redis) TTL(t testing.TB, key string) time.Duration {
 // port, for tests that kill or pause Redis.
 type RedisServer struct {
 	Addr string
+	bin  string
+	port int
+	dir  string
 	cmd  *exec.Cmd
 }
 
@@ -173,15 +176,21 @@ func StartRedisServer(t testing.TB) *RedisServer {
 		t.Skip("redis-server not installed")
 	}
 	port := FreePort(t)
-	s := &RedisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	s := &RedisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, port: port, dir: t.TempDir()}
+	t.Cleanup(s.Kill)
+	s.Start(t)
+	return s
+}
+
+// Start starts the server again on its port, empty, after Kill.
+func (s *RedisServer) Start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	t.Cleanup(s.Kill)
 	waitDial(t, s.Addr)
-	return s
 }
 
 // Kill stops the server at once (SIGKILL), as a crash would.
