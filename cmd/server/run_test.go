@@ -203,4 +203,3 @@ func TestMigrate(t *testing.T) {
 	exec("DROP DATABASE IF EXISTS headline_test_migrate")
 	exec("DROP DATABASE IF EXISTS headline_test_migrate2")
 }
-
