@@ -35,7 +35,7 @@ type Config struct {
 	CacheTTLJitter     time.Duration // CACHE_TTL_JITTER: random extra [0, this). Default 10m.
 	CacheMissingTTL    time.Duration // CACHE_MISSING_TTL: "-1" TTL base. Default 5m.
 	CacheMissingJitter time.Duration // CACHE_MISSING_TTL_JITTER. Default 60s.
-	LoaderWait         time.Duration // LOADER_WAIT: dataloader batch window. Default 200µs.
+	LoaderWait         time.Duration // LOADER_WAIT: window of unplanned lookups. Default 500µs.
 	MaxIDs             int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
 	ComplexityLimit    int           // COMPLEXITY_LIMIT. Default 1000.
 	QueryCacheSize     int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
@@ -109,7 +109,7 @@ var settings = []setting{
 	{"CACHE_TTL_JITTER", "10m", "profile cache TTL, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheTTLJitter })},
 	{"CACHE_MISSING_TTL", "5m", "TTL of the -1 entry for an id with no user, base", duration(func(c *Config) *time.Duration { return &c.CacheMissingTTL })},
 	{"CACHE_MISSING_TTL_JITTER", "60s", "TTL of the -1 entry, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheMissingJitter })},
-	{"LOADER_WAIT", "200us", "dataloader batch window", duration(func(c *Config) *time.Duration { return &c.LoaderWait })},
+	{"LOADER_WAIT", "500us", "batch window of lookups the query plan did not foresee (planned ones do not wait)", duration(func(c *Config) *time.Duration { return &c.LoaderWait })},
 	{"MAX_IDS", "100", "most ids one users(ids:) may ask for", integer(func(c *Config) *int { return &c.MaxIDs })},
 	{"COMPLEXITY_LIMIT", "1000", "GraphQL complexity limit", integer(func(c *Config) *int { return &c.ComplexityLimit })},
 	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},

@@ -28,13 +28,14 @@ const testSecret = "toutiao-test-secret"
 // testServer is the whole server over HTTP, on this package's database and
 // a Redis of its own, with the round trips to both counted.
 type testServer struct {
-	URL   string
-	cfg   *Config
-	base  *bun.DB // uncounted, for setup
-	sql   *storetest.SQLCounter
-	redis *storetest.Redis
-	rdb   *redis.Client
-	rc    *storetest.RedisCounter
+	URL     string
+	Handler http.Handler
+	cfg     *Config
+	base    *bun.DB // uncounted, for setup
+	sql     *storetest.SQLCounter
+	redis   *storetest.Redis
+	rdb     *redis.Client
+	rc      *storetest.RedisCounter
 }
 
 // testConfig is the default configuration with a JWT secret, adjusted by
@@ -69,9 +70,10 @@ func newTestServer(t testing.TB, adjust ...func(*Config)) *testServer {
 	rdb := newRedis(r.Options(), cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
+	h := NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret))
+	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &testServer{URL: hs.URL, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: rc}
+	return &testServer{URL: hs.URL, Handler: h, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: rc}
 }
 
 // addUsers inserts users straight into MySQL.

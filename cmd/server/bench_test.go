@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchServer is newTestServer with logging off, so the log does not
+// dominate what is measured.
+func benchServer(b *testing.B, adjust ...func(*Config)) *testServer {
+	b.Helper()
+	s := newTestServer(b, append(adjust, func(c *Config) { c.LogLevel = "error" })...)
+	return s
+}
+
+// BenchmarkWarmUsers50 is a feed page: users(ids:) with 50 warm authors,
+// through the whole HTTP handler (no network), on this package's Redis.
+func BenchmarkWarmUsers50(b *testing.B) {
+	s := benchServer(b)
+	s.addUsers(b, seqUsers(6000, 50)...)
+	ids := make([]int64, 50)
+	for i := range ids {
+		ids[i] = 6000 + int64(i)
+	}
+	body := fmt.Sprintf(`{"query":"{ users(ids: %s) { id name photo intro certi } }"}`, strings.ReplaceAll(idList(ids), `"`, `\"`))
+	serve := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		s.Handler.ServeHTTP(w, req)
+		return w
+	}
+	if w := serve(); w.Code != 200 || strings.Contains(w.Body.String(), "errors") {
+		b.Fatalf("warm-up: %d %s", w.Code, w.Body)
+	}
+	s.resetCounts()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		serve()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(s.rc.RoundTrips())/float64(b.N), "redis-rt/op")
+	b.ReportMetric(float64(s.sql.Count("SELECT"))/float64(b.N), "selects/op")
+}
+
+// BenchmarkWarmUserLatency sends warm user(id:) requests one at a time over
+// loopback HTTP with keep-alive, as a client at concurrency 1 would, and
+// reports the median and 99th percentile.
+func BenchmarkWarmUserLatency(b *testing.B) {
+	s := benchServer(b)
+	s.addUsers(b, seqUsers(6100, 1)...)
+	body := `{"query":"{ user(id: \"6100\") { id name photo intro certi } }"}`
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	send := func() {
+		resp, err := client.Post(s.URL+"/graphql", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	send()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		send()
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
