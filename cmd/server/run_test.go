@@ -203,3 +203,20 @@ func TestMigrate(t *testing.T) {
 	exec("DROP DATABASE IF EXISTS headline_test_migrate")
 	exec("DROP DATABASE IF EXISTS headline_test_migrate2")
 }
+
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "—"
+		}
+		row := "| `" + s.env + "` | "
+		if !strings.Contains(string(readme), row+"`"+def+"` |") && !strings.Contains(string(readme), row+def+" |") {
+			t.Errorf("README has no row %q with default %q", s.env, def)
+		}
+	}
+}
