@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -154,14 +155,26 @@ func decodeProfile(id headline.UserID, v string) (*headline.User, entryKind) {
 // Cache reads and writes profiles in the Toutiao backend's Redis format.
 // It is the only code that knows that format.
 type Cache struct {
-	rdb  rediser
-	ttls TTLs
+	rdb     rediser
+	ttls    TTLs
+	breaker *breaker // nil: none
 }
 
 // NewCache returns a cache on rdb; zero fields of ttls take their defaults.
 func NewCache(rdb rediser, ttls TTLs) *Cache {
 	return &Cache{rdb: rdb, ttls: ttls.withDefaults()}
 }
+
+// WithBreaker puts a circuit breaker around every call to Redis and returns
+// c. State changes are logged to log.
+func (c *Cache) WithBreaker(opts BreakerOptions, log *slog.Logger) *Cache {
+	c.breaker = newBreaker(opts, log)
+	return c
+}
+
+// BreakerState is the breaker's state: "closed", "open", "half-open", or
+// "none" without a breaker.
+func (c *Cache) BreakerState() string { return c.breaker.state() }
 
 // cacheEntry is what the cache held for one id.
 type cacheEntry struct {
@@ -175,7 +188,11 @@ func (c *Cache) get(ctx context.Context, ids []headline.UserID) ([]cacheEntry, e
 	for i, id := range ids {
 		keys[i] = ProfileKey(id)
 	}
-	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	var vals []any
+	err := c.breaker.do(func() (err error) {
+		vals, err = c.rdb.MGet(ctx, keys...).Result()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: mget %d keys: %w", len(keys), err)
 	}
@@ -199,14 +216,17 @@ func (c *Cache) put(ctx context.Context, users []*headline.User, missing []headl
 	if len(users) == 0 && len(missing) == 0 {
 		return nil
 	}
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, u := range users {
-			p.Set(ctx, ProfileKey(u.ID), encodeProfile(u), draw(c.ttls.Profile, c.ttls.ProfileJitter))
-		}
-		for _, id := range missing {
-			p.Set(ctx, ProfileKey(id), missingValue, draw(c.ttls.Missing, c.ttls.MissingJitter))
-		}
-		return nil
+	err := c.breaker.do(func() error {
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, u := range users {
+				p.Set(ctx, ProfileKey(u.ID), encodeProfile(u), draw(c.ttls.Profile, c.ttls.ProfileJitter))
+			}
+			for _, id := range missing {
+				p.Set(ctx, ProfileKey(id), missingValue, draw(c.ttls.Missing, c.ttls.MissingJitter))
+			}
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("cache: write back %d entries: %w", len(users)+len(missing), err)

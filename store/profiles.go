@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -82,7 +83,12 @@ func (p *Profiles) Get(ctx context.Context, ids []headline.UserID) (users []*hea
 	cacheOK := true
 	entries, err := p.cache.get(ctx, ids)
 	if err != nil {
-		p.log.WarnContext(ctx, "cache read failed; loading from the database", "ids", len(ids), "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, errBreakerOpen) {
+			// Said once, when the breaker opened; not again per request.
+			level = slog.LevelDebug
+		}
+		p.log.Log(ctx, level, "cache read failed; loading from the database", "ids", len(ids), "err", err)
 		cacheOK = false
 	}
 	var misses []int // indexes into ids
