@@ -18,7 +18,7 @@ import (
 // ProfileGetter is what the user loader batches onto: one call a batch, one
 // result a key, in key order (store.Profiles).
 type ProfileGetter interface {
-	Get(ctx context.Context, ids []headline.UserID) ([]*headline.User, []error)
+	Lookup(ctx context.Context, keys []headline.Lookup) ([]*headline.User, []error)
 }
 
 // Options tunes the loaders; zero fields take their defaults.
@@ -44,7 +44,7 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-type userLoader = dataloader.Loader[headline.UserID, *headline.User]
+type userLoader = dataloader.Loader[headline.Lookup, *headline.User]
 
 // Loaders are the loaders of one request.
 //
@@ -57,11 +57,11 @@ type userLoader = dataloader.Loader[headline.UserID, *headline.User]
 // planned keys). Lookups nobody planned go through a second loader with the
 // timed window.
 type Loaders struct {
-	batch func(context.Context, []headline.UserID) []*dataloader.Result[*headline.User]
+	batch func(context.Context, []headline.Lookup) []*dataloader.Result[*headline.User]
 	opts  Options
 
 	mu      sync.Mutex
-	planned map[headline.UserID]bool
+	planned map[headline.Lookup]bool
 	plan    *userLoader // nil until Plan
 	users   *userLoader // unplanned lookups
 }
@@ -69,10 +69,10 @@ type Loaders struct {
 // New returns fresh loaders over profiles.
 func New(profiles ProfileGetter, opts Options) *Loaders {
 	opts = opts.withDefaults()
-	batch := func(ctx context.Context, ids []headline.UserID) []*dataloader.Result[*headline.User] {
-		users, errs := profiles.Get(ctx, ids)
-		out := make([]*dataloader.Result[*headline.User], len(ids))
-		for i := range ids {
+	batch := func(ctx context.Context, keys []headline.Lookup) []*dataloader.Result[*headline.User] {
+		users, errs := profiles.Lookup(ctx, keys)
+		out := make([]*dataloader.Result[*headline.User], len(keys))
+		for i := range keys {
 			out[i] = &dataloader.Result[*headline.User]{Data: users[i], Error: errs[i]}
 		}
 		return out
@@ -81,8 +81,8 @@ func New(profiles ProfileGetter, opts Options) *Loaders {
 		batch: batch,
 		opts:  opts,
 		users: dataloader.NewBatchedLoader(batch,
-			dataloader.WithWait[headline.UserID, *headline.User](opts.Wait),
-			dataloader.WithBatchCapacity[headline.UserID, *headline.User](opts.MaxBatch),
+			dataloader.WithWait[headline.Lookup, *headline.User](opts.Wait),
+			dataloader.WithBatchCapacity[headline.Lookup, *headline.User](opts.MaxBatch),
 		),
 	}
 }
@@ -90,33 +90,33 @@ func New(profiles ProfileGetter, opts Options) *Loaders {
 // Plan starts loading ids, the lookups a request is known to make, as one
 // batch, at once. Later User and Users calls for these ids share it. Only
 // the first call plans; later ones are ignored.
-func (l *Loaders) Plan(ctx context.Context, ids []headline.UserID) {
+func (l *Loaders) Plan(ctx context.Context, keys []headline.Lookup) {
 	l.mu.Lock()
-	if l.plan != nil || len(ids) == 0 {
+	if l.plan != nil || len(keys) == 0 {
 		l.mu.Unlock()
 		return
 	}
-	l.planned = make(map[headline.UserID]bool, len(ids))
-	for _, id := range ids {
-		l.planned[id] = true
+	l.planned = make(map[headline.Lookup]bool, len(keys))
+	for _, k := range keys {
+		l.planned[k] = true
 	}
 	// The batch starts when the last distinct key arrives; the window is
 	// only a backstop and is never reached.
 	l.plan = dataloader.NewBatchedLoader(l.batch,
-		dataloader.WithWait[headline.UserID, *headline.User](time.Second),
-		dataloader.WithBatchCapacity[headline.UserID, *headline.User](len(l.planned)),
+		dataloader.WithWait[headline.Lookup, *headline.User](time.Second),
+		dataloader.WithBatchCapacity[headline.Lookup, *headline.User](len(l.planned)),
 	)
 	l.mu.Unlock()
-	for id := range l.planned {
-		l.plan.Load(ctx, id)
+	for k := range l.planned {
+		l.plan.Load(ctx, k)
 	}
 }
 
-// loader returns the loader that serves id.
-func (l *Loaders) loader(id headline.UserID) *userLoader {
+// loader returns the loader that serves k.
+func (l *Loaders) loader(k headline.Lookup) *userLoader {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.planned[id] {
+	if l.planned[k] {
 		return l.plan
 	}
 	return l.users
@@ -124,10 +124,19 @@ func (l *Loaders) loader(id headline.UserID) *userLoader {
 
 // User returns the profile of id, or nil when there is no such user.
 func (l *Loaders) User(ctx context.Context, id headline.UserID) (*headline.User, error) {
-	ld := l.loader(id)
-	u, err := ld.Load(ctx, id)()
+	return l.load(ctx, headline.Lookup{ID: id})
+}
+
+// Account returns the profile of id with its account status, as sign-in
+// needs it, or nil when there is no such user.
+func (l *Loaders) Account(ctx context.Context, id headline.UserID) (*headline.User, error) {
+	return l.load(ctx, headline.Lookup{ID: id, Status: true})
+}
+
+func (l *Loaders) load(ctx context.Context, k headline.Lookup) (*headline.User, error) {
+	u, err := l.loader(k).Load(ctx, k)()
 	if err != nil {
-		l.forget(ctx, id)
+		l.forget(ctx, k)
 	}
 	return u, err
 }
@@ -136,15 +145,15 @@ func (l *Loaders) User(ctx context.Context, id headline.UserID) (*headline.User,
 // of the request, and a failed load must not stick, so a later field asking
 // for the same id tries again, through the timed loader (the planned one has
 // dispatched its only batch).
-func (l *Loaders) forget(ctx context.Context, id headline.UserID) {
+func (l *Loaders) forget(ctx context.Context, k headline.Lookup) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.planned[id] {
-		delete(l.planned, id)
-		l.plan.Clear(ctx, id)
+	if l.planned[k] {
+		delete(l.planned, k)
+		l.plan.Clear(ctx, k)
 		return
 	}
-	l.users.Clear(ctx, id)
+	l.users.Clear(ctx, k)
 }
 
 // Users returns the profiles of ids in their order, nil where there is no
@@ -155,14 +164,15 @@ func (l *Loaders) Users(ctx context.Context, ids []headline.UserID) (users []*he
 	// several batches.
 	thunks := make([]dataloader.Thunk[*headline.User], len(ids))
 	for i, id := range ids {
-		thunks[i] = l.loader(id).Load(ctx, id)
+		k := headline.Lookup{ID: id}
+		thunks[i] = l.loader(k).Load(ctx, k)
 	}
 	users = make([]*headline.User, len(ids))
 	errs = make([]error, len(ids))
 	for i, th := range thunks {
 		users[i], errs[i] = th()
 		if errs[i] != nil {
-			l.forget(ctx, ids[i])
+			l.forget(ctx, headline.Lookup{ID: ids[i]})
 		}
 	}
 	return users, errs

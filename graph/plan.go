@@ -29,19 +29,19 @@ func planLookups(maxIDs int) graphql.OperationMiddleware {
 	}
 }
 
-func plannedIDs(ctx context.Context, oc *graphql.OperationContext, maxIDs int) []headline.UserID {
-	var ids []headline.UserID
+func plannedIDs(ctx context.Context, oc *graphql.OperationContext, maxIDs int) []headline.Lookup {
+	var ids []headline.Lookup
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Query"}) {
 		args := f.ArgumentMap(oc.Variables)
 		switch f.Name {
 		case "me":
 			if v := headline.ViewerFromContext(ctx); v.Err == nil {
-				ids = append(ids, v.UserID)
+				ids = append(ids, headline.Lookup{ID: v.UserID, Status: true})
 			}
 		case "user":
 			if s, ok := args["id"].(string); ok {
 				if id, err := headline.ParseUserID("id", s); err == nil {
-					ids = append(ids, id)
+					ids = append(ids, headline.Lookup{ID: id})
 				}
 			}
 		case "users":
@@ -52,7 +52,7 @@ func plannedIDs(ctx context.Context, oc *graphql.OperationContext, maxIDs int) [
 			for _, v := range list {
 				s, _ := v.(string)
 				if id, err := headline.ParseUserID("ids", s); err == nil {
-					ids = append(ids, id)
+					ids = append(ids, headline.Lookup{ID: id})
 				}
 			}
 		}

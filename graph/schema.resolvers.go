@@ -18,13 +18,16 @@ func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
 	if v.Err != nil {
 		return nil, v.Err
 	}
-	u, err := dataloaders.For(ctx).User(ctx, v.UserID)
+	u, err := dataloaders.For(ctx).Account(ctx, v.UserID)
 	if err != nil {
 		return nil, err
 	}
 	if u == nil {
 		// A valid token for an id with no user: the account is gone.
 		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+	}
+	if u.Status == headline.StatusDisabled {
+		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
 	}
 	return u, nil
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,6 +36,12 @@ type TTLs struct {
 	Missing time.Duration
 	// MissingJitter is the random extra lifetime of a "-1" entry. Default: 60s.
 	MissingJitter time.Duration
+	// Status is the base lifetime of a user:<id>:status entry. Default:
+	// 60m, the Toutiao backend's UserStatusCacheTTL.
+	Status time.Duration
+	// StatusJitter is the random extra lifetime of a status entry.
+	// Default: 10m.
+	StatusJitter time.Duration
 }
 
 // DefaultTTLs are the Toutiao backend's constants.
@@ -45,6 +50,8 @@ var DefaultTTLs = TTLs{
 	ProfileJitter: 10 * time.Minute,
 	Missing:       5 * time.Minute,
 	MissingJitter: 60 * time.Second,
+	Status:        60 * time.Minute,
+	StatusJitter:  10 * time.Minute,
 }
 
 func (t TTLs) withDefaults() TTLs {
@@ -59,6 +66,12 @@ func (t TTLs) withDefaults() TTLs {
 	}
 	if t.MissingJitter <= 0 {
 		t.MissingJitter = DefaultTTLs.MissingJitter
+	}
+	if t.Status <= 0 {
+		t.Status = DefaultTTLs.Status
+	}
+	if t.StatusJitter <= 0 {
+		t.StatusJitter = DefaultTTLs.StatusJitter
 	}
 	return t
 }
@@ -76,6 +89,31 @@ func draw(base, jitter time.Duration) time.Duration {
 // ProfileKey is the Toutiao backend's key for a cached profile.
 func ProfileKey(id headline.UserID) string {
 	return "user:" + strconv.FormatInt(id, 10) + ":info"
+}
+
+// StatusKey is the Toutiao backend's key for a cached account status; its
+// value is the status column, "1" (enabled) or "0" (disabled).
+func StatusKey(id headline.UserID) string {
+	return "user:" + strconv.FormatInt(id, 10) + ":status"
+}
+
+// decodeStatus reads a status entry; ok is false for anything but "0" or
+// "1", which is then loaded again and overwritten.
+func decodeStatus(v string) (s headline.AccountStatus, ok bool) {
+	switch v {
+	case "1":
+		return headline.StatusEnabled, true
+	case "0":
+		return headline.StatusDisabled, true
+	}
+	return headline.StatusUnknown, false
+}
+
+func encodeStatus(s headline.AccountStatus) string {
+	if s == headline.StatusDisabled {
+		return "0"
+	}
+	return "1"
 }
 
 // missingValue marks an id with no user (the Flask app's setex(key, ttl, -1)).
@@ -118,30 +156,25 @@ func decodeProfile(id headline.UserID, v string) (*headline.User, entryKind) {
 	if v == missingValue {
 		return nil, entryMissing
 	}
-	// The shape check needs each key's presence, which a struct alone cannot
-	// tell from an explicit null, hence the raw messages.
-	var raw struct {
-		Name  json.RawMessage `json:"name"`
-		Photo json.RawMessage `json:"photo"`
-		Intro json.RawMessage `json:"intro"`
-		Certi json.RawMessage `json:"certi"`
-	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(v)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil || dec.More() {
+	// A map, not a struct: encoding/json matches struct fields without
+	// regard to case, and "NAME" is not the Flask app's key. Exactly the
+	// four keys, each once, or it is another writer's value.
+	var raw map[string]json.RawMessage
+	if json.Unmarshal([]byte(v), &raw) != nil || len(raw) != 4 {
 		return nil, entryMiss
 	}
-	if raw.Name == nil || raw.Photo == nil || raw.Intro == nil || raw.Certi == nil {
+	name, photo, intro, certi := raw["name"], raw["photo"], raw["intro"], raw["certi"]
+	if name == nil || photo == nil || intro == nil || certi == nil {
 		return nil, entryMiss
 	}
 	u := &headline.User{ID: id}
-	if raw.Name[0] != '"' || json.Unmarshal(raw.Name, &u.Name) != nil {
+	if name[0] != '"' || json.Unmarshal(name, &u.Name) != nil {
 		return nil, entryMiss
 	}
 	for _, f := range []struct {
 		raw json.RawMessage
 		dst **string
-	}{{raw.Photo, &u.Photo}, {raw.Intro, &u.Intro}, {raw.Certi, &u.Certi}} {
+	}{{photo, &u.Photo}, {intro, &u.Intro}, {certi, &u.Certi}} {
 		if string(f.raw) == "null" {
 			continue
 		}
@@ -178,15 +211,20 @@ func (c *Cache) BreakerState() string { return c.breaker.state() }
 
 // cacheEntry is what the cache held for one id.
 type cacheEntry struct {
-	kind entryKind
-	user *headline.User
+	kind   entryKind
+	user   *headline.User
+	status headline.AccountStatus // StatusUnknown: not asked for, or a miss
 }
 
-// get reads the entries of ids in one MGET, in the order of ids.
-func (c *Cache) get(ctx context.Context, ids []headline.UserID) ([]cacheEntry, error) {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = ProfileKey(id)
+// get reads, in one MGET, the profile entries of ids and the status entries
+// of statusIDs, and returns one entry per id in the order of ids.
+func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]cacheEntry, error) {
+	keys := make([]string, 0, len(ids)+len(statusIDs))
+	for _, id := range ids {
+		keys = append(keys, ProfileKey(id))
+	}
+	for _, id := range statusIDs {
+		keys = append(keys, StatusKey(id))
 	}
 	var vals []any
 	err := c.breaker.do(func() (err error) {
@@ -196,40 +234,57 @@ func (c *Cache) get(ctx context.Context, ids []headline.UserID) ([]cacheEntry, e
 	if err != nil {
 		return nil, fmt.Errorf("cache: mget %d keys: %w", len(keys), err)
 	}
-	if len(vals) != len(ids) {
+	if len(vals) != len(keys) {
 		return nil, fmt.Errorf("cache: mget %d keys: %d values", len(keys), len(vals))
 	}
 	out := make([]cacheEntry, len(ids))
-	for i, v := range vals {
-		s, ok := v.(string)
-		if !ok {
-			continue // nil: absent
+	pos := make(map[headline.UserID]int, len(ids))
+	for i, id := range ids {
+		pos[id] = i
+		if s, ok := vals[i].(string); ok { // nil: absent
+			out[i].user, out[i].kind = decodeProfile(id, s)
 		}
-		out[i].user, out[i].kind = decodeProfile(ids[i], s)
+	}
+	for j, id := range statusIDs {
+		if s, ok := vals[len(ids)+j].(string); ok {
+			if st, ok := decodeStatus(s); ok {
+				out[pos[id]].status = st
+			}
+		}
 	}
 	return out, nil
 }
 
-// put writes the loaded profiles, and "-1" for each id in missing, in one
-// pipeline of SET … EX, each with its own TTL draw.
-func (c *Cache) put(ctx context.Context, users []*headline.User, missing []headline.UserID) error {
-	if len(users) == 0 && len(missing) == 0 {
+// writeBack is what a batch learned from the database and puts in the cache.
+type writeBack struct {
+	users    []*headline.User  // profiles to write
+	missing  []headline.UserID // ids with no user: "-1"
+	statuses []*headline.User  // accounts whose status to write
+}
+
+// put writes w in one pipeline of SET … EX, each key with its own TTL draw.
+func (c *Cache) put(ctx context.Context, w writeBack) error {
+	n := len(w.users) + len(w.missing) + len(w.statuses)
+	if n == 0 {
 		return nil
 	}
 	err := c.breaker.do(func() error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, u := range users {
+			for _, u := range w.users {
 				p.Set(ctx, ProfileKey(u.ID), encodeProfile(u), draw(c.ttls.Profile, c.ttls.ProfileJitter))
 			}
-			for _, id := range missing {
+			for _, id := range w.missing {
 				p.Set(ctx, ProfileKey(id), missingValue, draw(c.ttls.Missing, c.ttls.MissingJitter))
+			}
+			for _, u := range w.statuses {
+				p.Set(ctx, StatusKey(u.ID), encodeStatus(u.Status), draw(c.ttls.Status, c.ttls.StatusJitter))
 			}
 			return nil
 		})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("cache: write back %d entries: %w", len(users)+len(missing), err)
+		return fmt.Errorf("cache: write back %d entries: %w", n, err)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func (o ProfilesOptions) withDefaults() ProfilesOptions {
 type flight struct {
 	done   chan struct{}
 	doneAt time.Time
-	user   *headline.User // nil: no such user
+	user   *headline.User // nil: no such user; Status always known
 	err    error
 }
 
@@ -76,64 +76,121 @@ func NewProfiles(db bun.IDB, cache *Cache, log *slog.Logger, opts ProfilesOption
 // is no user ids[i], errs[i] is non-nil when it could not be loaded (the
 // database failed). Ids must be distinct.
 func (p *Profiles) Get(ctx context.Context, ids []headline.UserID) (users []*headline.User, errs []error) {
-	users = make([]*headline.User, len(ids))
-	errs = make([]error, len(ids))
+	keys := make([]headline.Lookup, len(ids))
+	for i, id := range ids {
+		keys[i] = headline.Lookup{ID: id}
+	}
+	return p.Lookup(ctx, keys)
+}
+
+// Lookup answers a batch of lookups in their order, as Get does; for a key
+// with Status the user's Status is known too. Keys must be distinct; one id
+// may come with and without Status. The profile and status entries of the
+// whole batch are read in one MGET, and whatever missed in one SELECT.
+func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
+	users = make([]*headline.User, len(keys))
+	errs = make([]error, len(keys))
 	start := time.Now()
 
-	cacheOK := true
-	entries, err := p.cache.get(ctx, ids)
-	if err != nil {
+	var ids, statusIDs []headline.UserID
+	pos := make(map[headline.UserID]int, len(keys))
+	wantStatus := make(map[headline.UserID]bool)
+	for _, k := range keys {
+		if _, ok := pos[k.ID]; !ok {
+			pos[k.ID] = len(ids)
+			ids = append(ids, k.ID)
+		}
+		if k.Status && !wantStatus[k.ID] {
+			wantStatus[k.ID] = true
+			statusIDs = append(statusIDs, k.ID)
+		}
+	}
+
+	entries, err := p.cache.get(ctx, ids, statusIDs)
+	cacheOK := err == nil
+	if !cacheOK {
 		level := slog.LevelWarn
 		if errors.Is(err, errBreakerOpen) {
 			// Said once, when the breaker opened; not again per request.
 			level = slog.LevelDebug
 		}
-		p.log.Log(ctx, level, "cache read failed; loading from the database", "ids", len(ids), "err", err)
-		cacheOK = false
-	}
-	var misses []int // indexes into ids
-	for i := range ids {
-		if !cacheOK {
-			misses = append(misses, i)
-			continue
-		}
-		switch e := entries[i]; e.kind {
-		case entryUser:
-			users[i] = e.user
-		case entryMissing:
-		default:
-			misses = append(misses, i)
-		}
-	}
-	if len(misses) == 0 {
-		return users, errs
+		p.log.Log(ctx, level, "cache read failed; loading from the database", "keys", len(ids)+len(statusIDs), "err", err)
+		entries = make([]cacheEntry, len(ids))
 	}
 
-	flights, own := p.join(ids, misses, start)
-	if len(own) > 0 {
-		p.load(ctx, own, cacheOK)
+	// An id needs the database when its profile missed, or when its status
+	// was asked for and missed (unless the cache says there is no user).
+	var need []int // indexes into ids
+	for i, id := range ids {
+		e := entries[i]
+		if e.kind == entryMiss || (wantStatus[id] && e.status == headline.StatusUnknown && e.kind != entryMissing) {
+			need = append(need, i)
+		}
 	}
-	for _, i := range misses {
-		f := flights[i]
-		select {
-		case <-f.done:
-			users[i], errs[i] = f.user, f.err
-		case <-ctx.Done():
-			errs[i] = ctx.Err()
+	loaded := make(map[headline.UserID]*flight, len(need))
+	if len(need) > 0 {
+		flights, own := p.join(ids, need, start)
+		if len(own) > 0 {
+			p.load(ctx, own, entries, pos, wantStatus, cacheOK)
+		}
+		for _, i := range need {
+			f := flights[i]
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				loaded[ids[i]] = &flight{err: ctx.Err()}
+				continue
+			}
+			loaded[ids[i]] = f
+		}
+	}
+
+	for i, k := range keys {
+		e := entries[pos[k.ID]]
+		if f, ok := loaded[k.ID]; ok {
+			if f.err != nil {
+				errs[i] = f.err
+				continue
+			}
+			if f.user != nil {
+				// The flight's user is shared: copy it to set the status
+				// this key asked for. A cached status is believed over the
+				// row's, as a cached profile is, so that answers do not
+				// flip between the two until the entry expires.
+				u := *f.user
+				switch {
+				case !k.Status:
+					u.Status = headline.StatusUnknown
+				case e.status != headline.StatusUnknown:
+					u.Status = e.status
+				}
+				users[i] = &u
+			}
+			continue
+		}
+		if e.kind != entryUser {
+			continue // entryMissing: no such user
+		}
+		users[i] = e.user
+		if k.Status {
+			u := *e.user
+			u.Status = e.status
+			users[i] = &u
 		}
 	}
 	return users, errs
 }
 
-// join registers the misses of a batch: for each id it returns the flight that
-// loads it, either one already under way (or finished since start) or a new
-// one the caller owns and must complete with load.
-func (p *Profiles) join(ids []headline.UserID, misses []int, start time.Time) (flights map[int]*flight, own map[headline.UserID]*flight) {
-	flights = make(map[int]*flight, len(misses))
+// join registers the ids of a batch that need the database: for each it
+// returns the flight that loads it, either one already under way (or
+// finished since start) or a new one the caller owns and must complete
+// with load.
+func (p *Profiles) join(ids []headline.UserID, need []int, start time.Time) (flights map[int]*flight, own map[headline.UserID]*flight) {
+	flights = make(map[int]*flight, len(need))
 	own = make(map[headline.UserID]*flight)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, i := range misses {
+	for _, i := range need {
 		id := ids[i]
 		f, ok := p.flights[id]
 		if !ok || (f.isDone() && f.doneAt.Before(start)) {
@@ -149,10 +206,11 @@ func (p *Profiles) join(ids []headline.UserID, misses []int, start time.Time) (f
 // isDone reports whether f has finished; callers hold p.mu, which guards doneAt.
 func (f *flight) isDone() bool { return !f.doneAt.IsZero() }
 
-// load runs one SELECT for the owned ids, writes the result back to the cache
-// (unless the cache just failed: a second timeout would only add latency), and
-// completes the flights.
-func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, writeBack bool) {
+// load runs one SELECT for the owned ids, writes back what the batch found
+// missing in the cache (unless the cache just failed: a second timeout would
+// only add latency), and completes the flights.
+func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, entries []cacheEntry,
+	pos map[headline.UserID]int, wantStatus map[headline.UserID]bool, cacheOK bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.LoadTimeout)
 	defer cancel()
 
@@ -161,21 +219,25 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, wr
 		ids = append(ids, id)
 	}
 	found, err := GetUsers(ctx, p.db, ids)
-	if err == nil && writeBack {
-		var users []*headline.User
-		var missing []headline.UserID
+	if err == nil && cacheOK {
+		var w writeBack
 		for _, id := range ids {
-			if u, ok := found[id]; ok {
-				users = append(users, u)
-			} else {
-				missing = append(missing, id)
+			e := entries[pos[id]]
+			u, ok := found[id]
+			switch {
+			case e.kind == entryMiss && ok:
+				w.users = append(w.users, u)
+			case e.kind == entryMiss:
+				w.missing = append(w.missing, id)
+			}
+			if ok && wantStatus[id] && e.status == headline.StatusUnknown {
+				w.statuses = append(w.statuses, u)
 			}
 		}
-		if werr := p.cache.put(ctx, users, missing); werr != nil {
+		if werr := p.cache.put(ctx, w); werr != nil {
 			p.log.WarnContext(ctx, "cache write-back failed", "ids", len(ids), "err", werr)
 		}
 	}
-
 	p.mu.Lock()
 	now := time.Now()
 	for id, f := range own {
