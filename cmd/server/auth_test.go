@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/headline/headline"
+)
+
+// Users of this file: 20000..20999.
+const (
+	authPublicID  = 20001 // the user every query reads publicly
+	authViewerID  = 20002 // the user the valid tokens name
+	authMissingID = 20999 // no user has this id
+)
+
+// signRawPayload signs payload, a JSON object written out by hand, with the
+// test secret, for claims that jwt.MapClaims cannot spell (20002.0, 2.0002e4).
+func signRawPayload(t testing.TB, payload string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(payload))
+	sig, err := jwt.SigningMethodHS256.Sign(signing, []byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + enc.EncodeToString(sig)
+}
+
+// paddedToken returns a valid access token for id whose length is
+// the largest not above limit (over false) or the smallest above it (over
+// true), grown by a "pad" claim.
+func paddedToken(t testing.TB, id headline.UserID, limit int, over bool) string {
+	t.Helper()
+	var best string
+	for n := 0; n < 2*limit; n++ {
+		tok := token(t, tokenOpts{userID: id, claims: jwt.MapClaims{"pad": strings.Repeat("x", n)}})
+		if len(tok) > limit {
+			if over {
+				return tok
+			}
+			if best == "" {
+				t.Fatalf("even an unpadded token is over %d bytes", limit)
+			}
+			return best
+		}
+		best = tok
+	}
+	t.Fatalf("no padding took a token over %d bytes", limit)
+	return ""
+}
+
+func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
+	s := newTestServer(t)
+	s.addUsers(t,
+		headline.User{ID: authPublicID, Name: "public-20001"},
+		headline.User{ID: authViewerID, Name: "viewer-20002"},
+	)
+	valid := token(t, tokenOpts{userID: authViewerID})
+
+	cases := []struct {
+		name          string
+		authorization string // "" sends no Authorization header
+		wantMessage   string // checked when not empty
+	}{
+		{name: "no Authorization header", authorization: "", wantMessage: "User must be authorized."},
+		{name: "Bearer with an empty token", authorization: "Bearer "},
+		{name: "Bearer without a space or token", authorization: "Bearer"},
+		{name: "two spaces after Bearer", authorization: "Bearer  " + valid},
+		{name: "scheme Token", authorization: "Token " + valid},
+		{name: "scheme bearer in lower case", authorization: "bearer " + valid},
+		{name: "the token without a scheme", authorization: valid},
+		{name: "garbage", authorization: "Bearer not-a-jwt"},
+		{name: "three dots of garbage", authorization: "Bearer a.b.c"},
+		{name: "signed with another secret", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, secret: "some-other-secret"})},
+		{name: "expired beyond the leeway", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, ttl: -time.Minute})},
+		{name: "alg none", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, method: jwt.SigningMethodNone})},
+		{name: "HS512 with the same secret", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, method: jwt.SigningMethodHS512})},
+		{name: "HS384 with the same secret", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, method: jwt.SigningMethodHS384})},
+		{name: "a refresh token", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, claims: jwt.MapClaims{"refresh": true}}), wantMessage: "Do not use refresh token."},
+		{name: "refresh claim missing", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, omit: []string{"refresh"}})},
+		{name: "refresh claim a string", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, claims: jwt.MapClaims{"refresh": "false"}})},
+		{name: "user_id missing", authorization: "Bearer " + token(t, tokenOpts{})},
+		{name: "user_id null", authorization: "Bearer " + token(t, tokenOpts{claims: jwt.MapClaims{"user_id": nil}})},
+		// The ids below name the existing viewer once coerced, so a verifier
+		// that coerced them would answer me with a user.
+		{name: "user_id the string 20002", authorization: "Bearer " + token(t, tokenOpts{userID: "20002"})},
+		{name: "user_id the float 20002.5", authorization: "Bearer " + token(t, tokenOpts{userID: 20002.5})},
+		{name: "user_id a whole float spelt 20002.0", authorization: "Bearer " + signRawPayload(t, `{"user_id": 20002.0, "refresh": false, "exp": `+futureExp()+`}`)},
+		{name: "user_id in exponent form", authorization: "Bearer " + signRawPayload(t, `{"user_id": 2.0002e4, "refresh": false, "exp": `+futureExp()+`}`)},
+		{name: "user_id a list", authorization: "Bearer " + token(t, tokenOpts{userID: []int{authViewerID}})},
+		{name: "user_id zero", authorization: "Bearer " + token(t, tokenOpts{userID: 0})},
+		{name: "user_id negative", authorization: "Bearer " + token(t, tokenOpts{userID: -authViewerID})},
+		{name: "user_id beyond int64", authorization: "Bearer " + token(t, tokenOpts{userID: uint64(1) << 63})},
+		{name: "exp missing", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, omit: []string{"exp"}})},
+		{name: "iat an hour ahead", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, claims: jwt.MapClaims{"iat": time.Now().Add(time.Hour).Unix()}})},
+		{name: "nbf an hour ahead", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, claims: jwt.MapClaims{"nbf": time.Now().Add(time.Hour).Unix()}})},
+		{name: "a valid token over 2048 bytes", authorization: "Bearer " + paddedToken(t, authViewerID, maxTokenBytes, true)},
+		{name: "a valid token for an id with no user", authorization: "Bearer " + token(t, tokenOpts{userID: authMissingID}), wantMessage: "User must be authorized."},
+	}
+	const query = `{ me { id name } u: user(id: "20001") { name } }`
+	for _, tc := range cases {
+		t.Run(tc.name+" leaves me null and user served", func(t *testing.T) {
+			var headers []string
+			if tc.authorization != "" {
+				headers = []string{"Authorization", tc.authorization}
+			}
+			r := s.post(t, query, nil, headers...)
+			if r.Status != 200 {
+				t.Errorf("status = %d, want 200: %s", r.Status, r.Raw)
+			}
+			if got := string(r.Data["me"]); got != "null" {
+				t.Errorf("me = %s, want null", got)
+			}
+			if got, want := r.code("me"), headline.ECodeUnauthenticated; got != want {
+				t.Errorf("me's extensions.code = %q, want %q: %s", got, want, r.Raw)
+			}
+			if len(r.Errors) != 1 {
+				t.Errorf("got %d errors, want only the one at me: %s", len(r.Errors), r.Raw)
+			}
+			if tc.wantMessage != "" && len(r.Errors) > 0 {
+				if got := r.Errors[0].Message; got != tc.wantMessage {
+					t.Errorf("message = %q, want %q", got, tc.wantMessage)
+				}
+			}
+			if u := r.user(t, "u"); u == nil || u.Name != "public-20001" {
+				t.Errorf("u = %+v, want user 20001 whatever the token: %s", u, r.Raw)
+			}
+		})
+	}
+}
+
+func TestValidTokensNameTheViewer(t *testing.T) {
+	s := newTestServer(t)
+	const publicID, viewerID = 20011, 20012
+	s.addUsers(t,
+		headline.User{ID: publicID, Name: "public-20011"},
+		headline.User{ID: viewerID, Name: "viewer-20012"},
+	)
+	cases := []struct {
+		name  string
+		token string
+	}{
+		{"a fresh access token", token(t, tokenOpts{userID: viewerID})},
+		{"as mintToken signs it", mustMint(t, viewerID)},
+		{"expired within the 5s leeway", token(t, tokenOpts{userID: viewerID, ttl: -2 * time.Second})},
+		{"iat now", token(t, tokenOpts{userID: viewerID, claims: jwt.MapClaims{"iat": time.Now().Unix()}})},
+		{"nbf in the past", token(t, tokenOpts{userID: viewerID, claims: jwt.MapClaims{"nbf": time.Now().Add(-time.Minute).Unix()}})},
+		{"as long as allowed", paddedToken(t, viewerID, maxTokenBytes, false)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" returns the user as me", func(t *testing.T) {
+			r := s.post(t, `{ me { id name } u: user(id: "20011") { name } }`, nil, "Authorization", "Bearer "+tc.token)
+			if len(r.Errors) > 0 {
+				t.Fatalf("errors: %s", r.Raw)
+			}
+			me := r.user(t, "me")
+			if me == nil || me.ID != "20012" || me.Name != "viewer-20012" {
+				t.Errorf("me = %+v, want user 20012", me)
+			}
+			if u := r.user(t, "u"); u == nil || u.Name != "public-20011" {
+				t.Errorf("u = %+v, want user 20011", u)
+			}
+		})
+	}
+}
+
+func mustMint(t testing.TB, id headline.UserID) string {
+	t.Helper()
+	tok, err := mintToken(testSecret, id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// futureExp is an exp claim an hour ahead, as JSON.
+func futureExp() string {
+	return strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+}
