@@ -19,6 +19,15 @@ type Options struct {
 	// selection once per id, so a feed of 100 authors with all five fields
 	// is about 600. Default: 1000.
 	ComplexityLimit int
+	// MaxDepth refuses, before any Redis or SQL work, a query whose fields
+	// nest deeper than it (a root field is at depth 1; introspection fields
+	// count). Default: 15, the depth of the full introspection query that
+	// gqlgen and graphql-js 17 write (nine levels of ofType); graphql-js
+	// 16's is 14. The schema's own fields nest at most 2 deep.
+	MaxDepth int
+	// MaxAliases refuses, before any Redis or SQL work, a query with more
+	// aliased fields than it, counted through fragments. Default: 100.
+	MaxAliases int
 	// QueryCacheSize is how many parsed and validated documents are kept.
 	// Default: 1000.
 	QueryCacheSize int
@@ -34,6 +43,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ComplexityLimit <= 0 {
 		o.ComplexityLimit = 1000
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = 15
+	}
+	if o.MaxAliases <= 0 {
+		o.MaxAliases = 100
 	}
 	if o.QueryCacheSize <= 0 {
 		o.QueryCacheSize = 1000
@@ -61,6 +76,8 @@ func NewHandler(opts Options) *handler.Server {
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	srv.Use(DepthLimit{Max: opts.MaxDepth})
+	srv.Use(AliasLimit{Max: opts.MaxAliases})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
 	srv.AroundOperations(planLookups(opts.MaxIDs))
 	srv.SetErrorPresenter(presentError(opts.Log))

@@ -38,6 +38,8 @@ type Config struct {
 	LoaderWait         time.Duration // LOADER_WAIT: window of unplanned lookups. Default 500µs.
 	MaxIDs             int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
 	ComplexityLimit    int           // COMPLEXITY_LIMIT. Default 1000.
+	MaxDepth           int           // MAX_DEPTH: deepest field nesting of a query. Default 15.
+	MaxAliases         int           // MAX_ALIASES: aliased fields of a query. Default 100.
 	QueryCacheSize     int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
 	Introspection      bool          // INTROSPECTION. Default true.
 	MaxBodyBytes       int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
@@ -112,6 +114,8 @@ var settings = []setting{
 	{"LOADER_WAIT", "500us", "batch window of lookups the query plan did not foresee (planned ones do not wait)", duration(func(c *Config) *time.Duration { return &c.LoaderWait })},
 	{"MAX_IDS", "100", "most ids one users(ids:) may ask for", integer(func(c *Config) *int { return &c.MaxIDs })},
 	{"COMPLEXITY_LIMIT", "1000", "GraphQL complexity limit", integer(func(c *Config) *int { return &c.ComplexityLimit })},
+	{"MAX_DEPTH", "15", "deepest field nesting of a GraphQL query (introspection counts; the full introspection query is 15)", integer(func(c *Config) *int { return &c.MaxDepth })},
+	{"MAX_ALIASES", "100", "most aliased fields in a GraphQL query, counted through fragments", integer(func(c *Config) *int { return &c.MaxAliases })},
 	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},
 	{"INTROSPECTION", "true", "serve GraphQL introspection (the Playground needs it)", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"MAX_BODY_BYTES", "1048576", "request body limit in bytes", func(c *Config, v string) error {

@@ -51,6 +51,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	gql := graph.NewHandler(graph.Options{
 		MaxIDs:          s.cfg.MaxIDs,
 		ComplexityLimit: s.cfg.ComplexityLimit,
+		MaxDepth:        s.cfg.MaxDepth,
+		MaxAliases:      s.cfg.MaxAliases,
 		QueryCacheSize:  s.cfg.QueryCacheSize,
 		Introspection:   s.cfg.Introspection,
 		Log:             s.log,

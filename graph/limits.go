@@ -1,0 +1,163 @@
+package graph
+
+import (
+	"context"
+	"errors"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// DepthLimit refuses, before any resolver runs (so before any Redis or SQL
+// work), an operation whose fields nest deeper than Max. A root field is at
+// depth 1, its subfields at 2, and so on; inline fragments and fragment
+// spreads add no depth of their own, and __typename and introspection
+// fields count like any other field. The refusal is a
+// GRAPHQL_VALIDATION_FAILED error (HTTP 422) with extensions.limit "depth".
+type DepthLimit struct {
+	Max int
+}
+
+// AliasLimit refuses, before any resolver runs, an operation with more than
+// Max aliased fields (a field whose alias differs from its name), counted
+// through fragments: a fragment spread twice counts its aliases twice. The
+// refusal is a GRAPHQL_VALIDATION_FAILED error (HTTP 422) with
+// extensions.limit "aliases".
+type AliasLimit struct {
+	Max int
+}
+
+var (
+	_ graphql.HandlerExtension        = DepthLimit{}
+	_ graphql.OperationContextMutator = DepthLimit{}
+	_ graphql.HandlerExtension        = AliasLimit{}
+	_ graphql.OperationContextMutator = AliasLimit{}
+)
+
+func (DepthLimit) ExtensionName() string { return "DepthLimit" }
+
+func (l DepthLimit) Validate(graphql.ExecutableSchema) error {
+	if l.Max <= 0 {
+		return errors.New("DepthLimit: Max must be positive")
+	}
+	return nil
+}
+
+func (l DepthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if m := measureOperation(oc.Doc, oc.Operation); m.depth > l.Max {
+		return limitError("depth", gqlerror.Errorf(
+			"operation has depth %d, which exceeds the limit of %d", m.depth, l.Max))
+	}
+	return nil
+}
+
+func (AliasLimit) ExtensionName() string { return "AliasLimit" }
+
+func (l AliasLimit) Validate(graphql.ExecutableSchema) error {
+	if l.Max <= 0 {
+		return errors.New("AliasLimit: Max must be positive")
+	}
+	return nil
+}
+
+func (l AliasLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if m := measureOperation(oc.Doc, oc.Operation); m.aliases > l.Max {
+		return limitError("aliases", gqlerror.Errorf(
+			"operation has %d aliased fields, which exceeds the limit of %d", m.aliases, l.Max))
+	}
+	return nil
+}
+
+// limitError marks err as a validation failure (gqlgen answers it with 422,
+// and presentError passes it as it is) and names the limit it broke.
+func limitError(limit string, err *gqlerror.Error) *gqlerror.Error {
+	errcode.Set(err, errcode.ValidationFailed)
+	err.Extensions["limit"] = limit
+	return err
+}
+
+// measure is the depth and the aliased-field count of a selection set.
+type measure struct {
+	depth, aliases int
+}
+
+// maxCount bounds alias counts: fragments that spread one another twice at
+// each of many levels multiply, and the count must not overflow.
+const maxCount = 1 << 40
+
+func addCount(a, b int) int {
+	if a+b > maxCount {
+		return maxCount
+	}
+	return a + b
+}
+
+// measureOperation measures op as written, whatever its @skip and @include
+// say. Each fragment is measured once (its measure does not depend on where
+// it is spread), so the walk is linear in the document even when fragments
+// spread one another many times; a fragment met again while it is being
+// measured — a cycle, which validation rejects anyway — counts as empty.
+func measureOperation(doc *ast.QueryDocument, op *ast.OperationDefinition) measure {
+	w := walker{doc: doc, done: map[string]measure{}, active: map[string]bool{}}
+	return w.selectionSet(op.SelectionSet)
+}
+
+type walker struct {
+	doc    *ast.QueryDocument
+	done   map[string]measure
+	active map[string]bool
+}
+
+func (w *walker) selectionSet(set ast.SelectionSet) measure {
+	var m measure
+	for _, sel := range set {
+		var s measure
+		switch sel := sel.(type) {
+		case *ast.Field:
+			s = w.selectionSet(sel.SelectionSet)
+			s.depth++
+			if sel.Alias != "" && sel.Alias != sel.Name {
+				s.aliases = addCount(s.aliases, 1)
+			}
+		case *ast.InlineFragment:
+			s = w.selectionSet(sel.SelectionSet)
+		case *ast.FragmentSpread:
+			s = w.fragment(sel)
+		}
+		m.depth = max(m.depth, s.depth)
+		m.aliases = addCount(m.aliases, s.aliases)
+	}
+	return m
+}
+
+func (w *walker) fragment(spread *ast.FragmentSpread) measure {
+	name := spread.Name
+	if m, ok := w.done[name]; ok {
+		return m
+	}
+	if w.active[name] {
+		return measure{}
+	}
+	def := spread.Definition
+	if w.doc != nil {
+		if d := w.doc.Fragments.ForName(name); d != nil {
+			def = d
+		}
+	}
+	if def == nil {
+		return measure{}
+	}
+	w.active[name] = true
+	m := w.selectionSet(def.SelectionSet)
+	delete(w.active, name)
+	w.done[name] = m
+	return m
+}

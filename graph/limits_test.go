@@ -1,0 +1,211 @@
+package graph_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/dataloaders"
+	"github.com/headline/headline/graph"
+)
+
+// limitsStub answers every id with a user and counts its calls: a refused
+// query must not reach it.
+type limitsStub struct{ calls atomic.Int64 }
+
+func (s *limitsStub) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
+	s.calls.Add(1)
+	users := make([]*headline.User, len(keys))
+	for i, k := range keys {
+		users[i] = &headline.User{ID: k.ID, Name: fmt.Sprintf("user %d", k.ID), Status: headline.StatusEnabled}
+	}
+	return users, make([]error, len(keys))
+}
+
+type limitsResponse struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+// limitsPost sends query to a handler built with opts and returns the
+// status, the decoded response and how often the store was called.
+func limitsPost(t *testing.T, opts graph.Options, query string) (int, limitsResponse, int64) {
+	t.Helper()
+	stub := &limitsStub{}
+	srv := graph.NewHandler(opts)
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req = req.WithContext(dataloaders.NewContext(req.Context(), dataloaders.New(stub, dataloaders.Options{})))
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	var resp limitsResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("response %q: %v", rec.Body.String(), err)
+	}
+	return rec.Code, resp, stub.calls.Load()
+}
+
+// aliasedUsers is n root fields u1: user(id: "1") … each selecting sub.
+func aliasedUsers(n int, sub string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, " u%d: user(id: \"%d\") { %s }", i, i, sub)
+	}
+	b.WriteString(" }")
+	return b.String()
+}
+
+// ofTypes nests n ofType fields around { name }.
+func ofTypes(n int) string {
+	return strings.Repeat("ofType { ", n) + "name" + strings.Repeat(" }", n)
+}
+
+type limitCase struct {
+	name  string
+	opts  graph.Options
+	query string
+	// refused names the limit the query must break ("depth", "aliases"),
+	// or is empty when the query must be answered.
+	refused string
+}
+
+func runLimitCases(t *testing.T, cases []limitCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, resp, calls := limitsPost(t, tc.opts, tc.query)
+			if tc.refused == "" {
+				if status != http.StatusOK || len(resp.Errors) > 0 {
+					t.Fatalf("status %d, errors %+v; want an answer", status, resp.Errors)
+				}
+				if strings.Contains(tc.query, "user(") && calls == 0 {
+					t.Errorf("the store was not called for an accepted query")
+				}
+				return
+			}
+			if status != http.StatusUnprocessableEntity {
+				t.Errorf("status %d, want 422", status)
+			}
+			if len(resp.Errors) != 1 {
+				t.Fatalf("errors %+v, want one", resp.Errors)
+			}
+			e := resp.Errors[0]
+			if e.Extensions["code"] != "GRAPHQL_VALIDATION_FAILED" || e.Extensions["limit"] != tc.refused {
+				t.Errorf("extensions %v, want code GRAPHQL_VALIDATION_FAILED and limit %q", e.Extensions, tc.refused)
+			}
+			if !strings.Contains(e.Message, "exceeds the limit of") {
+				t.Errorf("message %q names no limit", e.Message)
+			}
+			if string(resp.Data) != "" && string(resp.Data) != "null" {
+				t.Errorf("data %s, want none", resp.Data)
+			}
+			if calls != 0 {
+				t.Errorf("the store was called %d times for a refused query", calls)
+			}
+		})
+	}
+}
+
+func TestDepthLimit(t *testing.T) {
+	intro := graph.Options{Introspection: true}
+	runLimitCases(t, []limitCase{
+		{"root field at limit 1", graph.Options{MaxDepth: 1}, `{ __typename }`, ""},
+		{"typename counts", graph.Options{MaxDepth: 1}, `{ user(id: "1") { __typename } }`, "depth"},
+		{"at limit 2", graph.Options{MaxDepth: 2}, `{ user(id: "1") { name } }`, ""},
+		{"over by one", graph.Options{MaxDepth: 2, Introspection: true},
+			`{ user(id: "1") { name } __type(name: "User") { fields { name } } }`, "depth"},
+		{"fragment spread at limit", graph.Options{MaxDepth: 3, Introspection: true},
+			`{ user(id: "1") { name } __type(name: "User") { ...F } } fragment F on __Type { fields { name } }`, ""},
+		{"fragment spread over by one", graph.Options{MaxDepth: 3, Introspection: true},
+			`{ user(id: "1") { name } __type(name: "User") { ...F } } fragment F on __Type { fields { type { name } } }`, "depth"},
+		{"nested spreads and inline fragment over by one", graph.Options{MaxDepth: 3, Introspection: true},
+			`{ user(id: "1") { ... on User { name } } __type(name: "User") { ...F } }
+			 fragment F on __Type { ... on __Type { fields { ...G } } }
+			 fragment G on __Field { type { name } }`, "depth"},
+		{"default admits 15", intro, `{ user(id: "1") { name } __schema { types { fields { type { ` + ofTypes(10) + ` } } } } }`, ""},
+		{"default refuses 16", intro, `{ user(id: "1") { name } __schema { types { fields { type { ` + ofTypes(11) + ` } } } } }`, "depth"},
+		{"full introspection query at default", intro, introspection.Query, ""},
+		{"full introspection query with isOneOf at default", intro, introspection.NewQuery(introspection.QueryOptions{OneOf: true}), ""},
+		{"full introspection query is depth 15", graph.Options{MaxDepth: 14, Introspection: true}, introspection.Query, "depth"},
+	})
+}
+
+func TestAliasLimit(t *testing.T) {
+	runLimitCases(t, []limitCase{
+		{"at limit", graph.Options{MaxAliases: 3}, aliasedUsers(3, "name"), ""},
+		{"over by one", graph.Options{MaxAliases: 3}, aliasedUsers(4, "name"), "aliases"},
+		{"alias equal to name does not count", graph.Options{MaxAliases: 3}, aliasedUsers(3, "name: name"), ""},
+		{"nested aliases count", graph.Options{MaxAliases: 3}, aliasedUsers(2, "n: name"), "aliases"},
+		{"fragment used twice at limit", graph.Options{MaxAliases: 4},
+			`{ a: user(id: "1") { ...F } b: user(id: "2") { ...F } } fragment F on User { n: name }`, ""},
+		{"fragment used twice counts twice", graph.Options{MaxAliases: 3},
+			`{ a: user(id: "1") { ...F } b: user(id: "2") { ...F } } fragment F on User { n: name }`, "aliases"},
+		{"inline fragment and nested spread", graph.Options{MaxAliases: 3},
+			`{ ...Q } fragment Q on Query { a: user(id: "1") { ... on User { n: name } } ...R }
+			 fragment R on Query { b: user(id: "2") { id } }`, ""},
+		{"inline fragment and nested spread over by one", graph.Options{MaxAliases: 3},
+			`{ ...Q } fragment Q on Query { a: user(id: "1") { ... on User { n: name } } ...R }
+			 fragment R on Query { b: user(id: "2") { i: id } }`, "aliases"},
+		{"default: feed of 50 aliased users, each with an aliased field", graph.Options{}, aliasedUsers(50, "n: name"), ""},
+		{"default over by one", graph.Options{}, "{ t: __typename " + aliasedUsers(50, "n: name")[1:], "aliases"},
+	})
+}
+
+// TestLimitsSurviveFragmentCycles runs the extensions on a document that
+// was never validated: validation rejects fragment cycles, but the walk
+// must not loop on one either.
+func TestLimitsSurviveFragmentCycles(t *testing.T) {
+	doc, err := parser.ParseQuery(&ast.Source{Input: `
+		{ a: user(id: "1") { ...F } }
+		fragment F on User { n: name ...G }
+		fragment G on User { m: name ...F }`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
+	ctx := context.Background()
+	if e := (graph.DepthLimit{Max: 2}).MutateOperationContext(ctx, oc); e != nil {
+		t.Errorf("depth 2 refused at limit 2: %v", e)
+	}
+	if e := (graph.DepthLimit{Max: 1}).MutateOperationContext(ctx, oc); e == nil {
+		t.Error("depth 2 accepted at limit 1")
+	}
+	if e := (graph.AliasLimit{Max: 3}).MutateOperationContext(ctx, oc); e != nil {
+		t.Errorf("3 aliases refused at limit 3: %v", e)
+	}
+	if e := (graph.AliasLimit{Max: 2}).MutateOperationContext(ctx, oc); e == nil {
+		t.Error("3 aliases accepted at limit 2")
+	}
+}
+
+// TestAliasLimitFragmentFanOut: fragments that each spread the next twice
+// multiply the aliases (2^40 here) without the walk doing so.
+func TestAliasLimitFragmentFanOut(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{ user(id: "1") { ...F0 } }`)
+	const levels = 40
+	for i := range levels {
+		fmt.Fprintf(&b, " fragment F%d on User { ...F%d ...F%d }", i, i+1, i+1)
+	}
+	fmt.Fprintf(&b, " fragment F%d on User { n: name }", levels)
+	status, resp, calls := limitsPost(t, graph.Options{}, b.String())
+	if status != http.StatusUnprocessableEntity || len(resp.Errors) != 1 || resp.Errors[0].Extensions["limit"] != "aliases" || calls != 0 {
+		t.Fatalf("status %d, errors %+v, store calls %d; want one aliases refusal", status, resp.Errors, calls)
+	}
+}
