@@ -16,9 +16,9 @@ import (
 // JSON work.
 const maxTokenBytes = 2048
 
-// tokenLeeway absorbs clock skew between the Toutiao backend that issues
-// tokens and this server.
-const tokenLeeway = 5 * time.Second
+// defaultTokenLeeway absorbs clock skew between the Toutiao backend that
+// issues tokens and this server (JWT_LEEWAY).
+const defaultTokenLeeway = 5 * time.Second
 
 // accessClaims is the payload the Toutiao backend signs:
 // {"user_id": <int>, "refresh": false, "exp": <unix time>}.
@@ -37,22 +37,35 @@ func (r *jsonRaw) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// tokenVerifier checks access tokens as the Toutiao backend issues them.
+// tokenVerifier checks access tokens as the Toutiao backend issues them:
+// HS256 only, exp required, nbf and iat not in the future, within a leeway.
 type tokenVerifier struct {
-	secret []byte
+	keys   jwt.VerificationKeySet
 	parser *jwt.Parser
 }
 
+// newTokenVerifier accepts tokens signed with secret, with the default
+// leeway.
 func newTokenVerifier(secret string) *tokenVerifier {
-	return &tokenVerifier{
-		secret: []byte(secret),
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(tokenLeeway),
-		),
+	return newTokenVerifierWith(defaultTokenLeeway, secret)
+}
+
+// newTokenVerifierWith accepts tokens signed with any of secrets (the
+// current one and, during a rotation, the previous one); empty ones are
+// skipped.
+func newTokenVerifierWith(leeway time.Duration, secrets ...string) *tokenVerifier {
+	v := &tokenVerifier{parser: jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+	)}
+	for _, s := range secrets {
+		if s != "" {
+			v.keys.Keys = append(v.keys.Keys, []byte(s))
+		}
 	}
+	return v
 }
 
 func unauthenticated(msg string) headline.Viewer {
@@ -74,7 +87,7 @@ func (v *tokenVerifier) viewer(authorization string) headline.Viewer {
 		return unauthenticated("User must be authorized: the token is too long.")
 	}
 	var claims accessClaims
-	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.secret, nil })
+	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.keys, nil })
 	if err != nil {
 		return unauthenticated("User must be authorized: the token is invalid or expired.")
 	}
