@@ -29,12 +29,19 @@ type Config struct {
 	RedisWriteTimeout time.Duration // REDIS_WRITE_TIMEOUT. Default 100ms.
 	RedisPoolSize     int           // REDIS_POOL_SIZE. Default 0: go-redis's 10 per CPU.
 
-	JWTSecret string // JWT_SECRET: HS256 secret of the Toutiao backend. Required outside the embedded mode.
+	BreakerFailures int           // REDIS_BREAKER_FAILURES: consecutive failures that open the breaker. Default 5.
+	BreakerCooldown time.Duration // REDIS_BREAKER_COOLDOWN: open time before one probe. Default 1s.
+
+	JWTSecret         string        // JWT_SECRET: HS256 secret of the Toutiao backend. Required outside the embedded mode.
+	JWTSecretPrevious string        // JWT_SECRET_PREVIOUS: also accepted, during a rotation. Default "".
+	JWTLeeway         time.Duration // JWT_LEEWAY: clock skew allowed on exp, nbf, iat. Default 5s.
 
 	CacheTTL           time.Duration // CACHE_TTL: profile TTL base. Default 30m.
 	CacheTTLJitter     time.Duration // CACHE_TTL_JITTER: random extra [0, this). Default 10m.
 	CacheMissingTTL    time.Duration // CACHE_MISSING_TTL: "-1" TTL base. Default 5m.
 	CacheMissingJitter time.Duration // CACHE_MISSING_TTL_JITTER. Default 60s.
+	CacheStatusTTL     time.Duration // CACHE_STATUS_TTL: user:<id>:status TTL base. Default 60m.
+	CacheStatusJitter  time.Duration // CACHE_STATUS_TTL_JITTER. Default 10m.
 	LoaderWait         time.Duration // LOADER_WAIT: window of unplanned lookups. Default 500µs.
 	MaxIDs             int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
 	ComplexityLimit    int           // COMPLEXITY_LIMIT. Default 1000.
@@ -106,11 +113,17 @@ var settings = []setting{
 	{"REDIS_READ_TIMEOUT", "100ms", "Redis read timeout: a hung Redis costs at most this, then MySQL answers", duration(func(c *Config) *time.Duration { return &c.RedisReadTimeout })},
 	{"REDIS_WRITE_TIMEOUT", "100ms", "Redis write timeout", duration(func(c *Config) *time.Duration { return &c.RedisWriteTimeout })},
 	{"REDIS_POOL_SIZE", "0", "Redis connections per process; 0: go-redis's default, 10 per CPU", integer(func(c *Config) *int { return &c.RedisPoolSize })},
+	{"REDIS_BREAKER_FAILURES", "5", "consecutive Redis failures that open the circuit breaker", integer(func(c *Config) *int { return &c.BreakerFailures })},
+	{"REDIS_BREAKER_COOLDOWN", "1s", "how long an open breaker keeps calls off Redis before one probe", duration(func(c *Config) *time.Duration { return &c.BreakerCooldown })},
 	{"JWT_SECRET", "", "HS256 secret shared with the Toutiao backend; required unless embedded", str(func(c *Config) *string { return &c.JWTSecret })},
+	{"JWT_SECRET_PREVIOUS", "", "the previous secret, also accepted while a rotation is under way", str(func(c *Config) *string { return &c.JWTSecretPrevious })},
+	{"JWT_LEEWAY", "5s", "clock skew allowed when checking exp, nbf and iat", duration(func(c *Config) *time.Duration { return &c.JWTLeeway })},
 	{"CACHE_TTL", "30m", "profile cache TTL, base", duration(func(c *Config) *time.Duration { return &c.CacheTTL })},
 	{"CACHE_TTL_JITTER", "10m", "profile cache TTL, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheTTLJitter })},
 	{"CACHE_MISSING_TTL", "5m", "TTL of the -1 entry for an id with no user, base", duration(func(c *Config) *time.Duration { return &c.CacheMissingTTL })},
 	{"CACHE_MISSING_TTL_JITTER", "60s", "TTL of the -1 entry, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheMissingJitter })},
+	{"CACHE_STATUS_TTL", "60m", "TTL of user:<id>:status entries, base", duration(func(c *Config) *time.Duration { return &c.CacheStatusTTL })},
+	{"CACHE_STATUS_TTL_JITTER", "10m", "TTL of status entries, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheStatusJitter })},
 	{"LOADER_WAIT", "500us", "batch window of lookups the query plan did not foresee (planned ones do not wait)", duration(func(c *Config) *time.Duration { return &c.LoaderWait })},
 	{"MAX_IDS", "100", "most ids one users(ids:) may ask for", integer(func(c *Config) *int { return &c.MaxIDs })},
 	{"COMPLEXITY_LIMIT", "1000", "GraphQL complexity limit", integer(func(c *Config) *int { return &c.ComplexityLimit })},

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer env.close()
 
 	srv := &http.Server{
-		Handler:           NewServer(cfg, log, env.db, env.rdb, newTokenVerifier(env.secret)),
+		Handler:           NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
+	"github.com/headline/headline"
 	"github.com/headline/headline/dataloaders"
 	"github.com/headline/headline/graph"
 	"github.com/headline/headline/store"
@@ -22,6 +27,7 @@ type server struct {
 	log      *slog.Logger
 	db       *bun.DB
 	rdb      redis.UniversalClient
+	cache    *store.Cache
 	profiles *store.Profiles
 	tokens   *tokenVerifier
 }
@@ -33,12 +39,15 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		ProfileJitter: cfg.CacheTTLJitter,
 		Missing:       cfg.CacheMissingTTL,
 		MissingJitter: cfg.CacheMissingJitter,
-	})
+		Status:        cfg.CacheStatusTTL,
+		StatusJitter:  cfg.CacheStatusJitter,
+	}).WithBreaker(store.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log)
 	s := &server{
 		cfg:      cfg,
 		log:      log,
 		db:       db,
 		rdb:      rdb,
+		cache:    cache,
 		profiles: store.NewProfiles(db, cache, log, store.ProfilesOptions{}),
 		tokens:   tokens,
 	}
@@ -66,15 +75,45 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 }
 
-// limitBody caps the request body; gqlgen's POST transport then answers a
-// larger body with a GraphQL-shaped error.
+// limitBody refuses a request body over n bytes with 413 and a
+// GraphQL-shaped error. gqlgen's POST transport would answer a body it
+// could not read with 200, so the body is read here, whole: it is small by
+// construction.
 func limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r.Body = http.MaxBytesReader(w, r.Body, n)
+			if r.ContentLength > n {
+				tooLarge(w, n)
+				return
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n))
+			if err != nil {
+				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+					tooLarge(w, n)
+					return
+				}
+				writeGraphQLError(w, http.StatusBadRequest, "could not read the request body", headline.ECodeBadInput)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+func tooLarge(w http.ResponseWriter, n int64) {
+	writeGraphQLError(w, http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("the request body is over %d bytes", n), headline.ECodeBadInput)
+}
+
+// writeGraphQLError answers outside gqlgen in the shape a GraphQL client
+// reads: {"errors":[{"message":…,"extensions":{"code":…}}]}.
+func writeGraphQLError(w http.ResponseWriter, status int, msg, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]string{"code": code}}},
+	})
 }
 
 // handleHealthz says the process is alive; it checks nothing else, so an
@@ -90,7 +129,7 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	body := map[string]string{"status": "ready", "mysql": "ok", "redis": "ok"}
+	body := map[string]string{"status": "ready", "mysql": "ok", "redis": "ok", "redis_breaker": s.cache.BreakerState()}
 	code := http.StatusOK
 	if err := s.db.PingContext(ctx); err != nil {
 		s.log.WarnContext(ctx, "readyz: mysql ping failed", "err", err)
