@@ -45,16 +45,23 @@ func plannedIDs(ctx context.Context, oc *graphql.OperationContext, maxIDs int) [
 				}
 			}
 		case "users":
+			// The resolver refuses the whole list for one bad id, so
+			// such a list plans nothing.
 			list, _ := args["ids"].([]any)
 			if len(list) > maxIDs {
 				continue
 			}
+			keys := make([]headline.Lookup, 0, len(list))
 			for _, v := range list {
 				s, _ := v.(string)
-				if id, err := headline.ParseUserID("ids", s); err == nil {
-					ids = append(ids, headline.Lookup{ID: id})
+				id, err := headline.ParseUserID("ids", s)
+				if err != nil {
+					keys = nil
+					break
 				}
+				keys = append(keys, headline.Lookup{ID: id})
 			}
+			ids = append(ids, keys...)
 		}
 	}
 	return ids
