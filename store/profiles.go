@@ -129,7 +129,7 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 	}
 	loaded := make(map[headline.UserID]*flight, len(need))
 	if len(need) > 0 {
-		flights, own := p.join(ids, need, start)
+		flights, own := p.join(ids, need, start, cacheOK)
 		if len(own) > 0 {
 			p.load(ctx, own, entries, pos, wantStatus, cacheOK)
 		}
@@ -184,8 +184,10 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 // join registers the ids of a batch that need the database: for each it
 // returns the flight that loads it, either one already under way (or
 // finished since start) or a new one the caller owns and must complete
-// with load.
-func (p *Profiles) join(ids []headline.UserID, need []int, start time.Time) (flights map[int]*flight, own map[headline.UserID]*flight) {
+// with load. When the cache could not be read, any load that finished in the
+// last Linger is taken too: with Redis down, MySQL then sees at most one
+// SELECT per id per Linger from each process, instead of one per request.
+func (p *Profiles) join(ids []headline.UserID, need []int, start time.Time, cacheOK bool) (flights map[int]*flight, own map[headline.UserID]*flight) {
 	flights = make(map[int]*flight, len(need))
 	own = make(map[headline.UserID]*flight)
 	p.mu.Lock()
@@ -193,7 +195,7 @@ func (p *Profiles) join(ids []headline.UserID, need []int, start time.Time) (fli
 	for _, i := range need {
 		id := ids[i]
 		f, ok := p.flights[id]
-		if !ok || (f.isDone() && f.doneAt.Before(start)) {
+		if !ok || (cacheOK && f.isDone() && f.doneAt.Before(start)) {
 			f = &flight{done: make(chan struct{})}
 			p.flights[id] = f
 			own[id] = f

@@ -210,7 +210,7 @@ func TestCacheWrittenByFlask(t *testing.T) {
 }
 
 func TestCorruptEntriesAreRepaired(t *testing.T) {
-	s := newTestServer(t)
+	s := newTestServer(t, slowMachine) // a 4 MiB value takes a while under -race
 	ctx := context.Background()
 	cases := []struct {
 		name, value string
@@ -250,8 +250,14 @@ func TestCorruptEntriesAreRepaired(t *testing.T) {
 	}
 }
 
+// slowMachine gives Redis timeouts that hold on a loaded machine (the race
+// detector, 200 clients on 2 cores), for tests about something else.
+func slowMachine(c *Config) {
+	c.RedisDialTimeout, c.RedisReadTimeout, c.RedisWriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+}
+
 func TestColdHerdIsOneSelect(t *testing.T) {
-	s := newTestServer(t)
+	s := newTestServer(t, slowMachine)
 	s.addUsers(t, headline.User{ID: 4001, Name: "herd"})
 	const n = 200
 	var wg sync.WaitGroup

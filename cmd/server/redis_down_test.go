@@ -48,7 +48,22 @@ func TestRedisKilled(t *testing.T) {
 			}
 		}
 	}
-	check(t, s.post(t, q, nil)) // warm the cache
+	// Warm the cache as the Flask app would, so that no load of this
+	// process is still fresh when Redis dies.
+	raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	for id := 5001; id <= 5010; id++ {
+		v := fmt.Sprintf(`{"name": "u%d", "photo": null, "intro": null, "certi": null}`, id)
+		if id > 5008 {
+			v = "-1"
+		}
+		raw.Set(context.Background(), fmt.Sprintf("user:%d:info", id), v, time.Hour)
+	}
+	_ = raw.Close()
+	s.resetCounts()
+	check(t, s.post(t, q, nil))
+	if s.sql.Count("SELECT") != 0 {
+		t.Fatalf("warm request ran SQL")
+	}
 
 	rs.Kill()
 	t.Run("with Redis dead every request is answered from MySQL in under 100ms", func(t *testing.T) {
@@ -61,8 +76,11 @@ func TestRedisKilled(t *testing.T) {
 				t.Errorf("request took %v with Redis dead, want < 100ms", d)
 			}
 		}
-		if got := s.sql.Count("SELECT"); got != n {
-			t.Errorf("SELECT = %d, want one per request (%d)", got, n)
+		// The first request loads from MySQL; the others, within the 2s a
+		// finished load stays joinable, share it: a dead Redis does not turn
+		// into one SELECT per request.
+		if got := s.sql.Count("SELECT"); got != 1 {
+			t.Errorf("SELECT = %d for %d requests, want 1", got, n)
 		}
 		if got := s.rc.Count("SET"); got != 0 {
 			t.Errorf("SET = %d: no write-back is tried after a failed read", got)
