@@ -23,7 +23,7 @@ func benchServer(b *testing.B, adjust ...func(*Config)) *testServer {
 // through the whole HTTP handler (no network), on this package's Redis.
 func BenchmarkWarmUsers50(b *testing.B) {
 	s := benchServer(b)
-	s.addUsers(b, seqUsers(6000, 50)...)
+	s.replaceUsers(b, seqUsers(6000, 50)...)
 	ids := make([]int64, 50)
 	for i := range ids {
 		ids[i] = 6000 + int64(i)
@@ -55,7 +55,7 @@ func BenchmarkWarmUsers50(b *testing.B) {
 // reports the median and 99th percentile.
 func BenchmarkWarmUserLatency(b *testing.B) {
 	s := benchServer(b)
-	s.addUsers(b, seqUsers(6100, 1)...)
+	s.replaceUsers(b, seqUsers(6100, 1)...)
 	body := `{"query":"{ user(id: \"6100\") { id name photo intro certi } }"}`
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	send := func() {
