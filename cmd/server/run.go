@@ -32,6 +32,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	// go-redis logs pool trouble (failed dials) on its own; send it to the
+	// same structured log. Its logger is process-wide.
+	redis.SetLogger(redisLog{log})
 
 	env, err := openEnv(ctx, cfg, log)
 	if err != nil {
@@ -87,6 +90,13 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// redisLog adapts go-redis's logger to slog.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
 // env is what the server runs on: a database, a Redis and a JWT secret.
