@@ -1,0 +1,386 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/headline/headline"
+)
+
+func ptr(s string) *string { return &s }
+
+// showUser renders u with its optional fields dereferenced, for messages.
+func showUser(u *headline.User) string {
+	if u == nil {
+		return "<nil>"
+	}
+	opt := func(p *string) string {
+		if p == nil {
+			return "null"
+		}
+		return fmt.Sprintf("%q", *p)
+	}
+	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
+}
+
+func (k entryKind) String() string {
+	switch k {
+	case entryMiss:
+		return "entryMiss"
+	case entryUser:
+		return "entryUser"
+	case entryMissing:
+		return "entryMissing"
+	}
+	return fmt.Sprintf("entryKind(%d)", uint8(k))
+}
+
+func TestDecodeProfile(t *testing.T) {
+	const id = 7
+	for _, tc := range []struct {
+		name     string
+		in       string
+		want     *headline.User
+		wantKind entryKind
+	}{
+		{
+			name:     "reads Go's compact form",
+			in:       `{"name":"x","photo":"p.png","intro":"hi","certi":"c"}`,
+			want:     &headline.User{ID: id, Name: "x", Photo: ptr("p.png"), Intro: ptr("hi"), Certi: ptr("c")},
+			wantKind: entryUser,
+		},
+		{
+			name:     "reads Go's compact form with nulls",
+			in:       `{"name":"x","photo":null,"intro":null,"certi":null}`,
+			want:     &headline.User{ID: id, Name: "x"},
+			wantKind: entryUser,
+		},
+		{
+			name:     "reads Python's json.dumps form with \\u escapes",
+			in:       `{"name": "\u5f20\u4e09", "photo": null, "intro": "hi", "certi": null}`,
+			want:     &headline.User{ID: id, Name: "张三", Intro: ptr("hi")},
+			wantKind: entryUser,
+		},
+		{
+			name:     "reads escaped quotes, slashes and a surrogate pair",
+			in:       `{"name": "a\"b\\c\/d", "photo": "http:\/\/x\/y.png", "intro": "\ud83d\ude00", "certi": "\u00e9"}`,
+			want:     &headline.User{ID: id, Name: `a"b\c/d`, Photo: ptr("http://x/y.png"), Intro: ptr("😀"), Certi: ptr("é")},
+			wantKind: entryUser,
+		},
+		{
+			name:     "reads raw UTF-8",
+			in:       `{"name":"张三","photo":null,"intro":"你好","certi":null}`,
+			want:     &headline.User{ID: id, Name: "张三", Intro: ptr("你好")},
+			wantKind: entryUser,
+		},
+		{
+			name:     "reads keys in another order",
+			in:       `{"certi": null, "intro": "i", "photo": "p", "name": "n"}`,
+			want:     &headline.User{ID: id, Name: "n", Photo: ptr("p"), Intro: ptr("i")},
+			wantKind: entryUser,
+		},
+		{
+			name:     "reads surrounding whitespace and newlines",
+			in:       " {\n  \"name\": \"x\",\n  \"photo\": null,\n  \"intro\": null,\n  \"certi\": null\n}\n",
+			want:     &headline.User{ID: id, Name: "x"},
+			wantKind: entryUser,
+		},
+		{
+			name:     "reads an empty name and empty strings",
+			in:       `{"name":"","photo":"","intro":"","certi":""}`,
+			want:     &headline.User{ID: id, Name: "", Photo: ptr(""), Intro: ptr(""), Certi: ptr("")},
+			wantKind: entryUser,
+		},
+		{
+			name:     "takes the last of duplicated keys, as Python's json.loads does",
+			in:       `{"name":"x","photo":null,"intro":null,"certi":null,"name":"y"}`,
+			want:     &headline.User{ID: id, Name: "y"},
+			wantKind: entryUser,
+		},
+		{name: "-1 is no such user", in: "-1", wantKind: entryMissing},
+
+		{name: "a truncated value is a miss", in: `{"name":"x","photo":null,"intro":null,"cer`, wantKind: entryMiss},
+		{name: "a value cut after the object's last key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null`, wantKind: entryMiss},
+		{name: "binary is a miss", in: "\x00\x01\xff\xfe\x80", wantKind: entryMiss},
+		{name: "a pickled value is a miss", in: "\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04name\x94", wantKind: entryMiss},
+		{name: "a number name is a miss", in: `{"name":1,"photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "a null name is a miss", in: `{"name":null,"photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "an object name is a miss", in: `{"name":{},"photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "a missing name is a miss", in: `{"photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "a missing photo is a miss", in: `{"name":"x","intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "a missing intro is a miss", in: `{"name":"x","photo":null,"certi":null}`, wantKind: entryMiss},
+		{name: "a missing certi is a miss", in: `{"name":"x","photo":null,"intro":null}`, wantKind: entryMiss},
+		{name: "a misspelt key among four is a miss", in: `{"name":"x","photo":null,"intro":null,"cert":null}`, wantKind: entryMiss},
+		{name: "an extra key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null,"id":7}`, wantKind: entryMiss},
+		{name: "an empty object is a miss", in: `{}`, wantKind: entryMiss},
+		{name: "an array is a miss", in: `["x",null,null,null]`, wantKind: entryMiss},
+		{name: "a JSON null is a miss", in: `null`, wantKind: entryMiss},
+		{name: "a JSON string is a miss", in: `"-1"`, wantKind: entryMiss},
+		{name: "-2 is a miss", in: "-2", wantKind: entryMiss},
+		{name: "-1 with a newline is a miss", in: "-1\n", wantKind: entryMiss},
+		{name: "1 is a miss", in: "1", wantKind: entryMiss},
+		{name: "a second document after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null}{"name":"y","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "trailing garbage after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null} x`, wantKind: entryMiss},
+		{name: "a number photo is a miss", in: `{"name":"x","photo":1,"intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "a boolean intro is a miss", in: `{"name":"x","photo":null,"intro":true,"certi":null}`, wantKind: entryMiss},
+		{name: "an array certi is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":["c"]}`, wantKind: entryMiss},
+		{name: "the empty string is a miss", in: "", wantKind: entryMiss},
+		{name: "whitespace is a miss", in: " ", wantKind: entryMiss},
+		// Python's json.loads keeps keys as written, so the Flask app would
+		// find no "name" in these; the contract says exactly the four keys.
+		{name: "an upper-case key is a miss", in: `{"NAME":"x","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "a key differing only in case is an extra key and a miss", in: `{"name":"x","Name":"y","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gotKind := decodeProfile(id, tc.in)
+			if gotKind != tc.wantKind {
+				t.Fatalf("decodeProfile(%q) kind = %v, want %v (user %s)", tc.in, gotKind, tc.wantKind, showUser(got))
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("decodeProfile(%q) = %s, want %s", tc.in, showUser(got), showUser(tc.want))
+			}
+		})
+	}
+}
+
+func TestEncodeProfile(t *testing.T) {
+	t.Run("writes NULL columns as null, exactly the four keys, compact", func(t *testing.T) {
+		got := string(encodeProfile(&headline.User{ID: 1, Name: "x"}))
+		want := `{"name":"x","photo":null,"intro":null,"certi":null}`
+		if got != want {
+			t.Errorf("encodeProfile = %s, want %s", got, want)
+		}
+	})
+
+	t.Run("leaves the id out of the value", func(t *testing.T) {
+		got := string(encodeProfile(&headline.User{ID: 123456789, Name: "x", Photo: ptr("p"), Intro: ptr("i"), Certi: ptr("c")}))
+		want := `{"name":"x","photo":"p","intro":"i","certi":"c"}`
+		if got != want {
+			t.Errorf("encodeProfile = %s, want %s", got, want)
+		}
+	})
+
+	for _, tc := range []struct {
+		name string
+		user headline.User
+	}{
+		{"nulls", headline.User{Name: "x"}},
+		{"all set", headline.User{Name: "n", Photo: ptr("http://img/a.png"), Intro: ptr("intro"), Certi: ptr("certi")}},
+		{"empty strings", headline.User{Name: "", Photo: ptr(""), Intro: ptr(""), Certi: ptr("")}},
+		{"non-ASCII", headline.User{Name: "张三", Intro: ptr("你好，世界 😀"), Certi: ptr("é")}},
+		{"HTML and JSON specials", headline.User{Name: `<b>&"x"</b>`, Photo: ptr(`a\b/c`), Intro: ptr("line\nnext\ttab\r"), Certi: ptr("\u2028\u2029\x00\x1f")}},
+		{"-1 as a name", headline.User{Name: "-1", Photo: ptr("-1")}},
+	} {
+		t.Run("round-trips "+tc.name, func(t *testing.T) {
+			const id = 99
+			want := tc.user
+			want.ID = id
+			enc := encodeProfile(&want)
+			got, kind := decodeProfile(id, string(enc))
+			if kind != entryUser {
+				t.Fatalf("decodeProfile(%s) kind = %v, want entryUser", enc, kind)
+			}
+			if !reflect.DeepEqual(got, &want) {
+				t.Errorf("decodeProfile(%s) = %s, want %s", enc, showUser(got), showUser(&want))
+			}
+		})
+	}
+}
+
+func TestProfileKey(t *testing.T) {
+	for _, tc := range []struct {
+		id   headline.UserID
+		want string
+	}{
+		{42, "user:42:info"},
+		{1, "user:1:info"},
+		{9223372036854775807, "user:9223372036854775807:info"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := ProfileKey(tc.id); got != tc.want {
+				t.Errorf("ProfileKey(%d) = %q, want %q", tc.id, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDraw(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		base, jitter time.Duration
+	}{
+		{"profile", 30 * time.Minute, 10 * time.Minute},
+		{"missing", 5 * time.Minute, 60 * time.Second},
+		{"two seconds of jitter", time.Minute, 2 * time.Second},
+		{"a fractional jitter counts whole seconds", time.Minute, 3500 * time.Millisecond},
+	} {
+		t.Run(tc.name+" stays in [base, base+jitter) in whole seconds and varies", func(t *testing.T) {
+			seen := map[time.Duration]bool{}
+			for range 2000 {
+				got := draw(tc.base, tc.jitter)
+				if got < tc.base || got >= tc.base+tc.jitter {
+					t.Fatalf("draw(%v, %v) = %v, outside [base, base+jitter)", tc.base, tc.jitter, got)
+				}
+				if (got-tc.base)%time.Second != 0 {
+					t.Fatalf("draw(%v, %v) = %v, jitter is not whole seconds", tc.base, tc.jitter, got)
+				}
+				seen[got] = true
+			}
+			// 2000 draws from n values: for n ≤ 60 all n turn up unless the
+			// draw is broken (a miss has probability < n·(1-1/n)^2000 < 1e-13);
+			// for n = 600 about 578 do, and fewer than 500 is far out of reach.
+			n := int(tc.jitter / time.Second)
+			want := n
+			if n > 60 {
+				want = n * 5 / 6
+			}
+			if got := len(seen); got < want {
+				t.Errorf("2000 draws took %d distinct values of %d, want at least %d", got, n, want)
+			}
+		})
+	}
+
+	for _, jitter := range []time.Duration{0, -time.Second, time.Nanosecond, 999 * time.Millisecond} {
+		t.Run(fmt.Sprintf("jitter %v under a second returns base", jitter), func(t *testing.T) {
+			for range 100 {
+				if got, want := draw(time.Minute, jitter), time.Minute; got != want {
+					t.Fatalf("draw(1m, %v) = %v, want %v", jitter, got, want)
+				}
+			}
+		})
+	}
+
+	t.Run("jitter of exactly one second returns base", func(t *testing.T) {
+		for range 100 {
+			if got, want := draw(time.Minute, time.Second), time.Minute; got != want {
+				t.Fatalf("draw(1m, 1s) = %v, want %v", got, want)
+			}
+		}
+	})
+}
+
+// profileTTLs are the fields of TTLs that profile entries use; TTLs may
+// carry others.
+type profileTTLs struct{ Profile, ProfileJitter, Missing, MissingJitter time.Duration }
+
+func profileTTLsOf(t TTLs) profileTTLs {
+	return profileTTLs{t.Profile, t.ProfileJitter, t.Missing, t.MissingJitter}
+}
+
+func TestTTLDefaults(t *testing.T) {
+	contract := profileTTLs{Profile: 1800 * time.Second, ProfileJitter: 600 * time.Second, Missing: 300 * time.Second, MissingJitter: 60 * time.Second}
+	t.Run("the defaults are the contract's", func(t *testing.T) {
+		if got := profileTTLsOf(DefaultTTLs); got != contract {
+			t.Errorf("DefaultTTLs = %+v, want %+v", got, contract)
+		}
+	})
+	t.Run("zero TTLs take the defaults", func(t *testing.T) {
+		if got := profileTTLsOf((TTLs{}).withDefaults()); got != contract {
+			t.Errorf("TTLs{}.withDefaults() = %+v, want %+v", got, contract)
+		}
+		if got := profileTTLsOf(NewCache(nil, TTLs{}).ttls); got != contract {
+			t.Errorf("NewCache(nil, TTLs{}).ttls = %+v, want %+v", got, contract)
+		}
+	})
+	t.Run("negative TTLs take the defaults", func(t *testing.T) {
+		in := TTLs{Profile: -1, ProfileJitter: -1, Missing: -1, MissingJitter: -1}
+		if got := profileTTLsOf(in.withDefaults()); got != contract {
+			t.Errorf("withDefaults() = %+v, want %+v", got, contract)
+		}
+	})
+	t.Run("set TTLs are kept", func(t *testing.T) {
+		in := TTLs{Profile: time.Second, ProfileJitter: 2 * time.Second, Missing: 3 * time.Second, MissingJitter: 4 * time.Second}
+		if got, want := profileTTLsOf(in.withDefaults()), profileTTLsOf(in); got != want {
+			t.Errorf("withDefaults() = %+v, want %+v", got, want)
+		}
+	})
+}
+
+// referenceDecode reads v as the contract puts it, the way Python's
+// json.loads sees it: a JSON object with exactly the keys name, photo, intro
+// and certi (case-sensitive), name a string, the others strings or null.
+func referenceDecode(id headline.UserID, v string) (*headline.User, bool) {
+	var doc any
+	if err := json.Unmarshal([]byte(v), &doc); err != nil {
+		return nil, false
+	}
+	m, ok := doc.(map[string]any)
+	if !ok || len(m) != 4 {
+		return nil, false
+	}
+	u := &headline.User{ID: id}
+	if u.Name, ok = m["name"].(string); !ok {
+		return nil, false
+	}
+	for k, dst := range map[string]**string{"photo": &u.Photo, "intro": &u.Intro, "certi": &u.Certi} {
+		switch x, present := m[k]; x := x.(type) {
+		case nil:
+			if !present {
+				return nil, false
+			}
+		case string:
+			*dst = &x
+		default:
+			return nil, false
+		}
+	}
+	return u, true
+}
+
+func FuzzDecodeProfile(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"x","photo":null,"intro":null,"certi":null}`,
+		`{"name": "\u5f20\u4e09", "photo": null, "intro": "hi", "certi": null}`,
+		`{"certi": "c", "intro": "\ud83d\ude00", "photo": "p", "name": "<&>\""}`,
+		`{"name":"x","photo":null,"intro":null}`,
+		`{"name":"x","photo":null,"intro":null,"certi":null,"id":1}`,
+		`{"name":1,"photo":null,"intro":null,"certi":null}`,
+		`{"name":"x","photo":null,"intro":null,"certi":null}{}`,
+		`{"NAME":"x","photo":null,"intro":null,"certi":null}`,
+		`["x"]`, "-1", "-2", "", "null", "\xff\xfe",
+		`{"name":"\ud800","photo":"\xff","intro":null,"certi":null}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		const id = 12345
+		u, kind := decodeProfile(id, v)
+		// An independent reading of the contract must agree.
+		if ref, ok := referenceDecode(id, v); ok != (kind == entryUser) {
+			t.Fatalf("decodeProfile(%q) kind = %v, but the value is %s a four-key profile", v, kind, map[bool]string{true: "", false: "not"}[ok])
+		} else if ok && !reflect.DeepEqual(u, ref) {
+			t.Fatalf("decodeProfile(%q) = %s, want %s", v, showUser(u), showUser(ref))
+		}
+		switch kind {
+		case entryMiss, entryMissing:
+			if u != nil {
+				t.Fatalf("decodeProfile(%q) = %s with kind %v, want nil", v, showUser(u), kind)
+			}
+			if kind == entryMissing && v != "-1" {
+				t.Fatalf("decodeProfile(%q) = entryMissing, want that only for -1", v)
+			}
+			return
+		case entryUser:
+		default:
+			t.Fatalf("decodeProfile(%q) kind = %v", v, kind)
+		}
+		if u == nil || u.ID != id {
+			t.Fatalf("decodeProfile(%q) = %s, entryUser; want a user with ID %d", v, showUser(u), id)
+		}
+		enc := encodeProfile(u)
+		if !strings.HasPrefix(string(enc), `{"name":`) {
+			t.Fatalf("encodeProfile(%s) = %s", showUser(u), enc)
+		}
+		again, kind := decodeProfile(id, string(enc))
+		if kind != entryUser {
+			t.Fatalf("decodeProfile(encodeProfile(%s) = %s) kind = %v, want entryUser", showUser(u), enc, kind)
+		}
+		if !reflect.DeepEqual(again, u) {
+			t.Fatalf("round trip of %q: %s → %s → %s", v, showUser(u), enc, showUser(again))
+		}
+	})
+}
