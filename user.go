@@ -41,8 +41,8 @@ type Lookup struct {
 // ids are handed around as int64, so the range served is 1..2^63-1.
 type UserID = int64
 
-// ParseUserID parses an id as clients send it: ASCII decimal digits naming an
-// integer from 1 to 2^63-1, nothing else. Signs, spaces and full-width digits
+// ParseUserID parses an id as clients send it: at most 19 ASCII decimal
+// digits naming an integer from 1 to 2^63-1, nothing else. Signs, spaces and full-width digits
 // are refused rather than normalised, so that what reaches the cache key and
 // the SQL is exactly what was asked for. field names the argument in the error.
 func ParseUserID(field, s string) (UserID, error) {

@@ -90,6 +90,9 @@ func (p *Profiles) Get(ctx context.Context, ids []headline.UserID) (users []*hea
 func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
 	users = make([]*headline.User, len(keys))
 	errs = make([]error, len(keys))
+	if len(keys) == 0 {
+		return users, errs
+	}
 	start := time.Now()
 
 	var ids, statusIDs []headline.UserID
