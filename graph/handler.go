@@ -28,6 +28,16 @@ type Options struct {
 	// MaxAliases refuses, before any Redis or SQL work, a query with more
 	// aliased fields than it, counted through fragments. Default: 100.
 	MaxAliases int
+	// MaxFields refuses, before any Redis or SQL work and before the
+	// complexity limit is computed, a query that selects more fields than
+	// it, counted through fragments (a fragment spread twice counts twice).
+	// It stops fragment fan-out (fragments that each spread the next twice),
+	// whose complexity gqlgen computes in time exponential in the levels.
+	// Default: 1000, as ComplexityLimit: complexity counts every field at
+	// least once except under __schema (and under users(ids: [])), so few
+	// queries that pass the default ComplexityLimit select more. The full
+	// introspection query selects 226 fields (227 with isOneOf).
+	MaxFields int
 	// QueryCacheSize is how many parsed and validated documents are kept.
 	// Default: 1000.
 	QueryCacheSize int
@@ -49,6 +59,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxAliases <= 0 {
 		o.MaxAliases = 100
+	}
+	if o.MaxFields <= 0 {
+		o.MaxFields = 1000
 	}
 	if o.QueryCacheSize <= 0 {
 		o.QueryCacheSize = 1000
@@ -78,6 +91,7 @@ func NewHandler(opts Options) *handler.Server {
 	}
 	srv.Use(DepthLimit{Max: opts.MaxDepth})
 	srv.Use(AliasLimit{Max: opts.MaxAliases})
+	srv.Use(FieldLimit{Max: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
 	srv.AroundOperations(planLookups(opts.MaxIDs))
 	srv.SetErrorPresenter(presentError(opts.Log))

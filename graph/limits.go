@@ -29,11 +29,29 @@ type AliasLimit struct {
 	Max int
 }
 
+// FieldLimit refuses, before any resolver runs, an operation that selects
+// more than Max fields, counted through fragments: a fragment spread twice
+// counts its fields twice, so fragments that each spread the next twice
+// double the count at every level. Every field counts 1, __typename and
+// introspection fields included; inline fragments and spreads count
+// nothing of their own. The count is of the document, not of the answer: a
+// list field counts its selection once, however many items it returns.
+// Register it before the complexity limit: gqlgen's complexity walk
+// expands every spread anew, so its cost doubles with each level of such
+// fan-out, while this walk measures each fragment once. The refusal is a
+// GRAPHQL_VALIDATION_FAILED error (HTTP 422) with extensions.limit
+// "fields".
+type FieldLimit struct {
+	Max int
+}
+
 var (
 	_ graphql.HandlerExtension        = DepthLimit{}
 	_ graphql.OperationContextMutator = DepthLimit{}
 	_ graphql.HandlerExtension        = AliasLimit{}
 	_ graphql.OperationContextMutator = AliasLimit{}
+	_ graphql.HandlerExtension        = FieldLimit{}
+	_ graphql.OperationContextMutator = FieldLimit{}
 )
 
 func (DepthLimit) ExtensionName() string { return "DepthLimit" }
@@ -76,6 +94,26 @@ func (l AliasLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	return nil
 }
 
+func (FieldLimit) ExtensionName() string { return "FieldLimit" }
+
+func (l FieldLimit) Validate(graphql.ExecutableSchema) error {
+	if l.Max <= 0 {
+		return errors.New("FieldLimit: Max must be positive")
+	}
+	return nil
+}
+
+func (l FieldLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if m := measureOperation(oc.Doc, oc.Operation); m.fields > l.Max {
+		return limitError("fields", gqlerror.Errorf(
+			"operation selects %d fields, which exceeds the limit of %d", m.fields, l.Max))
+	}
+	return nil
+}
+
 // limitError marks err as a validation failure (gqlgen answers it with 422,
 // and presentError passes it as it is) and names the limit it broke.
 func limitError(limit string, err *gqlerror.Error) *gqlerror.Error {
@@ -84,13 +122,15 @@ func limitError(limit string, err *gqlerror.Error) *gqlerror.Error {
 	return err
 }
 
-// measure is the depth and the aliased-field count of a selection set.
+// measure is what the limits read of a selection set: its depth, its
+// aliased-field count and its field count, both counted through fragments.
 type measure struct {
-	depth, aliases int
+	depth, aliases, fields int
 }
 
-// maxCount bounds alias counts: fragments that spread one another twice at
-// each of many levels multiply, and the count must not overflow.
+// maxCount bounds the alias and field counts: fragments that spread one
+// another twice at each of many levels multiply them, and a count must not
+// overflow. A count at maxCount means "at least this many".
 const maxCount = 1 << 40
 
 func addCount(a, b int) int {
@@ -124,6 +164,7 @@ func (w *walker) selectionSet(set ast.SelectionSet) measure {
 		case *ast.Field:
 			s = w.selectionSet(sel.SelectionSet)
 			s.depth++
+			s.fields = addCount(s.fields, 1)
 			if sel.Alias != "" && sel.Alias != sel.Name {
 				s.aliases = addCount(s.aliases, 1)
 			}
@@ -134,6 +175,7 @@ func (w *walker) selectionSet(set ast.SelectionSet) measure {
 		}
 		m.depth = max(m.depth, s.depth)
 		m.aliases = addCount(m.aliases, s.aliases)
+		m.fields = addCount(m.fields, s.fields)
 	}
 	return m
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
@@ -81,8 +82,8 @@ type limitCase struct {
 	name  string
 	opts  graph.Options
 	query string
-	// refused names the limit the query must break ("depth", "aliases"),
-	// or is empty when the query must be answered.
+	// refused names the limit the query must break ("depth", "aliases",
+	// "fields"), or is empty when the query must be answered.
 	refused string
 }
 
@@ -192,6 +193,12 @@ func TestLimitsSurviveFragmentCycles(t *testing.T) {
 	if e := (graph.AliasLimit{Max: 2}).MutateOperationContext(ctx, oc); e == nil {
 		t.Error("3 aliases accepted at limit 2")
 	}
+	if e := (graph.FieldLimit{Max: 3}).MutateOperationContext(ctx, oc); e != nil {
+		t.Errorf("3 fields refused at limit 3: %v", e)
+	}
+	if e := (graph.FieldLimit{Max: 2}).MutateOperationContext(ctx, oc); e == nil {
+		t.Error("3 fields accepted at limit 2")
+	}
 }
 
 // TestAliasLimitFragmentFanOut: fragments that each spread the next twice
@@ -208,4 +215,104 @@ func TestAliasLimitFragmentFanOut(t *testing.T) {
 	if status != http.StatusUnprocessableEntity || len(resp.Errors) != 1 || resp.Errors[0].Extensions["limit"] != "aliases" || calls != 0 {
 		t.Fatalf("status %d, errors %+v, store calls %d; want one aliases refusal", status, resp.Errors, calls)
 	}
+}
+
+// fanOut is a query whose one user field spreads F0, each Fi spreading
+// F(i+1) twice and the last selecting leaf: 2^levels leaves through
+// fragments, in a document linear in levels.
+func fanOut(levels int, leaf string) string {
+	var b strings.Builder
+	b.WriteString(`{ user(id: "1") { ...F0 } }`)
+	for i := range levels {
+		fmt.Fprintf(&b, " fragment F%d on User { ...F%d ...F%d }", i, i+1, i+1)
+	}
+	fmt.Fprintf(&b, " fragment F%d on User { %s }", levels, leaf)
+	return b.String()
+}
+
+func TestFieldLimit(t *testing.T) {
+	intro := graph.Options{Introspection: true}
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = fmt.Sprintf(`"%d"`, i+1)
+	}
+	const five = "id name photo intro certi"
+	runLimitCases(t, []limitCase{
+		{"at limit", graph.Options{MaxFields: 2}, `{ user(id: "1") { name } }`, ""},
+		{"over by one", graph.Options{MaxFields: 2}, `{ user(id: "1") { id name } }`, "fields"},
+		{"typename counts", graph.Options{MaxFields: 2}, `{ user(id: "1") { name __typename } }`, "fields"},
+		{"repeated field counts each time", graph.Options{MaxFields: 2}, `{ user(id: "1") { name name } }`, "fields"},
+		{"inline fragment counts nothing", graph.Options{MaxFields: 2}, `{ user(id: "1") { ... on User { name } } }`, ""},
+		{"fragment used twice at limit", graph.Options{MaxFields: 3},
+			`{ user(id: "1") { ...F ...F } } fragment F on User { name }`, ""},
+		{"fragment used twice counts twice", graph.Options{MaxFields: 2},
+			`{ user(id: "1") { ...F ...F } } fragment F on User { name }`, "fields"},
+		{"nested spreads at limit", graph.Options{MaxFields: 6},
+			`{ ...Q } fragment Q on Query { a: user(id: "1") { ...F } b: user(id: "2") { ...F } }
+			 fragment F on User { ... on User { id } ...G } fragment G on User { name }`, ""},
+		{"nested spreads over by one", graph.Options{MaxFields: 5},
+			`{ ...Q } fragment Q on Query { a: user(id: "1") { ...F } b: user(id: "2") { ...F } }
+			 fragment F on User { ... on User { id } ...G } fragment G on User { name }`, "fields"},
+		{"fan-out of 2^3 at limit", graph.Options{MaxFields: 9}, fanOut(3, "name"), ""},
+		{"fan-out of 2^3 over by one", graph.Options{MaxFields: 8}, fanOut(3, "name"), "fields"},
+		// The list multiplies at execution, not in the document.
+		{"default: feed of 100 ids with five fields", graph.Options{},
+			`{ users(ids: [` + strings.Join(ids, ", ") + `]) { ` + five + ` } }`, ""},
+		{"default: 100 aliased users with five fields", graph.Options{}, aliasedUsers(100, five), ""},
+		// 999 names and the user field: complexity 1000, at its limit too.
+		{"default at limit", graph.Options{}, `{ user(id: "1") {` + strings.Repeat(" name", 999) + ` } }`, ""},
+		{"default over by one, refused before the complexity limit", graph.Options{},
+			`{ user(id: "1") {` + strings.Repeat(" name", 1000) + ` } }`, "fields"},
+		{"full introspection query at default", intro, introspection.Query, ""},
+		{"full introspection query with isOneOf at default", intro, introspection.NewQuery(introspection.QueryOptions{OneOf: true}), ""},
+		{"full introspection query selects 226", graph.Options{MaxFields: 226, Introspection: true}, introspection.Query, ""},
+		{"full introspection query selects more than 225", graph.Options{MaxFields: 225, Introspection: true}, introspection.Query, "fields"},
+	})
+}
+
+func TestFieldLimitMessage(t *testing.T) {
+	_, resp, _ := limitsPost(t, graph.Options{MaxFields: 2}, `{ user(id: "1") { ...F ...F } } fragment F on User { name }`)
+	const want = "operation selects 3 fields, which exceeds the limit of 2"
+	if len(resp.Errors) != 1 || resp.Errors[0].Message != want {
+		t.Fatalf("errors %+v, want one %q", resp.Errors, want)
+	}
+}
+
+// TestFieldLimitFragmentFanOut: 30 levels of fragments that each spread the
+// next twice select 2^30 names in a 1.2 KB document with no alias and depth
+// 2. gqlgen's complexity walk would expand every spread (minutes of CPU);
+// the field limit, registered before it, measures each fragment once.
+func TestFieldLimitFragmentFanOut(t *testing.T) {
+	query := fanOut(30, "name")
+	start := time.Now()
+	status, resp, calls := limitsPost(t, graph.Options{}, query)
+	elapsed := time.Since(start)
+	if status != http.StatusUnprocessableEntity || len(resp.Errors) != 1 || resp.Errors[0].Extensions["limit"] != "fields" || calls != 0 {
+		t.Fatalf("status %d, errors %+v, store calls %d; want one fields refusal", status, resp.Errors, calls)
+	}
+	const want = "operation selects 1073741825 fields, which exceeds the limit of 1000"
+	if msg := resp.Errors[0].Message; msg != want {
+		t.Errorf("message %q, want %q", msg, want)
+	}
+	if elapsed >= time.Second {
+		t.Errorf("the refusal took %v, want well under a second", elapsed)
+	}
+	t.Logf("%d-byte query refused in %v (parse, validation and limits)", len(query), elapsed)
+}
+
+// TestFieldLimitSaturates: 2^100 fields would overflow an int (to a count
+// that passes); the count stops at its cap instead, and the query is
+// refused. The extension is called directly: were the count to overflow,
+// the query would go on to gqlgen's complexity walk and never return.
+func TestFieldLimitSaturates(t *testing.T) {
+	doc, err := parser.ParseQuery(&ast.Source{Input: fanOut(100, "name")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
+	e := (graph.FieldLimit{Max: 1000}).MutateOperationContext(context.Background(), oc)
+	if e == nil || e.Extensions["limit"] != "fields" {
+		t.Fatalf("error %v, want a fields refusal", e)
+	}
+	t.Log(e.Message)
 }

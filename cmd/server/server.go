@@ -62,6 +62,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		ComplexityLimit: s.cfg.ComplexityLimit,
 		MaxDepth:        s.cfg.MaxDepth,
 		MaxAliases:      s.cfg.MaxAliases,
+		MaxFields:       s.cfg.MaxFields,
 		QueryCacheSize:  s.cfg.QueryCacheSize,
 		Introspection:   s.cfg.Introspection,
 		Log:             s.log,
