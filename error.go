@@ -15,6 +15,10 @@ const (
 	ECodeInternal        = "INTERNAL_SERVER_ERROR"
 )
 
+// ErrNoSuchUser says an id names no user where one must exist (an update of
+// an account that was deleted).
+var ErrNoSuchUser = errors.New("no such user")
+
 // Error is an error meant for the client: its Message is shown as it is.
 // Anything that is not an *Error is an internal error whose text is only logged.
 type Error struct {

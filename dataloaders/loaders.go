@@ -178,6 +178,16 @@ func (l *Loaders) Users(ctx context.Context, ids []headline.UserID) (users []*he
 	return users, errs
 }
 
+// Prime replaces what the request knows of u's profile with u, so later
+// fields of the request (after a mutation) see the new values.
+func (l *Loaders) Prime(ctx context.Context, u *headline.User) {
+	k := headline.Lookup{ID: u.ID}
+	l.mu.Lock()
+	delete(l.planned, k)
+	l.mu.Unlock()
+	l.users.Clear(ctx, k).Prime(ctx, k, u)
+}
+
 type ctxKey struct{}
 
 // NewContext returns a context that carries l.

@@ -45,6 +45,8 @@ type Options struct {
 	Introspection bool
 	// Log receives internal errors and panics. Default: slog.Default().
 	Log *slog.Logger
+	// Profiles applies updateMe's edits; without it updateMe fails.
+	Profiles ProfileUpdater
 }
 
 func (o Options) withDefaults() Options {
@@ -78,7 +80,7 @@ func (o Options) withDefaults() Options {
 // set by the authentication middleware.
 func NewHandler(opts Options) *handler.Server {
 	opts = opts.withDefaults()
-	cfg := Config{Resolvers: &Resolver{MaxIDs: opts.MaxIDs, Log: opts.Log}}
+	cfg := Config{Resolvers: &Resolver{MaxIDs: opts.MaxIDs, Log: opts.Log, Profiles: opts.Profiles}}
 	cfg.Complexity.Query.Users = func(childComplexity int, ids []string) int {
 		return 1 + len(ids)*childComplexity
 	}

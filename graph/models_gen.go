@@ -2,6 +2,25 @@
 
 package graph
 
+import (
+	"github.com/99designs/gqlgen/graphql"
+)
+
+// Profile edits.
+type Mutation struct {
+}
+
 // Profile lookups. Every lookup of one request is batched: one cache read, at most one database query.
 type Query struct {
+}
+
+// Changes to the signed-in user's profile. An omitted field is left as it is;
+// `intro: null` and `photo: null` clear that field; `name` cannot be cleared.
+type UpdateMeInput struct {
+	// The new display name: 1 to 32 characters after trimming spaces, unique among users.
+	Name graphql.Omittable[*string] `json:"name,omitempty"`
+	// The new self-introduction, at most 50 characters; null clears it.
+	Intro graphql.Omittable[*string] `json:"intro,omitempty"`
+	// The new profile photo URL (http or https), at most 128 characters; null clears it.
+	Photo graphql.Omittable[*string] `json:"photo,omitempty"`
 }

@@ -4,7 +4,12 @@
 // dataloaders, never Redis or SQL.
 package graph
 
-import "log/slog"
+import (
+	"context"
+	"log/slog"
+
+	"github.com/headline/headline"
+)
 
 // Resolver is the root resolver and the only place resolvers get their
 // dependencies from.
@@ -12,4 +17,12 @@ type Resolver struct {
 	// MaxIDs caps the ids one users(ids:) field may ask for.
 	MaxIDs int
 	Log    *slog.Logger
+	// Profiles applies profile edits (store.Profiles).
+	Profiles ProfileUpdater
+}
+
+// ProfileUpdater changes a profile in the database and invalidates its
+// cache entry.
+type ProfileUpdater interface {
+	Update(ctx context.Context, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error)
 }

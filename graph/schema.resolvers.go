@@ -7,10 +7,44 @@ package graph
 
 import (
 	"context"
+	"errors"
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/dataloaders"
 )
+
+// UpdateMe is the resolver for the updateMe field.
+func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*headline.User, error) {
+	v := headline.ViewerFromContext(ctx)
+	if v.Err != nil {
+		return nil, v.Err
+	}
+	upd, err := profileUpdate(input).Normalize()
+	if err != nil {
+		return nil, err
+	}
+	loaders := dataloaders.For(ctx)
+	account, err := loaders.Account(ctx, v.UserID)
+	switch {
+	case err != nil:
+		return nil, err
+	case account == nil:
+		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+	case account.Status == headline.StatusDisabled:
+		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
+	case r.Profiles == nil:
+		return nil, errNoUpdater
+	}
+	u, err := r.Profiles.Update(ctx, v.UserID, upd)
+	if errors.Is(err, headline.ErrNoSuchUser) {
+		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	loaders.Prime(ctx, u)
+	return u, nil
+}
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
@@ -52,7 +86,13 @@ func (r *queryResolver) Users(ctx context.Context, ids []string) ([]*headline.Us
 	return users, nil
 }
 
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+type (
+	mutationResolver struct{ *Resolver }
+	queryResolver    struct{ *Resolver }
+)

@@ -20,6 +20,7 @@ import (
 type rediser interface {
 	MGet(ctx context.Context, keys ...string) *redis.SliceCmd
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+	Del(ctx context.Context, keys ...string) *redis.IntCmd
 }
 
 // TTLs says how long cache entries live. Each entry draws its own jitter, so
@@ -260,31 +261,4 @@ type writeBack struct {
 	users    []*headline.User  // profiles to write
 	missing  []headline.UserID // ids with no user: "-1"
 	statuses []*headline.User  // accounts whose status to write
-}
-
-// put writes w in one pipeline of SET … EX, each key with its own TTL draw.
-func (c *Cache) put(ctx context.Context, w writeBack) error {
-	n := len(w.users) + len(w.missing) + len(w.statuses)
-	if n == 0 {
-		return nil
-	}
-	err := c.breaker.do(func() error {
-		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, u := range w.users {
-				p.Set(ctx, ProfileKey(u.ID), encodeProfile(u), draw(c.ttls.Profile, c.ttls.ProfileJitter))
-			}
-			for _, id := range w.missing {
-				p.Set(ctx, ProfileKey(id), missingValue, draw(c.ttls.Missing, c.ttls.MissingJitter))
-			}
-			for _, u := range w.statuses {
-				p.Set(ctx, StatusKey(u.ID), encodeStatus(u.Status), draw(c.ttls.Status, c.ttls.StatusJitter))
-			}
-			return nil
-		})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("cache: write back %d entries: %w", n, err)
-	}
-	return nil
 }

@@ -41,6 +41,16 @@ type ProfilesOptions struct {
 	// load again; joining the finished load instead keeps a herd at one
 	// SELECT. It must exceed the Redis read timeout. Default: 2s.
 	Linger time.Duration
+	// LeaseTTL is how long a lease on a missed key lives: longer than a load
+	// takes, short enough that a reader that died holding one blocks fills
+	// only briefly. Default: 2s.
+	LeaseTTL time.Duration
+	// LeaseWait bounds how long a batch waits for another instance's fill
+	// before it loads from MySQL itself. Default: 50ms.
+	LeaseWait time.Duration
+	// LeasePoll is how often the cache is read again while waiting.
+	// Default: 2ms.
+	LeasePoll time.Duration
 }
 
 func (o ProfilesOptions) withDefaults() ProfilesOptions {
@@ -50,7 +60,66 @@ func (o ProfilesOptions) withDefaults() ProfilesOptions {
 	if o.Linger <= 0 {
 		o.Linger = 2 * time.Second
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 2 * time.Second
+	}
+	if o.LeaseWait <= 0 {
+		o.LeaseWait = 50 * time.Millisecond
+	}
+	if o.LeasePoll <= 0 {
+		o.LeasePoll = 2 * time.Millisecond
+	}
 	return o
+}
+
+// awaitFills polls the cache for ids whose lease another instance holds,
+// until each is filled or LeaseWait runs out, and returns what was filled
+// (nil for "-1"). What is not filled by then is loaded by the caller.
+func (p *Profiles) awaitFills(ctx context.Context, ids []headline.UserID) map[headline.UserID]*headline.User {
+	got := make(map[headline.UserID]*headline.User, len(ids))
+	deadline := time.Now().Add(p.opts.LeaseWait)
+	for pending := ids; len(pending) > 0 && time.Now().Before(deadline); {
+		time.Sleep(p.opts.LeasePoll)
+		entries, err := p.cache.get(ctx, pending, nil)
+		if err != nil {
+			break
+		}
+		var still []headline.UserID
+		for i, e := range entries {
+			switch e.kind {
+			case entryUser:
+				got[pending[i]] = e.user
+			case entryMissing:
+				got[pending[i]] = nil
+			default:
+				still = append(still, pending[i])
+			}
+		}
+		pending = still
+	}
+	return got
+}
+
+// Update applies upd to user id's profile in MySQL, then invalidates the
+// cached profile so the Toutiao backend and every headline instance read the
+// new one. MySQL is the truth: if Redis cannot be reached the update still
+// succeeds and the failed invalidation is logged (the old entry then lives
+// until its TTL).
+func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error) {
+	u, err := UpdateUser(ctx, p.db, id, upd)
+	if err != nil {
+		return nil, err
+	}
+	// Loads of this process that finished before the update must not be
+	// joined after it.
+	p.mu.Lock()
+	delete(p.flights, id)
+	p.mu.Unlock()
+	if err := p.cache.invalidate(context.WithoutCancel(ctx), id); err != nil {
+		p.log.ErrorContext(ctx, "profile updated but its cache entry could not be invalidated; it may be stale until its TTL",
+			"user", id, "err", err)
+	}
+	return u, nil
 }
 
 // flight is one load of one id from the database.
@@ -211,22 +280,58 @@ func (p *Profiles) join(ids []headline.UserID, need []int, start time.Time, cach
 // isDone reports whether f has finished; callers hold p.mu, which guards doneAt.
 func (f *flight) isDone() bool { return !f.doneAt.IsZero() }
 
-// load runs one SELECT for the owned ids, writes back what the batch found
-// missing in the cache (unless the cache just failed: a second timeout would
-// only add latency), and completes the flights.
+// load loads the owned ids: it takes the leases of the profiles that missed,
+// waits briefly for ids whose lease another instance holds, reads the rest in
+// one SELECT, writes back under its leases (unless the cache just failed: a
+// second timeout would only add latency), and completes the flights.
 func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, entries []cacheEntry,
 	pos map[headline.UserID]int, wantStatus map[headline.UserID]bool, cacheOK bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.LoadTimeout)
 	defer cancel()
 
-	ids := make([]headline.UserID, 0, len(own))
+	var ids, missed []headline.UserID
 	for id := range own {
 		ids = append(ids, id)
+		if entries[pos[id]].kind == entryMiss {
+			missed = append(missed, id)
+		}
 	}
-	found, err := GetUsers(ctx, p.db, ids)
+	var l lease
+	if cacheOK && len(missed) > 0 {
+		var err error
+		if l, err = p.cache.acquire(ctx, missed, p.opts.LeaseTTL); err != nil {
+			p.log.WarnContext(ctx, "cache lease failed; loading without write-back", "ids", len(missed), "err", err)
+			cacheOK = false
+		}
+	}
+	// Ids another instance is loading: wait for its write, then take what
+	// it wrote. A status lookup needs the row anyway and does not wait.
+	found := make(map[headline.UserID]*headline.User, len(ids))
+	filled := map[headline.UserID]bool{}
+	var waitFor []headline.UserID
+	for _, id := range l.held {
+		if !wantStatus[id] {
+			waitFor = append(waitFor, id)
+		}
+	}
+	if len(waitFor) > 0 {
+		for id, u := range p.awaitFills(ctx, waitFor) {
+			found[id], filled[id] = u, true
+		}
+	}
+	var selectIDs []headline.UserID
+	for _, id := range ids {
+		if !filled[id] {
+			selectIDs = append(selectIDs, id)
+		}
+	}
+	rows, err := GetUsers(ctx, p.db, selectIDs)
+	for id, u := range rows {
+		found[id] = u
+	}
 	if err == nil && cacheOK {
 		var w writeBack
-		for _, id := range ids {
+		for _, id := range selectIDs {
 			e := entries[pos[id]]
 			u, ok := found[id]
 			switch {
@@ -239,17 +344,24 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 				w.statuses = append(w.statuses, u)
 			}
 		}
-		if werr := p.cache.put(ctx, w); werr != nil {
-			p.log.WarnContext(ctx, "cache write-back failed", "ids", len(ids), "err", werr)
+		if werr := p.cache.fill(ctx, w, l.tokens); werr != nil {
+			p.log.WarnContext(ctx, "cache write-back failed", "ids", len(selectIDs), "err", werr)
+		}
+	} else if err != nil {
+		if rerr := p.cache.release(ctx, l.tokens); rerr != nil {
+			p.log.WarnContext(ctx, "cache lease release failed", "ids", len(l.tokens), "err", rerr)
 		}
 	}
 	p.mu.Lock()
 	now := time.Now()
 	for id, f := range own {
-		f.user, f.err = found[id], err
+		f.user = found[id]
+		if !filled[id] {
+			f.err = err
+		}
 		f.doneAt = now
 		close(f.done)
-		if err != nil {
+		if f.err != nil {
 			// A failed load is not shared with later requests: the next one
 			// tries the database again.
 			delete(p.flights, id)
@@ -257,7 +369,7 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 	}
 	p.mu.Unlock()
 
-	if err == nil {
+	{
 		time.AfterFunc(p.opts.Linger, func() {
 			p.mu.Lock()
 			defer p.mu.Unlock()

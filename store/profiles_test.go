@@ -125,13 +125,19 @@ func (e *profilesEnv) cached(t *testing.T, id headline.UserID) (string, bool) {
 }
 
 // wantCounts fails t unless the Redis and SQL counters read as given.
-func (e *profilesEnv) wantCounts(t *testing.T, mget, set, roundTrips, selects int) {
+// wantCounts checks one Get's traffic: MGETs, lease acquisitions (SET NX),
+// lease scripts (a fill under a lease, or a release after a failed load),
+// Redis round trips and SELECTs.
+func (e *profilesEnv) wantCounts(t *testing.T, mget, leases, scripts, roundTrips, selects int) {
 	t.Helper()
 	if got := e.rc.Count("MGET"); got != mget {
 		t.Errorf("MGET = %d, want %d (%s)", got, mget, e.rc)
 	}
-	if got := e.rc.Count("SET"); got != set {
-		t.Errorf("SET = %d, want %d (%s)", got, set, e.rc)
+	if got := e.rc.Count("SET"); got != leases {
+		t.Errorf("SET (leases) = %d, want %d (%s)", got, leases, e.rc)
+	}
+	if got := e.rc.Count("EVAL"); got != scripts {
+		t.Errorf("EVAL (fills, releases) = %d, want %d (%s)", got, scripts, e.rc)
 	}
 	if got := e.rc.RoundTrips(); got != roundTrips {
 		t.Errorf("Redis round trips = %d, want %d (%s)", got, roundTrips, e.rc)
@@ -203,11 +209,11 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 	ids := []headline.UserID{10003, 10004, 10001, 10005, 10002}
 	want := []*headline.User{&cjk, nil, &full, nil, &bare}
 
-	t.Run("cold batch is one MGET, one SELECT and one write-back pipeline", func(t *testing.T) {
+	t.Run("cold batch is one MGET, one lease pipeline, one SELECT and one write-back pipeline", func(t *testing.T) {
 		e.reset()
 		got, errs := e.p.Get(ctx, ids)
 		checkUsers(t, ids, got, errs, want)
-		e.wantCounts(t, 1, len(ids), 2, 1)
+		e.wantCounts(t, 1, len(ids), len(ids), 3, 1)
 		if qs := e.sql.Queries(); len(qs) == 1 {
 			for _, id := range ids {
 				if !strings.Contains(qs[0], strconv.FormatInt(id, 10)) {
@@ -248,7 +254,7 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 		e.reset()
 		got, errs := e.p.Get(ctx, ids)
 		checkUsers(t, ids, got, errs, want)
-		e.wantCounts(t, 1, 0, 1, 0)
+		e.wantCounts(t, 1, 0, 0, 1, 0)
 	})
 
 	t.Run("half-warm batch selects only the misses", func(t *testing.T) {
@@ -259,7 +265,7 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 		e.reset()
 		got, errs := e.p.Get(ctx, ids)
 		checkUsers(t, ids, got, errs, want)
-		e.wantCounts(t, 1, 2, 2, 1)
+		e.wantCounts(t, 1, 2, 2, 3, 1)
 		if qs := e.sql.Queries(); len(qs) == 1 {
 			if q := qs[0]; !strings.Contains(q, "10010") || !strings.Contains(q, "10011") || strings.Contains(q, "10001") || strings.Contains(q, "10004") {
 				t.Errorf("SELECT should ask for exactly 10010 and 10011: %s", q)
@@ -277,7 +283,7 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 		e.reset()
 		got, errs := e.p.Get(ctx, ids)
 		checkUsers(t, ids, got, errs, want)
-		e.wantCounts(t, 1, 0, 1, 0)
+		e.wantCounts(t, 1, 0, 0, 1, 0)
 	})
 
 	t.Run("an unreadable entry is loaded again and overwritten", func(t *testing.T) {
@@ -288,7 +294,7 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 		e.reset()
 		got, errs := e.p.Get(ctx, ids)
 		checkUsers(t, ids, got, errs, []*headline.User{&u})
-		e.wantCounts(t, 1, 1, 2, 1)
+		e.wantCounts(t, 1, 1, 1, 3, 1)
 		if got, _ := e.cached(t, 10030); got != `{"name":"p10030","photo":null,"intro":null,"certi":null}` {
 			t.Errorf("entry after the load = %q, want it rewritten", got)
 		}
@@ -353,8 +359,8 @@ func TestProfilesGetRedisUnreachable(t *testing.T) {
 			got, errs := e.p.Get(ctx, ids)
 			elapsed := time.Since(start)
 			checkUsers(t, ids, got, errs, want)
-			// The failed MGET is counted; no SET may follow it.
-			e.wantCounts(t, 1, 0, 1, 1)
+			// The failed MGET is counted; no lease or fill may follow it.
+			e.wantCounts(t, 1, 0, 0, 1, 1)
 			if elapsed > 2*time.Second {
 				t.Errorf("Get took %v; a dead Redis must cost about one 100ms timeout", elapsed)
 			}
@@ -439,9 +445,10 @@ func TestProfilesGetDatabaseFailing(t *testing.T) {
 						}
 					}
 				}
-				// A failed load writes nothing back and is not shared with
-				// the next request: each round tries the database again.
-				e.wantCounts(t, 1, 0, 1, 1)
+				// A failed load writes nothing back, gives its two leases
+				// up, and is not shared with the next request: each round
+				// tries the database again.
+				e.wantCounts(t, 1, 2, 2, 3, 1)
 			}
 			for _, id := range []headline.UserID{base + 3, base + 4} {
 				if v, ok := e.cached(t, id); ok {
@@ -491,8 +498,8 @@ func TestProfilesGetHerdOnOneColdID(t *testing.T) {
 			if got := e.rc.Count("MGET"); got != herd {
 				t.Errorf("MGET = %d, want %d (one per Get)", got, herd)
 			}
-			if got := e.rc.Count("SET"); got != 1 {
-				t.Errorf("SET = %d, want 1 (only the load's owner writes back)", got)
+			if got := e.rc.Count("EVAL"); got != 1 {
+				t.Errorf("EVAL = %d, want 1 (only the load's owner writes back)", got)
 			}
 		})
 	}

@@ -51,7 +51,7 @@ func TestFeedBatch(t *testing.T) {
 		}
 	}
 
-	t.Run("cold batch of 50 is one MGET, one SELECT and one pipeline", func(t *testing.T) {
+	t.Run("cold batch of 50 is one MGET, one lease pipeline, one SELECT and one fill pipeline", func(t *testing.T) {
 		s.resetCounts()
 		check(t, s.post(t, q, nil))
 		if got := s.rc.Count("MGET"); got != 1 {
@@ -61,10 +61,13 @@ func TestFeedBatch(t *testing.T) {
 			t.Errorf("SELECT = %d, want 1: %q", got, s.sql.Queries())
 		}
 		if got := s.rc.Count("SET"); got != 50 {
-			t.Errorf("SET = %d, want 50 (%s)", got, s.rc)
+			t.Errorf("SET NX (leases) = %d, want 50 (%s)", got, s.rc)
 		}
-		if got := s.rc.RoundTrips(); got != 2 {
-			t.Errorf("Redis round trips = %d, want 2 (MGET, pipeline): %s", got, s.rc)
+		if got := s.rc.Count("EVAL"); got != 50 {
+			t.Errorf("EVAL (fills under a lease) = %d, want 50 (%s)", got, s.rc)
+		}
+		if got := s.rc.RoundTrips(); got != 3 {
+			t.Errorf("Redis round trips = %d, want 3 (MGET, leases, fills): %s", got, s.rc)
 		}
 		q := s.sql.Queries()[0]
 		if !strings.Contains(q, "user_id IN (") || strings.Count(q, ",") < 49 {

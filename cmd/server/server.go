@@ -66,6 +66,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		QueryCacheSize:  s.cfg.QueryCacheSize,
 		Introspection:   s.cfg.Introspection,
 		Log:             s.log,
+		Profiles:        s.profiles,
 	})
 	loaders := dataloaders.Middleware(s.profiles, dataloaders.Options{Wait: s.cfg.LoaderWait})
 

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline"
+)
+
+// Leases, after "Scaling Memcache at Facebook" (NSDI 2013). A reader that
+// misses takes a lease on the key before it reads the database, and its
+// write-back lands only while its lease is still the current one. An update
+// deletes the value and the lease together, so a reader that loaded the row
+// before the update cannot store it after the invalidation: its lease is
+// gone. Another instance that misses while a lease is held waits for the
+// holder's write instead of loading the same row.
+
+// LeaseKey is the lease on ProfileKey(id). The braces make Redis Cluster hash
+// only "user:<id>:info", so the lease lives in the value key's slot and one
+// script can touch both.
+func LeaseKey(id headline.UserID) string {
+	return "{" + ProfileKey(id) + "}:lease"
+}
+
+// fillScript stores a value only while the caller's lease is current, and
+// ends the lease. KEYS: value, lease. ARGV: token, value, ttl in seconds.
+var fillScript = redis.NewScript(`
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0`)
+
+// releaseScript ends the caller's lease without a fill, so that after a
+// failed load the next reader need not wait for the lease to expire.
+// KEYS: lease. ARGV: token.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// release gives up the leases in tokens, in one pipeline.
+func (c *Cache) release(ctx context.Context, tokens map[headline.UserID]string) error {
+	if len(tokens) == 0 {
+		return nil
+	}
+	return c.breaker.do(func() error {
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for id, tok := range tokens {
+				releaseScript.Eval(ctx, p, []string{LeaseKey(id)}, tok)
+			}
+			return nil
+		})
+		return err
+	})
+}
+
+// newToken makes a lease token unique across instances.
+func newToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// lease is the outcome of asking for the leases of a batch's misses.
+type lease struct {
+	tokens map[headline.UserID]string // leases this batch holds
+	held   []headline.UserID          // leases someone else holds
+}
+
+// acquire asks for the leases of ids in one pipeline of SET NX PX.
+func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Duration) (lease, error) {
+	l := lease{tokens: make(map[headline.UserID]string, len(ids))}
+	cmds := make([]*redis.StatusCmd, len(ids))
+	tokens := make([]string, len(ids))
+	err := c.breaker.do(func() error {
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				tokens[i] = newToken()
+				cmds[i] = p.SetArgs(ctx, LeaseKey(id), tokens[i], redis.SetArgs{Mode: "NX", TTL: ttl})
+			}
+			return nil
+		})
+		if errors.Is(err, redis.Nil) {
+			err = nil // a lease someone else holds: SET NX answers nil
+		}
+		return err
+	})
+	if err != nil {
+		return l, fmt.Errorf("cache: acquire %d leases: %w", len(ids), err)
+	}
+	for i, id := range ids {
+		if cmds[i].Val() == "OK" {
+			l.tokens[id] = tokens[i]
+		} else {
+			l.held = append(l.held, id)
+		}
+	}
+	return l, nil
+}
+
+// fill writes w back: profiles and "-1" entries only under the batch's
+// leases (one script call each, in one pipeline), statuses plainly.
+func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserID]string) error {
+	n := len(w.users) + len(w.missing) + len(w.statuses)
+	if n == 0 {
+		return nil
+	}
+	err := c.breaker.do(func() error {
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, u := range w.users {
+				if tok, ok := tokens[u.ID]; ok {
+					fillScript.Eval(ctx, p, []string{ProfileKey(u.ID), LeaseKey(u.ID)},
+						tok, encodeProfile(u), ttlSeconds(c.ttls.Profile, c.ttls.ProfileJitter))
+				}
+			}
+			for _, id := range w.missing {
+				if tok, ok := tokens[id]; ok {
+					fillScript.Eval(ctx, p, []string{ProfileKey(id), LeaseKey(id)},
+						tok, missingValue, ttlSeconds(c.ttls.Missing, c.ttls.MissingJitter))
+				}
+			}
+			for _, u := range w.statuses {
+				p.Set(ctx, StatusKey(u.ID), encodeStatus(u.Status), draw(c.ttls.Status, c.ttls.StatusJitter))
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cache: write back %d entries: %w", n, err)
+	}
+	return nil
+}
+
+func ttlSeconds(base, jitter time.Duration) int64 {
+	return int64(draw(base, jitter) / time.Second)
+}
+
+// invalidate deletes the profile of id and voids any lease on it, in one
+// DEL (both keys share a slot). The Toutiao backend does the same delete
+// after its own updates.
+func (c *Cache) invalidate(ctx context.Context, id headline.UserID) error {
+	err := c.breaker.do(func() error {
+		return c.rdb.Del(ctx, ProfileKey(id), LeaseKey(id)).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("cache: invalidate user %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
+
+	"github.com/headline/headline"
+)
+
+// UpdateUser applies upd (already normalized) to user id and returns the row
+// as stored, in one transaction. A name another user has is refused as
+// BAD_USER_INPUT, detected from the unique key's error rather than checked
+// first, which two concurrent renames could both pass.
+func UpdateUser(ctx context.Context, db bun.IDB, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error) {
+	var user *headline.User
+	err := db.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
+		q := tx.NewUpdate().Table("user_basic").Where("user_id = ?", id)
+		n := 0
+		for _, c := range []struct {
+			col string
+			ch  headline.Change[*string]
+		}{{"user_name", upd.Name}, {"introduction", upd.Intro}, {"profile_photo", upd.Photo}} {
+			if c.ch.Set {
+				q = q.Set("? = ?", bun.Ident(c.col), c.ch.Value)
+				n++
+			}
+		}
+		if n > 0 {
+			if _, err := q.Exec(ctx); err != nil {
+				if isDuplicateName(err) {
+					return headline.BadInput("name", "name: %q is already taken", *upd.Name.Value)
+				}
+				return fmt.Errorf("update user %d: %w", id, err)
+			}
+		}
+		users, err := GetUsers(ctx, tx, []headline.UserID{id})
+		if err != nil {
+			return err
+		}
+		if user = users[id]; user == nil {
+			return headline.ErrNoSuchUser
+		}
+		return nil
+	})
+	return user, err
+}
+
+// isDuplicateName reports whether err is the unique key on user_name
+// refusing a row: MySQL's error 1062, or SQLite's constraint error.
+func isDuplicateName(err error) bool {
+	if me, ok := errors.AsType[*mysql.MySQLError](err); ok {
+		return me.Number == 1062 && strings.Contains(me.Message, "user_name")
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed: user_basic.user_name")
+}
