@@ -47,6 +47,7 @@ type Config struct {
 	ComplexityLimit    int           // COMPLEXITY_LIMIT. Default 1000.
 	MaxDepth           int           // MAX_DEPTH: deepest field nesting of a query. Default 15.
 	MaxAliases         int           // MAX_ALIASES: aliased fields of a query. Default 100.
+	MaxTokens          int           // MAX_TOKENS: lexical tokens of a query document. Default 2000.
 	MaxFields          int           // MAX_FIELDS: fields a query selects, through fragments. Default 1000.
 	QueryCacheSize     int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
 	Introspection      bool          // INTROSPECTION. Default true.
@@ -131,6 +132,7 @@ var settings = []setting{
 	{"MAX_DEPTH", "15", "deepest field nesting of a GraphQL query (introspection counts; the full introspection query is 15)", integer(func(c *Config) *int { return &c.MaxDepth })},
 	{"MAX_ALIASES", "100", "most aliased fields in a GraphQL query, counted through fragments", integer(func(c *Config) *int { return &c.MaxAliases })},
 	{"MAX_FIELDS", "1000", "most fields a GraphQL query selects, counted through fragments (the full introspection query selects 226)", integer(func(c *Config) *int { return &c.MaxFields })},
+	{"MAX_TOKENS", "2000", "most lexical tokens in a GraphQL document, refused while parsing (bounds validation cost)", integer(func(c *Config) *int { return &c.MaxTokens })},
 	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},
 	{"INTROSPECTION", "true", "serve GraphQL introspection (the Playground needs it)", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"MAX_BODY_BYTES", "1048576", "request body limit in bytes", func(c *Config, v string) error {

@@ -300,30 +300,39 @@ func TestComplexityLimit(t *testing.T) {
 		}
 	})
 
-	// 2000 aliased fields (complexity 4000) never reach the complexity
-	// limit: the alias limit, which runs first, refuses them as a
-	// validation failure.
-	t.Run("2000 aliased user fields are refused with 422 and look nothing up", func(t *testing.T) {
-		s.resetCounts()
-		r := s.post(t, aliasedUsers(2000), nil)
-		if got, want := r.Status, http.StatusUnprocessableEntity; got != want {
-			t.Errorf("status = %d, want %d", got, want)
-		}
-		if len(r.Errors) != 1 {
-			t.Fatalf("got %d errors, want 1: %.300s", len(r.Errors), r.Raw)
-		}
-		e := r.Errors[0]
-		if got, want := e.Extensions["code"], "GRAPHQL_VALIDATION_FAILED"; got != want {
-			t.Errorf("extensions.code = %v, want %q", got, want)
-		}
-		if got, want := e.Message, "operation has 2000 aliased fields, which exceeds the limit of 100"; got != want {
-			t.Errorf("message = %q, want %q", got, want)
-		}
-		if r.Data != nil {
-			t.Errorf("data = %v, want none", r.Data)
-		}
-		s.requireNoLookups(t)
-	})
+	// Thousands of aliased fields never reach the complexity limit: the
+	// parser's token limit (2000 tokens) refuses 2000 of them before
+	// validation, and the alias limit, which runs before complexity,
+	// refuses 120 (about 1,300 tokens).
+	for _, tc := range []struct {
+		n         int
+		code, msg string
+	}{
+		{2000, "GRAPHQL_PARSE_FAILED", "exceeded token limit of 2000"},
+		{120, "GRAPHQL_VALIDATION_FAILED", "operation has 120 aliased fields, which exceeds the limit of 100"},
+	} {
+		t.Run(fmt.Sprintf("%d aliased user fields are refused with 422 and look nothing up", tc.n), func(t *testing.T) {
+			s.resetCounts()
+			r := s.post(t, aliasedUsers(tc.n), nil)
+			if got, want := r.Status, http.StatusUnprocessableEntity; got != want {
+				t.Errorf("status = %d, want %d", got, want)
+			}
+			if len(r.Errors) != 1 {
+				t.Fatalf("got %d errors, want 1: %.300s", len(r.Errors), r.Raw)
+			}
+			e := r.Errors[0]
+			if got := e.Extensions["code"]; got != tc.code {
+				t.Errorf("extensions.code = %v, want %q", got, tc.code)
+			}
+			if got := e.Message; got != tc.msg {
+				t.Errorf("message = %q, want %q", got, tc.msg)
+			}
+			if r.Data != nil {
+				t.Errorf("data = %v, want none", r.Data)
+			}
+			s.requireNoLookups(t)
+		})
+	}
 }
 
 func seqIDs(first int64, n int) []int64 {

@@ -62,6 +62,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		ComplexityLimit: s.cfg.ComplexityLimit,
 		MaxDepth:        s.cfg.MaxDepth,
 		MaxAliases:      s.cfg.MaxAliases,
+		MaxTokens:       s.cfg.MaxTokens,
 		MaxFields:       s.cfg.MaxFields,
 		QueryCacheSize:  s.cfg.QueryCacheSize,
 		Introspection:   s.cfg.Introspection,
