@@ -26,8 +26,10 @@ type Profiles struct {
 	log   *slog.Logger
 	opts  ProfilesOptions
 
-	mu      sync.Mutex
-	flights map[headline.UserID]*flight
+	mu       sync.Mutex
+	flights  map[headline.UserID]*flight
+	pending  map[headline.UserID]bool // invalidations to retry
+	retrying bool                     // a retry goroutine runs
 }
 
 // ProfilesOptions tunes Profiles; zero fields take their defaults.
@@ -51,6 +53,9 @@ type ProfilesOptions struct {
 	// LeasePoll is how often the cache is read again while waiting.
 	// Default: 2ms.
 	LeasePoll time.Duration
+	// InvalidationRetry is how often invalidations that failed (Redis
+	// down during an update) are tried again. Default: 1s.
+	InvalidationRetry time.Duration
 }
 
 func (o ProfilesOptions) withDefaults() ProfilesOptions {
@@ -68,6 +73,9 @@ func (o ProfilesOptions) withDefaults() ProfilesOptions {
 	}
 	if o.LeasePoll <= 0 {
 		o.LeasePoll = 2 * time.Millisecond
+	}
+	if o.InvalidationRetry <= 0 {
+		o.InvalidationRetry = time.Second
 	}
 	return o
 }
@@ -116,10 +124,68 @@ func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.
 	delete(p.flights, id)
 	p.mu.Unlock()
 	if err := p.cache.invalidate(context.WithoutCancel(ctx), id); err != nil {
-		p.log.ErrorContext(ctx, "profile updated but its cache entry could not be invalidated; it may be stale until its TTL",
+		p.log.ErrorContext(ctx, "profile updated but its cache entry could not be invalidated; retrying until Redis answers",
 			"user", id, "err", err)
+		p.retryInvalidation(id)
 	}
 	return u, nil
+}
+
+// maxPendingInvalidations bounds the ids kept for a retry; past it the
+// entries are left to their TTL (and said so in the log).
+const maxPendingInvalidations = 100_000
+
+// retryInvalidation keeps id for a later invalidation: while Redis is down,
+// an update's old entry would otherwise be served (by headline and the
+// Flask app) until its TTL, up to 40 minutes. A goroutine retries every
+// second while any are pending and ends when none are. The retry is lost if
+// the process stops first.
+func (p *Profiles) retryInvalidation(id headline.UserID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) >= maxPendingInvalidations {
+		p.log.Error("too many invalidations pending; this one is left to the entry's TTL", "user", id)
+		return
+	}
+	if p.pending == nil {
+		p.pending = make(map[headline.UserID]bool)
+	}
+	p.pending[id] = true
+	if p.retrying {
+		return
+	}
+	p.retrying = true
+	go func() {
+		for {
+			time.Sleep(p.opts.InvalidationRetry)
+			p.mu.Lock()
+			ids := make([]headline.UserID, 0, len(p.pending))
+			for id := range p.pending {
+				ids = append(ids, id)
+			}
+			p.mu.Unlock()
+			done := 0
+			for _, id := range ids {
+				if err := p.cache.invalidate(context.Background(), id); err != nil {
+					break
+				}
+				p.mu.Lock()
+				delete(p.pending, id)
+				p.mu.Unlock()
+				done++
+			}
+			if done > 0 {
+				p.log.Info("invalidated cache entries of updates made while Redis was down", "users", done)
+			}
+			p.mu.Lock()
+			if len(p.pending) == 0 {
+				p.retrying = false
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+		}
+	}()
 }
 
 // flight is one load of one id from the database.

@@ -1,0 +1,56 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
+)
+
+// TestInvalidationRetriedAfterRedisAnswersAgain: an update made while Redis
+// does not answer (paused, keeping its data) still succeeds, and its stale
+// entry is deleted once Redis answers, not left to its TTL.
+func TestInvalidationRetriedAfterRedisAnswersAgain(t *testing.T) {
+	rs := storetest.StartRedisServer(t)
+	e := newProfilesEnv(t, &redis.Options{Addr: rs.Addr}, nil)
+	ctx := context.Background()
+	const id = 16001
+	e.insert(t, headline.User{ID: id, Name: "before"})
+	raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer raw.Close()
+	stale := `{"name": "before", "photo": null, "intro": null, "certi": null}`
+	raw.Set(ctx, store.ProfileKey(id), stale, time.Hour)
+
+	// Writes (DEL included) block for 1.5s; the client times out at 100ms.
+	if err := raw.Do(ctx, "CLIENT", "PAUSE", "1500", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	name := "after"
+	u, err := e.p.Update(ctx, id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &name}})
+	if err != nil || u.Name != "after" {
+		t.Fatalf("Update = %+v, %v; want it to succeed with Redis paused", u, err)
+	}
+	if !strings.Contains(e.log.String(), "could not be invalidated") {
+		t.Errorf("the failed invalidation was not logged:\n%s", e.log)
+	}
+	if v, _ := raw.Get(ctx, store.ProfileKey(id)).Result(); v != stale {
+		t.Fatalf("entry during the pause = %q, want the stale one still there (else this test proves nothing)", v)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := raw.Exists(ctx, store.ProfileKey(id)).Result()
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stale entry is still there 5s after the update (exists=%d, err=%v)", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
