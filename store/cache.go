@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -157,6 +159,15 @@ func decodeProfile(id headline.UserID, v string) (*headline.User, entryKind) {
 	if v == missingValue {
 		return nil, entryMissing
 	}
+	if u, ok := decodeProfileFast(id, v); ok {
+		return u, entryUser
+	}
+	return decodeProfileJSON(id, v)
+}
+
+// decodeProfileJSON is decodeProfile through encoding/json: the reference,
+// for every spelling the fast path leaves to it.
+func decodeProfileJSON(id headline.UserID, v string) (*headline.User, entryKind) {
 	// A map, not a struct: encoding/json matches struct fields without
 	// regard to case, and "NAME" is not the Flask app's key. Exactly the
 	// four keys, each once, or it is another writer's value.
@@ -184,6 +195,107 @@ func decodeProfile(id headline.UserID, v string) (*headline.User, entryKind) {
 		}
 	}
 	return u, entryUser
+}
+
+// decodeProfileFast reads the common spelling of a profile without
+// encoding/json, which cost a map and a dozen allocations per entry on the
+// hot path: an object of the four keys, each once, whose values are null or
+// strings without escapes, control characters or invalid UTF-8 (which Go's
+// compact writer produces for most names). On anything else it says !ok and
+// decodeProfileJSON decides; when it says ok, decodeProfileJSON would have
+// returned the same user (FuzzDecodeProfileFast checks this).
+func decodeProfileFast(id headline.UserID, v string) (u *headline.User, ok bool) {
+	i := 0
+	ws := func() {
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
+			i++
+		}
+	}
+	// str reads a JSON string with no escapes at i and returns its content.
+	str := func() (string, bool) {
+		if i >= len(v) || v[i] != '"' {
+			return "", false
+		}
+		start := i + 1
+		for j := start; j < len(v); j++ {
+			switch c := v[j]; {
+			case c == '"':
+				s := v[start:j]
+				if !utf8.ValidString(s) {
+					return "", false
+				}
+				i = j + 1
+				return s, true
+			case c == '\\' || c < 0x20:
+				return "", false
+			}
+		}
+		return "", false
+	}
+	u = &headline.User{ID: id}
+	var seen uint8
+	ws()
+	if i >= len(v) || v[i] != '{' {
+		return nil, false
+	}
+	i++
+	for n := 0; n < 4; n++ {
+		ws()
+		key, ok := str()
+		if !ok {
+			return nil, false
+		}
+		ws()
+		if i >= len(v) || v[i] != ':' {
+			return nil, false
+		}
+		i++
+		ws()
+		var val *string
+		if strings.HasPrefix(v[i:], "null") {
+			i += len("null")
+		} else {
+			s, ok := str()
+			if !ok {
+				return nil, false
+			}
+			val = &s
+		}
+		var bit uint8
+		switch key {
+		case "name":
+			if val == nil {
+				return nil, false
+			}
+			bit, u.Name = 1, *val
+		case "photo":
+			bit, u.Photo = 2, val
+		case "intro":
+			bit, u.Intro = 4, val
+		case "certi":
+			bit, u.Certi = 8, val
+		default:
+			return nil, false
+		}
+		if seen&bit != 0 {
+			return nil, false
+		}
+		seen |= bit
+		ws()
+		if i >= len(v) {
+			return nil, false
+		}
+		if n < 3 {
+			if v[i] != ',' {
+				return nil, false
+			}
+		} else if v[i] != '}' {
+			return nil, false
+		}
+		i++
+	}
+	ws()
+	return u, i == len(v) && seen == 15
 }
 
 // Cache reads and writes profiles in the Toutiao backend's Redis format.
