@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -304,11 +305,16 @@ type Cache struct {
 	rdb     rediser
 	ttls    TTLs
 	breaker *breaker // nil: none
+	// cluster: keys of one batch fall in many slots (they carry no hash
+	// tag), where an MGET answers CROSSSLOT; a pipeline of GETs is split by
+	// go-redis per node and sent to all nodes at once instead.
+	cluster bool
 }
 
 // NewCache returns a cache on rdb; zero fields of ttls take their defaults.
 func NewCache(rdb rediser, ttls TTLs) *Cache {
-	return &Cache{rdb: rdb, ttls: ttls.withDefaults()}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &Cache{rdb: rdb, ttls: ttls.withDefaults(), cluster: cluster}
 }
 
 // WithBreaker puts a circuit breaker around every call to Redis and returns
@@ -341,6 +347,10 @@ func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]ca
 	}
 	var vals []any
 	err := c.breaker.do(func() (err error) {
+		if c.cluster {
+			vals, err = c.pipelinedGet(ctx, keys)
+			return err
+		}
 		vals, err = c.rdb.MGet(ctx, keys...).Result()
 		return err
 	})
@@ -366,6 +376,40 @@ func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]ca
 		}
 	}
 	return out, nil
+}
+
+// pipelinedGet is MGET for a cluster: one GET per key in one pipeline,
+// which go-redis sends as one round trip per node, all nodes at once. The
+// values come back as MGET's do: a string, or nil for a missing key. A node
+// that fails makes only its keys misses; the error is returned only when
+// every key failed.
+func (c *Cache) pipelinedGet(ctx context.Context, keys []string) ([]any, error) {
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	vals := make([]any, len(keys))
+	var failed int
+	var firstErr error
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		switch {
+		case err == nil:
+			vals[i] = v
+		case !errors.Is(err, redis.Nil):
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if failed == len(keys) {
+		return nil, firstErr
+	}
+	return vals, nil
 }
 
 // writeBack is what a batch learned from the database and puts in the cache.

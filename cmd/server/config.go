@@ -22,7 +22,12 @@ type Config struct {
 	// engines (SQLite, miniredis) with demo data.
 	MySQLDSN     string // MYSQL_DSN. Default "" (embedded mode if REDIS_URL is empty too).
 	MySQLMaxOpen int    // MYSQL_MAX_OPEN_CONNS: pool bound. Default 32.
-	RedisURL     string // REDIS_URL: redis:// or rediss:// URL. Default "".
+	RedisURL     string // REDIS_URL: redis:// or rediss:// URL (one node). Default "".
+
+	// One Redis topology: REDIS_URL, or Sentinel, or Cluster.
+	RedisSentinelAddrs  string // REDIS_SENTINEL_ADDRS: comma-separated sentinels. Default "".
+	RedisSentinelMaster string // REDIS_SENTINEL_MASTER: the master's name. Default "".
+	RedisClusterAddrs   string // REDIS_CLUSTER_ADDRS: comma-separated startup nodes. Default ""
 
 	RedisDialTimeout  time.Duration // REDIS_DIAL_TIMEOUT. Default 100ms.
 	RedisReadTimeout  time.Duration // REDIS_READ_TIMEOUT. Default 100ms.
@@ -110,7 +115,10 @@ var settings = []setting{
 	{"HTTP_ADDR", ":8080", "address to listen on", str(func(c *Config) *string { return &c.HTTPAddr })},
 	{"MYSQL_DSN", "", "MySQL/MariaDB go-sql-driver DSN; empty with REDIS_URL empty: embedded mode", str(func(c *Config) *string { return &c.MySQLDSN })},
 	{"MYSQL_MAX_OPEN_CONNS", "32", "most MySQL connections open at once", integer(func(c *Config) *int { return &c.MySQLMaxOpen })},
-	{"REDIS_URL", "", "Redis URL (redis:// or rediss://); empty with MYSQL_DSN empty: embedded mode", str(func(c *Config) *string { return &c.RedisURL })},
+	{"REDIS_URL", "", "one Redis node: redis:// or rediss:// URL; no Redis setting and no MYSQL_DSN: embedded mode", str(func(c *Config) *string { return &c.RedisURL })},
+	{"REDIS_SENTINEL_ADDRS", "", "Redis Sentinel: comma-separated sentinel host:port (with REDIS_SENTINEL_MASTER)", str(func(c *Config) *string { return &c.RedisSentinelAddrs })},
+	{"REDIS_SENTINEL_MASTER", "", "Redis Sentinel: the monitored master's name", str(func(c *Config) *string { return &c.RedisSentinelMaster })},
+	{"REDIS_CLUSTER_ADDRS", "", "Redis Cluster: comma-separated startup nodes host:port", str(func(c *Config) *string { return &c.RedisClusterAddrs })},
 	{"REDIS_DIAL_TIMEOUT", "100ms", "Redis connect timeout", duration(func(c *Config) *time.Duration { return &c.RedisDialTimeout })},
 	{"REDIS_READ_TIMEOUT", "100ms", "Redis read timeout: a hung Redis costs at most this, then MySQL answers", duration(func(c *Config) *time.Duration { return &c.RedisReadTimeout })},
 	{"REDIS_WRITE_TIMEOUT", "100ms", "Redis write timeout", duration(func(c *Config) *time.Duration { return &c.RedisWriteTimeout })},
@@ -196,4 +204,15 @@ func quoteDefault(d string) string {
 }
 
 // embedded reports whether the server runs on its embedded engines.
-func (c *Config) embedded() bool { return c.MySQLDSN == "" && c.RedisURL == "" }
+func (c *Config) embedded() bool { return c.MySQLDSN == "" && c.redisTopologies() == 0 }
+
+// redisTopologies counts the Redis topologies configured; one is allowed.
+func (c *Config) redisTopologies() int {
+	n := 0
+	for _, s := range []string{c.RedisURL, c.RedisSentinelAddrs, c.RedisClusterAddrs} {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}

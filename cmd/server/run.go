@@ -103,7 +103,7 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 type env struct {
 	mode   string // "embedded" or "external"
 	db     *bun.DB
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	secret string
 	closes []func()
 }
@@ -127,8 +127,11 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 	if cfg.embedded() {
 		return e, openEmbedded(ctx, cfg, e)
 	}
-	if cfg.MySQLDSN == "" || cfg.RedisURL == "" {
-		return nil, errors.New("set both MYSQL_DSN and REDIS_URL, or neither for the embedded mode")
+	if cfg.MySQLDSN == "" || cfg.redisTopologies() == 0 {
+		return nil, errors.New("set both MYSQL_DSN and a Redis (REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS), or neither for the embedded mode")
+	}
+	if cfg.redisTopologies() > 1 {
+		return nil, errors.New("set one of REDIS_URL, REDIS_SENTINEL_ADDRS and REDIS_CLUSTER_ADDRS")
 	}
 	if cfg.JWTSecret == "" {
 		return nil, errors.New("JWT_SECRET is required outside the embedded mode")
@@ -143,11 +146,9 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 		// requests succeed once MySQL answers.
 		log.Warn("mysql does not answer yet", "err", err)
 	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return nil, errors.New("REDIS_URL: want redis://[user:pass@]host:port[/db] or rediss://…")
+	if e.rdb, err = openRedis(cfg); err != nil {
+		return nil, err
 	}
-	e.rdb = newRedis(opt, cfg)
 	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
 	return e, nil
 }
@@ -190,6 +191,56 @@ func newRedis(opt *redis.Options, cfg *Config) *redis.Client {
 		opt.PoolSize = cfg.RedisPoolSize
 	}
 	return redis.NewClient(opt)
+}
+
+// openRedis connects to the configured topology with go-redis's own
+// clients: a Sentinel-managed master follows failovers, a cluster routes
+// each key to its node.
+func openRedis(cfg *Config) (redis.UniversalClient, error) {
+	split := func(s string) []string {
+		var out []string
+		for _, a := range strings.Split(s, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	switch {
+	case cfg.RedisClusterAddrs != "":
+		opt := &redis.ClusterOptions{Addrs: split(cfg.RedisClusterAddrs)}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.RedisDialTimeout, cfg.RedisReadTimeout, cfg.RedisWriteTimeout
+		opt.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
+		opt.DialerRetries = 1
+		// A cluster redirects (MOVED/ASK) while slots migrate or a replica
+		// is promoted; a redirect is followed, but a dead node is not
+		// retried: that key is a miss, and MySQL answers.
+		opt.MaxRetries = -1
+		opt.MaxRedirects = 3
+		if cfg.RedisPoolSize > 0 {
+			opt.PoolSize = cfg.RedisPoolSize
+		}
+		return redis.NewClusterClient(opt), nil
+	case cfg.RedisSentinelAddrs != "":
+		if cfg.RedisSentinelMaster == "" {
+			return nil, errors.New("REDIS_SENTINEL_ADDRS needs REDIS_SENTINEL_MASTER")
+		}
+		opt := &redis.FailoverOptions{MasterName: cfg.RedisSentinelMaster, SentinelAddrs: split(cfg.RedisSentinelAddrs)}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.RedisDialTimeout, cfg.RedisReadTimeout, cfg.RedisWriteTimeout
+		opt.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
+		opt.MaxRetries = -1
+		opt.DialerRetries = 1
+		if cfg.RedisPoolSize > 0 {
+			opt.PoolSize = cfg.RedisPoolSize
+		}
+		return redis.NewFailoverClient(opt), nil
+	default:
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, errors.New("REDIS_URL: want redis://[user:pass@]host:port[/db] or rediss://…")
+		}
+		return newRedis(opt, cfg), nil
+	}
 }
 
 // announceEmbedded tells a newcomer where to click and what to send.

@@ -156,27 +156,37 @@ func (r *Redis) TTL(t testing.TB, key string) time.Duration {
 // RedisServer is a redis-server process of a test's own, on a free loopback
 // port, for tests that kill or pause Redis.
 type RedisServer struct {
-	Addr string
-	bin  string
-	port int
-	dir  string
-	cmd  *exec.Cmd
+	Addr  string
+	bin   string
+	port  int
+	dir   string
+	extra []string
+	cmd   *exec.Cmd
+}
+
+// needBinary returns the path of a server binary a test starts itself. Without
+// it the test is skipped, or fails when the tests run on real services (CI
+// promises them).
+func needBinary(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if RealServices() {
+			t.Fatalf("%s not found, but %s/%s promise real services", name, MySQLEnv, RedisEnv)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return bin
 }
 
 // StartRedisServer starts redis-server on a free port and stops it when the
 // test ends. Without the binary the test is skipped, or fails when the tests
 // run on real services (CI promises them).
-func StartRedisServer(t testing.TB) *RedisServer {
+func StartRedisServer(t testing.TB, extraArgs ...string) *RedisServer {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if RealServices() {
-			t.Fatalf("redis-server not found, but %s/%s promise real services", MySQLEnv, RedisEnv)
-		}
-		t.Skip("redis-server not installed")
-	}
+	bin := needBinary(t, "redis-server")
 	port := FreePort(t)
-	s := &RedisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, port: port, dir: t.TempDir()}
+	s := &RedisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, port: port, dir: t.TempDir(), extra: extraArgs}
 	t.Cleanup(s.Kill)
 	s.Start(t)
 	return s
@@ -185,8 +195,9 @@ func StartRedisServer(t testing.TB) *RedisServer {
 // Start starts the server again on its port, empty, after Kill.
 func (s *RedisServer) Start(t testing.TB) {
 	t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir}, s.extra...)
+	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
