@@ -56,6 +56,7 @@ type Config struct {
 	MaxFields          int           // MAX_FIELDS: fields a query selects, through fragments. Default 1000.
 	QueryCacheSize     int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
 	Introspection      bool          // INTROSPECTION. Default true.
+	PlaygroundAuth     string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
 	MaxBodyBytes       int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
 	ReadHeaderTimeout  time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
 	ReadTimeout        time.Duration // HTTP_READ_TIMEOUT. Default 10s.
@@ -142,6 +143,7 @@ var settings = []setting{
 	{"MAX_FIELDS", "1000", "most fields a GraphQL query selects, counted through fragments (the full introspection query selects 226)", integer(func(c *Config) *int { return &c.MaxFields })},
 	{"MAX_TOKENS", "2000", "most lexical tokens in a GraphQL document, refused while parsing (bounds validation cost)", integer(func(c *Config) *int { return &c.MaxTokens })},
 	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},
+	{"PLAYGROUND_AUTHORIZATION", "", "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", str(func(c *Config) *string { return &c.PlaygroundAuth })},
 	{"INTROSPECTION", "true", "serve GraphQL introspection (the Playground needs it)", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"MAX_BODY_BYTES", "1048576", "request body limit in bytes", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)

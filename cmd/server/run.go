@@ -42,6 +42,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer env.close()
 
+	if env.mode == "embedded" && cfg.PlaygroundAuth == "" {
+		// So that `me` works from the Playground as it opens.
+		if tok, err := mintToken(env.secret, 1, 24*time.Hour); err == nil {
+			cfg.PlaygroundAuth = "Bearer " + tok
+		}
+	}
 	srv := &http.Server{
 		Handler:           NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,

@@ -220,3 +220,23 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestPlaygroundStartsWithTheDemoTokenInTheEmbeddedMode(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"server", "-http-addr", "127.0.0.1:0", "-embedded-demo-users", "1"}, envOf(nil), out)
+	}()
+	defer func() { cancel(); <-done }()
+	addr := waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+)`))
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `"Authorization":"Bearer ey`) {
+		t.Errorf("the Playground page (%d) does not carry a default Authorization header:\n%.2000s", resp.StatusCode, page)
+	}
+}

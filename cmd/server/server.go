@@ -73,7 +73,11 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /graphql", authenticate(s.tokens)(loaders(gql)))
 	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes)(authenticate(s.tokens)(loaders(gql))))
-	mux.Handle("GET /{$}", playground.Handler("headline", "/graphql"))
+	var pgOpts []playground.GraphiqlConfigOption
+	if s.cfg.PlaygroundAuth != "" {
+		pgOpts = append(pgOpts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": s.cfg.PlaygroundAuth}))
+	}
+	mux.Handle("GET /{$}", playground.Handler("headline", "/graphql", pgOpts...))
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 }
