@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +43,10 @@ func TestRedisCluster(t *testing.T) {
 	// Load the slot map, then count round trips at each master's client.
 	s.post(t, `{ user(id: "24100") { id } }`, nil)
 	perMaster := map[string]*storetest.RedisCounter{}
+	var mu sync.Mutex // ForEachMaster calls back concurrently
 	if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
 		perMaster[c.Options().Addr] = storetest.CountRedis(c)
 		return nil
 	}); err != nil {
