@@ -1,0 +1,575 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun/dialect"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
+)
+
+// Ids 23000–23999 belong to updateMe's tests (this file and herd_test.go):
+//
+//	230xx validation (23090–23092: renames waiting on another transaction)
+//	                            234xx Redis down during an update
+//	231xx names already taken   235xx–236xx herds across instances (herd_test.go)
+//	232xx who may update        237xx–239xx renames to a name just given up
+//	233xx the cache after an update
+
+const updateMeQuery = `mutation($in: UpdateMeInput!) { updateMe(input: $in) { id name photo intro certi } }`
+
+// updateMe sends updateMe(input: in) as user id; in's nil values are sent as
+// JSON null, its absent keys are omitted.
+func (s *testServer) updateMe(t testing.TB, id int64, in map[string]any) gqlResponse {
+	t.Helper()
+	return s.post(t, updateMeQuery, map[string]any{"in": in}, "Authorization", "Bearer "+token(t, tokenOpts{userID: id}))
+}
+
+// row reads user id from MySQL, uncached; nil when there is no row.
+func (s *testServer) storedRow(t testing.TB, id int64) *headline.User {
+	t.Helper()
+	users, err := store.GetUsers(context.Background(), s.base, []headline.UserID{id})
+	if err != nil {
+		t.Fatalf("read user %d: %v", id, err)
+	}
+	return users[id]
+}
+
+// cachedProfile reads user:<id>:info as the Flask app would; ok is false
+// when the key is absent.
+func cachedInfo(t testing.TB, rdb *redis.Client, id int64) (p userJSON, raw string, ok bool) {
+	t.Helper()
+	raw, err := rdb.Get(context.Background(), store.ProfileKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return p, "", false
+	}
+	if err != nil {
+		t.Fatalf("GET %s: %v", store.ProfileKey(id), err)
+	}
+	var m map[string]*string
+	if err := json.Unmarshal([]byte(raw), &m); err != nil || len(m) != 4 || m["name"] == nil {
+		t.Fatalf("%s = %s: not the Flask format", store.ProfileKey(id), raw)
+	}
+	return userJSON{ID: strconv.FormatInt(id, 10), Name: *m["name"], Photo: m["photo"], Intro: m["intro"], Certi: m["certi"]}, raw, true
+}
+
+func showOpt(p *string) string {
+	if p == nil {
+		return "null"
+	}
+	return strconv.Quote(*p)
+}
+
+func showJSON(u *userJSON) string {
+	if u == nil {
+		return "null"
+	}
+	return fmt.Sprintf("{id:%s name:%q photo:%s intro:%s certi:%s}", u.ID, u.Name, showOpt(u.Photo), showOpt(u.Intro), showOpt(u.Certi))
+}
+
+// asJSON renders a stored user as the API shows it.
+func asJSON(u *headline.User) *userJSON {
+	if u == nil {
+		return nil
+	}
+	return &userJSON{ID: strconv.FormatInt(u.ID, 10), Name: u.Name, Photo: u.Photo, Intro: u.Intro, Certi: u.Certi}
+}
+
+// updateProfile is a user as the update tests start it: every field set.
+func updateProfile(id int64) headline.User {
+	return headline.User{
+		ID:    id,
+		Name:  fmt.Sprintf("m%d", id),
+		Photo: ptr2(fmt.Sprintf("https://img.example.com/%d.png", id)),
+		Intro: ptr2(fmt.Sprintf("intro %d", id)),
+		Certi: ptr2("certi"),
+	}
+}
+
+// wantRefused checks that r is a null updateMe with an error of code at
+// path updateMe, naming field when field is not "", with msg in its message.
+func wantRefused(t *testing.T, r gqlResponse, code, field, msg string) {
+	t.Helper()
+	if r.Status != 200 {
+		t.Errorf("HTTP status %d, want 200: %s", r.Status, r.Raw)
+	}
+	if len(r.Errors) != 1 {
+		t.Errorf("want exactly one error: %s", r.Raw)
+	}
+	e := r.errorAt(t, "updateMe")
+	if got, _ := e.Extensions["code"].(string); got != code {
+		t.Errorf("code = %q, want %q: %s", got, code, r.Raw)
+	}
+	if field != "" {
+		if got, _ := e.Extensions["field"].(string); got != field {
+			t.Errorf("extensions.field = %q, want %q: %s", got, field, r.Raw)
+		}
+	}
+	if !strings.Contains(e.Message, msg) {
+		t.Errorf("message %q does not say %q", e.Message, msg)
+	}
+	if raw, ok := r.Data["updateMe"]; ok && string(raw) != "null" {
+		t.Errorf("updateMe = %s, want null", raw)
+	}
+}
+
+func TestUpdateMeValidation(t *testing.T) {
+	s := newTestServer(t)
+	cjk := func(n int) string { return strings.Repeat("界", n) }
+	photo128 := "https://x/" + strings.Repeat("p", 128-len("https://x/"))
+	for i, tc := range []struct {
+		name string
+		in   map[string]any
+		// want changes the starting profile into the one stored; nil: the
+		// input is refused with BAD_USER_INPUT naming field, and nothing
+		// changes.
+		want  func(u *headline.User)
+		field string
+		msg   string
+	}{
+		{name: "name omitted: the other fields change, the name stays",
+			in: map[string]any{"intro": "only the intro"}, want: func(u *headline.User) { u.Intro = ptr2("only the intro") }},
+		{name: "name unchanged: the user's own name is not taken",
+			in: map[string]any{"name": "m23002"}, want: func(u *headline.User) {}},
+		{name: "an empty input changes nothing and answers the profile",
+			in: map[string]any{}, want: func(u *headline.User) {}},
+		{name: "name null is refused: a name cannot be cleared",
+			in: map[string]any{"name": nil}, field: "name", msg: "cannot be cleared"},
+		{name: "name empty is refused",
+			in: map[string]any{"name": ""}, field: "name", msg: "must not be empty"},
+		{name: "name of spaces only is refused",
+			in: map[string]any{"name": "   "}, field: "name", msg: "must not be empty"},
+		{name: "name of tabs, newlines and ideographic spaces is refused",
+			in: map[string]any{"name": "\t\n\u3000 "}, field: "name", msg: "must not be empty"},
+		{name: "name of 32 CJK characters (96 bytes) is accepted",
+			in: map[string]any{"name": cjk(32)}, want: func(u *headline.User) { u.Name = cjk(32) }},
+		{name: "name of 33 CJK characters is refused",
+			in: map[string]any{"name": cjk(33)}, field: "name", msg: "at most 32 characters"},
+		{name: "name of 33 ASCII characters is refused",
+			in: map[string]any{"name": strings.Repeat("a", 33)}, field: "name", msg: "at most 32 characters"},
+		{name: "surrounding spaces are trimmed before storing",
+			in: map[string]any{"name": "  trimmed 23010 \t"}, want: func(u *headline.User) { u.Name = "trimmed 23010" }},
+		{name: "32 characters between spaces are accepted: the limit counts the trimmed name",
+			in:   map[string]any{"name": "  " + "n23011-" + strings.Repeat("b", 25) + "  "},
+			want: func(u *headline.User) { u.Name = "n23011-" + strings.Repeat("b", 25) }},
+		{name: "intro of 50 CJK characters is accepted",
+			in: map[string]any{"intro": cjk(50)}, want: func(u *headline.User) { u.Intro = ptr2(cjk(50)) }},
+		{name: "intro of 51 CJK characters is refused",
+			in: map[string]any{"intro": cjk(51)}, field: "intro", msg: "at most 50 characters"},
+		{name: "intro null clears it",
+			in: map[string]any{"intro": nil}, want: func(u *headline.User) { u.Intro = nil }},
+		{name: "photo https://x/y.png is accepted",
+			in: map[string]any{"photo": "https://x/y.png"}, want: func(u *headline.User) { u.Photo = ptr2("https://x/y.png") }},
+		{name: "photo over http is accepted",
+			in: map[string]any{"photo": "http://img.example.com/a.png"}, want: func(u *headline.User) { u.Photo = ptr2("http://img.example.com/a.png") }},
+		{name: "photo of 128 characters is accepted",
+			in: map[string]any{"photo": photo128}, want: func(u *headline.User) { u.Photo = ptr2(photo128) }},
+		{name: "photo of 129 characters is refused",
+			in: map[string]any{"photo": photo128 + "p"}, field: "photo", msg: "at most 128 characters"},
+		{name: "photo ftp://x is refused",
+			in: map[string]any{"photo": "ftp://x"}, field: "photo", msg: "http or https"},
+		{name: "photo javascript:alert(1) is refused",
+			in: map[string]any{"photo": "javascript:alert(1)"}, field: "photo", msg: "http or https"},
+		{name: "photo 'not a url' is refused",
+			in: map[string]any{"photo": "not a url"}, field: "photo", msg: "http or https"},
+		{name: "photo https:// without a host is refused",
+			in: map[string]any{"photo": "https:///y.png"}, field: "photo", msg: "http or https"},
+		{name: "photo null clears it",
+			in: map[string]any{"photo": nil}, want: func(u *headline.User) { u.Photo = nil }},
+		{name: "all three at once",
+			in:   map[string]any{"name": "all 23025", "intro": "hi", "photo": nil},
+			want: func(u *headline.User) { u.Name, u.Intro, u.Photo = "all 23025", ptr2("hi"), nil }},
+		{name: "a valid name with a refused photo changes nothing",
+			in: map[string]any{"name": "never 23026", "photo": "ftp://x"}, field: "photo", msg: "http or https"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := int64(23001 + i)
+			before := updateProfile(id)
+			s.replaceUsers(t, before)
+			r := s.updateMe(t, id, tc.in)
+			stored := s.storedRow(t, id)
+			if tc.want == nil {
+				wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
+				before.Status = headline.StatusEnabled
+				if showRow(stored) != showRow(&before) {
+					t.Errorf("a refused update changed the row: %s, want %s", showRow(stored), showRow(&before))
+				}
+				return
+			}
+			want := before
+			tc.want(&want)
+			if len(r.Errors) > 0 {
+				t.Fatalf("refused: %s", r.Raw)
+			}
+			if got := r.user(t, "updateMe"); showJSON(got) != showJSON(asJSON(&want)) {
+				t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(asJSON(&want)))
+			}
+			want.Status = headline.StatusEnabled
+			if showRow(stored) != showRow(&want) {
+				t.Errorf("MySQL has %s, want %s", showRow(stored), showRow(&want))
+			}
+			if strings.Contains(r.Raw, `"intro":null`) != (want.Intro == nil) || strings.Contains(r.Raw, `"photo":null`) != (want.Photo == nil) {
+				t.Errorf("null fields of the response do not match the row: %s", r.Raw)
+			}
+		})
+	}
+}
+
+// showUser renders u with its optional fields dereferenced.
+func showRow(u *headline.User) string {
+	if u == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s Status:%d}", u.ID, u.Name, showOpt(u.Photo), showOpt(u.Intro), showOpt(u.Certi), u.Status)
+}
+
+func TestUpdateMeNameTaken(t *testing.T) {
+	s := newTestServer(t)
+	t.Run("a name another user has is BAD_USER_INPUT already taken, and nothing changes", func(t *testing.T) {
+		a, b := updateProfile(23101), updateProfile(23102)
+		s.replaceUsers(t, a, b)
+		for _, name := range []string{a.Name, "  " + a.Name + " "} {
+			r := s.updateMe(t, b.ID, map[string]any{"name": name, "intro": "changed too"})
+			wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
+			b.Status = headline.StatusEnabled
+			if got := s.storedRow(t, b.ID); showRow(got) != showRow(&b) {
+				t.Errorf("after a refused rename to %q the row is %s, want %s (the transaction rolls back)", name, showRow(got), showRow(&b))
+			}
+		}
+	})
+
+	// Two renames at once, to a name nobody has, and to a name another user
+	// gave up just before (its entry in the unique index is then still
+	// there, delete-marked, until InnoDB purges it). Round k uses ids
+	// first+3k (x), first+3k+1 (y) and first+3k+2 (the holder).
+	contest := func(t *testing.T, first int64, rounds int, freed bool) {
+		var faults []string
+		for k := range int64(rounds) {
+			x, y := updateProfile(first+3*k), updateProfile(first+3*k+1)
+			s.replaceUsers(t, x, y)
+			name := fmt.Sprintf("contested %d", first+3*k)
+			if freed {
+				holder := updateProfile(first + 3*k + 2)
+				holder.Name = name
+				s.replaceUsers(t, holder)
+				if r := s.updateMe(t, holder.ID, map[string]any{"name": fmt.Sprintf("gave up %d", holder.ID)}); len(r.Errors) > 0 {
+					t.Fatalf("round %d: the holder could not give the name up: %s", k, r.Raw)
+				}
+			}
+			ids := []int64{x.ID, y.ID}
+			rs := make([]gqlResponse, 2)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for j, id := range ids {
+				wg.Go(func() {
+					<-start
+					rs[j] = s.updateMe(t, id, map[string]any{"name": name})
+				})
+			}
+			close(start)
+			wg.Wait()
+			winners := 0
+			for j, r := range rs {
+				if len(r.Errors) == 0 {
+					winners++
+					if u := r.user(t, "updateMe"); u == nil || u.Name != name {
+						t.Errorf("round %d: winner %d answered %s", k, ids[j], showJSON(u))
+					}
+					continue
+				}
+				if r.code("updateMe") != headline.ECodeBadInput {
+					faults = append(faults, fmt.Sprintf("round %d: the losing rename of %d got %s", k, ids[j], r.Raw))
+				} else {
+					wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
+				}
+				if got, want := s.storedRow(t, ids[j]).Name, fmt.Sprintf("m%d", ids[j]); got != want {
+					t.Errorf("round %d: the loser %d is named %q, want %q", k, ids[j], got, want)
+				}
+			}
+			if winners != 1 {
+				t.Fatalf("round %d: %d renames to %q succeeded, want exactly 1:\n%s\n%s", k, winners, name, rs[0].Raw, rs[1].Raw)
+			}
+			var n int
+			if err := s.base.NewSelect().Table("user_basic").ColumnExpr("COUNT(*)").Where("user_name = ?", name).Scan(context.Background(), &n); err != nil || n != 1 {
+				t.Errorf("round %d: %d rows named %q (%v), want 1", k, n, name, err)
+			}
+		}
+		if len(faults) > 0 {
+			t.Errorf("BUG: in %d of %d rounds the losing rename was not BAD_USER_INPUT. On MariaDB, InnoDB's duplicate check "+
+				"on the unique key user_name can end in a deadlock (Error 1213) instead of a duplicate (1062), and "+
+				"store.UpdateUser maps only 1062 to \"already taken\": the loser gets INTERNAL_SERVER_ERROR. A deadlock "+
+				"victim's transaction should be retried (it then fails with 1062). First: %s", len(faults), rounds, faults[0])
+		}
+	}
+	t.Run("two renames waiting on another transaction's row with the name: one wins, the other is told it is taken", func(t *testing.T) {
+		// The InnoDB case made deterministic: a third transaction (the
+		// Flask app's sign-up, say) holds a row with the name, uncommitted;
+		// both renames wait for it in the unique key's duplicate check;
+		// it rolls back; both waiters then hold a shared lock on the
+		// entry and both need an exclusive one.
+		if s.base.Dialect().Name() != dialect.MySQL {
+			t.Skip("needs InnoDB's row locks: the embedded SQLite serializes writers")
+		}
+		ctx := context.Background()
+		x, y := updateProfile(23090), updateProfile(23091)
+		s.replaceUsers(t, x, y)
+		if _, err := s.base.NewDelete().Table("user_basic").Where("user_id = ?", 23092).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		name := "contested 23090"
+		tx, err := s.base.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if err := store.InsertUsers(ctx, tx, headline.User{ID: 23092, Name: name}); err != nil {
+			t.Fatal(err)
+		}
+		ids := []int64{x.ID, y.ID}
+		rs := make([]gqlResponse, 2)
+		var wg sync.WaitGroup
+		for j, id := range ids {
+			wg.Go(func() { rs[j] = s.updateMe(t, id, map[string]any{"name": name}) })
+		}
+		// Both renames wait on the uncommitted row before it goes away.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var n int
+			err := s.base.NewSelect().TableExpr("information_schema.PROCESSLIST").ColumnExpr("COUNT(*)").
+				Where("info LIKE ?", "UPDATE%"+name+"%").Scan(ctx, &n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d renames are waiting after 10s, want 2", n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		winners := 0
+		for j, r := range rs {
+			if len(r.Errors) == 0 {
+				winners++
+				continue
+			}
+			if r.code("updateMe") != headline.ECodeBadInput {
+				t.Errorf("BUG: the losing rename of %d got %s; want BAD_USER_INPUT \"already taken\". InnoDB ended it with a "+
+					"deadlock (Error 1213, see the server log above), which store.UpdateUser does not retry or map: "+
+					"only 1062 is \"already taken\"", ids[j], r.Raw)
+				continue
+			}
+			wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
+		}
+		if winners != 1 {
+			t.Errorf("%d renames to %q succeeded, want exactly 1:\n%s\n%s", winners, name, rs[0].Raw, rs[1].Raw)
+		}
+	})
+
+	t.Run("two concurrent renames to the same new name: exactly one wins, the other is told it is taken", func(t *testing.T) {
+		contest(t, 23110, 30, false)
+	})
+	t.Run("two concurrent renames to a name just given up: exactly one wins, the other is told it is taken", func(t *testing.T) {
+		contest(t, 23700, 100, true)
+	})
+}
+
+func TestUpdateMeWhoMayUpdate(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	u := updateProfile(23201)
+	disabled := updateProfile(23202)
+	s.replaceUsers(t, u, disabled)
+	if _, err := s.base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", disabled.ID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{"in": map[string]any{"name": "intruder 23200", "intro": nil}}
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		code    string
+		msg     string
+	}{
+		{"no token is UNAUTHENTICATED", nil, headline.ECodeUnauthenticated, "User must be authorized."},
+		{"a refresh token is UNAUTHENTICATED",
+			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: u.ID, claims: map[string]any{"refresh": true}, ttl: 14 * 24 * time.Hour})},
+			headline.ECodeUnauthenticated, "Do not use refresh token."},
+		{"an expired access token is UNAUTHENTICATED",
+			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: u.ID, ttl: -time.Hour})},
+			headline.ECodeUnauthenticated, "User must be authorized"},
+		{"a token signed with another secret is UNAUTHENTICATED",
+			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: u.ID, secret: "not-the-secret"})},
+			headline.ECodeUnauthenticated, "User must be authorized"},
+		{"a token naming no user is UNAUTHENTICATED",
+			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: int64(23299)})},
+			headline.ECodeUnauthenticated, "User must be authorized."},
+		{"a disabled account (status 0) is FORBIDDEN",
+			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: disabled.ID})},
+			headline.ECodeForbidden, "User denied."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.resetCounts()
+			r := s.post(t, updateMeQuery, in, tc.headers...)
+			wantRefused(t, r, tc.code, "", tc.msg)
+			if n := s.sql.Count("UPDATE"); n != 0 {
+				t.Errorf("ran %d UPDATEs: %q", n, s.sql.Queries())
+			}
+			for _, want := range []headline.User{u, disabled} {
+				want.Status = headline.StatusEnabled
+				if want.ID == disabled.ID {
+					want.Status = headline.StatusDisabled
+				}
+				if got := s.storedRow(t, want.ID); showRow(got) != showRow(&want) {
+					t.Errorf("user %d is now %s, want it unchanged", want.ID, showRow(got))
+				}
+			}
+		})
+	}
+}
+
+func TestUpdateMeInvalidatesTheCache(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+
+	check := func(t *testing.T, id int64, r gqlResponse, want *userJSON) {
+		t.Helper()
+		if len(r.Errors) > 0 {
+			t.Fatalf("updateMe refused: %s", r.Raw)
+		}
+		if got := r.user(t, "updateMe"); showJSON(got) != showJSON(want) {
+			t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
+		}
+		if p, raw, ok := cachedInfo(t, s.redis.Raw, id); ok && showJSON(&p) != showJSON(want) {
+			t.Errorf("after the update %s = %s, want it gone or the new profile", store.ProfileKey(id), raw)
+		}
+		if n, err := s.redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 0 {
+			t.Errorf("%s exists = %d (%v) after the update, want 0", store.LeaseKey(id), n, err)
+		}
+		if got := asJSON(s.storedRow(t, id)); showJSON(got) != showJSON(want) {
+			t.Errorf("MySQL has %s, want %s", showJSON(got), showJSON(want))
+		}
+		s.resetCounts()
+		q := s.post(t, `{ user(id: "`+strconv.FormatInt(id, 10)+`") { id name photo intro certi } }`, nil)
+		if got := q.user(t, "user"); showJSON(got) != showJSON(want) {
+			t.Errorf("user(id:) after the update = %s, want %s", showJSON(got), showJSON(want))
+		}
+		if p, raw, ok := cachedInfo(t, s.redis.Raw, id); !ok || showJSON(&p) != showJSON(want) {
+			t.Errorf("after user(id:) %s = %q (present %v), want the new profile", store.ProfileKey(id), raw, ok)
+		}
+	}
+
+	t.Run("an entry the Flask app wrote before the update is deleted by it", func(t *testing.T) {
+		u := updateProfile(23301)
+		s.replaceUsers(t, u)
+		flask := fmt.Sprintf(`{"name": "m%d", "photo": "https://img.example.com/%d.png", "intro": "intro %d", "certi": "certi"}`, u.ID, u.ID, u.ID)
+		if err := s.redis.Raw.Set(ctx, store.ProfileKey(u.ID), flask, 30*time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// The Flask entry is what the API serves until the update.
+		if got := s.post(t, `{ user(id: "23301") { name } }`, nil).user(t, "user"); got == nil || got.Name != u.Name {
+			t.Fatalf("before the update user = %s", showJSON(got))
+		}
+		r := s.updateMe(t, u.ID, map[string]any{"name": "flask 23301", "intro": nil, "photo": "https://x/y.png"})
+		if _, raw, ok := cachedInfo(t, s.redis.Raw, u.ID); ok {
+			t.Errorf("the Flask entry survived the update: %s", raw)
+		}
+		check(t, u.ID, r, &userJSON{ID: "23301", Name: "flask 23301", Photo: ptr2("https://x/y.png"), Certi: ptr2("certi")})
+	})
+
+	t.Run("an entry headline filled is deleted, and the next read fills the new profile", func(t *testing.T) {
+		u := updateProfile(23302)
+		s.replaceUsers(t, u)
+		s.post(t, `{ user(id: "23302") { name } }`, nil)
+		if _, _, ok := cachedInfo(t, s.redis.Raw, u.ID); !ok {
+			t.Fatalf("user(id:) did not fill %s", store.ProfileKey(u.ID))
+		}
+		r := s.updateMe(t, u.ID, map[string]any{"intro": "新的简介"})
+		if _, raw, ok := cachedInfo(t, s.redis.Raw, u.ID); ok {
+			t.Errorf("the cached profile survived the update: %s", raw)
+		}
+		want := asJSON(&u)
+		want.Intro = ptr2("新的简介")
+		check(t, u.ID, r, want)
+	})
+
+	t.Run("updateMe and me in one request: me answers the new profile", func(t *testing.T) {
+		u := updateProfile(23303)
+		s.replaceUsers(t, u)
+		r := s.post(t, `mutation { updateMe(input: {name: "both 23303"}) { name } }`, nil,
+			"Authorization", "Bearer "+token(t, tokenOpts{userID: u.ID}))
+		if got := r.user(t, "updateMe"); got == nil || got.Name != "both 23303" {
+			t.Fatalf("updateMe = %s", r.Raw)
+		}
+		q := s.post(t, `{ me { name } }`, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: u.ID}))
+		if got := q.user(t, "me"); got == nil || got.Name != "both 23303" {
+			t.Errorf("me after the update = %s", q.Raw)
+		}
+	})
+}
+
+func TestUpdateMeRedisDown(t *testing.T) {
+	rs := storetest.StartRedisServer(t)
+	cfg := testConfig(t)
+	base := storetest.DB(t, "server")
+	rdb := newRedis(&redis.Options{Addr: rs.Addr}, cfg)
+	t.Cleanup(func() { _ = rdb.Close() })
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hs := httptest.NewServer(NewServer(cfg, logger, base, rdb, newTokenVerifier(testSecret)))
+	t.Cleanup(hs.Close)
+	s := &testServer{URL: hs.URL, cfg: cfg, base: base, rdb: rdb}
+
+	u := updateProfile(23401)
+	s.replaceUsers(t, u)
+	// Warm: the profile is cached when Redis dies.
+	if got := s.post(t, `{ user(id: "23401") { name } }`, nil).user(t, "user"); got == nil || got.Name != u.Name {
+		t.Fatalf("user = %s", showJSON(got))
+	}
+	rs.Kill()
+
+	r := s.updateMe(t, u.ID, map[string]any{"name": "offline 23401", "photo": nil})
+	if len(r.Errors) > 0 {
+		t.Fatalf("with Redis down the update was refused: %s\nlog:\n%s", r.Raw, logs.String())
+	}
+	want := asJSON(&u)
+	want.Name, want.Photo = "offline 23401", nil
+	if got := r.user(t, "updateMe"); showJSON(got) != showJSON(want) {
+		t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
+	}
+	if got := asJSON(s.storedRow(t, u.ID)); showJSON(got) != showJSON(want) {
+		t.Errorf("MySQL has %s, want %s", showJSON(got), showJSON(want))
+	}
+	var line string
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, "could not be invalidated") {
+			line = l
+		}
+	}
+	if line == "" || !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "user=23401") {
+		t.Errorf("want an ERROR line saying the invalidation of user 23401 failed; log:\n%s", logs.String())
+	} else {
+		t.Logf("logged: %s", strings.TrimSpace(line))
+	}
+	if got := s.post(t, `{ user(id: "23401") { name photo } }`, nil).user(t, "user"); got == nil || got.Name != want.Name || got.Photo != nil {
+		t.Errorf("user(id:) with Redis down = %s, want the new profile from MySQL", showJSON(got))
+	}
+}
