@@ -17,7 +17,20 @@ import (
 // as stored, in one transaction. A name another user has is refused as
 // BAD_USER_INPUT, detected from the unique key's error rather than checked
 // first, which two concurrent renames could both pass.
-func UpdateUser(ctx context.Context, db bun.IDB, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error) {
+func UpdateUser(ctx context.Context, db bun.IDB, id headline.UserID, upd headline.ProfileUpdate) (user *headline.User, err error) {
+	// InnoDB may settle two concurrent writes of one unique name with a
+	// deadlock (1213) rather than a duplicate key (1062): the victim's
+	// transaction is rolled back whole and is safe to run again, when it
+	// then meets the duplicate key.
+	for attempt := 1; ; attempt++ {
+		user, err = updateUser(ctx, db, id, upd)
+		if attempt == 3 || !isDeadlock(err) {
+			return user, err
+		}
+	}
+}
+
+func updateUser(ctx context.Context, db bun.IDB, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error) {
 	var user *headline.User
 	err := db.RunInTx(ctx, &sql.TxOptions{}, func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewUpdate().Table("user_basic").Where("user_id = ?", id)
@@ -49,6 +62,13 @@ func UpdateUser(ctx context.Context, db bun.IDB, id headline.UserID, upd headlin
 		return nil
 	})
 	return user, err
+}
+
+// isDeadlock reports whether err is InnoDB choosing this transaction as a
+// deadlock's victim.
+func isDeadlock(err error) bool {
+	me, ok := errors.AsType[*mysql.MySQLError](err)
+	return ok && me.Number == 1213
 }
 
 // isDuplicateName reports whether err is the unique key on user_name
