@@ -309,6 +309,27 @@ type Cache struct {
 	// tag), where an MGET answers CROSSSLOT; a pipeline of GETs is split by
 	// go-redis per node and sent to all nodes at once instead.
 	cluster bool
+	// timeout bounds each call to Redis as a whole, the wait for a pooled
+	// connection included; 0: only the client's own socket timeouts.
+	timeout time.Duration
+}
+
+// WithTimeout bounds every call to Redis, pool wait included, to d, and
+// returns c. The client must honour context deadlines
+// (ContextTimeoutEnabled); without this a request that queued for a
+// connection behind a hung Redis waited one timeout for the connection and
+// another for its reply.
+func (c *Cache) WithTimeout(d time.Duration) *Cache {
+	c.timeout = d
+	return c
+}
+
+// bounded returns ctx limited by the cache's timeout.
+func (c *Cache) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
 }
 
 // NewCache returns a cache on rdb; zero fields of ttls take their defaults.
@@ -346,6 +367,8 @@ func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]ca
 		keys = append(keys, StatusKey(id))
 	}
 	var vals []any
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
 	err := c.breaker.do(func() (err error) {
 		if c.cluster {
 			vals, err = c.pipelinedGet(ctx, keys)

@@ -52,6 +52,8 @@ func (c *Cache) release(ctx context.Context, tokens map[headline.UserID]string) 
 	if len(tokens) == 0 {
 		return nil
 	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
 	return c.breaker.do(func() error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for id, tok := range tokens {
@@ -79,6 +81,8 @@ type lease struct {
 // acquire asks for the leases of ids in one pipeline of SET NX PX.
 func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Duration) (lease, error) {
 	l := lease{tokens: make(map[headline.UserID]string, len(ids))}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
 	cmds := make([]*redis.StatusCmd, len(ids))
 	tokens := make([]string, len(ids))
 	err := c.breaker.do(func() error {
@@ -114,6 +118,8 @@ func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserI
 	if n == 0 {
 		return nil
 	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
 	err := c.breaker.do(func() error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, u := range w.users {
@@ -149,6 +155,8 @@ func ttlSeconds(base, jitter time.Duration) int64 {
 // DEL (both keys share a slot). The Toutiao backend does the same delete
 // after its own updates.
 func (c *Cache) invalidate(ctx context.Context, id headline.UserID) error {
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
 	err := c.breaker.do(func() error {
 		return c.rdb.Del(ctx, ProfileKey(id), LeaseKey(id)).Err()
 	})

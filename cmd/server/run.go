@@ -193,6 +193,9 @@ func newRedis(opt *redis.Options, cfg *Config) *redis.Client {
 	opt.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
 	opt.MaxRetries = -1
 	opt.DialerRetries = 1
+	// The cache bounds each call with a context deadline (pool wait
+	// included); go-redis honours it only when told to.
+	opt.ContextTimeoutEnabled = true
 	if cfg.RedisPoolSize > 0 {
 		opt.PoolSize = cfg.RedisPoolSize
 	}
@@ -223,6 +226,7 @@ func openRedis(cfg *Config) (redis.UniversalClient, error) {
 		// retried: that key is a miss, and MySQL answers.
 		opt.MaxRetries = -1
 		opt.MaxRedirects = 3
+		opt.ContextTimeoutEnabled = true
 		if cfg.RedisPoolSize > 0 {
 			opt.PoolSize = cfg.RedisPoolSize
 		}
@@ -236,6 +240,7 @@ func openRedis(cfg *Config) (redis.UniversalClient, error) {
 		opt.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
 		opt.MaxRetries = -1
 		opt.DialerRetries = 1
+		opt.ContextTimeoutEnabled = true
 		if cfg.RedisPoolSize > 0 {
 			opt.PoolSize = cfg.RedisPoolSize
 		}

@@ -41,7 +41,8 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		MissingJitter: cfg.CacheMissingJitter,
 		Status:        cfg.CacheStatusTTL,
 		StatusJitter:  cfg.CacheStatusJitter,
-	}).WithBreaker(store.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log)
+	}).WithBreaker(store.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log).
+		WithTimeout(cfg.RedisReadTimeout)
 	s := &server{
 		cfg:      cfg,
 		log:      log,
