@@ -1,0 +1,161 @@
+package dataloaders
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/headline/headline"
+)
+
+// recorder is a ProfileGetter that records its batches and fails the ids in
+// fail once each.
+type recorder struct {
+	mu      sync.Mutex
+	batches [][]headline.Lookup
+	fail    map[headline.UserID]bool
+}
+
+func (r *recorder) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches = append(r.batches, slices.Clone(keys))
+	users := make([]*headline.User, len(keys))
+	errs := make([]error, len(keys))
+	for i, k := range keys {
+		if r.fail[k.ID] {
+			delete(r.fail, k.ID)
+			errs[i] = errors.New("database down")
+			continue
+		}
+		if k.ID < 1000 {
+			users[i] = &headline.User{ID: k.ID, Name: "u"}
+		}
+	}
+	return users, errs
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.batches)
+}
+
+func TestPlannedLookupsAreOneBatchWithoutWaiting(t *testing.T) {
+	rec := &recorder{}
+	// A window this long would show in the elapsed time if planned
+	// lookups waited for it.
+	l := New(rec, Options{Wait: 2 * time.Second})
+	ctx := context.Background()
+	keys := []headline.Lookup{{ID: 1}, {ID: 2}, {ID: 2}, {ID: 3, Status: true}, {ID: 5000}}
+	start := time.Now()
+	l.Plan(ctx, keys)
+
+	var wg sync.WaitGroup
+	for _, id := range []headline.UserID{1, 2, 5000} {
+		wg.Go(func() {
+			u, err := l.User(ctx, id)
+			if err != nil || (id < 1000) != (u != nil) {
+				t.Errorf("User(%d) = %v, %v", id, u, err)
+			}
+		})
+	}
+	wg.Go(func() {
+		if u, err := l.Account(ctx, 3); err != nil || u == nil {
+			t.Errorf("Account(3) = %v, %v", u, err)
+		}
+	})
+	users, errs := l.Users(ctx, []headline.UserID{2, 1, 5000})
+	wg.Wait()
+	if errs[0] != nil || users[0].ID != 2 || users[1].ID != 1 || users[2] != nil {
+		t.Errorf("Users = %v, %v; want 2, 1, nil in order", users, errs)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("planned lookups took %v: they waited for the window", d)
+	}
+	if got := rec.count(); got != 1 {
+		t.Fatalf("%d batches, want 1: %v", got, rec.batches)
+	}
+	if got := len(rec.batches[0]); got != 4 {
+		t.Errorf("batch of %d keys, want 4 distinct: %v", got, rec.batches[0])
+	}
+}
+
+func TestUnplannedLookupsShareTheWindow(t *testing.T) {
+	rec := &recorder{}
+	l := New(rec, Options{Wait: 50 * time.Millisecond})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for id := range headline.UserID(10) {
+		wg.Go(func() { _, _ = l.User(ctx, id+1) })
+	}
+	wg.Wait()
+	if got := rec.count(); got != 1 {
+		t.Errorf("%d batches for 10 concurrent lookups in a 50ms window, want 1", got)
+	}
+}
+
+func TestAFailedLookupIsNotKept(t *testing.T) {
+	for _, planned := range []bool{false, true} {
+		rec := &recorder{fail: map[headline.UserID]bool{7: true}}
+		l := New(rec, Options{Wait: time.Millisecond})
+		ctx := context.Background()
+		if planned {
+			l.Plan(ctx, []headline.Lookup{{ID: 7}})
+		}
+		if _, err := l.User(ctx, 7); err == nil {
+			t.Fatalf("planned=%v: first lookup did not fail", planned)
+		}
+		u, err := l.User(ctx, 7)
+		if err != nil || u == nil {
+			t.Errorf("planned=%v: the retry got %v, %v; a failure must not stick for the request", planned, u, err)
+		}
+		if got := rec.count(); got != 2 {
+			t.Errorf("planned=%v: %d batches, want 2", planned, got)
+		}
+	}
+}
+
+func TestPrimeReplacesWhatTheRequestKnows(t *testing.T) {
+	rec := &recorder{}
+	l := New(rec, Options{Wait: time.Millisecond})
+	ctx := context.Background()
+	l.Plan(ctx, []headline.Lookup{{ID: 1}})
+	if u, _ := l.User(ctx, 1); u.Name != "u" {
+		t.Fatalf("before: %v", u)
+	}
+	l.Prime(ctx, &headline.User{ID: 1, Name: "new"})
+	if u, _ := l.User(ctx, 1); u == nil || u.Name != "new" {
+		t.Errorf("after Prime: %v, want the primed user", u)
+	}
+	if got := rec.count(); got != 1 {
+		t.Errorf("%d batches; a primed key must not be loaded", got)
+	}
+}
+
+func TestMiddlewareGivesEachRequestItsOwnLoaders(t *testing.T) {
+	var seen []*Loaders
+	h := Middleware(&recorder{}, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, For(r.Context()))
+	}))
+	for range 2 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	}
+	if len(seen) != 2 || seen[0] == nil || seen[0] == seen[1] {
+		t.Errorf("loaders per request: %p, want two distinct", seen)
+	}
+}
+
+func TestForWithoutMiddlewarePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("For on a bare context did not panic")
+		}
+	}()
+	For(context.Background())
+}
