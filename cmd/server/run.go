@@ -183,23 +183,35 @@ func openEmbedded(ctx context.Context, cfg *Config, e *env) error {
 	return seedDemoUsers(ctx, e.db, cfg.EmbeddedDemoUsers)
 }
 
-// newRedis applies the server's timeouts to opt. go-redis's defaults (5 s
-// timeouts, 3 retries, 5 dial attempts) would make a dead Redis cost seconds
-// per request; here a failure costs one short timeout and is a cache miss.
-func newRedis(opt *redis.Options, cfg *Config) *redis.Client {
-	opt.DialTimeout = cfg.RedisDialTimeout
-	opt.ReadTimeout = cfg.RedisReadTimeout
-	opt.WriteTimeout = cfg.RedisWriteTimeout
-	opt.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
-	opt.MaxRetries = -1
-	opt.DialerRetries = 1
+// tuned applies the server's Redis settings to o, for any topology.
+// go-redis's defaults (5 s timeouts, 3 retries, 5 dial attempts) would make a
+// dead Redis cost seconds per request; here a failure costs one short timeout
+// and is a cache miss. A cluster's redirects (MOVED/ASK, while slots move or a
+// replica is promoted) are still followed.
+func tuned(cfg *Config, o redis.UniversalOptions) *redis.UniversalOptions {
+	o.DialTimeout = cfg.RedisDialTimeout
+	o.ReadTimeout = cfg.RedisReadTimeout
+	o.WriteTimeout = cfg.RedisWriteTimeout
+	o.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
+	o.MaxRetries = -1
+	o.DialerRetries = 1
+	o.MaxRedirects = 3
 	// The cache bounds each call with a context deadline (pool wait
 	// included); go-redis honours it only when told to.
-	opt.ContextTimeoutEnabled = true
+	o.ContextTimeoutEnabled = true
 	if cfg.RedisPoolSize > 0 {
-		opt.PoolSize = cfg.RedisPoolSize
+		o.PoolSize = cfg.RedisPoolSize
 	}
-	return redis.NewClient(opt)
+	return &o
+}
+
+// newRedis is a client on one node, as opt names it, with the server's
+// settings.
+func newRedis(opt *redis.Options, cfg *Config) *redis.Client {
+	return redis.NewClient(tuned(cfg, redis.UniversalOptions{
+		Addrs: []string{opt.Addr}, DB: opt.DB, Username: opt.Username, Password: opt.Password,
+		TLSConfig: opt.TLSConfig, Protocol: opt.Protocol,
+	}).Simple())
 }
 
 // openRedis connects to the configured topology with go-redis's own
@@ -217,34 +229,14 @@ func openRedis(cfg *Config) (redis.UniversalClient, error) {
 	}
 	switch {
 	case cfg.RedisClusterAddrs != "":
-		opt := &redis.ClusterOptions{Addrs: split(cfg.RedisClusterAddrs)}
-		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.RedisDialTimeout, cfg.RedisReadTimeout, cfg.RedisWriteTimeout
-		opt.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
-		opt.DialerRetries = 1
-		// A cluster redirects (MOVED/ASK) while slots migrate or a replica
-		// is promoted; a redirect is followed, but a dead node is not
-		// retried: that key is a miss, and MySQL answers.
-		opt.MaxRetries = -1
-		opt.MaxRedirects = 3
-		opt.ContextTimeoutEnabled = true
-		if cfg.RedisPoolSize > 0 {
-			opt.PoolSize = cfg.RedisPoolSize
-		}
-		return redis.NewClusterClient(opt), nil
+		return redis.NewClusterClient(tuned(cfg, redis.UniversalOptions{Addrs: split(cfg.RedisClusterAddrs)}).Cluster()), nil
 	case cfg.RedisSentinelAddrs != "":
 		if cfg.RedisSentinelMaster == "" {
 			return nil, errors.New("REDIS_SENTINEL_ADDRS needs REDIS_SENTINEL_MASTER")
 		}
-		opt := &redis.FailoverOptions{MasterName: cfg.RedisSentinelMaster, SentinelAddrs: split(cfg.RedisSentinelAddrs)}
-		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.RedisDialTimeout, cfg.RedisReadTimeout, cfg.RedisWriteTimeout
-		opt.PoolTimeout = cfg.RedisReadTimeout + cfg.RedisDialTimeout
-		opt.MaxRetries = -1
-		opt.DialerRetries = 1
-		opt.ContextTimeoutEnabled = true
-		if cfg.RedisPoolSize > 0 {
-			opt.PoolSize = cfg.RedisPoolSize
-		}
-		return redis.NewFailoverClient(opt), nil
+		return redis.NewFailoverClient(tuned(cfg, redis.UniversalOptions{
+			MasterName: cfg.RedisSentinelMaster, Addrs: split(cfg.RedisSentinelAddrs),
+		}).Failover()), nil
 	default:
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
