@@ -429,10 +429,24 @@ func (c *Cache) pipelinedGet(ctx context.Context, keys []string) ([]any, error) 
 			}
 		}
 	}
+	if failed > 0 {
+		c.nodeFailed(ctx)
+	}
 	if failed == len(keys) {
 		return nil, firstErr
 	}
 	return vals, nil
+}
+
+// nodeFailed makes a cluster client reload its slot map now. go-redis does
+// on its own only when a node answers MOVED or ASK, or once a minute; a dead
+// master answers nothing, so without this its slots stayed routed to it for
+// up to a minute after its replica was promoted (TestClusterFailover).
+// go-redis merges reloads asked for in quick succession.
+func (c *Cache) nodeFailed(ctx context.Context) {
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
+		cc.ReloadState(ctx)
+	}
 }
 
 // writeBack is what a batch learned from the database and puts in the cache.

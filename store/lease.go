@@ -99,6 +99,7 @@ func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Dur
 		return err
 	})
 	if err != nil {
+		c.nodeFailed(ctx)
 		return l, fmt.Errorf("cache: acquire %d leases: %w", len(ids), err)
 	}
 	for i, id := range ids {
