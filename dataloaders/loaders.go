@@ -32,6 +32,9 @@ type Options struct {
 	// MaxBatch caps the keys of one unplanned batch; more start another.
 	// Default: 1000.
 	MaxBatch int
+	// ObserveBatch, when set, is told the number of keys of each batch,
+	// planned or not (for metrics).
+	ObserveBatch func(keys int)
 }
 
 func (o Options) withDefaults() Options {
@@ -70,6 +73,9 @@ type Loaders struct {
 func New(profiles ProfileGetter, opts Options) *Loaders {
 	opts = opts.withDefaults()
 	batch := func(ctx context.Context, keys []headline.Lookup) []*dataloader.Result[*headline.User] {
+		if opts.ObserveBatch != nil {
+			opts.ObserveBatch(len(keys))
+		}
 		users, errs := profiles.Lookup(ctx, keys)
 		out := make([]*dataloader.Result[*headline.User], len(keys))
 		for i := range keys {

@@ -354,6 +354,8 @@ type cacheEntry struct {
 	kind   entryKind
 	user   *headline.User
 	status headline.AccountStatus // StatusUnknown: not asked for, or a miss
+	// corrupt: a miss because the value was of another shape, not absent.
+	corrupt bool
 }
 
 // get reads, in one MGET, the profile entries of ids and the status entries
@@ -389,6 +391,7 @@ func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]ca
 		pos[id] = i
 		if s, ok := vals[i].(string); ok { // nil: absent
 			out[i].user, out[i].kind = decodeProfile(id, s)
+			out[i].corrupt = out[i].kind == entryMiss
 		}
 	}
 	for j, id := range statusIDs {

@@ -56,6 +56,9 @@ type ProfilesOptions struct {
 	// InvalidationRetry is how often invalidations that failed (Redis
 	// down during an update) are tried again. Default: 1s.
 	InvalidationRetry time.Duration
+	// Observer is told of cache lookups, Redis errors and SQL durations,
+	// for metrics. Default: nothing is observed.
+	Observer Observer
 }
 
 func (o ProfilesOptions) withDefaults() ProfilesOptions {
@@ -77,6 +80,9 @@ func (o ProfilesOptions) withDefaults() ProfilesOptions {
 	if o.InvalidationRetry <= 0 {
 		o.InvalidationRetry = time.Second
 	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
 	return o
 }
 
@@ -90,6 +96,7 @@ func (p *Profiles) awaitFills(ctx context.Context, ids []headline.UserID) map[he
 		time.Sleep(p.opts.LeasePoll)
 		entries, err := p.cache.get(ctx, pending, nil)
 		if err != nil {
+			p.redisError("read", err)
 			break
 		}
 		var still []headline.UserID
@@ -114,7 +121,9 @@ func (p *Profiles) awaitFills(ctx context.Context, ids []headline.UserID) map[he
 // succeeds and the failed invalidation is logged (the old entry then lives
 // until its TTL).
 func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error) {
+	start := time.Now()
 	u, err := UpdateUser(ctx, p.db, id, upd)
+	p.observeSQL("update_user", start)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +133,7 @@ func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.
 	delete(p.flights, id)
 	p.mu.Unlock()
 	if err := p.cache.invalidate(context.WithoutCancel(ctx), id); err != nil {
+		p.redisError("invalidate", err)
 		p.log.ErrorContext(ctx, "profile updated but its cache entry could not be invalidated; retrying until Redis answers",
 			"user", id, "err", err)
 		p.retryInvalidation(id)
@@ -167,6 +177,7 @@ func (p *Profiles) retryInvalidation(id headline.UserID) {
 			done := 0
 			for _, id := range ids {
 				if err := p.cache.invalidate(context.Background(), id); err != nil {
+					p.redisError("invalidate", err)
 					break
 				}
 				p.mu.Lock()
@@ -246,7 +257,10 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 
 	entries, err := p.cache.get(ctx, ids, statusIDs)
 	cacheOK := err == nil
-	if !cacheOK {
+	if cacheOK {
+		p.observeLookups(entries)
+	} else {
+		p.redisError("read", err)
 		level := slog.LevelWarn
 		if errors.Is(err, errBreakerOpen) {
 			// Said once, when the breaker opened; not again per request.
@@ -366,6 +380,7 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 	if cacheOK && len(missed) > 0 {
 		var err error
 		if l, err = p.cache.acquire(ctx, missed, p.opts.LeaseTTL); err != nil {
+			p.redisError("lease", err)
 			p.log.WarnContext(ctx, "cache lease failed; loading without write-back", "ids", len(missed), "err", err)
 			cacheOK = false
 		}
@@ -391,7 +406,11 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 			selectIDs = append(selectIDs, id)
 		}
 	}
+	selectStart := time.Now()
 	rows, err := GetUsers(ctx, p.db, selectIDs)
+	if len(selectIDs) > 0 {
+		p.observeSQL("select_users", selectStart)
+	}
 	for id, u := range rows {
 		found[id] = u
 	}
@@ -411,10 +430,12 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 			}
 		}
 		if werr := p.cache.fill(ctx, w, l.tokens); werr != nil {
+			p.redisError("fill", werr)
 			p.log.WarnContext(ctx, "cache write-back failed", "ids", len(selectIDs), "err", werr)
 		}
 	} else if err != nil {
 		if rerr := p.cache.release(ctx, l.tokens); rerr != nil {
+			p.redisError("lease", rerr)
 			p.log.WarnContext(ctx, "cache lease release failed", "ids", len(l.tokens), "err", rerr)
 		}
 	}

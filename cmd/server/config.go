@@ -56,6 +56,7 @@ type Config struct {
 	MaxFields          int           // MAX_FIELDS: fields a query selects, through fragments. Default 1000.
 	QueryCacheSize     int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
 	Introspection      bool          // INTROSPECTION. Default true.
+	Metrics            bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
 	PlaygroundAuth     string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
 	MaxBodyBytes       int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
 	ReadHeaderTimeout  time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
@@ -145,6 +146,7 @@ var settings = []setting{
 	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},
 	{"PLAYGROUND_AUTHORIZATION", "", "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", str(func(c *Config) *string { return &c.PlaygroundAuth })},
 	{"INTROSPECTION", "true", "serve GraphQL introspection (the Playground needs it)", boolean(func(c *Config) *bool { return &c.Introspection })},
+	{"METRICS", "true", "count and serve Prometheus metrics at GET /metrics", boolean(func(c *Config) *bool { return &c.Metrics })},
 	{"MAX_BODY_BYTES", "1048576", "request body limit in bytes", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {

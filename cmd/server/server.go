@@ -30,6 +30,7 @@ type server struct {
 	cache    *store.Cache
 	profiles *store.Profiles
 	tokens   *tokenVerifier
+	metrics  *metrics // nil: METRICS off
 }
 
 // NewServer returns the HTTP handler of headline: every route is in routes.
@@ -43,14 +44,21 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		StatusJitter:  cfg.CacheStatusJitter,
 	}).WithBreaker(store.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log).
 		WithTimeout(cfg.RedisReadTimeout)
+	var m *metrics
+	var observer store.Observer // not a nil *metrics: store would call it
+	if cfg.Metrics {
+		m = newMetrics(rdb, cache.BreakerState)
+		observer = m
+	}
 	s := &server{
 		cfg:      cfg,
 		log:      log,
 		db:       db,
 		rdb:      rdb,
 		cache:    cache,
-		profiles: store.NewProfiles(db, cache, log, store.ProfilesOptions{}),
+		profiles: store.NewProfiles(db, cache, log, store.ProfilesOptions{Observer: observer}),
 		tokens:   tokens,
+		metrics:  m,
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -70,7 +78,12 @@ func (s *server) routes(mux *http.ServeMux) {
 		Log:             s.log,
 		Profiles:        s.profiles,
 	})
-	loaders := dataloaders.Middleware(s.profiles, dataloaders.Options{Wait: s.cfg.LoaderWait})
+	lopts := dataloaders.Options{Wait: s.cfg.LoaderWait}
+	if s.metrics != nil {
+		lopts.ObserveBatch = s.metrics.observeBatch
+		gql.Use(s.metrics.graphqlExtension())
+	}
+	loaders := dataloaders.Middleware(s.profiles, lopts)
 
 	mux.Handle("GET /graphql", authenticate(s.tokens)(loaders(gql)))
 	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes)(authenticate(s.tokens)(loaders(gql))))
@@ -81,6 +94,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", playground.Handler("headline", "/graphql", pgOpts...))
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics.handler())
+	}
 }
 
 // limitBody refuses a request body over n bytes with 413 and a

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline/store"
+)
+
+// metrics are the server's Prometheus metrics, on a registry of their own:
+// no global state, so two servers in one process (as in tests) count apart.
+// It implements store.Observer, and feeds the loaders' and the GraphQL
+// handler's observations into the same registry.
+type metrics struct {
+	registry *prometheus.Registry
+
+	cacheHit, cacheMiss, cacheNegative, cacheCorrupt prometheus.Counter
+	redisErrors                                      *prometheus.CounterVec
+	sqlDuration                                      *prometheus.HistogramVec
+	batchKeys                                        prometheus.Histogram
+	graphqlDuration                                  *prometheus.HistogramVec
+	operations                                       operationNames
+}
+
+var _ store.Observer = (*metrics)(nil)
+
+// newMetrics registers every metric: the application's, rdb's connection
+// pool, the breaker's state as breakerState tells it, and the Go runtime's
+// and the process's.
+func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics {
+	reg := prometheus.NewRegistry()
+	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "headline_cache_requests_total",
+		Help: `Profile cache entries read, by what they held: hit (a profile), miss (absent), negative ("-1": no such user), corrupt (a value of another shape, loaded again like a miss).`,
+	}, []string{"result"})
+	m := &metrics{
+		registry:      reg,
+		cacheHit:      cache.WithLabelValues("hit"),
+		cacheMiss:     cache.WithLabelValues("miss"),
+		cacheNegative: cache.WithLabelValues("negative"),
+		cacheCorrupt:  cache.WithLabelValues("corrupt"),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headline_redis_errors_total",
+			Help: "Failed Redis calls by operation: read (MGET), lease (take or release leases), fill (write-back), invalidate. Calls the open circuit breaker kept off Redis are not counted.",
+		}, []string{"op"}),
+		sqlDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "headline_sql_duration_seconds",
+			Help:    "Duration of database calls: select_users (one SELECT … IN for a batch's misses), update_user (updateMe's transaction).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"op"}),
+		batchKeys: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "headline_loader_batch_keys",
+			Help:    "Keys per loader batch (one Redis read, at most one SELECT).",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+		}),
+		graphqlDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "headline_graphql_request_duration_seconds",
+			Help:    `GraphQL requests from their start in the handler to their response, by operation name ("anonymous" when unnamed, "other" past the first 100 names or for unusual ones) and outcome (error: the response has errors).`,
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"operation", "outcome"}),
+		operations: operationNames{max: 100},
+	}
+	for _, op := range []string{"read", "lease", "fill", "invalidate"} {
+		m.redisErrors.WithLabelValues(op)
+	}
+	for _, op := range []string{"select_users", "update_user"} {
+		m.sqlDuration.WithLabelValues(op)
+	}
+	reg.MustRegister(
+		cache, m.redisErrors, m.sqlDuration, m.batchKeys, m.graphqlDuration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "headline_redis_breaker_state",
+			Help: "The Redis circuit breaker: 0 closed, 1 half-open (one probe let through), 2 open (calls kept off Redis).",
+		}, func() float64 {
+			switch breakerState() {
+			case "half-open":
+				return 1
+			case "open":
+				return 2
+			}
+			return 0
+		}),
+		newRedisPoolCollector(rdb),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// handler serves the registry in the Prometheus exposition formats.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// CacheLookups implements store.Observer.
+func (m *metrics) CacheLookups(hit, miss, negative, corrupt int) {
+	for _, c := range []struct {
+		counter prometheus.Counter
+		n       int
+	}{{m.cacheHit, hit}, {m.cacheMiss, miss}, {m.cacheNegative, negative}, {m.cacheCorrupt, corrupt}} {
+		if c.n > 0 {
+			c.counter.Add(float64(c.n))
+		}
+	}
+}
+
+// RedisError implements store.Observer.
+func (m *metrics) RedisError(op string) { m.redisErrors.WithLabelValues(op).Inc() }
+
+// SQL implements store.Observer.
+func (m *metrics) SQL(op string, d time.Duration) {
+	m.sqlDuration.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// observeBatch is the loaders' ObserveBatch.
+func (m *metrics) observeBatch(keys int) { m.batchKeys.Observe(float64(keys)) }
+
+// graphqlExtension times every GraphQL response, the refused ones (parse,
+// validation and limit errors) included.
+func (m *metrics) graphqlExtension() graphql.HandlerExtension { return graphqlMetrics{m} }
+
+type graphqlMetrics struct{ m *metrics }
+
+var _ graphql.ResponseInterceptor = graphqlMetrics{}
+
+func (graphqlMetrics) ExtensionName() string                   { return "Metrics" }
+func (graphqlMetrics) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (g graphqlMetrics) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	start := graphql.GetStartTime(ctx) // set as the handler begins, before the body is read
+	if start.IsZero() {
+		start = time.Now()
+	}
+	resp := next(ctx)
+	if resp == nil {
+		return nil
+	}
+	var name string
+	if graphql.HasOperationContext(ctx) {
+		oc := graphql.GetOperationContext(ctx)
+		name = oc.OperationName
+		if oc.Operation != nil {
+			name = oc.Operation.Name
+		}
+	}
+	outcome := "ok"
+	if len(resp.Errors) > 0 {
+		outcome = "error"
+	}
+	g.m.graphqlDuration.WithLabelValues(g.m.operations.label(name), outcome).Observe(time.Since(start).Seconds())
+	return resp
+}
+
+// operationLabel is the shape of an operation name kept as a label value.
+var operationLabel = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// operationNames bounds the operation label: clients choose operation
+// names, and each distinct one would be a new series. An unnamed operation
+// is "anonymous"; a name longer than 64 characters or not a GraphQL name,
+// or any name past the first max seen, is "other".
+type operationNames struct {
+	max  int
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (o *operationNames) label(name string) string {
+	if name == "" {
+		return "anonymous"
+	}
+	if !operationLabel.MatchString(name) {
+		return "other"
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.seen[name] {
+		return name
+	}
+	if len(o.seen) >= o.max {
+		return "other"
+	}
+	if o.seen == nil {
+		o.seen = make(map[string]bool)
+	}
+	o.seen[name] = true
+	return name
+}
+
+// redisPoolCollector reports go-redis's connection pool statistics at each
+// scrape (go-redis's own redisprometheus module is not published at a
+// version for this go-redis).
+type redisPoolCollector struct {
+	stats interface{ PoolStats() *redis.PoolStats }
+
+	hits, misses, timeouts, waits, waitSeconds, unusable, stale *prometheus.Desc
+	conns, idle, pending                                        *prometheus.Desc
+}
+
+func newRedisPoolCollector(rdb interface{ PoolStats() *redis.PoolStats }) *redisPoolCollector {
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("headline_redis_pool_"+name, help, nil, nil)
+	}
+	return &redisPoolCollector{
+		stats:       rdb,
+		hits:        desc("hits_total", "Times a free connection was found in the pool."),
+		misses:      desc("misses_total", "Times no free connection was found in the pool."),
+		timeouts:    desc("timeouts_total", "Times waiting for a connection timed out."),
+		waits:       desc("waits_total", "Times a caller waited for a connection."),
+		waitSeconds: desc("wait_seconds_total", "Time spent waiting for a connection."),
+		unusable:    desc("unusable_total", "Connections found unusable."),
+		stale:       desc("stale_connections_total", "Stale connections removed from the pool."),
+		conns:       desc("connections", "Connections in the pool."),
+		idle:        desc("idle_connections", "Idle connections in the pool."),
+		pending:     desc("pending_requests", "Callers waiting for a connection."),
+	}
+}
+
+func (c *redisPoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.timeouts, c.waits, c.waitSeconds, c.unusable, c.stale, c.conns, c.idle, c.pending} {
+		ch <- d
+	}
+}
+
+func (c *redisPoolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats.PoolStats()
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	counter(c.hits, float64(s.Hits))
+	counter(c.misses, float64(s.Misses))
+	counter(c.timeouts, float64(s.Timeouts))
+	counter(c.waits, float64(s.WaitCount))
+	counter(c.waitSeconds, time.Duration(s.WaitDurationNs).Seconds())
+	counter(c.unusable, float64(s.Unusable))
+	counter(c.stale, float64(s.StaleConns))
+	gauge(c.conns, float64(s.TotalConns))
+	gauge(c.idle, float64(s.IdleConns))
+	gauge(c.pending, float64(s.PendingRequests))
+}
