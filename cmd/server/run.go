@@ -200,7 +200,8 @@ func tuned(cfg *Config, o redis.UniversalOptions) *redis.UniversalOptions {
 	// included); go-redis honours it only when told to.
 	o.ContextTimeoutEnabled = true
 	if cfg.RedisPoolSize > 0 {
-		o.PoolSize = cfg.RedisPoolSize
+		// A hard cap: a hung Redis must not make the pool dial past it.
+		o.PoolSize, o.MaxActiveConns = cfg.RedisPoolSize, cfg.RedisPoolSize
 	}
 	return &o
 }
