@@ -9,7 +9,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,23 +17,8 @@ import (
 	"github.com/headline/headline/store/storetest"
 )
 
-// syncBuffer is a bytes.Buffer that run's logger and the test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink the server and the test share.
+type syncBuffer = storetest.SyncBuffer
 
 func envOf(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }
