@@ -185,18 +185,10 @@ func (s *testServer) post(t testing.TB, query string, vars map[string]any, heade
 
 func do(t testing.TB, req *http.Request) gqlResponse {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := gqlResponse{Status: resp.StatusCode, Raw: string(b)}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("response is not JSON: %v: %s", err, b)
+	status, _, body := rawResponse(t, req)
+	r := gqlResponse{Status: status, Raw: body}
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, body)
 	}
 	return r
 }

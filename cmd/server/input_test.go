@@ -345,7 +345,7 @@ func seqIDs(first int64, n int) []int64 {
 
 // rawResponse sends req and returns its status, Content-Type and body,
 // which need not be JSON.
-func rawResponse(t *testing.T, req *http.Request) (int, string, string) {
+func rawResponse(t testing.TB, req *http.Request) (int, string, string) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
