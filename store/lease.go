@@ -113,25 +113,29 @@ func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Dur
 }
 
 // fill writes w back: profiles and "-1" entries only under the batch's
-// leases (one script call each, in one pipeline), statuses plainly.
-func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserID]string) error {
+// leases (one script call each, in one pipeline), statuses plainly. voided
+// lists the ids whose fill was refused because an update voided the lease
+// while the batch was loading: what the batch read of them may be older than
+// the update.
+func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserID]string) (voided []headline.UserID, err error) {
 	n := len(w.users) + len(w.missing) + len(w.statuses)
 	if n == 0 {
-		return nil
+		return nil, nil
 	}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
-	err := c.breaker.do(func() error {
+	fills := make(map[headline.UserID]*redis.Cmd, len(w.users)+len(w.missing))
+	err = c.breaker.do(func() error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, u := range w.users {
 				if tok, ok := tokens[u.ID]; ok {
-					fillScript.Eval(ctx, p, []string{ProfileKey(u.ID), LeaseKey(u.ID)},
+					fills[u.ID] = fillScript.Eval(ctx, p, []string{ProfileKey(u.ID), LeaseKey(u.ID)},
 						tok, encodeProfile(u), ttlSeconds(c.ttls.Profile, c.ttls.ProfileJitter))
 				}
 			}
 			for _, id := range w.missing {
 				if tok, ok := tokens[id]; ok {
-					fillScript.Eval(ctx, p, []string{ProfileKey(id), LeaseKey(id)},
+					fills[id] = fillScript.Eval(ctx, p, []string{ProfileKey(id), LeaseKey(id)},
 						tok, missingValue, ttlSeconds(c.ttls.Missing, c.ttls.MissingJitter))
 				}
 			}
@@ -143,9 +147,14 @@ func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserI
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("cache: write back %d entries: %w", n, err)
+		return nil, fmt.Errorf("cache: write back %d entries: %w", n, err)
 	}
-	return nil
+	for id, cmd := range fills {
+		if v, err := cmd.Int(); err == nil && v == 0 {
+			voided = append(voided, id)
+		}
+	}
+	return voided, nil
 }
 
 func ttlSeconds(base, jitter time.Duration) int64 {

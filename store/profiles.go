@@ -429,7 +429,23 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 				w.statuses = append(w.statuses, u)
 			}
 		}
-		if werr := p.cache.fill(ctx, w, l.tokens); werr != nil {
+		voided, werr := p.cache.fill(ctx, w, l.tokens)
+		if len(voided) > 0 {
+			// An update invalidated these while this batch loaded them, so
+			// the rows it read may predate it: read them again, so that
+			// neither this request nor those that joined its load after
+			// the update returned answer the old profile. Not filled: the
+			// next reader does, under a lease of its own.
+			againStart := time.Now()
+			again, rerr := GetUsers(ctx, p.db, voided)
+			p.observeSQL("select_users", againStart)
+			if rerr == nil {
+				for _, id := range voided {
+					found[id] = again[id]
+				}
+			}
+		}
+		if werr != nil {
 			p.redisError("fill", werr)
 			p.log.WarnContext(ctx, "cache write-back failed", "ids", len(selectIDs), "err", werr)
 		}
