@@ -58,7 +58,7 @@ func FuzzDecodeProfileFast(f *testing.F) {
 }
 
 func BenchmarkDecodeProfile(b *testing.B) {
-	v := string(encodeProfile(&headline.User{ID: 1, Name: "张三", Photo: ptrTo("https://img.example.com/1.png"), Intro: ptrTo("hello there")}))
+	v := string(encodeProfile(&headline.User{ID: 1, Name: "张三", Photo: ptr("https://img.example.com/1.png"), Intro: ptr("hello there")}))
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -72,5 +72,3 @@ func BenchmarkDecodeProfile(b *testing.B) {
 		}
 	})
 }
-
-func ptrTo(s string) *string { return &s }

@@ -13,9 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,7 +165,7 @@ func TestHerdTwoProcessesOneColdID(t *testing.T) {
 	}
 	ru.Path = "/" + strconv.Itoa(redisDB)
 
-	bin := herdBuildBinary(t)
+	bin := buildServer(t, t.TempDir())
 	var procs []*herdProcess
 	for i := range 2 {
 		p := startHerdProxy(t, cfg.Addr)
@@ -242,21 +240,6 @@ func TestHerdTwoProcessesOneColdID(t *testing.T) {
 	}
 	t.Logf("2 processes × %d concurrent requests for one cold id, SELECTs per round: %s; at most %d",
 		herdPerInstance, strings.Join(figures, ", "), worst)
-}
-
-// herdBuildBinary builds the server into the test's temporary directory.
-func herdBuildBinary(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "headline-server")
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 type herdProcess struct {

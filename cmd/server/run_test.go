@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,15 +40,38 @@ func waitForLog(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
 	return ""
 }
 
-func TestRunEmbedded(t *testing.T) {
+// startEmbedded runs the server in the embedded mode on a free port, with
+// args added to its flags, and returns its address, its log and a stop
+// function that ends it and returns what run returned (an error if it did not
+// end within 10s). The test's cleanup stops it too.
+func startEmbedded(t *testing.T, args ...string) (addr string, out *syncBuffer, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &syncBuffer{}
+	out = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"server", "-http-addr", "127.0.0.1:0", "-embedded-demo-users", "50"}, envOf(nil), out)
+		done <- run(ctx, append([]string{"server", "-http-addr", "127.0.0.1:0"}, args...), envOf(nil), out)
 	}()
-	addr := waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+) mode=embedded`))
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				err = errors.New("run did not return 10s after the context ended")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	addr = waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+) mode=embedded`))
+	return addr, out, stop
+}
+
+func TestRunEmbedded(t *testing.T) {
+	addr, out, stop := startEmbedded(t, "-embedded-demo-users", "50")
 	tok := waitForLog(t, out, regexp.MustCompile(`token=(\S+)`))
 	if !strings.Contains(out.String(), "playground=http://") {
 		t.Errorf("the log does not give the Playground URL:\n%s", out)
@@ -67,14 +92,8 @@ func TestRunEmbedded(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run returned %v after the context ended, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return 10s after the context ended")
+	if err := stop(); err != nil {
+		t.Errorf("run returned %v after the context ended, want nil", err)
 	}
 }
 
@@ -206,14 +225,7 @@ func TestREADMEListsEverySetting(t *testing.T) {
 }
 
 func TestPlaygroundStartsWithTheDemoTokenInTheEmbeddedMode(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"server", "-http-addr", "127.0.0.1:0", "-embedded-demo-users", "1"}, envOf(nil), out)
-	}()
-	defer func() { cancel(); <-done }()
-	addr := waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+)`))
+	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
 	resp, err := http.Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)

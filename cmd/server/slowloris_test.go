@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
-	"regexp"
 	"testing"
 	"time"
 )
@@ -12,16 +10,7 @@ import (
 // TestSlowHeadersAreCutOff: a client that trickles its headers (slowloris)
 // cannot hold a connection past HTTP_READ_HEADER_TIMEOUT.
 func TestSlowHeadersAreCutOff(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"server", "-http-addr", "127.0.0.1:0", "-embedded-demo-users", "1",
-			"-http-read-header-timeout", "300ms"}, envOf(nil), out)
-	}()
-	defer func() { cancel(); <-done }()
-	addr := waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+)`))
+	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1", "-http-read-header-timeout", "300ms")
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
