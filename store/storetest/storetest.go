@@ -4,6 +4,7 @@
 //
 //	HEADLINE_TEST_MYSQL_DSN  e.g. root@tcp(127.0.0.1:3306)/ : each test package gets its own database on it
 //	HEADLINE_TEST_REDIS_URL  e.g. redis://127.0.0.1:6379    : each test package gets its own logical DB
+//	HEADLINE_TEST_DB_SUFFIX  optional, appended to the database names, so that two checkouts can run their tests on one MariaDB at once
 //
 // It also counts what tests assert on: Redis commands and round trips (a
 // go-redis hook) and SQL statements (a Bun query hook).
@@ -60,7 +61,7 @@ func DB(t testing.TB, pkg string) *bun.DB {
 	var db *bun.DB
 	var err error
 	if dsn := os.Getenv(MySQLEnv); dsn != "" {
-		db, err = openMySQL(ctx, dsn, "headline_test_"+pkg)
+		db, err = openMySQL(ctx, dsn, "headline_test_"+pkg+os.Getenv("HEADLINE_TEST_DB_SUFFIX"))
 	} else {
 		db, err = store.OpenSQLite("file:headline_test_" + pkg + "?mode=memory&cache=shared")
 	}
