@@ -45,10 +45,20 @@ func (o PoolOptions) apply(db *sql.DB) {
 // OpenMySQL opens a MySQL or MariaDB database from a go-sql-driver DSN
 // (user:pass@tcp(host:port)/db). It does not connect; Ping does.
 func OpenMySQL(dsn string, pool PoolOptions) (*bun.DB, error) {
+	sqldb, _, err := openMySQLPool(dsn, "MYSQL_DSN", pool)
+	if err != nil {
+		return nil, err
+	}
+	return bun.NewDB(sqldb, mysqldialect.New()), nil
+}
+
+// openMySQLPool opens a bounded pool on dsn, which the setting what names,
+// and returns it with the server's address.
+func openMySQLPool(dsn, what string, pool PoolOptions) (*sql.DB, string, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		// The DSN may hold a password: say what is wrong, not what it is.
-		return nil, fmt.Errorf("parse MYSQL_DSN: malformed go-sql-driver DSN")
+		return nil, "", fmt.Errorf("parse %s: malformed go-sql-driver DSN", what)
 	}
 	// The driver's dial timeout defaults to the OS's (minutes); a dead MySQL
 	// must fail a request in seconds.
@@ -57,11 +67,11 @@ func OpenMySQL(dsn string, pool PoolOptions) (*bun.DB, error) {
 	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mysql connector: %w", err)
+		return nil, "", fmt.Errorf("%s connector: %w", what, err)
 	}
 	sqldb := sql.OpenDB(connector)
 	pool.apply(sqldb)
-	return bun.NewDB(sqldb, mysqldialect.New()), nil
+	return sqldb, cfg.Addr, nil
 }
 
 // OpenSQLite opens the embedded SQL engine at path (":memory:" for a

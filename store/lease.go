@@ -28,6 +28,13 @@ func LeaseKey(id headline.UserID) string {
 	return "{" + ProfileKey(id) + "}:lease"
 }
 
+// WrittenKey marks ProfileKey(id) as updated in the last fresh window: while
+// it lives, instances that read from MySQL replicas load id from the primary.
+// It shares the value key's slot, so the lease pipeline reads it at no cost.
+func WrittenKey(id headline.UserID) string {
+	return "{" + ProfileKey(id) + "}:written"
+}
+
 // fillScript stores a value only while the caller's lease is current, and
 // ends the lease. KEYS: value, lease. ARGV: token, value, ttl in seconds.
 var fillScript = redis.NewScript(`
@@ -74,22 +81,31 @@ func newToken() string {
 
 // lease is the outcome of asking for the leases of a batch's misses.
 type lease struct {
-	tokens map[headline.UserID]string // leases this batch holds
-	held   []headline.UserID          // leases someone else holds
+	tokens  map[headline.UserID]string // leases this batch holds
+	held    []headline.UserID          // leases someone else holds
+	written map[headline.UserID]bool   // ids updated in the last fresh window
 }
 
-// acquire asks for the leases of ids in one pipeline of SET NX PX.
-func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Duration) (lease, error) {
+// acquire asks for the leases of ids in one pipeline of SET NX PX; with
+// written, the same pipeline reads their WrittenKey markers.
+func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Duration, written bool) (lease, error) {
 	l := lease{tokens: make(map[headline.UserID]string, len(ids))}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	cmds := make([]*redis.StatusCmd, len(ids))
+	var marks []*redis.IntCmd
+	if written {
+		marks = make([]*redis.IntCmd, len(ids))
+	}
 	tokens := make([]string, len(ids))
 	err := c.breaker.do(func() error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range ids {
 				tokens[i] = newToken()
 				cmds[i] = p.SetArgs(ctx, LeaseKey(id), tokens[i], redis.SetArgs{Mode: "NX", TTL: ttl})
+				if written {
+					marks[i] = p.Exists(ctx, WrittenKey(id))
+				}
 			}
 			return nil
 		})
@@ -107,6 +123,12 @@ func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Dur
 			l.tokens[id] = tokens[i]
 		} else {
 			l.held = append(l.held, id)
+		}
+		if written && marks[i].Val() > 0 {
+			if l.written == nil {
+				l.written = make(map[headline.UserID]bool)
+			}
+			l.written[id] = true
 		}
 	}
 	return l, nil
@@ -162,13 +184,19 @@ func ttlSeconds(base, jitter time.Duration) int64 {
 }
 
 // invalidate deletes the profile of id and voids any lease on it, in one
-// DEL (both keys share a slot). The Toutiao backend does the same delete
-// after its own updates.
-func (c *Cache) invalidate(ctx context.Context, id headline.UserID) error {
+// DEL (both keys share a slot), as the Toutiao backend deletes after its own
+// updates. Before the DEL, in the same round trip, it marks id as written for
+// fresh: a reader that misses after the DEL sees the marker.
+func (c *Cache) invalidate(ctx context.Context, id headline.UserID, fresh time.Duration) error {
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	err := c.breaker.do(func() error {
-		return c.rdb.Del(ctx, ProfileKey(id), LeaseKey(id)).Err()
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, WrittenKey(id), "1", fresh)
+			p.Del(ctx, ProfileKey(id), LeaseKey(id))
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("cache: invalidate user %d: %w", id, err)

@@ -28,8 +28,9 @@ type Profiles struct {
 
 	mu       sync.Mutex
 	flights  map[headline.UserID]*flight
-	pending  map[headline.UserID]bool // invalidations to retry
-	retrying bool                     // a retry goroutine runs
+	written  map[headline.UserID]time.Time // this process's updates, for the fresh window
+	pending  map[headline.UserID]bool      // invalidations to retry
+	retrying bool                          // a retry goroutine runs
 }
 
 // ProfilesOptions tunes Profiles; zero fields take their defaults.
@@ -59,6 +60,15 @@ type ProfilesOptions struct {
 	// Observer is told of cache lookups, Redis errors and SQL durations,
 	// for metrics. Default: nothing is observed.
 	Observer Observer
+	// Replicas, when the database routes reads to MySQL replicas, is told of
+	// a replica that failed a read (which is then read again on the
+	// primary), and makes loads check whether their ids were updated within
+	// FreshWindow. Default: none, every read goes to the one database.
+	Replicas *Replicas
+	// FreshWindow is how long after an update reads of that user go to the
+	// primary rather than a replica that may not have applied it yet. It
+	// must exceed the replicas' usual lag. Default: 30s.
+	FreshWindow time.Duration
 }
 
 func (o ProfilesOptions) withDefaults() ProfilesOptions {
@@ -82,6 +92,9 @@ func (o ProfilesOptions) withDefaults() ProfilesOptions {
 	}
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
+	}
+	if o.FreshWindow <= 0 {
+		o.FreshWindow = 30 * time.Second
 	}
 	return o
 }
@@ -131,14 +144,60 @@ func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.
 	// joined after it.
 	p.mu.Lock()
 	delete(p.flights, id)
+	p.noteWritten(id)
 	p.mu.Unlock()
-	if err := p.cache.invalidate(context.WithoutCancel(ctx), id); err != nil {
+	if err := p.cache.invalidate(context.WithoutCancel(ctx), id, p.opts.FreshWindow); err != nil {
 		p.redisError("invalidate", err)
 		p.log.ErrorContext(ctx, "profile updated but its cache entry could not be invalidated; retrying until Redis answers",
 			"user", id, "err", err)
 		p.retryInvalidation(id)
 	}
 	return u, nil
+}
+
+// noteWritten remembers that id was just updated, so that this process reads
+// it from the primary for the fresh window even when Redis, which tells the
+// other instances, is down. Callers hold p.mu.
+func (p *Profiles) noteWritten(id headline.UserID) {
+	if p.opts.Replicas == nil {
+		return
+	}
+	now := time.Now()
+	if len(p.written) >= 1024 {
+		for w, at := range p.written {
+			if now.Sub(at) >= p.opts.FreshWindow {
+				delete(p.written, w)
+			}
+		}
+	}
+	if p.written == nil {
+		p.written = make(map[headline.UserID]time.Time)
+	}
+	p.written[id] = now
+}
+
+// writtenLately reports whether this process updated id in the fresh window.
+func (p *Profiles) writtenLately(id headline.UserID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.written[id]
+	return ok && time.Since(at) < p.opts.FreshWindow
+}
+
+// selectUsers reads ids in one SELECT: from the primary when fresh, else
+// from a replica if there is one (and from the primary if that replica
+// fails).
+func (p *Profiles) selectUsers(ctx context.Context, ids []headline.UserID, fresh bool) (map[headline.UserID]*headline.User, error) {
+	if fresh {
+		ctx = OnPrimary(ctx)
+	}
+	var users map[headline.UserID]*headline.User
+	err := readFromReplica(ctx, p.opts.Replicas, func(ctx context.Context) error {
+		var err error
+		users, err = GetUsers(ctx, p.db, ids)
+		return err
+	})
+	return users, err
 }
 
 // maxPendingInvalidations bounds the ids kept for a retry; past it the
@@ -176,7 +235,7 @@ func (p *Profiles) retryInvalidation(id headline.UserID) {
 			p.mu.Unlock()
 			done := 0
 			for _, id := range ids {
-				if err := p.cache.invalidate(context.Background(), id); err != nil {
+				if err := p.cache.invalidate(context.Background(), id, p.opts.FreshWindow); err != nil {
 					p.redisError("invalidate", err)
 					break
 				}
@@ -308,8 +367,14 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 				// The flight's user is shared: copy it to set the status
 				// this key asked for. A cached status is believed over the
 				// row's, as a cached profile is, so that answers do not
-				// flip between the two until the entry expires.
+				// flip between the two until the entry expires; a load for
+				// the status alone keeps the cached profile (the row may
+				// come from a replica that is behind the cache).
 				u := *f.user
+				if e.kind == entryUser {
+					u = *e.user
+					u.Status = f.user.Status
+				}
 				switch {
 				case !k.Status:
 					u.Status = headline.StatusUnknown
@@ -379,7 +444,7 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 	var l lease
 	if cacheOK && len(missed) > 0 {
 		var err error
-		if l, err = p.cache.acquire(ctx, missed, p.opts.LeaseTTL); err != nil {
+		if l, err = p.cache.acquire(ctx, missed, p.opts.LeaseTTL, p.opts.Replicas != nil); err != nil {
 			p.redisError("lease", err)
 			p.log.WarnContext(ctx, "cache lease failed; loading without write-back", "ids", len(missed), "err", err)
 			cacheOK = false
@@ -401,13 +466,15 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 		}
 	}
 	var selectIDs []headline.UserID
+	fresh := false // one id updated lately sends the whole SELECT to the primary
 	for _, id := range ids {
 		if !filled[id] {
 			selectIDs = append(selectIDs, id)
+			fresh = fresh || l.written[id] || p.writtenLately(id)
 		}
 	}
 	selectStart := time.Now()
-	rows, err := GetUsers(ctx, p.db, selectIDs)
+	rows, err := p.selectUsers(ctx, selectIDs, fresh)
 	if len(selectIDs) > 0 {
 		p.observeSQL("select_users", selectStart)
 	}
@@ -437,7 +504,7 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 			// the update returned answer the old profile. Not filled: the
 			// next reader does, under a lease of its own.
 			againStart := time.Now()
-			again, rerr := GetUsers(ctx, p.db, voided)
+			again, rerr := p.selectUsers(ctx, voided, true)
 			p.observeSQL("select_users", againStart)
 			if rerr == nil {
 				for _, id := range voided {

@@ -24,6 +24,12 @@ type Config struct {
 	MySQLMaxOpen int    // MYSQL_MAX_OPEN_CONNS: pool bound. Default 32.
 	RedisURL     string // REDIS_URL: redis:// or rediss:// URL (one node). Default "".
 
+	// MySQL read replicas: profile reads go to them, updates to MYSQL_DSN.
+	MySQLReplicaDSNs   string        // MYSQL_REPLICA_DSNS: space-separated DSNs. Default "": none.
+	MySQLReplicaMaxLag time.Duration // MYSQL_REPLICA_MAX_LAG: a replica further behind gets no reads. Default 5s; 0: unchecked.
+	MySQLReplicaRetry  time.Duration // MYSQL_REPLICA_RETRY: a replica that failed gets no reads this long. Default 5s.
+	MySQLFreshWindow   time.Duration // MYSQL_FRESH_WINDOW: reads of a user updated this recently go to the primary. Default 30s.
+
 	// One Redis topology: REDIS_URL, or Sentinel, or Cluster.
 	RedisSentinelAddrs  string // REDIS_SENTINEL_ADDRS: comma-separated sentinels. Default "".
 	RedisSentinelMaster string // REDIS_SENTINEL_MASTER: the master's name. Default "".
@@ -116,7 +122,11 @@ func boolean(f func(*Config) *bool) func(*Config, string) error {
 var settings = []setting{
 	{"HTTP_ADDR", ":8080", "address to listen on", str(func(c *Config) *string { return &c.HTTPAddr })},
 	{"MYSQL_DSN", "", "MySQL/MariaDB go-sql-driver DSN; empty with REDIS_URL empty: embedded mode", str(func(c *Config) *string { return &c.MySQLDSN })},
-	{"MYSQL_MAX_OPEN_CONNS", "32", "most MySQL connections open at once", integer(func(c *Config) *int { return &c.MySQLMaxOpen })},
+	{"MYSQL_MAX_OPEN_CONNS", "32", "most MySQL connections open at once (per server: the primary and each replica)", integer(func(c *Config) *int { return &c.MySQLMaxOpen })},
+	{"MYSQL_REPLICA_DSNS", "", "space-separated DSNs of MySQL read replicas: profile reads go to them, round robin; updates and reads after an update go to MYSQL_DSN", str(func(c *Config) *string { return &c.MySQLReplicaDSNs })},
+	{"MYSQL_REPLICA_MAX_LAG", "5s", "a replica further behind than this (Seconds_Behind_Master), or not applying changes, gets no reads until it catches up; 0: not checked", duration(func(c *Config) *time.Duration { return &c.MySQLReplicaMaxLag })},
+	{"MYSQL_REPLICA_RETRY", "5s", "a replica whose read failed gets no reads for this long (its read is retried on the primary)", duration(func(c *Config) *time.Duration { return &c.MySQLReplicaRetry })},
+	{"MYSQL_FRESH_WINDOW", "30s", "after an update, reads of that user go to the primary this long (all instances: a marker in Redis); must exceed MYSQL_REPLICA_MAX_LAG", duration(func(c *Config) *time.Duration { return &c.MySQLFreshWindow })},
 	{"REDIS_URL", "", "one Redis node: redis:// or rediss:// URL; no Redis setting and no MYSQL_DSN: embedded mode", str(func(c *Config) *string { return &c.RedisURL })},
 	{"REDIS_SENTINEL_ADDRS", "", "Redis Sentinel: comma-separated sentinel host:port (with REDIS_SENTINEL_MASTER)", str(func(c *Config) *string { return &c.RedisSentinelAddrs })},
 	{"REDIS_SENTINEL_MASTER", "", "Redis Sentinel: the monitored master's name", str(func(c *Config) *string { return &c.RedisSentinelMaster })},

@@ -49,7 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	srv := &http.Server{
-		Handler:           NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious)),
+		Handler: NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious),
+			withReplicas(env.replicas, cfg.MySQLFreshWindow)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -111,7 +112,9 @@ type env struct {
 	db     *bun.DB
 	rdb    redis.UniversalClient
 	secret string
-	closes []func()
+	// replicas, when MYSQL_REPLICA_DSNS names any, is where db routes reads.
+	replicas *store.Replicas
+	closes   []func()
 }
 
 func (e *env) close() {
@@ -142,7 +145,17 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 	if cfg.JWTSecret == "" {
 		return nil, errors.New("JWT_SECRET is required outside the embedded mode")
 	}
-	e.db, err = store.OpenMySQL(cfg.MySQLDSN, store.PoolOptions{MaxOpen: cfg.MySQLMaxOpen})
+	maxLag := cfg.MySQLReplicaMaxLag
+	if cfg.MySQLReplicaDSNs != "" && maxLag > 0 && cfg.MySQLFreshWindow <= maxLag {
+		// A replica could then still lack an update when its window ends.
+		return nil, errors.New("MYSQL_FRESH_WINDOW must exceed MYSQL_REPLICA_MAX_LAG")
+	}
+	if maxLag == 0 {
+		maxLag = -1 // the setting's 0 is store's "unchecked"
+	}
+	e.db, e.replicas, err = store.OpenMySQLWithReplicas(cfg.MySQLDSN, store.SplitDSNs(cfg.MySQLReplicaDSNs),
+		store.PoolOptions{MaxOpen: cfg.MySQLMaxOpen},
+		store.ReplicaOptions{MaxLag: maxLag, Retry: cfg.MySQLReplicaRetry, Log: log})
 	if err != nil {
 		return nil, err
 	}

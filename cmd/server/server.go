@@ -33,8 +33,18 @@ type server struct {
 	metrics  *metrics // nil: METRICS off
 }
 
+// serverOption adds to NewServer what only some deployments have.
+type serverOption func(*store.ProfilesOptions)
+
+// withReplicas tells the profiles that db routes reads to rs.
+func withReplicas(rs *store.Replicas, freshWindow time.Duration) serverOption {
+	return func(o *store.ProfilesOptions) {
+		o.Replicas, o.FreshWindow = rs, freshWindow
+	}
+}
+
 // NewServer returns the HTTP handler of headline: every route is in routes.
-func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier) http.Handler {
+func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) http.Handler {
 	cache := store.NewCache(rdb, store.TTLs{
 		Profile:       cfg.CacheTTL,
 		ProfileJitter: cfg.CacheTTLJitter,
@@ -50,13 +60,17 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		m = newMetrics(rdb, cache.BreakerState)
 		observer = m
 	}
+	popts := store.ProfilesOptions{Observer: observer, FreshWindow: cfg.MySQLFreshWindow}
+	for _, o := range opts {
+		o(&popts)
+	}
 	s := &server{
 		cfg:      cfg,
 		log:      log,
 		db:       db,
 		rdb:      rdb,
 		cache:    cache,
-		profiles: store.NewProfiles(db, cache, log, store.ProfilesOptions{Observer: observer}),
+		profiles: store.NewProfiles(db, cache, log, popts),
 		tokens:   tokens,
 		metrics:  m,
 	}
