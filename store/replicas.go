@@ -126,6 +126,31 @@ func (rs *Replicas) ResolveConn(ctx context.Context, q bun.Query) bun.IConn {
 	return nil
 }
 
+// ReplicaState is what Replicas knows of one replica.
+type ReplicaState struct {
+	Name string // host:port
+	// Reads is false while the replica is out of rotation.
+	Reads bool
+	// Why it is out: "failed" or "behind".
+	Why string
+}
+
+// States lists the replicas in the order they were given.
+func (rs *Replicas) States() []ReplicaState {
+	now := time.Now()
+	out := make([]ReplicaState, len(rs.reps))
+	for i, r := range rs.reps {
+		out[i] = ReplicaState{Name: r.name, Reads: r.usable(now)}
+		switch {
+		case now.UnixNano() < r.downUntil.Load():
+			out[i].Why = "failed"
+		case r.lagging.Load():
+			out[i].Why = "behind"
+		}
+	}
+	return out
+}
+
 // Close stops the lag checks and closes the replicas' pools.
 func (rs *Replicas) Close() error {
 	rs.once.Do(func() { close(rs.stop) })

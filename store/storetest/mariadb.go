@@ -39,6 +39,7 @@ type MariaDB struct {
 	port    int
 	dataDir string
 	logPath string
+	args    []string // mariadbd's arguments beyond the data directory and port
 	cmd     *exec.Cmd
 	exited  chan struct{}
 }
@@ -48,6 +49,53 @@ type MariaDB struct {
 // stops the server when the test ends. Without the binaries the test is
 // skipped, or fails when the tests run on real services (CI promises them).
 func StartMariaDB(t testing.TB) *MariaDB {
+	t.Helper()
+	m := startMariaDB(t, "--skip-log-bin")
+	m.createAndMigrate(t)
+	return m
+}
+
+// StartMariaDBReplicated starts a primary (binary log on) and a replica of
+// it, replicating with GTIDs from the start, and then creates and migrates
+// database MariaDBName on the primary and waits until the replica has it.
+// The replica's Admin controls replication (STOP SLAVE SQL_THREAD …).
+func StartMariaDBReplicated(t testing.TB) (primary, replica *MariaDB) {
+	t.Helper()
+	primary = startMariaDB(t, "--server-id=1", "--log-bin=binlog", "--binlog-format=ROW")
+	replica = startMariaDB(t, "--server-id=2", "--skip-log-bin", "--read-only")
+	ctx := context.Background()
+	if _, err := replica.Admin.ExecContext(ctx, fmt.Sprintf(
+		"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+		primary.port)); err != nil {
+		t.Fatalf("CHANGE MASTER TO: %v", err)
+	}
+	if _, err := replica.Admin.ExecContext(ctx, "START SLAVE"); err != nil {
+		t.Fatalf("START SLAVE: %v", err)
+	}
+	primary.createAndMigrate(t)
+	cfg, _ := mysql.ParseDSN(primary.DSN)
+	cfg.Addr = replica.Addr
+	replica.DSN = cfg.FormatDSN()
+	replica.WaitCaughtUp(t, primary)
+	return primary, replica
+}
+
+// WaitCaughtUp waits until m, a replica, has applied everything primary has
+// written, by GTID.
+func (m *MariaDB) WaitCaughtUp(t testing.TB, primary *MariaDB) {
+	t.Helper()
+	ctx := context.Background()
+	var pos string
+	if err := primary.Admin.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatalf("read the primary's GTID position: %v", err)
+	}
+	var r int
+	if err := m.Admin.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&r); err != nil || r != 0 {
+		t.Fatalf("replica did not reach GTID %s in 30s (result %d, err %v):\n%s", pos, r, err, m.logTail())
+	}
+}
+
+func startMariaDB(t testing.TB, args ...string) *MariaDB {
 	t.Helper()
 	install := lookBin("mariadb-install-db", "/usr/bin/mariadb-install-db", "/usr/local/bin/mariadb-install-db")
 	server := lookBin("mariadbd", "/usr/sbin/mariadbd", "/usr/libexec/mariadbd", "/usr/local/sbin/mariadbd")
@@ -63,6 +111,7 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		port:    FreePort(t),
 		dataDir: filepath.Join(dir, "data"),
 		logPath: filepath.Join(dir, "mariadbd.log"),
+		args:    args,
 	}
 	m.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port))
 
@@ -87,12 +136,18 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	admin.SetMaxIdleConns(1)
 	m.Admin = admin
 	t.Cleanup(func() { _ = admin.Close() })
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+MariaDBName+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
 	cfg.DBName = MariaDBName
 	m.DSN = cfg.FormatDSN()
+	return m
+}
+
+// createAndMigrate creates database MariaDBName and migrates it.
+func (m *MariaDB) createAndMigrate(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := m.Admin.ExecContext(ctx, "CREATE DATABASE `"+MariaDBName+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
 
 	db, err := store.OpenMySQL(m.DSN, store.PoolOptions{MaxOpen: 1})
 	if err != nil {
@@ -102,7 +157,6 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	if _, err := store.Migrate(ctx, db); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	return m
 }
 
 func lookBin(name string, fallbacks ...string) string {
@@ -130,7 +184,8 @@ func (m *MariaDB) Start(t testing.TB) {
 	}
 	defer logf.Close()
 	cmd := exec.Command(m.bin, "--no-defaults", "--datadir="+m.dataDir, "--port="+strconv.Itoa(m.port),
-		"--socket="+filepath.Join(m.dataDir, "sock"), "--bind-address=127.0.0.1", "--user=root", "--skip-log-bin")
+		"--socket="+filepath.Join(m.dataDir, "sock"), "--bind-address=127.0.0.1", "--user=root")
+	cmd.Args = append(cmd.Args, m.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mariadbd: %v", err)

@@ -1,0 +1,283 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
+)
+
+// Ids 30000–30999 belong to this file.
+
+// replicaEnv is a MariaDB primary with one replica, both of the test's own,
+// and a Redis, on which the test opens Profiles instances as servers would.
+type replicaEnv struct {
+	primary, replica *storetest.MariaDB
+	redis            *storetest.Redis
+	log              *syncBuffer
+}
+
+func newReplicaEnv(t *testing.T) *replicaEnv {
+	t.Helper()
+	e := &replicaEnv{redis: storetest.NewRedis(t, redisDB), log: &syncBuffer{}}
+	e.primary, e.replica = storetest.StartMariaDBReplicated(t)
+	return e
+}
+
+// open is one server's Profiles: the primary with reads routed to the
+// replica, and the shared Redis.
+func (e *replicaEnv) open(t *testing.T, ropts store.ReplicaOptions, fresh time.Duration) (*store.Profiles, *store.Replicas) {
+	t.Helper()
+	ropts.Log = slog.New(slog.NewTextHandler(e.log, nil))
+	ropts.CheckInterval = 50 * time.Millisecond
+	db, rs, err := store.OpenMySQLWithReplicas(e.primary.DSN, []string{e.replica.DSN}, store.PoolOptions{MaxOpen: 4}, ropts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	logger := slog.New(slog.NewTextHandler(e.log, nil))
+	p := store.NewProfiles(db, store.NewCache(newClient(t, e.redis.Options()), store.TTLs{}), logger,
+		store.ProfilesOptions{Replicas: rs, FreshWindow: fresh})
+	return p, rs
+}
+
+// selects returns the SELECTs each server ran since the last call.
+func (e *replicaEnv) selects(t *testing.T) func() (primary, replica int64) {
+	t.Helper()
+	p0, r0 := e.primary.GlobalStatus(t, "Com_select"), e.replica.GlobalStatus(t, "Com_select")
+	return func() (int64, int64) {
+		p1, r1 := e.primary.GlobalStatus(t, "Com_select"), e.replica.GlobalStatus(t, "Com_select")
+		dp, dr := p1-p0, r1-r0
+		p0, r0 = p1, r1
+		return dp, dr
+	}
+}
+
+func (e *replicaEnv) name(t *testing.T, p *store.Profiles, id headline.UserID) string {
+	t.Helper()
+	users, errs := p.Get(context.Background(), []headline.UserID{id})
+	if errs[0] != nil {
+		t.Fatalf("get %d: %v", id, errs[0])
+	}
+	if users[0] == nil {
+		t.Fatalf("get %d: no user", id)
+	}
+	return users[0].Name
+}
+
+// replicaName reads id's name on the replica itself, bypassing everything.
+func (e *replicaEnv) replicaName(t *testing.T, id headline.UserID) string {
+	t.Helper()
+	var name string
+	if err := e.replica.Admin.QueryRowContext(context.Background(),
+		"SELECT user_name FROM "+storetest.MariaDBName+".user_basic WHERE user_id = ?", id).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func (e *replicaEnv) admin(t *testing.T, m *storetest.MariaDB, q string) {
+	t.Helper()
+	if _, err := m.Admin.ExecContext(context.Background(), q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (e *replicaEnv) uncache(t *testing.T, id headline.UserID) {
+	t.Helper()
+	if err := e.redis.Raw.Del(context.Background(), store.ProfileKey(id)).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s: not %s", what)
+		}
+	}
+}
+
+func inRotation(rs *store.Replicas) bool { return rs.States()[0].Reads }
+
+// TestReplicaLagDoesNotPoisonTheCache updates a user while the replica's SQL
+// thread is stopped, so the replica keeps the old row, and checks that no
+// instance puts that row back into the cache: first through the marker the
+// update leaves (lag check off, so that only the marker protects), then,
+// once the marker has expired, through the lag check.
+func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
+	e := newReplicaEnv(t)
+	const id, other = 30001, 30002
+	e.primary.Seed(t, headline.User{ID: id, Name: "before"}, headline.User{ID: other, Name: "other"})
+	e.replica.WaitCaughtUp(t, e.primary)
+
+	const fresh = time.Second
+	a, _ := e.open(t, store.ReplicaOptions{MaxLag: -1}, fresh) // the instance that updates
+	b, _ := e.open(t, store.ReplicaOptions{MaxLag: -1}, fresh) // another instance
+	delta := e.selects(t)
+
+	if got := e.name(t, b, id); got != "before" {
+		t.Fatalf("cold read: %q", got)
+	}
+	if p, r := delta(); p != 0 || r != 1 {
+		t.Fatalf("cold read: %d SELECTs on the primary, %d on the replica; want 0, 1", p, r)
+	}
+
+	e.admin(t, e.replica, "STOP SLAVE SQL_THREAD")
+	name := "after"
+	if _, err := a.Update(context.Background(), id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &name}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.replicaName(t, id); got != "before" {
+		t.Fatalf("the replica already has %q: the test would prove nothing", got)
+	}
+	delta()
+
+	// Instance b misses (the update deleted the entry), sees the marker in
+	// its lease pipeline, and loads from the primary.
+	if got := e.name(t, b, id); got != "after" {
+		t.Fatalf("read after the update on another instance: %q, want %q", got, "after")
+	}
+	if p, r := delta(); p != 1 || r != 0 {
+		t.Fatalf("read after the update: %d SELECTs on the primary, %d on the replica; want 1, 0", p, r)
+	}
+	if got := e.name(t, a, id); got != "after" {
+		t.Fatalf("warm read: %q", got)
+	}
+	if p, r := delta(); p != 0 || r != 0 {
+		t.Fatalf("warm read: %d, %d SELECTs", p, r)
+	}
+	// Other ids still read from the replica: the marker is per user.
+	e.uncache(t, other)
+	if got := e.name(t, b, other); got != "other" {
+		t.Fatalf("other: %q", got)
+	}
+	if p, r := delta(); p != 0 || r != 1 {
+		t.Fatalf("read of another user: %d SELECTs on the primary, %d on the replica; want 0, 1", p, r)
+	}
+
+	// Past the window, with the lag check off, the stale replica would be
+	// read: this is what the lag check is for.
+	time.Sleep(fresh + 100*time.Millisecond)
+	e.uncache(t, id)
+	if got := e.name(t, b, id); got != "before" {
+		t.Fatalf("without marker or lag check: %q; the test would prove nothing", got)
+	}
+	e.uncache(t, id)
+
+	c, rs := e.open(t, store.ReplicaOptions{MaxLag: time.Second}, fresh)
+	waitFor(t, "the stopped replica out of rotation", func() bool { return !inRotation(rs) })
+	if st := rs.States()[0]; st.Why != "behind" {
+		t.Fatalf("replica state %+v, want out as behind", st)
+	}
+	delta()
+	if got := e.name(t, c, id); got != "after" {
+		t.Fatalf("lag check on, marker expired: %q, want %q", got, "after")
+	}
+	if p, r := delta(); p != 1 || r != 0 {
+		t.Fatalf("lag check on: %d SELECTs on the primary, %d on the replica; want 1, 0", p, r)
+	}
+	if v, _ := e.redis.Raw.Get(context.Background(), store.ProfileKey(id)).Result(); !strings.Contains(v, `"after"`) {
+		t.Fatalf("cache holds %q", v)
+	}
+
+	e.admin(t, e.replica, "START SLAVE SQL_THREAD")
+	e.replica.WaitCaughtUp(t, e.primary)
+	waitFor(t, "the replica back in rotation", func() bool { return inRotation(rs) })
+	e.uncache(t, id)
+	delta()
+	if got := e.name(t, c, id); got != "after" {
+		t.Fatalf("caught up: %q", got)
+	}
+	if p, r := delta(); p != 0 || r != 1 {
+		t.Fatalf("caught-up replica: %d SELECTs on the primary, %d on the replica; want 0, 1", p, r)
+	}
+	if !strings.Contains(e.log.String(), "mysql replica is behind") || !strings.Contains(e.log.String(), "caught up") {
+		t.Errorf("log says nothing of the replica leaving and rejoining:\n%s", e.log)
+	}
+}
+
+// TestReplicaFailureIsNotAnError kills the replica: reads go on from the
+// primary without an error, the replica is left out while it is down, and
+// takes reads again after it comes back.
+func TestReplicaFailureIsNotAnError(t *testing.T) {
+	e := newReplicaEnv(t)
+	var users []headline.User
+	for i := range 5 {
+		users = append(users, headline.User{ID: headline.UserID(30100 + i), Name: fmt.Sprintf("u%d", i)})
+	}
+	e.primary.Seed(t, users...)
+	e.replica.WaitCaughtUp(t, e.primary)
+	p, rs := e.open(t, store.ReplicaOptions{MaxLag: -1, Retry: 500 * time.Millisecond}, time.Second)
+
+	e.replica.Kill()
+	for _, u := range users[:4] {
+		if got := e.name(t, p, u.ID); got != u.Name {
+			t.Fatalf("replica dead: %q", got)
+		}
+	}
+	if st := rs.States()[0]; st.Reads || st.Why != "failed" {
+		t.Fatalf("replica state %+v, want out as failed", st)
+	}
+	if n := strings.Count(e.log.String(), "mysql replica failed"); n != 1 {
+		t.Fatalf("%d log lines of the replica failing, want 1 (it is left out, not tried per read):\n%s", n, e.log)
+	}
+
+	e.replica.Start(t)
+	waitFor(t, "the replica back in rotation", func() bool { return inRotation(rs) })
+	r0 := e.replica.GlobalStatus(t, "Com_select")
+	if got := e.name(t, p, users[4].ID); got != users[4].Name {
+		t.Fatalf("replica back: %q", got)
+	}
+	if r := e.replica.GlobalStatus(t, "Com_select") - r0; r != 1 {
+		t.Fatalf("replica back: %d SELECTs on it, want 1", r)
+	}
+}
+
+// TestReplicasRoundRobin checks the routing alone: reads alternate between
+// the replicas, and writes and reads that ask for the primary never go to a
+// replica. (TestReplicaFailureIsNotAnError covers a replica that fails.)
+func TestReplicasRoundRobin(t *testing.T) {
+	open := func() *sql.DB {
+		db, err := sql.Open("mysql", "root@tcp(127.0.0.1:1)/none") // never dialled
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	r1, r2 := open(), open()
+	rs := store.NewReplicas([]string{"r1", "r2"}, []*sql.DB{r1, r2}, store.ReplicaOptions{MaxLag: -1, Retry: time.Hour})
+	t.Cleanup(func() { _ = rs.Close() })
+	// Only the kind of query matters; SQLite's dialect does not dial.
+	db := bun.NewDB(open(), sqlitedialect.New())
+	ctx := context.Background()
+	sel := db.NewSelect().TableExpr("user_basic")
+
+	seen := map[any]int{}
+	for range 10 {
+		seen[rs.ResolveConn(ctx, sel)]++
+	}
+	if seen[r1] != 5 || seen[r2] != 5 {
+		t.Fatalf("10 reads went r1:%d r2:%d, want 5 and 5", seen[r1], seen[r2])
+	}
+	if c := rs.ResolveConn(store.OnPrimary(ctx), sel); c != nil {
+		t.Fatal("a read asking for the primary went to a replica")
+	}
+	if c := rs.ResolveConn(ctx, db.NewUpdate().TableExpr("user_basic").Set("x = 1")); c != nil {
+		t.Fatal("an UPDATE went to a replica")
+	}
+	if c := rs.ResolveConn(ctx, db.NewInsert().TableExpr("user_basic")); c != nil {
+		t.Fatal("an INSERT went to a replica")
+	}
+}
