@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -31,6 +32,7 @@ type server struct {
 	profiles *store.Profiles
 	tokens   *tokenVerifier
 	metrics  *metrics // nil: METRICS off
+	replicas *store.Replicas
 }
 
 // serverOption adds to NewServer what only some deployments have.
@@ -71,6 +73,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		rdb:      rdb,
 		cache:    cache,
 		profiles: store.NewProfiles(db, cache, log, popts),
+		replicas: popts.Replicas,
 		tokens:   tokens,
 		metrics:  m,
 	}
@@ -173,6 +176,18 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(ctx, "readyz: mysql ping failed", "err", err)
 		body["status"], body["mysql"] = "unavailable", "down"
 		code = http.StatusServiceUnavailable
+	}
+	if s.replicas != nil {
+		// Informational: without replicas the primary takes the reads.
+		var states []string
+		for _, st := range s.replicas.States() {
+			if st.Reads {
+				states = append(states, st.Name+" reads")
+			} else {
+				states = append(states, st.Name+" out ("+st.Why+")")
+			}
+		}
+		body["mysql_replicas"] = strings.Join(states, ", ")
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.log.WarnContext(ctx, "readyz: redis ping failed", "err", err)
