@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store/storetest"
+)
+
+// Ids 237xx belong to this file.
+
+// startExternal runs the server as main does, on env, and returns its
+// address once it listens.
+func startExternal(t *testing.T, env map[string]string) (addr string, out *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out = &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"server", "-http-addr", "127.0.0.1:0"}, envOf(env), out)
+	}()
+	var once sync.Once
+	t.Cleanup(func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("run did not return 10s after the context ended")
+			}
+		})
+	})
+	return waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+) mode=external`)), out
+}
+
+// TestRunWithReplicas runs two server instances configured with
+// MYSQL_REPLICA_DSNS on a real primary and replica: reads go to the replica,
+// and after updateMe on one instance, with the replica's SQL thread stopped,
+// the other instance answers the new name and reads it from the primary.
+func TestRunWithReplicas(t *testing.T) {
+	primary, replica := storetest.StartMariaDBReplicated(t)
+	const id = 23701
+	primary.Seed(t, headline.User{ID: id, Name: "before"}, headline.User{ID: id + 1, Name: "second"})
+	replica.WaitCaughtUp(t, primary)
+	r := storetest.NewRedis(t, redisDB)
+	env := map[string]string{
+		"MYSQL_DSN":          primary.DSN,
+		"MYSQL_REPLICA_DSNS": replica.DSN,
+		"REDIS_URL":          fmt.Sprintf("redis://%s/%d", r.Opt.Addr, r.Opt.DB),
+		"JWT_SECRET":         testSecret,
+	}
+	a, _ := startExternal(t, env)
+	b, _ := startExternal(t, env)
+	sa, sb := &testServer{URL: "http://" + a}, &testServer{URL: "http://" + b}
+
+	selects := func() (p, r int64) {
+		return primary.GlobalStatus(t, "Com_select"), replica.GlobalStatus(t, "Com_select")
+	}
+	p0, r0 := selects()
+	if got := sb.post(t, `{ user(id: "23701") { name } }`, nil).user(t, "user"); got == nil || got.Name != "before" {
+		t.Fatalf("cold read: %+v", got)
+	}
+	if p1, r1 := selects(); p1-p0 != 0 || r1-r0 != 1 {
+		t.Fatalf("cold read: %d SELECTs on the primary, %d on the replica; want 0, 1", p1-p0, r1-r0)
+	}
+
+	if _, err := replica.Admin.ExecContext(context.Background(), "STOP SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	if res := sa.updateMe(t, id, map[string]any{"name": "after"}); len(res.Errors) > 0 {
+		t.Fatalf("updateMe: %s", res.Raw)
+	}
+	p0, r0 = selects()
+	res := sb.post(t, `{ me { name } }`, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: id}))
+	if got := res.user(t, "me"); got == nil || got.Name != "after" {
+		t.Fatalf("me on the other instance after updateMe: %s", res.Raw)
+	}
+	if p1, r1 := selects(); p1-p0 != 1 || r1-r0 != 0 {
+		t.Fatalf("read after the update: %d SELECTs on the primary, %d on the replica; want 1, 0", p1-p0, r1-r0)
+	}
+
+	// /readyz names the replica and, the SQL thread being stopped, says it
+	// is out.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(sb.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), replica.Addr+" out (behind)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz 5s after the replica stopped applying: %s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRunRefusesReplicaSettings checks the settings that cannot work.
+func TestRunRefusesReplicaSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"fresh window not past the lag bound", map[string]string{"MYSQL_REPLICA_MAX_LAG": "30s"}, "MYSQL_FRESH_WINDOW must exceed MYSQL_REPLICA_MAX_LAG"},
+		{"malformed replica DSN", map[string]string{"MYSQL_REPLICA_DSNS": "u:secret@bad(x"}, "parse MYSQL_REPLICA_DSNS[0]: malformed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{
+				"MYSQL_DSN": "root@tcp(127.0.0.1:1)/x", "MYSQL_REPLICA_DSNS": "root@tcp(127.0.0.1:2)/x",
+				"REDIS_URL": "redis://127.0.0.1:1", "JWT_SECRET": testSecret,
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			// Were the settings taken, run would serve until the deadline.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"server", "-http-addr", "127.0.0.1:0"}, envOf(env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run: %v, want an error with %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("run: %v: the error shows the DSN's password", err)
+			}
+		})
+	}
+}
