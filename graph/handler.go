@@ -54,6 +54,9 @@ type Options struct {
 	Log *slog.Logger
 	// Profiles applies updateMe's edits; without it updateMe fails.
 	Profiles ProfileUpdater
+	// APQ keeps automatic persisted queries (Apollo's). nil: off, and a
+	// request with only a hash is answered PersistedQueryNotSupported.
+	APQ PersistedQueryStore
 }
 
 func (o Options) withDefaults() Options {
@@ -85,7 +88,8 @@ func (o Options) withDefaults() Options {
 }
 
 // NewHandler returns the GraphQL endpoint: POST and GET, a cache of parsed
-// documents, the complexity limit, and errors translated by presentError.
+// documents, the limits, automatic persisted queries, and errors translated
+// by presentError.
 // Requests must carry the loaders of dataloaders.Middleware and the viewer
 // set by the authentication middleware.
 func NewHandler(opts Options) *handler.Server {
@@ -106,6 +110,13 @@ func NewHandler(opts Options) *handler.Server {
 	srv.Use(AliasLimit{Max: opts.MaxAliases})
 	srv.Use(FieldLimit{Max: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+	// After every limit: a persisted query is stored only when it passed
+	// them all, and one read by its hash is held to them like any other.
+	if opts.APQ != nil {
+		srv.Use(persistedQueries{store: opts.APQ})
+	} else {
+		srv.Use(persistedQueriesOff{})
+	}
 	srv.AroundOperations(planLookups(opts.MaxIDs))
 	srv.SetErrorPresenter(presentError(opts.Log))
 	srv.SetRecoverFunc(recoverPanic(opts.Log))

@@ -24,6 +24,9 @@ type rediser interface {
 	MGet(ctx context.Context, keys ...string) *redis.SliceCmd
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 	Del(ctx context.Context, keys ...string) *redis.IntCmd
+	// Get and Set: persisted queries, one key each (apq.go).
+	Get(ctx context.Context, key string) *redis.StringCmd
+	Set(ctx context.Context, key string, value any, expiration time.Duration) *redis.StatusCmd
 }
 
 // TTLs says how long cache entries live. Each entry draws its own jitter, so

@@ -17,7 +17,8 @@ type Observer interface {
 	CacheLookups(hit, miss, negative, corrupt int)
 	// RedisError reports one failed Redis call by op: "read" (the MGET, or
 	// a poll for another instance's fill), "lease" (taking or releasing
-	// leases), "fill" (the write-back) or "invalidate". Calls the open
+	// leases), "fill" (the write-back), "invalidate" or "apq" (a persisted
+	// query read or written, by PersistedQueries). Calls the open
 	// circuit breaker kept off Redis are not Redis errors and are not
 	// reported.
 	RedisError(op string)

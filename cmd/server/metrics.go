@@ -50,7 +50,7 @@ func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics 
 		cacheCorrupt:  cache.WithLabelValues("corrupt"),
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "headline_redis_errors_total",
-			Help: "Failed Redis calls by operation: read (MGET), lease (take or release leases), fill (write-back), invalidate. Calls the open circuit breaker kept off Redis are not counted.",
+			Help: "Failed Redis calls by operation: read (MGET), lease (take or release leases), fill (write-back), invalidate, apq (persisted queries). Calls the open circuit breaker kept off Redis are not counted.",
 		}, []string{"op"}),
 		sqlDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "headline_sql_duration_seconds",
@@ -69,7 +69,7 @@ func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics 
 		}, []string{"operation", "outcome"}),
 		operations: operationNames{max: 100},
 	}
-	for _, op := range []string{"read", "lease", "fill", "invalidate"} {
+	for _, op := range []string{"read", "lease", "fill", "invalidate", "apq"} {
 		m.redisErrors.WithLabelValues(op)
 	}
 	for _, op := range []string{"select_users", "update_user"} {

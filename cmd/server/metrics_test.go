@@ -57,7 +57,7 @@ func TestMetrics(t *testing.T) {
 	})
 
 	t.Run("no Redis errors and the breaker closed", func(t *testing.T) {
-		for _, op := range []string{"read", "lease", "fill", "invalidate"} {
+		for _, op := range []string{"read", "lease", "fill", "invalidate", "apq"} {
 			if got := m.value(t, "headline_redis_errors_total", "op", op); got != 0 {
 				t.Errorf("headline_redis_errors_total{op=%q} = %v, want 0", op, got)
 			}

@@ -33,6 +33,8 @@ type server struct {
 	tokens   *tokenVerifier
 	metrics  *metrics // nil: METRICS off
 	replicas *store.Replicas
+	// apq keeps the persisted queries; nil: APQ off.
+	apq graph.PersistedQueryStore
 }
 
 // serverOption adds to NewServer what only some deployments have.
@@ -77,6 +79,11 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		tokens:   tokens,
 		metrics:  m,
 	}
+	if cfg.APQ {
+		s.apq = cache.PersistedQueries(store.PersistedQueryOptions{
+			TTL: cfg.APQTTL, LRUSize: cfg.APQCacheSize, Log: log, Observer: observer,
+		})
+	}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return mux
@@ -94,6 +101,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		Introspection:   s.cfg.Introspection,
 		Log:             s.log,
 		Profiles:        s.profiles,
+		APQ:             s.apq,
 	})
 	lopts := dataloaders.Options{Wait: s.cfg.LoaderWait}
 	if s.metrics != nil {
@@ -102,7 +110,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	}
 	loaders := dataloaders.Middleware(s.profiles, lopts)
 
-	mux.Handle("GET /graphql", authenticate(s.tokens)(loaders(gql)))
+	// Only GET answers are cacheable; the persisted-query refusals say so.
+	mux.Handle("GET /graphql", authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql))))
 	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes)(authenticate(s.tokens)(loaders(gql))))
 	var pgOpts []playground.GraphiqlConfigOption
 	if s.cfg.PlaygroundAuth != "" {

@@ -1,0 +1,541 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
+)
+
+// Ids 26000–26999 belong to the persisted-query tests.
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// apqExtensions is what an Apollo client sends beside (or instead of) the
+// query.
+func apqExtensions(hash string) map[string]any {
+	return map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
+}
+
+// apqResponse is a GraphQL answer, the method of its request and the
+// Cache-Control it came with.
+type apqResponse struct {
+	gqlResponse
+	Method       string
+	CacheControl string
+}
+
+func apqDo(t testing.TB, req *http.Request) apqResponse {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := apqResponse{gqlResponse: gqlResponse{Status: resp.StatusCode, Raw: string(b)}, Method: req.Method, CacheControl: resp.Header.Get("Cache-Control")}
+	if err := json.Unmarshal(b, &r.gqlResponse); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, b)
+	}
+	return r
+}
+
+// apqPost sends what Apollo Client's persisted-query link sends by POST:
+// the hash in extensions, and the query only when query is not empty (the
+// retry after PersistedQueryNotFound).
+func apqPost(t testing.TB, baseURL, query string, ext map[string]any, vars map[string]any) apqResponse {
+	t.Helper()
+	body := map[string]any{"variables": vars, "extensions": ext}
+	if query != "" {
+		body["query"] = query
+	}
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, baseURL+"/graphql", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return apqDo(t, req)
+}
+
+// apqGet sends the hash by GET, as Apollo Client does with
+// useGETForHashedQueries: GET /graphql?variables=…&extensions=…
+func apqGet(t testing.TB, baseURL, query string, ext map[string]any, vars map[string]any) apqResponse {
+	t.Helper()
+	v := url.Values{}
+	if query != "" {
+		v.Set("query", query)
+	}
+	if vars != nil {
+		b, _ := json.Marshal(vars)
+		v.Set("variables", string(b))
+	}
+	b, _ := json.Marshal(ext)
+	v.Set("extensions", string(b))
+	req, err := http.NewRequest(http.MethodGet, baseURL+"/graphql?"+v.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apqDo(t, req)
+}
+
+// apqCounter counts the commands a client sends on persisted-query keys.
+type apqCounter struct {
+	mu   sync.Mutex
+	cmds map[string]int
+}
+
+func countAPQ(c interface{ AddHook(redis.Hook) }) *apqCounter {
+	ac := &apqCounter{cmds: map[string]int{}}
+	c.AddHook(ac)
+	return ac
+}
+
+func (ac *apqCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (ac *apqCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		ac.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (ac *apqCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		ac.add(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+func (ac *apqCounter) add(cmds ...redis.Cmder) {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	for _, c := range cmds {
+		if args := c.Args(); len(args) > 1 {
+			if k, ok := args[1].(string); ok && strings.HasPrefix(k, store.PersistedQueryKey("")) {
+				ac.cmds[strings.ToUpper(c.Name())]++
+			}
+		}
+	}
+}
+
+// take returns the counts since the last take, as "GET=1 SET=0".
+func (ac *apqCounter) take() string {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	s := fmt.Sprintf("GET=%d SET=%d", ac.cmds["GET"], ac.cmds["SET"])
+	ac.cmds = map[string]int{}
+	return s
+}
+
+// apqInstance is one server process on a shared Redis, with its persisted-
+// query commands counted.
+type apqInstance struct {
+	URL string
+	apq *apqCounter
+}
+
+// apqSibling starts another server on the Redis of s (not flushed), as a
+// second instance behind the load balancer, with its own configuration.
+func apqSibling(t *testing.T, s *testServer, opt *redis.Options, adjust ...func(*Config)) *apqInstance {
+	t.Helper()
+	cfg := testConfig(t, adjust...)
+	rdb := newRedis(opt, cfg)
+	t.Cleanup(func() { _ = rdb.Close() })
+	ac := countAPQ(rdb)
+	hs := httptest.NewServer(NewServer(cfg, testLogger(t), s.base, rdb, newTokenVerifier(testSecret)))
+	t.Cleanup(hs.Close)
+	return &apqInstance{URL: hs.URL, apq: ac}
+}
+
+// wantAPQRefused checks a persisted-query refusal Apollo clients act on:
+// PersistedQueryNotFound (retry with the full query) or
+// PersistedQueryNotSupported (stop sending hashes). By GET, the only
+// cacheable answers, it must say that no cache may keep it.
+func wantAPQRefused(t *testing.T, r apqResponse, msg, code string) {
+	t.Helper()
+	if r.Status != http.StatusOK || len(r.Errors) != 1 || r.Errors[0].Message != msg || r.code("") != code || r.Data != nil {
+		t.Errorf("%s: want 200 and only %s with code %s, got %d %s", r.Method, msg, code, r.Status, r.Raw)
+	}
+	if want := "private, no-cache, must-revalidate"; r.Method == http.MethodGet && r.CacheControl != want {
+		t.Errorf("GET: Cache-Control = %q, want Apollo Server's %q", r.CacheControl, want)
+	}
+}
+
+func wantNotFound(t *testing.T, r apqResponse) {
+	t.Helper()
+	wantAPQRefused(t, r, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+}
+
+func TestAPQ(t *testing.T) {
+	s := newTestServer(t)
+	s.addUsers(t, seqUsers(26001, 3)...)
+	a := &apqInstance{URL: s.URL, apq: countAPQ(s.rdb)}
+	const query = `query Profile($id: ID!) { user(id: $id) { id name photo intro certi } }`
+	hash := sha256Hex(query)
+	vars := map[string]any{"id": "26002"}
+	const want = `{"data":{"user":{"id":"26002","name":"u26002","photo":"https://img.example.com/26002.png","intro":"intro 26002","certi":"certi"}}}`
+	if r := s.post(t, query, vars); r.Raw != want {
+		t.Fatalf("the query sent in full answers %s, want %s", r.Raw, want)
+	}
+	a.apq.take()
+
+	t.Run("hash only, unknown: PersistedQueryNotFound after one Redis GET", func(t *testing.T) {
+		wantNotFound(t, apqGet(t, a.URL, "", apqExtensions(hash), vars))
+		if got := a.apq.take(); got != "GET=1 SET=0" {
+			t.Errorf("persisted-query commands: %s, want GET=1 SET=0", got)
+		}
+		wantNotFound(t, apqPost(t, a.URL, "", apqExtensions(hash), vars))
+	})
+
+	t.Run("query and hash: runs, and is stored in Redis for 24h", func(t *testing.T) {
+		a.apq.take()
+		r := apqPost(t, a.URL, query, apqExtensions(hash), vars)
+		if r.Raw != want {
+			t.Fatalf("got %s, want %s", r.Raw, want)
+		}
+		if got := a.apq.take(); got != "GET=0 SET=1" {
+			t.Errorf("persisted-query commands: %s, want GET=0 SET=1", got)
+		}
+		ctx := context.Background()
+		if got, err := s.redis.Raw.Get(ctx, "headline:apq:"+hash).Result(); err != nil || got != query {
+			t.Errorf("GET headline:apq:<hash> = %q, %v; want the query byte for byte", got, err)
+		}
+		if ttl := s.redis.TTL(t, "headline:apq:"+hash); ttl <= 24*time.Hour-10*time.Second || ttl > 24*time.Hour {
+			t.Errorf("TTL = %v, want 24h (APQ_TTL's default)", ttl)
+		}
+		if keys, err := s.redis.Raw.Keys(ctx, "headline:apq:*").Result(); err != nil || len(keys) != 1 {
+			t.Errorf("headline:apq:* = %v, %v; want the one query", keys, err)
+		}
+	})
+
+	t.Run("hash only, by GET and by POST: the same answer, 0 Redis commands", func(t *testing.T) {
+		for _, send := range []func(testing.TB, string, string, map[string]any, map[string]any) apqResponse{apqGet, apqPost} {
+			r := send(t, a.URL, "", apqExtensions(hash), vars)
+			if r.Raw != want || r.CacheControl != "" {
+				t.Errorf("got %s (Cache-Control %q), want %s", r.Raw, r.CacheControl, want)
+			}
+		}
+		if got := a.apq.take(); got != "GET=0 SET=0" {
+			t.Errorf("persisted-query commands: %s, want none (LRU hits)", got)
+		}
+	})
+
+	t.Run("a second instance on the same Redis: one GET, then its LRU", func(t *testing.T) {
+		b := apqSibling(t, s, s.redis.Options())
+		for i, wantCmds := range []string{"GET=1 SET=0", "GET=0 SET=0", "GET=0 SET=0"} {
+			r := apqGet(t, b.URL, "", apqExtensions(hash), map[string]any{"id": "26002"})
+			if r.Raw != want {
+				t.Errorf("request %d: got %s, want %s", i+1, r.Raw, want)
+			}
+			if got := b.apq.take(); got != wantCmds {
+				t.Errorf("request %d: persisted-query commands %s, want %s", i+1, got, wantCmds)
+			}
+		}
+	})
+
+	t.Run("other variables with the same hash", func(t *testing.T) {
+		r := apqGet(t, a.URL, "", apqExtensions(hash), map[string]any{"id": "26001"})
+		if got := r.user(t, "user"); got == nil || got.ID != "26001" || got.Name != "u26001" || got.Photo != nil {
+			t.Errorf("got %s, want user 26001", r.Raw)
+		}
+	})
+}
+
+func TestAPQRefusals(t *testing.T) {
+	s := newTestServer(t)
+	s.addUsers(t, seqUsers(26101, 1)...)
+	ac := countAPQ(s.rdb)
+	const query = `{ user(id: "26101") { id } }`
+	for _, tc := range []struct {
+		name     string
+		query    string
+		ext      map[string]any
+		wantMsg  string
+		wantCode string
+	}{
+		{"a hash that is not the query's", query, apqExtensions(sha256Hex(query + " ")),
+			"provided APQ hash does not match query", "BAD_USER_INPUT"},
+		{"the hash in upper case", query, apqExtensions(strings.ToUpper(sha256Hex(query))),
+			"provided APQ hash does not match query", "BAD_USER_INPUT"},
+		{"version 2", query, map[string]any{"persistedQuery": map[string]any{"version": 2, "sha256Hash": sha256Hex(query)}},
+			"unsupported APQ version", "BAD_USER_INPUT"},
+		{"persistedQuery not an object", query, map[string]any{"persistedQuery": "yes"},
+			"invalid APQ extension data", "BAD_USER_INPUT"},
+		{"hash only, not a SHA-256", "", apqExtensions("abc"),
+			"PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ac.take()
+			for _, send := range []func(testing.TB, string, string, map[string]any, map[string]any) apqResponse{apqPost, apqGet} {
+				r := send(t, s.URL, tc.query, tc.ext, nil)
+				if len(r.Errors) != 1 || r.Errors[0].Message != tc.wantMsg || r.code("") != tc.wantCode || r.Data != nil {
+					t.Errorf("got %d %s, want only %q with code %s", r.Status, r.Raw, tc.wantMsg, tc.wantCode)
+				}
+			}
+			if got := ac.take(); got != "GET=0 SET=0" {
+				t.Errorf("persisted-query commands: %s, want none", got)
+			}
+		})
+	}
+	if keys, err := s.redis.Raw.Keys(context.Background(), "headline:apq:*").Result(); err != nil || len(keys) != 0 {
+		t.Errorf("headline:apq:* = %v, %v; want nothing stored", keys, err)
+	}
+}
+
+func TestAPQOff(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.APQ = false })
+	s.addUsers(t, seqUsers(26201, 1)...)
+	ac := countAPQ(s.rdb)
+	const query = `{ user(id: "26201") { id name } }`
+	hash := sha256Hex(query)
+	const want = `{"data":{"user":{"id":"26201","name":"u26201"}}}`
+
+	for _, send := range []func(testing.TB, string, string, map[string]any, map[string]any) apqResponse{apqGet, apqPost} {
+		wantAPQRefused(t, send(t, s.URL, "", apqExtensions(hash), nil), "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+		if r := send(t, s.URL, query, apqExtensions(hash), nil); r.Raw != want {
+			t.Errorf("query and hash: got %s, want it run as if it had no hash: %s", r.Raw, want)
+		}
+	}
+	if got := ac.take(); got != "GET=0 SET=0" {
+		t.Errorf("persisted-query commands: %s, want none", got)
+	}
+}
+
+func TestAPQRedisDown(t *testing.T) {
+	rs := storetest.StartRedisServer(t)
+	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr})
+	s.addUsers(t, seqUsers(26301, 2)...)
+	ac := countAPQ(s.rdb)
+	registered := `{ user(id: "26301") { id name } }`
+	if r := apqPost(t, s.URL, registered, apqExtensions(sha256Hex(registered)), nil); len(r.Errors) > 0 {
+		t.Fatalf("register: %s", r.Raw)
+	}
+	if got := ac.take(); got != "GET=0 SET=1" {
+		t.Fatalf("register: persisted-query commands %s, want one SET", got)
+	}
+
+	t.Run("Redis hung: a persisted-query call gives up after REDIS_READ_TIMEOUT", func(t *testing.T) {
+		raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
+		defer raw.Close()
+		if err := raw.Do(context.Background(), "CLIENT", "PAUSE", "3000", "ALL").Err(); err != nil {
+			t.Fatal(err)
+		}
+		q := `query Hung { user(id: "26302") { id } }`
+		h := sha256Hex(q)
+		for _, step := range []struct {
+			name     string
+			send     func() apqResponse
+			wantCmds string
+			want     string // "": PersistedQueryNotFound
+		}{
+			{"hash only, unknown", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=1 SET=0", ""},
+			{"query and hash", func() apqResponse { return apqPost(t, s.URL, q, apqExtensions(h), nil) }, "GET=0 SET=1", `{"data":{"user":{"id":"26302"}}}`},
+			{"hash only, just registered", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=0 SET=0", `{"data":{"user":{"id":"26302"}}}`},
+		} {
+			start := time.Now()
+			r := step.send()
+			d := time.Since(start)
+			if step.want == "" {
+				wantNotFound(t, r)
+			} else if r.Raw != step.want {
+				t.Errorf("%s: got %s, want %s", step.name, r.Raw, step.want)
+			}
+			if got := ac.take(); got != step.wantCmds {
+				t.Errorf("%s: persisted-query commands %s, want %s", step.name, got, step.wantCmds)
+			}
+			// At most one timeout for the persisted query and one for the
+			// profile lookup.
+			t.Logf("%s with Redis hung: %v", step.name, d)
+			if d > 2*s.cfg.RedisReadTimeout+150*time.Millisecond {
+				t.Errorf("%s took %v with Redis hung, want ≤ 2 × REDIS_READ_TIMEOUT (%v) and a margin", step.name, d, s.cfg.RedisReadTimeout)
+			}
+		}
+	})
+
+	rs.Kill()
+	// Enough requests that the breaker opens (5 failures) and the rest skip
+	// Redis, and each one timed: none may wait long for the dead Redis.
+	var slowest time.Duration
+	timed := func(f func() apqResponse) apqResponse {
+		start := time.Now()
+		r := f()
+		slowest = max(slowest, time.Since(start))
+		return r
+	}
+	t.Run("a registered query is served from the LRU", func(t *testing.T) {
+		for range 10 {
+			r := timed(func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(sha256Hex(registered)), nil) })
+			if r.Raw != `{"data":{"user":{"id":"26301","name":"u26301"}}}` {
+				t.Fatalf("got %s", r.Raw)
+			}
+		}
+		if got := ac.take(); got != "GET=0 SET=0" {
+			t.Errorf("persisted-query commands: %s, want none (LRU)", got)
+		}
+	})
+	t.Run("an unknown hash is not found, and registering it works", func(t *testing.T) {
+		for i := range 10 {
+			q := fmt.Sprintf(`query Q%d { user(id: "26302") { id name } }`, i)
+			h := sha256Hex(q)
+			wantNotFound(t, timed(func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }))
+			want := `{"data":{"user":{"id":"26302","name":"u26302"}}}`
+			if r := timed(func() apqResponse { return apqPost(t, s.URL, q, apqExtensions(h), nil) }); r.Raw != want {
+				t.Fatalf("register with Redis down: got %s", r.Raw)
+			}
+			if r := timed(func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }); r.Raw != want {
+				t.Fatalf("hash only after registering with Redis down: got %s", r.Raw)
+			}
+		}
+		// Profile lookups and persisted queries share the breaker, which
+		// the failures above opened: these calls mostly never reach Redis.
+		t.Logf("persisted-query commands tried with Redis down: %s", ac.take())
+	})
+	t.Logf("slowest request with Redis down: %v", slowest)
+	if slowest > 500*time.Millisecond {
+		t.Errorf("slowest request with Redis down took %v, want well under 500ms (REDIS_READ_TIMEOUT 100ms)", slowest)
+	}
+}
+
+// TestAPQLimits: a persisted query is held to the same limits as one sent
+// in full, whatever instance stored it: here a looser one, as during a
+// rollout that tightens a limit.
+func TestAPQLimits(t *testing.T) {
+	s := newTestServer(t)
+	s.addUsers(t, seqUsers(26401, 2)...)
+	loose := &apqInstance{URL: s.URL, apq: countAPQ(s.rdb)}
+	for _, tc := range []struct {
+		name   string
+		adjust func(*Config)
+		query  string
+	}{
+		{"depth", func(c *Config) { c.MaxDepth = 1 }, `{ user(id: "26401") { id } }`},
+		{"aliases", func(c *Config) { c.MaxAliases = 1 }, `{ a: user(id: "26401") { id } b: user(id: "26402") { id } }`},
+		{"fields", func(c *Config) { c.MaxFields = 2 }, `{ user(id: "26401") { id name } }`},
+		{"tokens", func(c *Config) { c.MaxTokens = 10 }, `{ user(id: "26401") { id name photo intro certi } }`},
+		{"complexity", func(c *Config) { c.ComplexityLimit = 2 }, `{ users(ids: ["26401", "26402"]) { id } }`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hash := sha256Hex(tc.query)
+			if r := apqPost(t, loose.URL, tc.query, apqExtensions(hash), nil); len(r.Errors) > 0 {
+				t.Fatalf("the loose instance refused it: %s", r.Raw)
+			}
+			strict := apqSibling(t, s, s.redis.Options(), tc.adjust)
+			full := apqPost(t, strict.URL, tc.query, nil, nil)
+			if full.Status == http.StatusOK && len(full.Errors) == 0 {
+				t.Fatalf("the strict instance ran the full query: %s", full.Raw)
+			}
+			for _, send := range []func(testing.TB, string, string, map[string]any, map[string]any) apqResponse{apqGet, apqPost} {
+				r := send(t, strict.URL, "", apqExtensions(hash), nil)
+				if r.Status != full.Status || !reflect.DeepEqual(r.Errors, full.Errors) || r.Data != nil {
+					t.Errorf("by hash: %d %s\nin full: %d %s", r.Status, r.Raw, full.Status, full.Raw)
+				}
+			}
+			if got := strict.apq.take(); got != "GET=1 SET=0" {
+				t.Errorf("strict instance: persisted-query commands %s, want one GET (then its LRU)", got)
+			}
+		})
+	}
+
+	t.Run("a query a limit refuses is not stored", func(t *testing.T) {
+		strict := apqSibling(t, s, s.redis.Options(), func(c *Config) { c.MaxDepth = 1 })
+		q := `query Deep { user(id: "26402") { id } }`
+		r := apqPost(t, strict.URL, q, apqExtensions(sha256Hex(q)), nil)
+		if r.code("") != "GRAPHQL_VALIDATION_FAILED" {
+			t.Errorf("query and hash over the depth limit: got %s", r.Raw)
+		}
+		if got := strict.apq.take(); got != "GET=0 SET=0" {
+			t.Errorf("persisted-query commands: %s, want none", got)
+		}
+		wantNotFound(t, apqGet(t, strict.URL, "", apqExtensions(sha256Hex(q)), nil))
+		wantNotFound(t, apqGet(t, loose.URL, "", apqExtensions(sha256Hex(q)), nil))
+	})
+}
+
+// TestAPQSizeBound: what one registration can put in Redis is bounded by
+// the request size limits: MAX_BODY_BYTES for POST (the query is part of
+// the body), the server's 64 KiB header limit for GET (the query is in the
+// URL). Only a query that parses, validates and passes every limit is
+// stored, but a comment is none of those, so a valid query padded with one
+// is stored up to that size.
+func TestAPQSizeBound(t *testing.T) {
+	s := newTestServer(t)
+	s.addUsers(t, seqUsers(26501, 1)...)
+	ac := countAPQ(s.rdb)
+	limit := int(s.cfg.MaxBodyBytes)
+	// padded returns a query whose POST body is exactly n bytes.
+	padded := func(n int) string {
+		q := func(pad int) string { return `{ user(id: "26501") { id } }` + "\n#" + strings.Repeat("x", pad) }
+		body := func(q string) int {
+			b, _ := json.Marshal(map[string]any{"variables": nil, "extensions": apqExtensions(sha256Hex(q)), "query": q})
+			return len(b)
+		}
+		return q(n - body(q(0)))
+	}
+
+	t.Run("a body of MAX_BODY_BYTES is stored whole", func(t *testing.T) {
+		q := padded(limit)
+		r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil)
+		if r.Raw != `{"data":{"user":{"id":"26501"}}}` {
+			t.Fatalf("got %d %.200s", r.Status, r.Raw)
+		}
+		n, err := s.redis.Raw.StrLen(context.Background(), store.PersistedQueryKey(sha256Hex(q))).Result()
+		if err != nil || int(n) != len(q) || int(n) >= limit {
+			t.Errorf("STRLEN = %d, %v; want the query's %d bytes, under the %d-byte body limit", n, err, len(q), limit)
+		}
+		t.Logf("largest stored query: %d bytes for a body limit of %d", n, limit)
+	})
+
+	t.Run("one byte more is 413 and nothing is stored", func(t *testing.T) {
+		ac.take()
+		q := padded(limit + 1)
+		if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Status != http.StatusRequestEntityTooLarge {
+			t.Errorf("got %d %.200s, want 413", r.Status, r.Raw)
+		}
+		if got := ac.take(); got != "GET=0 SET=0" {
+			t.Errorf("persisted-query commands: %s, want none", got)
+		}
+	})
+
+	t.Run("GET: a URL over the header limit (64 KiB, and net/http's 4 KiB of slack) is 431", func(t *testing.T) {
+		addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
+		for _, tc := range []struct {
+			pad        int
+			wantStatus int
+		}{{60 << 10, http.StatusOK}, {68 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+			q := `{ user(id: "1") { id } }` + "\n#" + strings.Repeat("x", tc.pad)
+			r, err := http.Get("http://" + addr + "/graphql?" + url.Values{
+				"query": {q}, "extensions": {`{"persistedQuery":{"version":1,"sha256Hash":"` + sha256Hex(q) + `"}}`},
+			}.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = r.Body.Close()
+			if r.StatusCode != tc.wantStatus {
+				t.Errorf("GET with a %d-byte query: %d, want %d", len(q), r.StatusCode, tc.wantStatus)
+			}
+		}
+	})
+}

@@ -1,0 +1,127 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/headline/headline"
+)
+
+// PersistedQueryStore keeps the text of persisted queries by their SHA-256
+// in lower-case hex. It must not fail: a store that cannot answer says
+// !ok, and one that cannot keep a query drops it.
+type PersistedQueryStore interface {
+	Get(ctx context.Context, hash string) (query string, ok bool)
+	Put(ctx context.Context, hash, query string)
+}
+
+// persistedQueries is Apollo's automatic persisted queries, done by gqlgen's
+// extension.AutomaticPersistedQuery, with three changes:
+//
+//   - a query is stored only once it has parsed, validated and passed every
+//     limit (like Apollo Server), not when it arrives: gqlgen's Add comes
+//     before parsing, so any string up to the body limit would be kept;
+//   - gqlgen's own refusals of the extension (hash not matching the query,
+//     version other than 1, malformed data) carry no extensions.code; they
+//     get BAD_USER_INPUT;
+//   - PersistedQueryNotFound is marked uncacheable, as Apollo Server does, so
+//     that a CDN in front of GET does not keep answering "not found" for a
+//     hash that has been registered since.
+//
+// Register it after the limits and the complexity limit: MutateOperationContext,
+// which stores the query, must run only when they all passed.
+type persistedQueries struct {
+	store PersistedQueryStore
+}
+
+var (
+	_ graphql.HandlerExtension          = persistedQueries{}
+	_ graphql.OperationParameterMutator = persistedQueries{}
+	_ graphql.OperationContextMutator   = persistedQueries{}
+)
+
+func (persistedQueries) ExtensionName() string                   { return "PersistedQueries" }
+func (persistedQueries) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	apq := extension.AutomaticPersistedQuery{Cache: lookupOnly{p.store}}
+	err := apq.MutateOperationParameters(ctx, raw)
+	if err == nil {
+		return nil
+	}
+	if code, _ := err.Extensions["code"].(string); code == "" {
+		errcode.Set(err, headline.ECodeBadInput)
+	} else {
+		uncacheable(ctx)
+	}
+	return err
+}
+
+// MutateOperationContext stores a query that came in full with its hash;
+// gqlgen checked the hash, and the extensions registered before this one
+// passed it.
+func (p persistedQueries) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if s := extension.GetApqStats(ctx); s != nil && s.SentQuery {
+		p.store.Put(ctx, s.Hash, oc.RawQuery)
+	}
+	return nil
+}
+
+// lookupOnly is the store as gqlgen's extension sees it: its Add, called
+// before the query is parsed, does nothing (persistedQueries stores later).
+type lookupOnly struct{ store PersistedQueryStore }
+
+func (l lookupOnly) Get(ctx context.Context, hash string) (string, bool) {
+	return l.store.Get(ctx, hash)
+}
+
+func (lookupOnly) Add(context.Context, string, string) {}
+
+// persistedQueriesOff answers a request that sends only a hash as Apollo
+// Server does with persisted queries off, PersistedQueryNotSupported, on
+// which Apollo clients stop sending hashes and send the query. A request
+// with the query runs as if it had no hash.
+type persistedQueriesOff struct{}
+
+var (
+	_ graphql.HandlerExtension          = persistedQueriesOff{}
+	_ graphql.OperationParameterMutator = persistedQueriesOff{}
+)
+
+func (persistedQueriesOff) ExtensionName() string                   { return "PersistedQueriesOff" }
+func (persistedQueriesOff) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (persistedQueriesOff) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	if raw.Extensions["persistedQuery"] == nil || raw.Query != "" {
+		return nil
+	}
+	err := gqlerror.Errorf("PersistedQueryNotSupported")
+	errcode.Set(err, "PERSISTED_QUERY_NOT_SUPPORTED")
+	uncacheable(ctx)
+	return err
+}
+
+type responseHeaderKey struct{}
+
+// WithResponseHeaders lets the GraphQL handler's extensions set headers of
+// the response, which gqlgen does not hand them: gqlgen's transports write
+// the status only after the operation is prepared, so a header set while
+// preparing it is sent.
+func WithResponseHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), responseHeaderKey{}, w.Header())))
+	})
+}
+
+// uncacheable marks the response as one no cache may keep, with Apollo
+// Server's header for the persisted-query refusals.
+func uncacheable(ctx context.Context) {
+	if h, ok := ctx.Value(responseHeaderKey{}).(http.Header); ok {
+		h.Set("Cache-Control", "private, no-cache, must-revalidate")
+	}
+}

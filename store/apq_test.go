@@ -1,0 +1,153 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
+)
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// newPersistedQueries is a PersistedQueries on a counted client of opt, as
+// one server instance has it.
+func newPersistedQueries(t *testing.T, opt *redis.Options, opts store.PersistedQueryOptions) (*store.PersistedQueries, *storetest.RedisCounter) {
+	t.Helper()
+	client := newClient(t, opt)
+	rc := storetest.CountRedis(client)
+	opts.Log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return store.NewCache(client, store.TTLs{}).WithTimeout(100 * time.Millisecond).PersistedQueries(opts), rc
+}
+
+func TestPersistedQueries(t *testing.T) {
+	ctx := context.Background()
+	r := storetest.NewRedis(t, redisDB)
+	const query = "{ user(id: \"1\") { id name } }"
+	hash := sha(query)
+
+	a, arc := newPersistedQueries(t, r.Options(), store.PersistedQueryOptions{TTL: time.Hour, LRUSize: 2})
+	b, brc := newPersistedQueries(t, r.Options(), store.PersistedQueryOptions{})
+
+	t.Run("an unknown hash is one GET and a miss", func(t *testing.T) {
+		arc.Reset()
+		if q, ok := a.Get(ctx, hash); ok {
+			t.Fatalf("Get = %q, true before any Put", q)
+		}
+		if got := arc.Count("GET"); got != 1 || arc.RoundTrips() != 1 {
+			t.Errorf("Redis: %s, want one GET", arc)
+		}
+	})
+
+	t.Run("a hash that is not lower-case hex SHA-256 is a miss without Redis", func(t *testing.T) {
+		arc.Reset()
+		for _, h := range []string{"", "abc", hash[:63], hash + "0", "A" + hash[1:], "g" + hash[1:]} {
+			if _, ok := a.Get(ctx, h); ok {
+				t.Errorf("Get(%q) = ok", h)
+			}
+		}
+		if arc.RoundTrips() != 0 {
+			t.Errorf("Redis: %s, want nothing", arc)
+		}
+	})
+
+	t.Run("Put writes the query under its key with the TTL", func(t *testing.T) {
+		arc.Reset()
+		a.Put(ctx, hash, query)
+		if got := arc.Count("SET"); got != 1 || arc.RoundTrips() != 1 {
+			t.Errorf("Redis: %s, want one SET", arc)
+		}
+		got, err := r.Raw.Get(ctx, "headline:apq:"+hash).Result()
+		if err != nil || got != query {
+			t.Fatalf("GET headline:apq:<hash> = %q, %v; want the query", got, err)
+		}
+		if ttl := r.TTL(t, store.PersistedQueryKey(hash)); ttl <= time.Hour-5*time.Second || ttl > time.Hour {
+			t.Errorf("TTL = %v, want about 1h", ttl)
+		}
+	})
+
+	t.Run("the instance that stored it answers from its LRU", func(t *testing.T) {
+		arc.Reset()
+		if q, ok := a.Get(ctx, hash); !ok || q != query {
+			t.Fatalf("Get = %q, %v", q, ok)
+		}
+		if arc.RoundTrips() != 0 {
+			t.Errorf("Redis: %s, want nothing", arc)
+		}
+	})
+
+	t.Run("another instance reads Redis once, then its LRU", func(t *testing.T) {
+		for i, wantGets := range []int{1, 0, 0} {
+			brc.Reset()
+			if q, ok := b.Get(ctx, hash); !ok || q != query {
+				t.Fatalf("Get #%d = %q, %v", i+1, q, ok)
+			}
+			if got := brc.Count("GET"); got != wantGets || brc.RoundTrips() != wantGets {
+				t.Errorf("Get #%d: Redis %s, want %d GET", i+1, brc, wantGets)
+			}
+		}
+	})
+
+	t.Run("a value that is not the query of its hash is a miss, and not kept", func(t *testing.T) {
+		other := sha("{ me { id } }")
+		if err := r.Raw.Set(ctx, store.PersistedQueryKey(other), "{ users(ids: [\"1\"]) { id } }", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			brc.Reset()
+			if q, ok := b.Get(ctx, other); ok {
+				t.Fatalf("Get = %q, true: a query other than the hash names", q)
+			}
+			if got := brc.Count("GET"); got != 1 {
+				t.Errorf("Redis %s, want one GET each time (nothing kept)", brc)
+			}
+		}
+	})
+
+	t.Run("an entry the LRU evicted is read from Redis again", func(t *testing.T) {
+		for i := range 2 { // LRUSize 2: two more queries push the first out
+			q := fmt.Sprintf("{ user(id: \"%d\") { id } }", i+2)
+			a.Put(ctx, sha(q), q)
+		}
+		arc.Reset()
+		if q, ok := a.Get(ctx, hash); !ok || q != query {
+			t.Fatalf("Get = %q, %v", q, ok)
+		}
+		if got := arc.Count("GET"); got != 1 {
+			t.Errorf("Redis %s, want one GET", arc)
+		}
+	})
+}
+
+func TestPersistedQueriesRedisDown(t *testing.T) {
+	ctx := context.Background()
+	dead := &redis.Options{Addr: "127.0.0.1:" + fmt.Sprint(storetest.FreePort(t))}
+	pq, rc := newPersistedQueries(t, dead, store.PersistedQueryOptions{})
+	const query = "{ me { id } }"
+	hash := sha(query)
+
+	start := time.Now()
+	pq.Put(ctx, hash, query)
+	if q, ok := pq.Get(ctx, hash); !ok || q != query {
+		t.Fatalf("Get after Put with Redis down = %q, %v; want the query from the LRU", q, ok)
+	}
+	if _, ok := pq.Get(ctx, sha("{ other }")); ok {
+		t.Fatalf("Get of an unknown hash with Redis down = ok")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Put and two Gets took %v with Redis down, want well under 1s", d)
+	}
+	if got := rc.Count("SET") + rc.Count("GET"); got != 2 {
+		t.Errorf("Redis %s, want the SET and the GET of the unknown hash tried", rc)
+	}
+}
