@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store/storetest"
+)
+
+// frontendDir holds the npm packages of the tests that run what a browser or
+// a JavaScript client runs (package.json, package-lock.json; `npm ci` there
+// installs node_modules, which .ci/run does).
+const frontendDir = "testdata/frontend"
+
+// unavailable skips the test on a machine that lacks what it needs, or fails
+// it when the tests run on real services: CI promises those and installs the
+// tools too, so there a missing tool is a broken CI, not a reason to skip.
+func unavailable(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if storetest.RealServices() {
+		t.Fatalf("%s, but %s/%s promise real services (.ci/run installs it)", msg, storetest.MySQLEnv, storetest.RedisEnv)
+	}
+	t.Skip(msg)
+}
+
+// needProgram returns the path of a program the test runs.
+func needProgram(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		unavailable(t, "%s is not installed", name)
+	}
+	return p
+}
+
+// needNodeModules returns the absolute path of frontendDir's node_modules,
+// installed by `npm ci`.
+func needNodeModules(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join(frontendDir, "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// npm ci writes this file last; without it the install is absent or broken.
+	if _, err := os.Stat(filepath.Join(dir, ".package-lock.json")); err != nil {
+		unavailable(t, "no npm packages in cmd/server/%s: run `npm ci` there", frontendDir)
+	}
+	return dir
+}
+
+// requestCost is what one request cost the server, counted at its clients.
+type requestCost struct {
+	operation  string
+	status     int
+	roundTrips int // Redis
+	mgets      int
+	selects    int
+}
+
+// costRecorder serves the test server's handler one request at a time and
+// records each request's Redis round trips and SELECTs, counted by the
+// server's own Redis hook and SQL hook. Serving one at a time is what makes
+// a count belong to one request; the client sends one at a time anyway.
+type costRecorder struct {
+	s     *testServer
+	mu    sync.Mutex
+	costs []requestCost
+}
+
+func (c *costRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var req struct {
+		OperationName string `json:"operationName"`
+	}
+	_ = json.Unmarshal(body, &req) // a body that is not JSON is the server's to refuse
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.s.resetCounts()
+	rec := httptest.NewRecorder()
+	c.s.Handler.ServeHTTP(rec, r)
+	c.costs = append(c.costs, requestCost{
+		operation:  req.OperationName,
+		status:     rec.Code,
+		roundTrips: c.s.rc.RoundTrips(),
+		mgets:      c.s.rc.Count("MGET"),
+		selects:    c.s.sql.Count("SELECT"),
+	})
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// clientStep is one line client.mjs printed: what the frontend got back.
+type clientStep struct {
+	Step      string          `json:"step"`
+	Operation string          `json:"operation"`
+	Data      json.RawMessage `json:"data"`
+	Errors    []gqlError      `json:"errors"`
+}
+
+// TestFrontendClient runs a web frontend's profile queries through
+// graphql-request on Node (testdata/frontend/client.mjs) against the server,
+// on the real MariaDB and Redis when HEADLINE_TEST_* name them, and checks
+// every answer the client got and what each request cost the server.
+func TestFrontendClient(t *testing.T) {
+	node := needProgram(t, "node")
+	needNodeModules(t)
+
+	s := newTestServer(t)
+	reader := seqUsers(31000, 1)
+	page1, page2 := seqUsers(31001, 50), seqUsers(31051, 50)
+	s.addUsers(t, append(append(reader, page1...), page2...)...)
+	rec := &costRecorder{s: s}
+	hs := httptest.NewServer(rec)
+	t.Cleanup(hs.Close)
+
+	ids := func(us []headline.User) []string {
+		out := make([]string, len(us))
+		for i, u := range us {
+			out[i] = fmt.Sprint(u.ID)
+		}
+		return out
+	}
+	pages, _ := json.Marshal([][]string{ids(page1), ids(page2)})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "client.mjs")
+	cmd.Dir = frontendDir
+	cmd.Env = append(os.Environ(),
+		"HEADLINE_URL="+hs.URL+"/graphql",
+		"HEADLINE_TOKEN="+mustMint(t, reader[0].ID),
+		"FEED_PAGES="+string(pages),
+	)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node client.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+	t.Logf("node client.mjs: %d requests in %v (Node's start included)", len(rec.costs), time.Since(start).Round(time.Millisecond))
+
+	var steps []clientStep
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var st clientStep
+		if err := json.Unmarshal(sc.Bytes(), &st); err != nil {
+			t.Fatalf("client printed %q: %v", sc.Text(), err)
+		}
+		steps = append(steps, st)
+	}
+
+	card := func(u headline.User) userJSON {
+		return userJSON{ID: fmt.Sprint(u.ID), Name: u.Name, Photo: u.Photo, Intro: u.Intro, Certi: u.Certi}
+	}
+	cards := func(us []headline.User) []userJSON {
+		out := make([]userJSON, len(us))
+		for i, u := range us {
+			out[i] = card(u)
+		}
+		return out
+	}
+	aliased := func(us []headline.User) map[string]userJSON {
+		out := make(map[string]userJSON, len(us))
+		for i, u := range us {
+			out[fmt.Sprintf("a%d", i)] = card(u)
+		}
+		return out
+	}
+	const unpinned = -1 // a count the step does not pin
+	wants := []struct {
+		step      string
+		operation string
+		data      any
+		code      string // extensions.code of the one error, "" for none
+		// Redis round trips, MGETs and SELECTs the request cost the server.
+		roundTrips, mgets, selects int
+	}{
+		{"me", "Me", map[string]any{"me": card(reader[0])}, "", unpinned, 1, 1},
+		{"me without a token", "Me", map[string]any{"me": nil}, "UNAUTHENTICATED", 0, 0, 0},
+		{"feed page 1, users(ids:), cold", "FeedAuthors", map[string]any{"users": cards(page1)}, "", unpinned, 1, 1},
+		{"feed page 1, users(ids:), warm", "FeedAuthors", map[string]any{"users": cards(page1)}, "", 1, 1, 0},
+		{"feed page 2, aliased user(id:), cold", "FeedAuthorsAliased", aliased(page2), "", unpinned, 1, 1},
+		{"feed page 2, aliased user(id:), warm", "FeedAuthorsAliased", aliased(page2), "", 1, 1, 0},
+		{"me, warm", "Me", map[string]any{"me": card(reader[0])}, "", 1, 1, 0},
+	}
+	if len(steps) != len(wants) || len(rec.costs) != len(wants) {
+		t.Fatalf("the client printed %d answers and the server saw %d requests, want %d each\nstdout:\n%s\nstderr:\n%s",
+			len(steps), len(rec.costs), len(wants), out, stderr.String())
+	}
+	for i, w := range wants {
+		got, cost := steps[i], rec.costs[i]
+		t.Run(w.step, func(t *testing.T) {
+			if got.Step != w.step || cost.operation != w.operation || cost.status != http.StatusOK {
+				t.Fatalf("request %d: client step %q, server saw operation %q with status %d; want %q, %q, 200",
+					i, got.Step, cost.operation, cost.status, w.step, w.operation)
+			}
+			if !sameJSON(t, got.Data, w.data) {
+				wantJSON, _ := json.Marshal(w.data)
+				t.Errorf("data:\n got  %s\n want %s", got.Data, wantJSON)
+			}
+			var codes, wantCodes []string
+			for _, e := range got.Errors {
+				c, _ := e.Extensions["code"].(string)
+				codes = append(codes, c)
+			}
+			if w.code != "" {
+				wantCodes = []string{w.code}
+			}
+			if !reflect.DeepEqual(codes, wantCodes) {
+				t.Errorf("error codes %q, want %q", codes, wantCodes)
+			}
+			t.Logf("%s: %d Redis round trips, %d MGET, %d SELECT", w.operation, cost.roundTrips, cost.mgets, cost.selects)
+			if w.roundTrips != unpinned && cost.roundTrips != w.roundTrips {
+				t.Errorf("%d Redis round trips, want %d", cost.roundTrips, w.roundTrips)
+			}
+			if cost.mgets != w.mgets || cost.selects != w.selects {
+				t.Errorf("%d MGET and %d SELECT, want %d and %d", cost.mgets, cost.selects, w.mgets, w.selects)
+			}
+		})
+	}
+}
+
+// sameJSON reports whether raw decodes to the same value as want encodes to.
+func sameJSON(t *testing.T, raw json.RawMessage, want any) bool {
+	t.Helper()
+	wantRaw, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("data %s: %v", raw, err)
+	}
+	if err := json.Unmarshal(wantRaw, &w); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(g, w)
+}
