@@ -58,6 +58,7 @@ type Config struct {
 	Introspection      bool          // INTROSPECTION. Default true.
 	Metrics            bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
 	PlaygroundAuth     string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
+	CORSAllowedOrigins string        // CORS_ALLOWED_ORIGINS: comma-separated origins browsers may call from. Default "": any.
 	MaxBodyBytes       int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
 	ReadHeaderTimeout  time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
 	ReadTimeout        time.Duration // HTTP_READ_TIMEOUT. Default 10s.
@@ -145,6 +146,7 @@ var settings = []setting{
 	{"MAX_TOKENS", "2000", "most lexical tokens in a GraphQL document, refused while parsing (bounds validation cost)", integer(func(c *Config) *int { return &c.MaxTokens })},
 	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},
 	{"PLAYGROUND_AUTHORIZATION", "", "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", str(func(c *Config) *string { return &c.PlaygroundAuth })},
+	{"CORS_ALLOWED_ORIGINS", "", "comma-separated origins browser frontends may call the API from (https://app.example.com, https://*.example.com); empty: any", str(func(c *Config) *string { return &c.CORSAllowedOrigins })},
 	{"INTROSPECTION", "true", "serve GraphQL introspection (the Playground needs it)", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"METRICS", "true", "count and serve Prometheus metrics at GET /metrics", boolean(func(c *Config) *bool { return &c.Metrics })},
 	{"MAX_BODY_BYTES", "1048576", "request body limit in bytes", func(c *Config, v string) error {

@@ -62,7 +62,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return mux
+	return withCORS(cfg.CORSAllowedOrigins, mux)
 }
 
 func (s *server) routes(mux *http.ServeMux) {
