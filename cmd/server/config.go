@@ -67,6 +67,7 @@ type Config struct {
 	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT: grace for in-flight requests. Default 15s.
 	LogLevel           string        // LOG_LEVEL: debug, info, warn, error. Default info.
 	LogFormat          string        // LOG_FORMAT: text or json. Default text.
+	LogRequests        bool          // LOG_REQUESTS: one log line per request. Default true.
 	EmbeddedDemoUsers  int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
 }
 
@@ -164,6 +165,7 @@ var settings = []setting{
 	{"SHUTDOWN_TIMEOUT", "15s", "grace for in-flight requests on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+	{"LOG_REQUESTS", "true", "log one line per request: id, method, path, status, duration, GraphQL operation, cache hits and misses, SQL rows", boolean(func(c *Config) *bool { return &c.LogRequests })},
 	{"EMBEDDED_DEMO_USERS", "300", "demo users loaded in the embedded mode", integer(func(c *Config) *int { return &c.EmbeddedDemoUsers })},
 }
 

@@ -18,7 +18,7 @@ func TestCORS(t *testing.T) {
 	const apolloHeaders = "apollo-require-preflight,apollographql-client-name,apollographql-client-version,authorization,content-type,x-request-id"
 	narrowed := newTestServer(t, func(c *Config) { c.CORSAllowedOrigins = "https://app.example.com, https://*.toutiao.example" })
 	anyOrigin := newTestServer(t)
-	narrowed.addUsers(t, headline.User{ID: 47101, Name: "cors-47101"})
+	narrowed.replaceUsers(t, headline.User{ID: 47101, Name: "cors-47101"})
 	query := `{ user(id: "47101") { name } }`
 	wantBody := `{"data":{"user":{"name":"cors-47101"}}}`
 
