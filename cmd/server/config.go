@@ -69,6 +69,8 @@ type Config struct {
 	LogFormat          string        // LOG_FORMAT: text or json. Default text.
 	LogRequests        bool          // LOG_REQUESTS: one log line per request. Default true.
 	EmbeddedDemoUsers  int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
+
+	ShowVersion bool // the flag -version alone, not a setting: print the build's version and exit.
 }
 
 // setting is one row of the configuration: its variable, its default, and
@@ -192,6 +194,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			return s.set(c, v)
 		})
 	}
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the module version and VCS revision, time and modified state of this build, and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

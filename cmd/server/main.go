@@ -3,6 +3,7 @@
 //	server            serve (embedded engines when neither MYSQL_DSN nor REDIS_URL is set)
 //	server migrate    create the Toutiao tables headline needs, then exit
 //	server -h         list every setting
+//	server -version   print the build's version and VCS revision
 package main
 
 import (

@@ -31,6 +31,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if cfg.ShowVersion {
+		_, err := fmt.Fprintln(stdout, readBuildInfo())
+		return err
+	}
 	log := newLogger(cfg, stdout)
 	// go-redis logs pool trouble (failed dials) on its own; send it to the
 	// same structured log. Its logger is process-wide.
@@ -61,7 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "mode", env.mode)
+	build := readBuildInfo()
+	log.Info("listening", "addr", ln.Addr().String(), "mode", env.mode,
+		"version", build.Version, "revision", build.Revision, "modified", build.Modified)
 	if env.mode == "embedded" {
 		announceEmbedded(log, ln.Addr(), env.secret)
 	}
