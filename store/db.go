@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -101,36 +102,115 @@ func sep(dsn string) string {
 	return "?"
 }
 
-// Migrate applies the project's pending migrations under bun/migrate's lock,
-// so two deploys running it at once do not both apply them.
-func Migrate(ctx context.Context, db *bun.DB) (applied []string, err error) {
+// migrateLockWait bounds how long a migration waits for another one's
+// lock: long enough for any migration of this project, short enough that a
+// lock a crashed run left behind is reported rather than waited on forever.
+const migrateLockWait = time.Minute
+
+// newMigrator returns bun/migrate's migrator of the project's migrations,
+// with its tables made.
+func newMigrator(ctx context.Context, db *bun.DB) (*migrate.Migrator, error) {
 	m := migrate.NewMigrator(db, migrations.Migrations, migrate.WithMarkAppliedOnSuccess(true))
 	if err := m.Init(ctx); err != nil {
 		return nil, fmt.Errorf("migrate init: %w", err)
 	}
-	if err := m.Lock(ctx); err != nil {
-		return nil, fmt.Errorf("migrate lock: %w", err)
+	return m, nil
+}
+
+// locked runs f holding bun/migrate's lock. bun's Lock fails at once when
+// another run holds it; two deploys that migrate at once should both
+// succeed, one after the other, so a held lock is waited for (up to
+// migrateLockWait, polling).
+func locked(ctx context.Context, m *migrate.Migrator, f func() error) (err error) {
+	deadline := time.Now().Add(migrateLockWait)
+	freed := false
+	for {
+		lerr := m.Lock(ctx)
+		if lerr == nil {
+			break
+		}
+		var held int
+		if err := m.DB().NewRaw("SELECT COUNT(*) FROM bun_migration_locks").Scan(ctx, &held); err != nil {
+			return fmt.Errorf("migrate lock: %w", lerr)
+		}
+		if held == 0 {
+			// The holder let go in between: try again at once, but only
+			// once; a lock failing with no holder is the database failing.
+			if freed {
+				return fmt.Errorf("migrate lock: %w", lerr)
+			}
+			freed = true
+			continue
+		}
+		freed = false
+		if time.Now().After(deadline) {
+			return fmt.Errorf("migrate lock: another migration has held it for over %v; if none runs, a crashed one left it behind: DELETE FROM bun_migration_locks", migrateLockWait)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("migrate lock: waiting for another migration's lock (bun_migration_locks): %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	defer func() {
-		if uerr := m.Unlock(ctx); uerr != nil && err == nil {
+		// Not ctx: a run whose context ended must still give the lock back.
+		if uerr := m.Unlock(context.WithoutCancel(ctx)); uerr != nil && err == nil {
 			err = fmt.Errorf("migrate unlock: %w", uerr)
 		}
 	}()
-	group, err := m.Migrate(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	for _, mig := range group.Migrations {
-		applied = append(applied, mig.String())
-	}
-	return applied, nil
+	return f()
 }
 
-// MigrationStatus lists every migration with whether it is applied.
+// Migrate applies the project's pending migrations as one group, under
+// bun/migrate's lock, so that of two deploys running it at once one applies
+// them and the other finds nothing to do.
+func Migrate(ctx context.Context, db *bun.DB) (applied []string, err error) {
+	m, err := newMigrator(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	err = locked(ctx, m, func() error {
+		group, err := m.Migrate(ctx)
+		for _, mig := range group.Migrations {
+			applied = append(applied, mig.String())
+		}
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	})
+	return applied, err
+}
+
+// Rollback rolls back the last applied group of migrations, under the lock,
+// and lists them in the order they were undone; none when nothing is applied.
+// A migration's rollback drops only what it created: see
+// migrations.CreatedTables.
+func Rollback(ctx context.Context, db *bun.DB) (rolledBack []string, err error) {
+	m, err := newMigrator(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	err = locked(ctx, m, func() error {
+		group, err := m.Rollback(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+		for i := len(group.Migrations) - 1; i >= 0; i-- {
+			rolledBack = append(rolledBack, group.Migrations[i].String())
+		}
+		return nil
+	})
+	return rolledBack, err
+}
+
+// MigrationStatus lists every migration with whether it is applied, and in
+// which group (what one down undoes), then the tables a rollback would drop
+// because headline created them.
 func MigrationStatus(ctx context.Context, db *bun.DB) ([]string, error) {
-	m := migrate.NewMigrator(db, migrations.Migrations)
-	if err := m.Init(ctx); err != nil {
-		return nil, fmt.Errorf("migrate init: %w", err)
+	m, err := newMigrator(ctx, db)
+	if err != nil {
+		return nil, err
 	}
 	ms, err := m.MigrationsWithStatus(ctx)
 	if err != nil {
@@ -140,9 +220,16 @@ func MigrationStatus(ctx context.Context, db *bun.DB) ([]string, error) {
 	for _, mig := range ms {
 		state := "pending"
 		if mig.IsApplied() {
-			state = "applied"
+			state = fmt.Sprintf("applied (group %d)", mig.GroupID)
 		}
 		out = append(out, mig.String()+" "+state)
 	}
-	return out, nil
+	created, err := migrations.CreatedTables(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if len(created) == 0 {
+		created = []string{"none"}
+	}
+	return append(out, "tables headline created, which down drops: "+strings.Join(created, ", ")), nil
 }

@@ -338,9 +338,17 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 			need = append(need, i)
 		}
 	}
+	stats := statsFrom(ctx)
+	if stats != nil {
+		stats.CacheHits.Add(int64(len(ids) - len(need)))
+		stats.CacheMisses.Add(int64(len(need)))
+	}
 	loaded := make(map[headline.UserID]*flight, len(need))
 	if len(need) > 0 {
 		flights, own := p.join(ids, need, start, cacheOK)
+		if stats != nil {
+			stats.Joined.Add(int64(len(need) - len(own)))
+		}
 		if len(own) > 0 {
 			p.load(ctx, own, entries, pos, wantStatus, cacheOK)
 		}
@@ -478,6 +486,10 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 	if len(selectIDs) > 0 {
 		p.observeSQL("select_users", selectStart)
 	}
+	stats := statsFrom(ctx)
+	if stats != nil {
+		stats.SQLRows.Add(int64(len(rows)))
+	}
 	for id, u := range rows {
 		found[id] = u
 	}
@@ -506,6 +518,9 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 			againStart := time.Now()
 			again, rerr := p.selectUsers(ctx, voided, true)
 			p.observeSQL("select_users", againStart)
+			if stats != nil {
+				stats.SQLRows.Add(int64(len(again)))
+			}
 			if rerr == nil {
 				for _, id := range voided {
 					found[id] = again[id]

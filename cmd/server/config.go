@@ -67,6 +67,7 @@ type Config struct {
 	Introspection      bool          // INTROSPECTION. Default true.
 	Metrics            bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
 	PlaygroundAuth     string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
+	CORSAllowedOrigins string        // CORS_ALLOWED_ORIGINS: comma-separated origins browsers may call from. Default "": any.
 	MaxBodyBytes       int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
 	ReadHeaderTimeout  time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
 	ReadTimeout        time.Duration // HTTP_READ_TIMEOUT. Default 10s.
@@ -75,7 +76,10 @@ type Config struct {
 	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT: grace for in-flight requests. Default 15s.
 	LogLevel           string        // LOG_LEVEL: debug, info, warn, error. Default info.
 	LogFormat          string        // LOG_FORMAT: text or json. Default text.
+	LogRequests        bool          // LOG_REQUESTS: one log line per request. Default true.
 	EmbeddedDemoUsers  int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
+
+	ShowVersion bool // the flag -version alone, not a setting: print the build's version and exit.
 }
 
 // setting is one row of the configuration: its variable, its default, and
@@ -161,6 +165,7 @@ var settings = []setting{
 	{"APQ_TTL", "24h", "how long a persisted query stays in Redis after it was registered (reads do not extend it)", duration(func(c *Config) *time.Duration { return &c.APQTTL })},
 	{"APQ_CACHE_SIZE", "1000", "persisted queries each process keeps in memory (LRU) in front of Redis", integer(func(c *Config) *int { return &c.APQCacheSize })},
 	{"PLAYGROUND_AUTHORIZATION", "", "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", str(func(c *Config) *string { return &c.PlaygroundAuth })},
+	{"CORS_ALLOWED_ORIGINS", "", "comma-separated origins browser frontends may call the API from (https://app.example.com, https://*.example.com); empty: any", str(func(c *Config) *string { return &c.CORSAllowedOrigins })},
 	{"INTROSPECTION", "true", "serve GraphQL introspection (the Playground needs it)", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"METRICS", "true", "count and serve Prometheus metrics at GET /metrics", boolean(func(c *Config) *bool { return &c.Metrics })},
 	{"MAX_BODY_BYTES", "1048576", "request body limit in bytes", func(c *Config, v string) error {
@@ -178,6 +183,7 @@ var settings = []setting{
 	{"SHUTDOWN_TIMEOUT", "15s", "grace for in-flight requests on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+	{"LOG_REQUESTS", "true", "log one line per request: id, method, path, status, duration, GraphQL operation, cache hits and misses, SQL rows", boolean(func(c *Config) *bool { return &c.LogRequests })},
 	{"EMBEDDED_DEMO_USERS", "300", "demo users loaded in the embedded mode", integer(func(c *Config) *int { return &c.EmbeddedDemoUsers })},
 }
 
@@ -204,6 +210,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			return s.set(c, v)
 		})
 	}
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the module version and VCS revision, time and modified state of this build, and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

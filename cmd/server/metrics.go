@@ -89,11 +89,26 @@ func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics 
 			}
 			return 0
 		}),
+		newBuildInfoGauge(readBuildInfo()),
 		newRedisPoolCollector(rdb),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// newBuildInfoGauge is 1, labelled with the build: a dashboard can show
+// which commit each instance runs, and join it onto other series.
+func newBuildInfoGauge(b buildInfo) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "headline_build_info",
+		Help: "Always 1; the labels say which build runs: module version, VCS revision, commit time, whether the work tree was modified, Go version.",
+		ConstLabels: prometheus.Labels{
+			"version": b.Version, "revision": b.Revision, "vcs_time": b.Time, "modified": b.Modified, "goversion": b.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
 }
 
 // handler serves the registry in the Prometheus exposition formats.

@@ -31,6 +31,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if cfg.ShowVersion {
+		_, err := fmt.Fprintln(stdout, readBuildInfo())
+		return err
+	}
 	log := newLogger(cfg, stdout)
 	// go-redis logs pool trouble (failed dials) on its own; send it to the
 	// same structured log. Its logger is process-wide.
@@ -62,7 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "mode", env.mode)
+	build := readBuildInfo()
+	log.Info("listening", "addr", ln.Addr().String(), "mode", env.mode,
+		"version", build.Version, "revision", build.Revision, "modified", build.Modified)
 	if env.mode == "embedded" {
 		announceEmbedded(log, ln.Addr(), env.secret)
 	}
@@ -278,7 +284,8 @@ func announceEmbedded(log *slog.Logger, addr net.Addr, secret string) {
 		"token", token)
 }
 
-// runMigrate creates the tables headline needs on the configured MySQL.
+// runMigrate changes the schema of the configured MySQL: `up` creates the
+// tables headline needs, `down` undoes the last `up`, `status` lists both.
 // The server itself never does: against a shared database, schema changes
 // are a deliberate step of a deploy.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -298,28 +305,44 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer db.Close()
+	return migrateCommand(ctx, db, cmd, stdout)
+}
+
+// migrateCommand runs one migrate command on db and says what it did.
+func migrateCommand(ctx context.Context, db *bun.DB, cmd string, stdout io.Writer) error {
 	switch cmd {
 	case "up":
 		applied, err := store.Migrate(ctx, db)
+		for _, m := range applied {
+			fmt.Fprintln(stdout, "migrate: applied", m)
+		}
 		if err != nil {
 			return err
 		}
 		if len(applied) == 0 {
 			fmt.Fprintln(stdout, "migrate: nothing to do")
 		}
-		for _, m := range applied {
-			fmt.Fprintln(stdout, "migrate: applied", m)
+	case "down":
+		undone, err := store.Rollback(ctx, db)
+		for _, m := range undone {
+			fmt.Fprintln(stdout, "migrate: rolled back", m)
 		}
-	case "status":
-		ms, err := store.MigrationStatus(ctx, db)
 		if err != nil {
 			return err
 		}
-		for _, m := range ms {
-			fmt.Fprintln(stdout, m)
+		if len(undone) == 0 {
+			fmt.Fprintln(stdout, "migrate: nothing to roll back")
+		}
+	case "status":
+		lines, err := store.MigrationStatus(ctx, db)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			fmt.Fprintln(stdout, l)
 		}
 	default:
-		return fmt.Errorf("migrate: unknown command %q (want up or status)", cmd)
+		return fmt.Errorf("migrate: unknown command %q (want up, down or status)", cmd)
 	}
 	return nil
 }

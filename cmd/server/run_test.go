@@ -8,14 +8,20 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
+	"github.com/headline/headline"
+	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -134,77 +140,239 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 }
 
-// TestMigrate runs `server migrate` against MariaDB: it creates the Toutiao
-// table, is idempotent, and leaves a table that already exists as it is.
-func TestMigrate(t *testing.T) {
-	dsn := os.Getenv(storetest.MySQLEnv)
-	if dsn == "" {
-		t.Skip("needs MariaDB: set " + storetest.MySQLEnv)
-	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx := context.Background()
-	exec := func(q string) {
-		t.Helper()
-		if _, err := admin.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	migrate := func(t *testing.T, db string, args ...string) string {
-		t.Helper()
-		c := *cfg
-		c.DBName = db
-		var out bytes.Buffer
-		if err := run(ctx, append([]string{"server", "migrate"}, args...), envOf(map[string]string{"MYSQL_DSN": c.FormatDSN()}), &out); err != nil {
-			t.Fatalf("migrate %v: %v", args, err)
-		}
-		return out.String()
-	}
+// migrateEngine is a database `server migrate` runs on: fresh makes an
+// empty database for one test and returns a handle to inspect it and a
+// function that runs `server migrate <cmd>` on it with a connection of its
+// own, as a separate process would.
+type migrateEngine struct {
+	name  string
+	fresh func(t *testing.T, name string) (db *bun.DB, migrate func(ctx context.Context, cmd string) (string, error))
+}
 
-	t.Run("creates user_basic as Toutiao has it, once", func(t *testing.T) {
-		exec("DROP DATABASE IF EXISTS headline_test_migrate")
-		exec("CREATE DATABASE headline_test_migrate CHARACTER SET utf8mb4")
-		if out := migrate(t, "headline_test_migrate", "up"); !strings.Contains(out, "applied") {
-			t.Errorf("first migrate up said %q", out)
+var migrateEngines = []migrateEngine{
+	{"MariaDB", func(t *testing.T, name string) (*bun.DB, func(context.Context, string) (string, error)) {
+		dsn := os.Getenv(storetest.MySQLEnv)
+		if dsn == "" {
+			t.Skip("needs MariaDB: set " + storetest.MySQLEnv)
 		}
-		if out := migrate(t, "headline_test_migrate", "up"); !strings.Contains(out, "nothing to do") {
-			t.Errorf("second migrate up said %q, want nothing to do", out)
-		}
-		if out := migrate(t, "headline_test_migrate", "status"); !strings.Contains(out, "user_basic applied") {
-			t.Errorf("status said %q", out)
-		}
-		var name, ddl string
-		if err := admin.QueryRowContext(ctx, "SHOW CREATE TABLE headline_test_migrate.user_basic").Scan(&name, &ddl); err != nil {
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"`user_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT", "`user_name` varchar(32) NOT NULL", "UNIQUE KEY `user_name`", "utf8mb4", "`update_time` datetime NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp()"} {
-			if !strings.Contains(ddl, want) {
-				t.Errorf("user_basic lacks %q:\n%s", want, ddl)
+		cfg.DBName = ""
+		admin, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Close() })
+		cfg.DBName = "headline_test_migrate_" + name + os.Getenv("HEADLINE_TEST_DB_SUFFIX")
+		for _, q := range []string{"DROP DATABASE IF EXISTS `" + cfg.DBName + "`", "CREATE DATABASE `" + cfg.DBName + "` CHARACTER SET utf8mb4"} {
+			if _, err := admin.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
 			}
 		}
-	})
-
-	t.Run("leaves an existing user_basic and its rows alone", func(t *testing.T) {
-		exec("DROP DATABASE IF EXISTS headline_test_migrate2")
-		exec("CREATE DATABASE headline_test_migrate2 CHARACTER SET utf8mb4")
-		exec("CREATE TABLE headline_test_migrate2.user_basic (user_id BIGINT UNSIGNED PRIMARY KEY, user_name VARCHAR(32) NOT NULL, mobile CHAR(11) NOT NULL, extra_col INT)")
-		exec("INSERT INTO headline_test_migrate2.user_basic VALUES (1, 'kept', '13800000000', 7)")
-		migrate(t, "headline_test_migrate2", "up")
-		var n int
-		if err := admin.QueryRowContext(ctx, "SELECT extra_col FROM headline_test_migrate2.user_basic WHERE user_name = 'kept'").Scan(&n); err != nil || n != 7 {
-			t.Errorf("existing row: %d, %v; want it kept with extra_col 7", n, err)
+		t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS `" + cfg.DBName + "`") })
+		db, err := store.OpenMySQL(cfg.FormatDSN(), store.PoolOptions{MaxOpen: 2})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	exec("DROP DATABASE IF EXISTS headline_test_migrate")
-	exec("DROP DATABASE IF EXISTS headline_test_migrate2")
+		t.Cleanup(func() { _ = db.Close() })
+		return db, func(ctx context.Context, cmd string) (string, error) {
+			var out bytes.Buffer
+			err := run(ctx, []string{"server", "migrate", cmd}, envOf(map[string]string{"MYSQL_DSN": cfg.FormatDSN()}), &out)
+			return out.String(), err
+		}
+	}},
+	{"SQLite", func(t *testing.T, name string) (*bun.DB, func(context.Context, string) (string, error)) {
+		path := filepath.Join(t.TempDir(), name+".db")
+		db, err := store.OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db, func(ctx context.Context, cmd string) (string, error) {
+			conn, err := store.OpenSQLite(path)
+			if err != nil {
+				return "", err
+			}
+			defer conn.Close()
+			var out bytes.Buffer
+			err = migrateCommand(ctx, conn, cmd, &out)
+			return out.String(), err
+		}
+	}},
+}
+
+// tableExists reports whether db has a table called name.
+func tableExists(t *testing.T, db *bun.DB, name string) bool {
+	t.Helper()
+	q := "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
+	if db.Dialect().Name() == dialect.SQLite {
+		q = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+	}
+	var n int
+	if err := db.NewRaw(q, name).Scan(context.Background(), &n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// TestMigrate runs `server migrate up|down|status` on MariaDB and SQLite:
+// up creates the Toutiao table and records that headline created it; down
+// undoes the last up, dropping only a table headline created; a table that
+// was there before is never touched; two ups at once both succeed.
+func TestMigrate(t *testing.T) {
+	const (
+		mig       = "20261126000001_user_basic"
+		applied   = "migrate: applied " + mig + "\n"
+		undone    = "migrate: rolled back " + mig + "\n"
+		noUp      = "migrate: nothing to do\n"
+		noDown    = "migrate: nothing to roll back\n"
+		pending   = mig + " pending\ntables headline created, which down drops: none\n"
+		appliedBy = mig + " applied (group 1)\ntables headline created, which down drops: user_basic\n"
+		appliedTo = mig + " applied (group 1)\ntables headline created, which down drops: none\n"
+	)
+	ctx := context.Background()
+	for _, e := range migrateEngines {
+		t.Run(e.name, func(t *testing.T) {
+			// steps runs migrate commands in turn, checking each output.
+			steps := func(t *testing.T, migrate func(context.Context, string) (string, error), cmdWant ...string) {
+				t.Helper()
+				for i := 0; i+1 < len(cmdWant); i += 2 {
+					out, err := migrate(ctx, cmdWant[i])
+					if err != nil {
+						t.Fatalf("step %d, migrate %s: %v (output %q)", i/2+1, cmdWant[i], err, out)
+					}
+					if out != cmdWant[i+1] {
+						t.Fatalf("step %d, migrate %s said\n%q\nwant\n%q", i/2+1, cmdWant[i], out, cmdWant[i+1])
+					}
+				}
+			}
+			exists := func(t *testing.T, db *bun.DB, want bool, tables ...string) {
+				t.Helper()
+				for _, name := range tables {
+					if got := tableExists(t, db, name); got != want {
+						t.Errorf("table %s exists: %v, want %v", name, got, want)
+					}
+				}
+			}
+
+			t.Run("on an empty database: up creates user_basic, down drops it, up creates it again", func(t *testing.T) {
+				db, migrate := e.fresh(t, "empty")
+				steps(t, migrate, "status", pending, "up", applied, "status", appliedBy)
+				exists(t, db, true, "user_basic", "headline_created_tables")
+				if e.name == "MariaDB" {
+					var name, ddl string
+					if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE user_basic").Scan(&name, &ddl); err != nil {
+						t.Fatal(err)
+					}
+					for _, want := range []string{"`user_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT", "`user_name` varchar(32) NOT NULL", "UNIQUE KEY `user_name`", "utf8mb4", "`update_time` datetime NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp()"} {
+						if !strings.Contains(ddl, want) {
+							t.Errorf("user_basic lacks %q:\n%s", want, ddl)
+						}
+					}
+				}
+				if err := store.InsertUsers(ctx, db, headline.User{ID: 1, Name: "made-after-up"}); err != nil {
+					t.Fatal(err)
+				}
+				steps(t, migrate, "up", noUp, "down", undone, "status", pending)
+				exists(t, db, false, "user_basic", "headline_created_tables")
+				steps(t, migrate, "down", noDown, "down", noDown, "up", applied, "status", appliedBy)
+				exists(t, db, true, "user_basic")
+			})
+
+			t.Run("an existing user_basic, with rows and a column of its own, is left alone by up and down", func(t *testing.T) {
+				db, migrate := e.fresh(t, "existing")
+				for _, q := range []string{
+					"CREATE TABLE user_basic (user_id BIGINT UNSIGNED PRIMARY KEY, user_name VARCHAR(32) NOT NULL, mobile CHAR(11) NOT NULL, extra_col INT)",
+					"INSERT INTO user_basic VALUES (1, 'kept', '13800000000', 7), (2, 'kept too', '13800000001', 8)",
+				} {
+					if _, err := db.ExecContext(ctx, q); err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
+				}
+				steps(t, migrate, "up", applied, "status", appliedTo, "down", undone, "status", pending, "up", applied, "down", undone)
+				var got []string
+				if err := db.NewRaw("SELECT CONCAT(user_id, ' ', user_name, ' ', extra_col) FROM user_basic ORDER BY user_id").Scan(ctx, &got); err != nil {
+					t.Fatalf("read the existing table: %v", err)
+				}
+				if g, w := strings.Join(got, "; "), "1 kept 7; 2 kept too 8"; g != w {
+					t.Errorf("user_basic after up, down, up, down: %q, want %q", g, w)
+				}
+				exists(t, db, false, "headline_created_tables")
+			})
+
+			t.Run("a database migrated before headline recorded its tables keeps user_basic", func(t *testing.T) {
+				db, migrate := e.fresh(t, "legacy")
+				steps(t, migrate, "up", applied)
+				// As the first `migrate up` left such a database: the table, no record.
+				if _, err := db.ExecContext(ctx, "DROP TABLE headline_created_tables"); err != nil {
+					t.Fatal(err)
+				}
+				steps(t, migrate, "status", appliedTo, "down", undone)
+				exists(t, db, true, "user_basic")
+			})
+
+			t.Run("two ups at once: one applies, both succeed", func(t *testing.T) {
+				db, migrate := e.fresh(t, "concurrent")
+				for round := range 5 {
+					outs := make([]string, 2)
+					errs := make([]error, 2)
+					var wg sync.WaitGroup
+					start := make(chan struct{})
+					for i := range outs {
+						wg.Go(func() {
+							<-start
+							outs[i], errs[i] = migrate(ctx, "up")
+						})
+					}
+					close(start)
+					wg.Wait()
+					if errs[0] != nil || errs[1] != nil {
+						t.Fatalf("round %d: errors %v, %v", round, errs[0], errs[1])
+					}
+					slices.Sort(outs)
+					if got, want := strings.Join(outs, ""), applied+noUp; got != want {
+						t.Fatalf("round %d: the two said\n%q\nwant one of each:\n%q", round, got, want)
+					}
+					steps(t, migrate, "status", appliedBy, "down", undone)
+				}
+				var locks int
+				if err := db.NewRaw("SELECT COUNT(*) FROM bun_migration_locks").Scan(ctx, &locks); err != nil || locks != 0 {
+					t.Errorf("locks left: %d, %v; want 0", locks, err)
+				}
+			})
+
+			t.Run("a held lock is waited for; one never released fails, naming it", func(t *testing.T) {
+				db, migrate := e.fresh(t, "locked")
+				steps(t, migrate, "status", pending) // makes bun's tables
+				hold := func() {
+					if _, err := db.ExecContext(ctx, "INSERT INTO bun_migration_locks (table_name) VALUES ('bun_migrations')"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				hold()
+				go func() {
+					time.Sleep(300 * time.Millisecond)
+					_, _ = db.ExecContext(ctx, "DELETE FROM bun_migration_locks")
+				}()
+				began := time.Now()
+				steps(t, migrate, "up", applied)
+				if waited := time.Since(began); waited < 300*time.Millisecond {
+					t.Errorf("up returned after %v, before the lock was released at 300ms", waited)
+				}
+
+				hold()
+				short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				defer cancel()
+				out, err := migrate(short, "down")
+				if err == nil || !strings.Contains(err.Error(), "bun_migration_locks") {
+					t.Errorf("down under a lock never released: %v (output %q), want an error naming bun_migration_locks", err, out)
+				}
+				exists(t, db, true, "user_basic")
+			})
+		})
+	}
 }
 
 func TestREADMEListsEverySetting(t *testing.T) {

@@ -49,6 +49,7 @@ func withReplicas(rs *store.Replicas, freshWindow time.Duration) serverOption {
 
 // NewServer returns the HTTP handler of headline: every route is in routes.
 func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) http.Handler {
+	log = withRequestIDs(log)
 	cache := store.NewCache(rdb, store.TTLs{
 		Profile:       cfg.CacheTTL,
 		ProfileJitter: cfg.CacheTTLJitter,
@@ -86,7 +87,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return mux
+	return requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, mux))
 }
 
 func (s *server) routes(mux *http.ServeMux) {
@@ -107,6 +108,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	if s.metrics != nil {
 		lopts.ObserveBatch = s.metrics.observeBatch
 		gql.Use(s.metrics.graphqlExtension())
+	}
+	if s.cfg.LogRequests {
+		gql.Use(operationLogger{})
 	}
 	loaders := dataloaders.Middleware(s.profiles, lopts)
 

@@ -2,8 +2,6 @@ package migrations
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -11,7 +9,7 @@ import (
 
 // userBasicMySQL is the Toutiao backend's table exactly as its init.sql has
 // it, so that tests and benchmarks run on the real schema.
-const userBasicMySQL = "CREATE TABLE IF NOT EXISTS `user_basic` (\n" +
+const userBasicMySQL = "CREATE TABLE `user_basic` (\n" +
 	"  `user_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT COMMENT '用户ID',\n" +
 	"  `account` varchar(20) NULL COMMENT '账号',\n" +
 	"  `email` varchar(20) NULL COMMENT '邮箱',\n" +
@@ -39,7 +37,7 @@ const userBasicMySQL = "CREATE TABLE IF NOT EXISTS `user_basic` (\n" +
 
 // userBasicSQLite is the same table for the embedded engine, which has no
 // unsigned types, column comments or ON UPDATE.
-const userBasicSQLite = `CREATE TABLE IF NOT EXISTS user_basic (
+const userBasicSQLite = `CREATE TABLE user_basic (
   user_id INTEGER PRIMARY KEY AUTOINCREMENT,
   account VARCHAR(20) NULL,
   email VARCHAR(20) NULL,
@@ -64,19 +62,18 @@ const userBasicSQLite = `CREATE TABLE IF NOT EXISTS user_basic (
 
 func init() {
 	Migrations.MustRegister(func(ctx context.Context, db *bun.DB) error {
-		// IF NOT EXISTS: on a database the Toutiao backend already uses, the
-		// table is theirs and is left exactly as it is.
+		// On a database the Toutiao backend already uses, the table is
+		// theirs: left exactly as it is, and not recorded as headline's.
 		ddl := userBasicMySQL
 		if db.Dialect().Name() == dialect.SQLite {
 			ddl = userBasicSQLite
 		}
-		if _, err := db.ExecContext(ctx, ddl); err != nil {
-			return fmt.Errorf("create user_basic: %w", err)
-		}
-		return nil
+		_, err := createTable(ctx, db, "user_basic", ddl)
+		return err
 	}, func(ctx context.Context, db *bun.DB) error {
-		// user_basic holds the Toutiao backend's users; no rollback of
-		// headline's may drop it.
-		return errors.New("user_basic is shared with the Toutiao backend and is never dropped by a rollback")
+		// Only if headline created it: then it holds what was written
+		// since, and goes with it. The Toutiao backend's table is kept.
+		_, err := dropTable(ctx, db, "user_basic")
+		return err
 	})
 }

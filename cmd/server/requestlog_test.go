@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/headline/headline/store/storetest"
+)
+
+// loggedServer is the whole server with its log in JSON lines the test reads.
+type loggedServer struct {
+	*testServer
+	logs *syncBuffer
+}
+
+func newLoggedServer(t *testing.T, adjust ...func(*Config)) *loggedServer {
+	t.Helper()
+	cfg := testConfig(t, adjust...)
+	base := storetest.DB(t, "server")
+	db, sc := storetest.CountSQL(base)
+	r := storetest.NewRedis(t, redisDB)
+	rdb := newRedis(r.Options(), cfg)
+	t.Cleanup(func() { _ = rdb.Close() })
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := NewServer(cfg, log, db, rdb, newTokenVerifier(testSecret))
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	return &loggedServer{
+		testServer: &testServer{URL: hs.URL, Handler: h, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: storetest.CountRedis(rdb)},
+		logs:       logs,
+	}
+}
+
+// send posts a GraphQL query with an optional X-Request-ID and returns the
+// X-Request-ID the server answered with.
+func (s *loggedServer) send(t *testing.T, query, requestID string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if requestID != "" {
+		req.Header.Set("X-Request-ID", requestID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || bytes.Contains(b, []byte(`"errors"`)) {
+		t.Fatalf("%s: %d %s", query, resp.StatusCode, b)
+	}
+	return resp.Header.Get("X-Request-ID")
+}
+
+// lines returns the log records whose request_id is id ("" for all).
+func (s *loggedServer) lines(t *testing.T, id string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.logs.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, l)
+		}
+		if id == "" || rec["request_id"] == id {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// requestLine returns the one "request" record of request id.
+func (s *loggedServer) requestLine(t *testing.T, id string) map[string]any {
+	t.Helper()
+	var found []map[string]any
+	for _, rec := range s.lines(t, id) {
+		if rec["msg"] == "request" {
+			found = append(found, rec)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d request lines for request_id %q, want 1; log:\n%s", len(found), id, s.logs)
+	}
+	return found[0]
+}
+
+// generatedID is the shape of an id the server makes (crypto/rand.Text).
+var generatedID = regexp.MustCompile(`^[A-Z2-7]{26}$`)
+
+func TestRequestLog(t *testing.T) {
+	s := newLoggedServer(t)
+	s.replaceUsers(t, seqUsers(47201, 3)...) // 47201–47203; 47299 does not exist
+	feed := `query Feed { users(ids: ["47201", "47202", "47203", "47299"]) { id name } }`
+
+	// The fields a request line has beyond request_id and time, as JSON
+	// decodes them; duration_ms is checked apart.
+	want := func(op string, hits, misses, joined, rows float64) map[string]any {
+		return map[string]any{"level": "INFO", "msg": "request", "method": "POST", "path": "/graphql", "status": float64(200),
+			"operation": op, "cache_hits": hits, "cache_misses": misses, "joined": joined, "sql_rows": rows}
+	}
+	check := func(t *testing.T, id string, want map[string]any) {
+		t.Helper()
+		got := s.requestLine(t, id)
+		if d, ok := got["duration_ms"].(float64); !ok || d <= 0 || d > 10_000 {
+			t.Errorf("duration_ms = %v, want a positive number of milliseconds", got["duration_ms"])
+		}
+		for _, k := range []string{"time", "request_id", "duration_ms"} {
+			delete(got, k)
+		}
+		if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
+			t.Errorf("request line\n got  %s\n want %s", g, w)
+		}
+	}
+
+	for _, tc := range []struct {
+		name, query, sentID string
+		keepsID             bool
+		want                map[string]any
+	}{
+		{"cold: 4 misses, 3 rows read (the 4th id has no row)", feed, "", false, want("Feed", 0, 4, 0, 3)},
+		{"warm: 4 hits (one of them -1), nothing read", feed, "", false, want("Feed", 4, 0, 0, 0)},
+		{"an incoming X-Request-ID is kept", `{ user(id: "47201") { name } }`, "trace-0f3a/web:42", true, want("", 1, 0, 0, 0)},
+		{"the longest kept X-Request-ID", `query One { user(id: "47202") { id } }`, strings.Repeat("x", 128), true, want("One", 1, 0, 0, 0)},
+		{"one too long is replaced", `query One { user(id: "47202") { id } }`, strings.Repeat("x", 129), false, want("One", 1, 0, 0, 0)},
+		{"one with a space is replaced", `query One { user(id: "47202") { id } }`, "a b", false, want("One", 1, 0, 0, 0)},
+		{"one not ASCII is replaced", `query One { user(id: "47202") { id } }`, "trace-é", false, want("One", 1, 0, 0, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := s.send(t, tc.query, tc.sentID)
+			switch {
+			case tc.keepsID && got != tc.sentID:
+				t.Fatalf("X-Request-ID in the response %q, want the one sent, %q", got, tc.sentID)
+			case !tc.keepsID && !generatedID.MatchString(got):
+				t.Fatalf("X-Request-ID in the response %q, want a generated one (sent %q)", got, tc.sentID)
+			}
+			check(t, got, tc.want)
+		})
+	}
+
+	t.Run("ids are not reused", func(t *testing.T) {
+		seen := map[string]bool{}
+		for _, rec := range s.lines(t, "") {
+			id, _ := rec["request_id"].(string)
+			if rec["msg"] == "request" && seen[id] {
+				t.Errorf("request_id %q on two request lines", id)
+			}
+			seen[id] = true
+		}
+	})
+
+	t.Run("a herd on one cold id: each row is counted once, by the request that read it", func(t *testing.T) {
+		s.replaceUsers(t, seqUsers(47210, 1)...)
+		s.resetCounts()
+		const n = 16
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { ids[i] = s.send(t, `{ user(id: "47210") { id } }`, fmt.Sprintf("herd-%d", i)) })
+		}
+		wg.Wait()
+		var hits, own, joined, rows int
+		for _, id := range ids {
+			l := s.requestLine(t, id)
+			h, m, j, r := l["cache_hits"].(float64), l["cache_misses"].(float64), l["joined"].(float64), l["sql_rows"].(float64)
+			switch {
+			case h == 1 && m == 0 && j == 0 && r == 0:
+				hits++
+			case h == 0 && m == 1 && j == 1 && r == 0:
+				joined++
+			case h == 0 && m == 1 && j == 0 && r <= 1:
+				own++
+			default:
+				t.Errorf("%s: hits %v misses %v joined %v rows %v: not one of a hit, a joined miss or a load", id, h, m, j, r)
+			}
+			rows += int(r)
+		}
+		if selects := s.sql.Count("SELECT"); rows != selects {
+			t.Errorf("sql_rows add up to %d over the %d lines, but %d SELECTs of one row ran", rows, n, selects)
+		}
+		t.Logf("%d concurrent requests for one cold id: %d hits, %d joined another's load, %d loaded themselves; %d SELECTs",
+			n, hits, joined, own, s.sql.Count("SELECT"))
+	})
+
+	// Last: it breaks the server's Redis client.
+	t.Run("every line of a request carries its id", func(t *testing.T) {
+		// An id not loaded before: with the cache unreadable, a load of the
+		// last 2 s would be joined instead of read.
+		s.replaceUsers(t, seqUsers(47230, 1)...)
+		_ = s.rdb.Close() // the cache read fails, is logged, and MySQL answers
+		s.send(t, `{ user(id: "47230") { id } }`, "trace-redis-gone")
+		var msgs []string
+		for _, rec := range s.lines(t, "trace-redis-gone") {
+			msgs = append(msgs, rec["msg"].(string))
+		}
+		if got, want := strings.Join(msgs, " | "), "cache read failed; loading from the database | request"; got != want {
+			t.Errorf("lines with the request's id: %q, want %q", got, want)
+		}
+		check(t, "trace-redis-gone", want("", 0, 1, 0, 1))
+	})
+}
+
+func TestRequestLogOff(t *testing.T) {
+	s := newLoggedServer(t, func(c *Config) { c.LogRequests = false })
+	s.replaceUsers(t, seqUsers(47220, 1)...)
+	for _, sent := range []string{"", "trace-off"} {
+		got := s.send(t, `{ user(id: "47220") { id } }`, sent)
+		if (sent == "" && !generatedID.MatchString(got)) || (sent != "" && got != sent) {
+			t.Errorf("sent X-Request-ID %q, got %q back", sent, got)
+		}
+	}
+	if l := s.lines(t, ""); len(l) != 0 {
+		t.Errorf("LOG_REQUESTS=false, yet the log has %d lines:\n%s", len(l), s.logs)
+	}
+}
