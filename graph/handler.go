@@ -3,6 +3,7 @@ package graph
 import (
 	"log/slog"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -54,6 +55,10 @@ type Options struct {
 	Log *slog.Logger
 	// Profiles applies updateMe's edits; without it updateMe fails.
 	Profiles ProfileUpdater
+	// Extensions are used before every other extension, so they wrap the
+	// whole operation, the lookups planned before any resolver runs
+	// included (a tracing span must, to parent the planned batch's calls).
+	Extensions []graphql.HandlerExtension
 }
 
 func (o Options) withDefaults() Options {
@@ -95,6 +100,9 @@ func NewHandler(opts Options) *handler.Server {
 		return 1 + len(ids)*childComplexity
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
+	for _, ext := range opts.Extensions {
+		srv.Use(ext)
+	}
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))
