@@ -14,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/dataloaders"
@@ -30,11 +31,23 @@ type server struct {
 	cache    *store.Cache
 	profiles *store.Profiles
 	tokens   *tokenVerifier
-	metrics  *metrics // nil: METRICS off
+	metrics  *metrics             // nil: METRICS off
+	tracer   trace.TracerProvider // nil: no tracing
 }
 
 // NewServer returns the HTTP handler of headline: every route is in routes.
-func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier) http.Handler {
+// With withTracing it adds tracing hooks to rdb.
+func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) http.Handler {
+	var o serverOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.tracer != nil {
+		var err error
+		if db, err = traceClients(o.tracer, db, rdb); err != nil {
+			log.Error("Redis calls are not traced", "err", err)
+		}
+	}
 	cache := store.NewCache(rdb, store.TTLs{
 		Profile:       cfg.CacheTTL,
 		ProfileJitter: cfg.CacheTTLJitter,
@@ -59,10 +72,11 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		profiles: store.NewProfiles(db, cache, log, store.ProfilesOptions{Observer: observer}),
 		tokens:   tokens,
 		metrics:  m,
+		tracer:   o.tracer,
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return mux
+	return s.traceHTTP(mux)
 }
 
 func (s *server) routes(mux *http.ServeMux) {
@@ -77,6 +91,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		Introspection:   s.cfg.Introspection,
 		Log:             s.log,
 		Profiles:        s.profiles,
+		Extensions:      s.graphqlExtensions(),
 	})
 	lopts := dataloaders.Options{Wait: s.cfg.LoaderWait}
 	if s.metrics != nil {
