@@ -3,6 +3,7 @@ package graph
 import (
 	"log/slog"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -57,6 +58,11 @@ type Options struct {
 	// APQ keeps automatic persisted queries (Apollo's). nil: off, and a
 	// request with only a hash is answered PersistedQueryNotSupported.
 	APQ PersistedQueryStore
+
+	// Extensions are used before every other extension, so they wrap the
+	// whole operation, the lookups planned before any resolver runs
+	// included (a tracing span must, to parent the planned batch's calls).
+	Extensions []graphql.HandlerExtension
 }
 
 func (o Options) withDefaults() Options {
@@ -99,6 +105,9 @@ func NewHandler(opts Options) *handler.Server {
 		return 1 + len(ids)*childComplexity
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
+	for _, ext := range opts.Extensions {
+		srv.Use(ext)
+	}
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // benchServer is newTestServer with logging off, so the log does not
@@ -21,8 +25,19 @@ func benchServer(b *testing.B, adjust ...func(*Config)) *testServer {
 
 // BenchmarkWarmUsers50 is a feed page: users(ids:) with 50 warm authors,
 // through the whole HTTP handler (no network), on this package's Redis.
-func BenchmarkWarmUsers50(b *testing.B) {
-	s := benchServer(b)
+func BenchmarkWarmUsers50(b *testing.B) { benchWarmUsers50(b, benchServer(b)) }
+
+// BenchmarkWarmUsers50Traced is BenchmarkWarmUsers50 with tracing on, its
+// spans batched as in production to an exporter that drops them: the cost
+// of making spans, not of sending them.
+func BenchmarkWarmUsers50Traced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	s := newTestServerWith(b, []serverOption{withTracing(tp)}, func(c *Config) { c.LogLevel = "error" })
+	benchWarmUsers50(b, s)
+}
+
+func benchWarmUsers50(b *testing.B, s *testServer) {
 	s.replaceUsers(b, seqUsers(6000, 50)...)
 	ids := make([]int64, 50)
 	for i := range ids {

@@ -80,6 +80,15 @@ type Config struct {
 	EmbeddedDemoUsers  int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
 
 	ShowVersion bool // the flag -version alone, not a setting: print the build's version and exit.
+
+	// OpenTelemetry traces, under the standard variable names; tracing is
+	// off unless an endpoint is set. The exporter reads the other OTEL_*
+	// variables (headers, timeout, TLS, sampler) from the environment itself.
+	OTLPEndpoint       string // OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL. Default "".
+	OTLPTracesEndpoint string // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: full URL for traces, over the base. Default "".
+	OTLPProtocol       string // OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf or grpc. Default http/protobuf.
+	OTLPTracesProtocol string // OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: over OTEL_EXPORTER_OTLP_PROTOCOL. Default "".
+	ServiceName        string // OTEL_SERVICE_NAME: service.name of the traces. Default headline.
 }
 
 // setting is one row of the configuration: its variable, its default, and
@@ -185,6 +194,11 @@ var settings = []setting{
 	{"LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
 	{"LOG_REQUESTS", "true", "log one line per request: id, method, path, status, duration, GraphQL operation, cache hits and misses, SQL rows", boolean(func(c *Config) *bool { return &c.LogRequests })},
 	{"EMBEDDED_DEMO_USERS", "300", "demo users loaded in the embedded mode", integer(func(c *Config) *int { return &c.EmbeddedDemoUsers })},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry collector base URL (http://host:4318, or :4317 for grpc); empty with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT empty: no tracing", str(func(c *Config) *string { return &c.OTLPEndpoint })},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "full URL traces are sent to, over OTEL_EXPORTER_OTLP_ENDPOINT (http/protobuf: with its path, e.g. /v1/traces)", str(func(c *Config) *string { return &c.OTLPTracesEndpoint })},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "OTLP protocol: http/protobuf or grpc", str(func(c *Config) *string { return &c.OTLPProtocol })},
+	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "OTLP protocol for traces, over OTEL_EXPORTER_OTLP_PROTOCOL", str(func(c *Config) *string { return &c.OTLPTracesProtocol })},
+	{"OTEL_SERVICE_NAME", "headline", "service.name the traces carry", str(func(c *Config) *string { return &c.ServiceName })},
 }
 
 // flagName is the flag that mirrors an environment variable.

@@ -63,6 +63,12 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func newTestServer(t testing.TB, adjust ...func(*Config)) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil, adjust...)
+}
+
+// newTestServerWith is newTestServer with options for NewServer.
+func newTestServerWith(t testing.TB, opts []serverOption, adjust ...func(*Config)) *testServer {
+	t.Helper()
 	cfg := testConfig(t, adjust...)
 	base := storetest.DB(t, "server")
 	db, sc := storetest.CountSQL(base)
@@ -70,7 +76,7 @@ func newTestServer(t testing.TB, adjust ...func(*Config)) *testServer {
 	rdb := newRedis(r.Options(), cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
-	h := NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret))
+	h := NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret), opts...)
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return &testServer{URL: hs.URL, Handler: h, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: rc}

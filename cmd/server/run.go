@@ -40,6 +40,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// same structured log. Its logger is process-wide.
 	redis.SetLogger(redisLog{log})
 
+	tp, err := startTracing(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	var opts []serverOption
+	if tp != nil {
+		// After the HTTP server's shutdown: the last requests' spans too.
+		defer shutdownTracing(tp, log)
+		opts = append(opts, withTracing(tp))
+	}
+
 	env, err := openEnv(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -54,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	srv := &http.Server{
 		Handler: NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious),
-			withReplicas(env.replicas, cfg.MySQLFreshWindow)),
+			append(opts, withReplicas(env.replicas, cfg.MySQLFreshWindow))...),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/dataloaders"
@@ -31,25 +32,41 @@ type server struct {
 	cache    *store.Cache
 	profiles *store.Profiles
 	tokens   *tokenVerifier
-	metrics  *metrics // nil: METRICS off
-	replicas *store.Replicas
+	metrics  *metrics             // nil: METRICS off
+	tracer   trace.TracerProvider // nil: no tracing
+	replicas *store.Replicas      // nil: no MySQL replicas
 	// apq keeps the persisted queries; nil: APQ off.
 	apq graph.PersistedQueryStore
 }
 
-// serverOption adds to NewServer what only some deployments have.
-type serverOption func(*store.ProfilesOptions)
+// serverOption adds to what NewServer wires what only some deployments have.
+type serverOption func(*serverOptions)
 
-// withReplicas tells the profiles that db routes reads to rs.
+type serverOptions struct {
+	tracer      trace.TracerProvider // nil: no tracing
+	replicas    *store.Replicas      // nil: db reads from one server
+	freshWindow time.Duration
+}
+
+// withReplicas tells the profiles that db routes reads to rs (nil: none).
 func withReplicas(rs *store.Replicas, freshWindow time.Duration) serverOption {
-	return func(o *store.ProfilesOptions) {
-		o.Replicas, o.FreshWindow = rs, freshWindow
-	}
+	return func(o *serverOptions) { o.replicas, o.freshWindow = rs, freshWindow }
 }
 
 // NewServer returns the HTTP handler of headline: every route is in routes.
+// With withTracing it adds tracing hooks to rdb.
 func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) http.Handler {
 	log = withRequestIDs(log)
+	var o serverOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.tracer != nil {
+		var err error
+		if db, err = traceClients(o.tracer, db, rdb); err != nil {
+			log.Error("Redis calls are not traced", "err", err)
+		}
+	}
 	cache := store.NewCache(rdb, store.TTLs{
 		Profile:       cfg.CacheTTL,
 		ProfileJitter: cfg.CacheTTLJitter,
@@ -65,10 +82,11 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		m = newMetrics(rdb, cache.BreakerState)
 		observer = m
 	}
-	popts := store.ProfilesOptions{Observer: observer, FreshWindow: cfg.MySQLFreshWindow}
-	for _, o := range opts {
-		o(&popts)
+	fresh := o.freshWindow
+	if fresh == 0 {
+		fresh = cfg.MySQLFreshWindow
 	}
+	popts := store.ProfilesOptions{Observer: observer, Replicas: o.replicas, FreshWindow: fresh}
 	s := &server{
 		cfg:      cfg,
 		log:      log,
@@ -79,6 +97,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		replicas: popts.Replicas,
 		tokens:   tokens,
 		metrics:  m,
+		tracer:   o.tracer,
 	}
 	if cfg.APQ {
 		s.apq = cache.PersistedQueries(store.PersistedQueryOptions{
@@ -87,7 +106,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, mux))
+	return requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))
 }
 
 func (s *server) routes(mux *http.ServeMux) {
@@ -103,6 +122,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		Log:             s.log,
 		Profiles:        s.profiles,
 		APQ:             s.apq,
+		Extensions:      s.graphqlExtensions(),
 	})
 	lopts := dataloaders.Options{Wait: s.cfg.LoaderWait}
 	if s.metrics != nil {
