@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	// The runtime read GOGC at start; this applies headline's default when
+	// it was not set, and is the same value when it was.
+	debug.SetGCPercent(cfg.GCPercent)
 	// go-redis logs pool trouble (failed dials) on its own; send it to the
 	// same structured log. Its logger is process-wide.
 	redis.SetLogger(redisLog{log})

@@ -140,6 +140,32 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 }
 
+func TestGOGC(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want int
+		err  bool
+	}{
+		{"", 400, false}, // headline's default, not the runtime's 100
+		{"100", 100, false},
+		{"off", -1, false},
+		{"OFF", -1, false},
+		{"0", 0, true},
+		{"-5", 0, true},
+		{"lots", 0, true},
+	} {
+		cfg, err := parseConfig(nil, envOf(map[string]string{"GOGC": tc.env}), io.Discard)
+		switch {
+		case tc.err && err == nil:
+			t.Errorf("GOGC=%q: no error", tc.env)
+		case !tc.err && err != nil:
+			t.Errorf("GOGC=%q: %v", tc.env, err)
+		case !tc.err && cfg.GCPercent != tc.want:
+			t.Errorf("GOGC=%q: %d, want %d", tc.env, cfg.GCPercent, tc.want)
+		}
+	}
+}
+
 // migrateEngine is a database `server migrate` runs on: fresh makes an
 // empty database for one test and returns a handle to inspect it and a
 // function that runs `server migrate <cmd>` on it with a connection of its
