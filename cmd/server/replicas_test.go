@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,33 +14,6 @@ import (
 )
 
 // Ids 237xx belong to this file.
-
-// startExternal runs the server as main does, on env, and returns its
-// address once it listens.
-func startExternal(t *testing.T, env map[string]string) (addr string, out *syncBuffer) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"server", "-http-addr", "127.0.0.1:0"}, envOf(env), out)
-	}()
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("run did not return 10s after the context ended")
-			}
-		})
-	})
-	return waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+) mode=external`)), out
-}
 
 // TestRunWithReplicas runs two server instances configured with
 // MYSQL_REPLICA_DSNS on a real primary and replica: reads go to the replica,
@@ -60,8 +31,8 @@ func TestRunWithReplicas(t *testing.T) {
 		"REDIS_URL":          fmt.Sprintf("redis://%s/%d", r.Opt.Addr, r.Opt.DB),
 		"JWT_SECRET":         testSecret,
 	}
-	a, _ := startExternal(t, env)
-	b, _ := startExternal(t, env)
+	a, _, _ := startRun(t, env, "external")
+	b, _, _ := startRun(t, env, "external")
 	sa, sb := &testServer{URL: "http://" + a}, &testServer{URL: "http://" + b}
 
 	selects := func() (p, r int64) {

@@ -52,11 +52,17 @@ func waitForLog(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
 // end within 10s). The test's cleanup stops it too.
 func startEmbedded(t *testing.T, args ...string) (addr string, out *syncBuffer, stop func() error) {
 	t.Helper()
+	return startRun(t, nil, "embedded", args...)
+}
+
+// startRun is startEmbedded on the settings env, waiting for mode.
+func startRun(t *testing.T, env map[string]string, mode string, args ...string) (addr string, out *syncBuffer, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"server", "-http-addr", "127.0.0.1:0"}, args...), envOf(nil), out)
+		done <- run(ctx, append([]string{"server", "-http-addr", "127.0.0.1:0"}, args...), envOf(env), out)
 	}()
 	var once sync.Once
 	var err error
@@ -72,7 +78,7 @@ func startEmbedded(t *testing.T, args ...string) (addr string, out *syncBuffer, 
 		return err
 	}
 	t.Cleanup(func() { _ = stop() })
-	addr = waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+) mode=embedded`))
+	addr = waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+) mode=`+mode))
 	return addr, out, stop
 }
 
