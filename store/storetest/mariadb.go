@@ -38,6 +38,7 @@ type MariaDB struct {
 	bin     string
 	port    int
 	dataDir string
+	tmpDir  string
 	logPath string
 	args    []string // mariadbd's arguments beyond the data directory and port
 	cmd     *exec.Cmd
@@ -115,7 +116,14 @@ func startMariaDB(t testing.TB, args ...string) *MariaDB {
 	}
 	m.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port))
 
-	out, err := exec.Command(install, "--no-defaults", "--datadir="+m.dataDir, "--user=root",
+	// A temporary directory of its own: mariadbd deletes the leftover
+	// temporary tables it finds in its tmpdir at start, which, in a shared
+	// /tmp, are another test's install in progress.
+	m.tmpDir = filepath.Join(dir, "tmp")
+	if err := os.Mkdir(m.tmpDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(install, "--no-defaults", "--datadir="+m.dataDir, "--tmpdir="+m.tmpDir, "--user=root",
 		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
 	if err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
@@ -183,7 +191,7 @@ func (m *MariaDB) Start(t testing.TB) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(m.bin, "--no-defaults", "--datadir="+m.dataDir, "--port="+strconv.Itoa(m.port),
+	cmd := exec.Command(m.bin, "--no-defaults", "--datadir="+m.dataDir, "--tmpdir="+m.tmpDir, "--port="+strconv.Itoa(m.port),
 		"--socket="+filepath.Join(m.dataDir, "sock"), "--bind-address=127.0.0.1", "--user=root")
 	cmd.Args = append(cmd.Args, m.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
