@@ -64,9 +64,9 @@ type Loaders struct {
 	opts  Options
 
 	mu      sync.Mutex
-	planned map[headline.Lookup]bool
-	plan    *userLoader // nil until Plan
-	users   *userLoader // unplanned lookups
+	planned map[headline.Lookup]dataloader.Thunk[*headline.User] // the plan's results, until forgotten
+	plan    *userLoader                                          // nil until Plan
+	users   *userLoader                                          // unplanned lookups
 }
 
 // New returns fresh loaders over profiles.
@@ -102,9 +102,9 @@ func (l *Loaders) Plan(ctx context.Context, keys []headline.Lookup) {
 		l.mu.Unlock()
 		return
 	}
-	l.planned = make(map[headline.Lookup]bool, len(keys))
+	l.planned = make(map[headline.Lookup]dataloader.Thunk[*headline.User], len(keys))
 	for _, k := range keys {
-		l.planned[k] = true
+		l.planned[k] = nil
 	}
 	// The batch starts when the last distinct key arrives; the window is
 	// only a backstop and is never reached.
@@ -112,20 +112,24 @@ func (l *Loaders) Plan(ctx context.Context, keys []headline.Lookup) {
 		dataloader.WithWait[headline.Lookup, *headline.User](time.Second),
 		dataloader.WithBatchCapacity[headline.Lookup, *headline.User](len(l.planned)),
 	)
-	l.mu.Unlock()
+	// Fields take the plan's thunks as they are: asking the loader again
+	// for a key it holds costs a channel and a few closures each time.
 	for k := range l.planned {
-		l.plan.Load(ctx, k)
+		l.planned[k] = l.plan.Load(ctx, k)
 	}
+	l.mu.Unlock()
 }
 
-// loader returns the loader that serves k.
-func (l *Loaders) loader(k headline.Lookup) *userLoader {
+// thunk returns the result of k: the plan's, or a load of the unplanned
+// loader.
+func (l *Loaders) thunk(ctx context.Context, k headline.Lookup) dataloader.Thunk[*headline.User] {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.planned[k] {
-		return l.plan
+	th, ok := l.planned[k]
+	l.mu.Unlock()
+	if ok {
+		return th
 	}
-	return l.users
+	return l.users.Load(ctx, k)
 }
 
 // User returns the profile of id, or nil when there is no such user.
@@ -140,7 +144,7 @@ func (l *Loaders) Account(ctx context.Context, id headline.UserID) (*headline.Us
 }
 
 func (l *Loaders) load(ctx context.Context, k headline.Lookup) (*headline.User, error) {
-	u, err := l.loader(k).Load(ctx, k)()
+	u, err := l.thunk(ctx, k)()
 	if err != nil {
 		l.forget(ctx, k)
 	}
@@ -154,7 +158,7 @@ func (l *Loaders) load(ctx context.Context, k headline.Lookup) (*headline.User, 
 func (l *Loaders) forget(ctx context.Context, k headline.Lookup) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.planned[k] {
+	if _, ok := l.planned[k]; ok {
 		delete(l.planned, k)
 		l.plan.Clear(ctx, k)
 		return
@@ -171,7 +175,7 @@ func (l *Loaders) Users(ctx context.Context, ids []headline.UserID) (users []*he
 	thunks := make([]dataloader.Thunk[*headline.User], len(ids))
 	for i, id := range ids {
 		k := headline.Lookup{ID: id}
-		thunks[i] = l.loader(k).Load(ctx, k)
+		thunks[i] = l.thunk(ctx, k)
 	}
 	users = make([]*headline.User, len(ids))
 	errs = make([]error, len(ids))
