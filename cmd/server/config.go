@@ -47,38 +47,39 @@ type Config struct {
 	JWTSecretPrevious string        // JWT_SECRET_PREVIOUS: also accepted, during a rotation. Default "".
 	JWTLeeway         time.Duration // JWT_LEEWAY: clock skew allowed on exp, nbf, iat. Default 5s.
 
-	CacheTTL           time.Duration // CACHE_TTL: profile TTL base. Default 30m.
-	CacheTTLJitter     time.Duration // CACHE_TTL_JITTER: random extra [0, this). Default 10m.
-	CacheMissingTTL    time.Duration // CACHE_MISSING_TTL: "-1" TTL base. Default 5m.
-	CacheMissingJitter time.Duration // CACHE_MISSING_TTL_JITTER. Default 60s.
-	CacheStatusTTL     time.Duration // CACHE_STATUS_TTL: user:<id>:status TTL base. Default 60m.
-	CacheStatusJitter  time.Duration // CACHE_STATUS_TTL_JITTER. Default 10m.
-	LoaderWait         time.Duration // LOADER_WAIT: window of unplanned lookups. Default 500µs.
-	MaxIDs             int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
-	ComplexityLimit    int           // COMPLEXITY_LIMIT. Default 1000.
-	MaxDepth           int           // MAX_DEPTH: deepest field nesting of a query. Default 15.
-	MaxAliases         int           // MAX_ALIASES: aliased fields of a query. Default 100.
-	MaxTokens          int           // MAX_TOKENS: lexical tokens of a query document. Default 2000.
-	MaxFields          int           // MAX_FIELDS: fields a query selects, through fragments. Default 1000.
-	QueryCacheSize     int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
-	APQ                bool          // APQ: automatic persisted queries. Default true.
-	APQTTL             time.Duration // APQ_TTL: a persisted query's life in Redis from its registration. Default 24h.
-	APQCacheSize       int           // APQ_CACHE_SIZE: persisted queries kept in process (LRU). Default 1000.
-	Introspection      bool          // INTROSPECTION. Default true.
-	Metrics            bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
-	PlaygroundAuth     string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
-	CORSAllowedOrigins string        // CORS_ALLOWED_ORIGINS: comma-separated origins browsers may call from. Default "": any.
-	MaxBodyBytes       int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
-	ReadHeaderTimeout  time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
-	ReadTimeout        time.Duration // HTTP_READ_TIMEOUT. Default 10s.
-	WriteTimeout       time.Duration // HTTP_WRITE_TIMEOUT. Default 15s.
-	IdleTimeout        time.Duration // HTTP_IDLE_TIMEOUT. Default 120s.
-	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT: grace for in-flight requests. Default 15s.
-	LogLevel           string        // LOG_LEVEL: debug, info, warn, error. Default info.
-	GCPercent          int           // GOGC: the Go runtime's own variable; -1 for "off". Default 400 (the runtime's: 100).
-	LogFormat          string        // LOG_FORMAT: text or json. Default text.
-	LogRequests        bool          // LOG_REQUESTS: one log line per request. Default true.
-	EmbeddedDemoUsers  int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
+	CacheTTL            time.Duration // CACHE_TTL: profile TTL base. Default 30m.
+	CacheTTLJitter      time.Duration // CACHE_TTL_JITTER: random extra [0, this). Default 10m.
+	CacheMissingTTL     time.Duration // CACHE_MISSING_TTL: "-1" TTL base. Default 5m.
+	CacheMissingJitter  time.Duration // CACHE_MISSING_TTL_JITTER. Default 60s.
+	CacheStatusTTL      time.Duration // CACHE_STATUS_TTL: user:<id>:status TTL base. Default 60m.
+	CacheStatusJitter   time.Duration // CACHE_STATUS_TTL_JITTER. Default 10m.
+	LoaderWait          time.Duration // LOADER_WAIT: window of unplanned lookups. Default 500µs.
+	MaxIDs              int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
+	ComplexityLimit     int           // COMPLEXITY_LIMIT. Default 1000.
+	MaxDepth            int           // MAX_DEPTH: deepest field nesting of a query. Default 15.
+	MaxAliases          int           // MAX_ALIASES: aliased fields of a query. Default 100.
+	MaxTokens           int           // MAX_TOKENS: lexical tokens of a query document. Default 2000.
+	MaxFields           int           // MAX_FIELDS: fields a query selects, through fragments. Default 1000.
+	QueryCacheSize      int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
+	APQ                 bool          // APQ: automatic persisted queries. Default true.
+	APQTTL              time.Duration // APQ_TTL: a persisted query's life in Redis from its registration. Default 24h.
+	APQCacheSize        int           // APQ_CACHE_SIZE: persisted queries kept in process (LRU). Default 1000.
+	Introspection       bool          // INTROSPECTION. Default true.
+	Metrics             bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
+	PlaygroundAuth      string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
+	PlaygroundAssetsDir string        // PLAYGROUND_ASSETS_DIR: node_modules holding the Playground's scripts. Default "": from a CDN.
+	CORSAllowedOrigins  string        // CORS_ALLOWED_ORIGINS: comma-separated origins browsers may call from. Default "": any.
+	MaxBodyBytes        int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
+	ReadHeaderTimeout   time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
+	ReadTimeout         time.Duration // HTTP_READ_TIMEOUT. Default 10s.
+	WriteTimeout        time.Duration // HTTP_WRITE_TIMEOUT. Default 15s.
+	IdleTimeout         time.Duration // HTTP_IDLE_TIMEOUT. Default 120s.
+	ShutdownTimeout     time.Duration // SHUTDOWN_TIMEOUT: grace for in-flight requests. Default 15s.
+	LogLevel            string        // LOG_LEVEL: debug, info, warn, error. Default info.
+	GCPercent           int           // GOGC: the Go runtime's own variable; -1 for "off". Default 400 (the runtime's: 100).
+	LogFormat           string        // LOG_FORMAT: text or json. Default text.
+	LogRequests         bool          // LOG_REQUESTS: one log line per request. Default true.
+	EmbeddedDemoUsers   int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
 
 	ShowVersion bool // the flag -version alone, not a setting: print the build's version and exit.
 
@@ -188,6 +189,7 @@ var settings = []setting{
 	{"APQ", "true", "automatic persisted queries (Apollo APQ): a client may send a query's SHA-256 instead of its text", boolean(func(c *Config) *bool { return &c.APQ })},
 	{"APQ_TTL", "24h", "how long a persisted query stays in Redis after it was registered (reads do not extend it)", duration(func(c *Config) *time.Duration { return &c.APQTTL })},
 	{"APQ_CACHE_SIZE", "1000", "persisted queries each process keeps in memory (LRU) in front of Redis", integer(func(c *Config) *int { return &c.APQCacheSize })},
+	{"PLAYGROUND_ASSETS_DIR", "", "a node_modules folder with graphiql@4.1.2, react@18.2.0 and react-dom@18.2.0: the server serves the Playground's scripts from it, for machines that cannot reach the CDN", str(func(c *Config) *string { return &c.PlaygroundAssetsDir })},
 	{"PLAYGROUND_AUTHORIZATION", "", "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", str(func(c *Config) *string { return &c.PlaygroundAuth })},
 	{"CORS_ALLOWED_ORIGINS", "", "comma-separated origins browser frontends may call the API from (https://app.example.com, https://*.example.com); empty: any", str(func(c *Config) *string { return &c.CORSAllowedOrigins })},
 	{"INTROSPECTION", "true", "serve GraphQL introspection (the Playground needs it)", boolean(func(c *Config) *bool { return &c.Introspection })},

@@ -54,6 +54,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		defer shutdownTracing(tp, log)
 		opts = append(opts, withTracing(tp))
 	}
+	if cfg.PlaygroundAssetsDir != "" {
+		pg, assets, err := localPlayground(cfg.PlaygroundAssetsDir)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, withPlaygroundAssets(pg, assets))
+	}
 
 	env, err := openEnv(ctx, cfg, log)
 	if err != nil {

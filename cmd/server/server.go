@@ -36,7 +36,9 @@ type server struct {
 	tracer   trace.TracerProvider // nil: no tracing
 	replicas *store.Replicas      // nil: no MySQL replicas
 	// apq keeps the persisted queries; nil: APQ off.
-	apq graph.PersistedQueryStore
+	apq    graph.PersistedQueryStore
+	pgOpts []playground.GraphiqlConfigOption
+	assets http.Handler // the Playground's scripts; nil: from a CDN
 }
 
 // serverOption adds to what NewServer wires what only some deployments have.
@@ -44,8 +46,16 @@ type serverOption func(*serverOptions)
 
 type serverOptions struct {
 	tracer      trace.TracerProvider // nil: no tracing
-	replicas    *store.Replicas      // nil: db reads from one server
+	playground  []playground.GraphiqlConfigOption
+	assets      http.Handler    // the Playground's scripts; nil: the page loads them from a CDN
+	replicas    *store.Replicas // nil: db reads from one server
 	freshWindow time.Duration
+}
+
+// withPlaygroundAssets serves the Playground's scripts from assets, and
+// points its page at them with pg.
+func withPlaygroundAssets(pg []playground.GraphiqlConfigOption, assets http.Handler) serverOption {
+	return func(o *serverOptions) { o.playground, o.assets = pg, assets }
 }
 
 // withReplicas tells the profiles that db routes reads to rs (nil: none).
@@ -98,6 +108,8 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		tokens:   tokens,
 		metrics:  m,
 		tracer:   o.tracer,
+		pgOpts:   o.playground,
+		assets:   o.assets,
 	}
 	if cfg.APQ {
 		s.apq = cache.PersistedQueries(store.PersistedQueryOptions{
@@ -137,11 +149,14 @@ func (s *server) routes(mux *http.ServeMux) {
 	// Only GET answers are cacheable; the persisted-query refusals say so.
 	mux.Handle("GET /graphql", authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql))))
 	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes)(authenticate(s.tokens)(loaders(gql))))
-	var pgOpts []playground.GraphiqlConfigOption
+	pgOpts := s.pgOpts
 	if s.cfg.PlaygroundAuth != "" {
 		pgOpts = append(pgOpts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": s.cfg.PlaygroundAuth}))
 	}
 	mux.Handle("GET /{$}", playground.Handler("headline", "/graphql", pgOpts...))
+	if s.assets != nil {
+		mux.Handle("GET "+playgroundAssetsPath+"{name}", s.assets)
+	}
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	if s.metrics != nil {
