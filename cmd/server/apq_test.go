@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,52 +100,11 @@ func apqGet(t testing.TB, baseURL, query string, ext map[string]any, vars map[st
 	return apqDo(t, req)
 }
 
-// apqCounter counts the commands a client sends on persisted-query keys.
-type apqCounter struct {
-	mu   sync.Mutex
-	cmds map[string]int
-}
-
-func countAPQ(c interface{ AddHook(redis.Hook) }) *apqCounter {
-	ac := &apqCounter{cmds: map[string]int{}}
-	c.AddHook(ac)
-	return ac
-}
-
-func (ac *apqCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (ac *apqCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		ac.add(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (ac *apqCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		ac.add(cmds...)
-		return next(ctx, cmds)
-	}
-}
-
-func (ac *apqCounter) add(cmds ...redis.Cmder) {
-	ac.mu.Lock()
-	defer ac.mu.Unlock()
-	for _, c := range cmds {
-		if args := c.Args(); len(args) > 1 {
-			if k, ok := args[1].(string); ok && strings.HasPrefix(k, store.PersistedQueryKey("")) {
-				ac.cmds[strings.ToUpper(c.Name())]++
-			}
-		}
-	}
-}
-
-// take returns the counts since the last take, as "GET=1 SET=0".
-func (ac *apqCounter) take() string {
-	ac.mu.Lock()
-	defer ac.mu.Unlock()
-	s := fmt.Sprintf("GET=%d SET=%d", ac.cmds["GET"], ac.cmds["SET"])
-	ac.cmds = map[string]int{}
+// takeAPQ returns the persisted-query commands rc counted since the last
+// take, as "GET=1 SET=0".
+func takeAPQ(rc *storetest.RedisCounter) string {
+	s := fmt.Sprintf("GET=%d SET=%d", rc.Count("GET"), rc.Count("SET"))
+	rc.Reset()
 	return s
 }
 
@@ -154,7 +112,7 @@ func (ac *apqCounter) take() string {
 // query commands counted.
 type apqInstance struct {
 	URL string
-	apq *apqCounter
+	apq *storetest.RedisCounter
 }
 
 // apqSibling starts another server on the Redis of s (not flushed), as a
@@ -164,7 +122,7 @@ func apqSibling(t *testing.T, s *testServer, opt *redis.Options, adjust ...func(
 	cfg := testConfig(t, adjust...)
 	rdb := newRedis(opt, cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
-	ac := countAPQ(rdb)
+	ac := storetest.CountRedisKeys(rdb, store.PersistedQueryKey(""))
 	hs := httptest.NewServer(NewServer(cfg, testLogger(t), s.base, rdb, newTokenVerifier(testSecret)))
 	t.Cleanup(hs.Close)
 	return &apqInstance{URL: hs.URL, apq: ac}
@@ -192,7 +150,7 @@ func wantNotFound(t *testing.T, r apqResponse) {
 func TestAPQ(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26001, 3)...)
-	a := &apqInstance{URL: s.URL, apq: countAPQ(s.rdb)}
+	a := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))}
 	const query = `query Profile($id: ID!) { user(id: $id) { id name photo intro certi } }`
 	hash := sha256Hex(query)
 	vars := map[string]any{"id": "26002"}
@@ -200,23 +158,23 @@ func TestAPQ(t *testing.T) {
 	if r := s.post(t, query, vars); r.Raw != want {
 		t.Fatalf("the query sent in full answers %s, want %s", r.Raw, want)
 	}
-	a.apq.take()
+	takeAPQ(a.apq)
 
 	t.Run("hash only, unknown: PersistedQueryNotFound after one Redis GET", func(t *testing.T) {
 		wantNotFound(t, apqGet(t, a.URL, "", apqExtensions(hash), vars))
-		if got := a.apq.take(); got != "GET=1 SET=0" {
+		if got := takeAPQ(a.apq); got != "GET=1 SET=0" {
 			t.Errorf("persisted-query commands: %s, want GET=1 SET=0", got)
 		}
 		wantNotFound(t, apqPost(t, a.URL, "", apqExtensions(hash), vars))
 	})
 
 	t.Run("query and hash: runs, and is stored in Redis for 24h", func(t *testing.T) {
-		a.apq.take()
+		takeAPQ(a.apq)
 		r := apqPost(t, a.URL, query, apqExtensions(hash), vars)
 		if r.Raw != want {
 			t.Fatalf("got %s, want %s", r.Raw, want)
 		}
-		if got := a.apq.take(); got != "GET=0 SET=1" {
+		if got := takeAPQ(a.apq); got != "GET=0 SET=1" {
 			t.Errorf("persisted-query commands: %s, want GET=0 SET=1", got)
 		}
 		ctx := context.Background()
@@ -238,7 +196,7 @@ func TestAPQ(t *testing.T) {
 				t.Errorf("got %s (Cache-Control %q), want %s", r.Raw, r.CacheControl, want)
 			}
 		}
-		if got := a.apq.take(); got != "GET=0 SET=0" {
+		if got := takeAPQ(a.apq); got != "GET=0 SET=0" {
 			t.Errorf("persisted-query commands: %s, want none (LRU hits)", got)
 		}
 	})
@@ -250,7 +208,7 @@ func TestAPQ(t *testing.T) {
 			if r.Raw != want {
 				t.Errorf("request %d: got %s, want %s", i+1, r.Raw, want)
 			}
-			if got := b.apq.take(); got != wantCmds {
+			if got := takeAPQ(b.apq); got != wantCmds {
 				t.Errorf("request %d: persisted-query commands %s, want %s", i+1, got, wantCmds)
 			}
 		}
@@ -267,7 +225,7 @@ func TestAPQ(t *testing.T) {
 func TestAPQRefusals(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26101, 1)...)
-	ac := countAPQ(s.rdb)
+	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
 	const query = `{ user(id: "26101") { id } }`
 	for _, tc := range []struct {
 		name     string
@@ -288,14 +246,14 @@ func TestAPQRefusals(t *testing.T) {
 			"PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ac.take()
+			takeAPQ(ac)
 			for _, send := range []func(testing.TB, string, string, map[string]any, map[string]any) apqResponse{apqPost, apqGet} {
 				r := send(t, s.URL, tc.query, tc.ext, nil)
 				if len(r.Errors) != 1 || r.Errors[0].Message != tc.wantMsg || r.code("") != tc.wantCode || r.Data != nil {
 					t.Errorf("got %d %s, want only %q with code %s", r.Status, r.Raw, tc.wantMsg, tc.wantCode)
 				}
 			}
-			if got := ac.take(); got != "GET=0 SET=0" {
+			if got := takeAPQ(ac); got != "GET=0 SET=0" {
 				t.Errorf("persisted-query commands: %s, want none", got)
 			}
 		})
@@ -308,7 +266,7 @@ func TestAPQRefusals(t *testing.T) {
 func TestAPQOff(t *testing.T) {
 	s := newTestServer(t, func(c *Config) { c.APQ = false })
 	s.addUsers(t, seqUsers(26201, 1)...)
-	ac := countAPQ(s.rdb)
+	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
 	const query = `{ user(id: "26201") { id name } }`
 	hash := sha256Hex(query)
 	const want = `{"data":{"user":{"id":"26201","name":"u26201"}}}`
@@ -319,7 +277,7 @@ func TestAPQOff(t *testing.T) {
 			t.Errorf("query and hash: got %s, want it run as if it had no hash: %s", r.Raw, want)
 		}
 	}
-	if got := ac.take(); got != "GET=0 SET=0" {
+	if got := takeAPQ(ac); got != "GET=0 SET=0" {
 		t.Errorf("persisted-query commands: %s, want none", got)
 	}
 }
@@ -328,12 +286,12 @@ func TestAPQRedisDown(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
 	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr})
 	s.addUsers(t, seqUsers(26301, 2)...)
-	ac := countAPQ(s.rdb)
+	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
 	registered := `{ user(id: "26301") { id name } }`
 	if r := apqPost(t, s.URL, registered, apqExtensions(sha256Hex(registered)), nil); len(r.Errors) > 0 {
 		t.Fatalf("register: %s", r.Raw)
 	}
-	if got := ac.take(); got != "GET=0 SET=1" {
+	if got := takeAPQ(ac); got != "GET=0 SET=1" {
 		t.Fatalf("register: persisted-query commands %s, want one SET", got)
 	}
 
@@ -363,7 +321,7 @@ func TestAPQRedisDown(t *testing.T) {
 			} else if r.Raw != step.want {
 				t.Errorf("%s: got %s, want %s", step.name, r.Raw, step.want)
 			}
-			if got := ac.take(); got != step.wantCmds {
+			if got := takeAPQ(ac); got != step.wantCmds {
 				t.Errorf("%s: persisted-query commands %s, want %s", step.name, got, step.wantCmds)
 			}
 			// At most one timeout for the persisted query and one for the
@@ -392,7 +350,7 @@ func TestAPQRedisDown(t *testing.T) {
 				t.Fatalf("got %s", r.Raw)
 			}
 		}
-		if got := ac.take(); got != "GET=0 SET=0" {
+		if got := takeAPQ(ac); got != "GET=0 SET=0" {
 			t.Errorf("persisted-query commands: %s, want none (LRU)", got)
 		}
 	})
@@ -411,7 +369,7 @@ func TestAPQRedisDown(t *testing.T) {
 		}
 		// Profile lookups and persisted queries share the breaker, which
 		// the failures above opened: these calls mostly never reach Redis.
-		t.Logf("persisted-query commands tried with Redis down: %s", ac.take())
+		t.Logf("persisted-query commands tried with Redis down: %s", takeAPQ(ac))
 	})
 	t.Logf("slowest request with Redis down: %v", slowest)
 	if slowest > 500*time.Millisecond {
@@ -425,7 +383,7 @@ func TestAPQRedisDown(t *testing.T) {
 func TestAPQLimits(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26401, 2)...)
-	loose := &apqInstance{URL: s.URL, apq: countAPQ(s.rdb)}
+	loose := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))}
 	for _, tc := range []struct {
 		name   string
 		adjust func(*Config)
@@ -453,7 +411,7 @@ func TestAPQLimits(t *testing.T) {
 					t.Errorf("by hash: %d %s\nin full: %d %s", r.Status, r.Raw, full.Status, full.Raw)
 				}
 			}
-			if got := strict.apq.take(); got != "GET=1 SET=0" {
+			if got := takeAPQ(strict.apq); got != "GET=1 SET=0" {
 				t.Errorf("strict instance: persisted-query commands %s, want one GET (then its LRU)", got)
 			}
 		})
@@ -466,7 +424,7 @@ func TestAPQLimits(t *testing.T) {
 		if r.code("") != "GRAPHQL_VALIDATION_FAILED" {
 			t.Errorf("query and hash over the depth limit: got %s", r.Raw)
 		}
-		if got := strict.apq.take(); got != "GET=0 SET=0" {
+		if got := takeAPQ(strict.apq); got != "GET=0 SET=0" {
 			t.Errorf("persisted-query commands: %s, want none", got)
 		}
 		wantNotFound(t, apqGet(t, strict.URL, "", apqExtensions(sha256Hex(q)), nil))
@@ -483,7 +441,7 @@ func TestAPQLimits(t *testing.T) {
 func TestAPQSizeBound(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26501, 1)...)
-	ac := countAPQ(s.rdb)
+	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
 	limit := int(s.cfg.MaxBodyBytes)
 	// padded returns a query whose POST body is exactly n bytes.
 	padded := func(n int) string {
@@ -509,12 +467,12 @@ func TestAPQSizeBound(t *testing.T) {
 	})
 
 	t.Run("one byte more is 413 and nothing is stored", func(t *testing.T) {
-		ac.take()
+		takeAPQ(ac)
 		q := padded(limit + 1)
 		if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Status != http.StatusRequestEntityTooLarge {
 			t.Errorf("got %d %.200s, want 413", r.Status, r.Raw)
 		}
-		if got := ac.take(); got != "GET=0 SET=0" {
+		if got := takeAPQ(ac); got != "GET=0 SET=0" {
 			t.Errorf("persisted-query commands: %s, want none", got)
 		}
 	})

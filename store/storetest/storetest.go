@@ -244,11 +244,18 @@ type RedisCounter struct {
 	mu         sync.Mutex
 	roundTrips int
 	cmds       map[string]int
+	prefix     string // count only commands whose first key starts so
 }
 
 // CountRedis attaches a counter to c.
 func CountRedis(c interface{ AddHook(redis.Hook) }) *RedisCounter {
-	rc := &RedisCounter{cmds: map[string]int{}}
+	return CountRedisKeys(c, "")
+}
+
+// CountRedisKeys attaches a counter to c that counts only commands on keys
+// beginning with prefix (their first key), and round trips that send any.
+func CountRedisKeys(c interface{ AddHook(redis.Hook) }, prefix string) *RedisCounter {
+	rc := &RedisCounter{cmds: map[string]int{}, prefix: prefix}
 	c.AddHook(rc)
 	return rc
 }
@@ -281,6 +288,15 @@ func (rc *RedisCounter) add(cmds ...redis.Cmder) {
 		name := strings.ToUpper(c.Name())
 		if handshake[name] {
 			continue
+		}
+		if rc.prefix != "" {
+			args := c.Args()
+			if len(args) < 2 {
+				continue
+			}
+			if k, ok := args[1].(string); !ok || !strings.HasPrefix(k, rc.prefix) {
+				continue
+			}
 		}
 		rc.cmds[name]++
 		counted = true
