@@ -69,6 +69,12 @@ func newTestServer(t testing.TB, adjust ...func(*Config)) *testServer {
 // newTestServerWith is newTestServer with options for NewServer.
 func newTestServerWith(t testing.TB, opts []serverOption, adjust ...func(*Config)) *testServer {
 	t.Helper()
+	return newTestServerLogging(t, testLogger(t), opts, adjust...)
+}
+
+// newTestServerLogging is newTestServerWith logging to log.
+func newTestServerLogging(t testing.TB, log *slog.Logger, opts []serverOption, adjust ...func(*Config)) *testServer {
+	t.Helper()
 	cfg := testConfig(t, adjust...)
 	base := storetest.DB(t, "server")
 	db, sc := storetest.CountSQL(base)
@@ -76,7 +82,7 @@ func newTestServerWith(t testing.TB, opts []serverOption, adjust ...func(*Config
 	rdb := newRedis(r.Options(), cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
-	h := NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret), opts...)
+	h := NewServer(cfg, log, db, rdb, newTokenVerifier(testSecret), opts...)
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return &testServer{URL: hs.URL, Handler: h, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: rc}

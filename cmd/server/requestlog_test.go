@@ -7,13 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/headline/headline/store/storetest"
 )
 
 // loggedServer is the whole server with its log in JSON lines the test reads.
@@ -24,21 +21,9 @@ type loggedServer struct {
 
 func newLoggedServer(t *testing.T, adjust ...func(*Config)) *loggedServer {
 	t.Helper()
-	cfg := testConfig(t, adjust...)
-	base := storetest.DB(t, "server")
-	db, sc := storetest.CountSQL(base)
-	r := storetest.NewRedis(t, redisDB)
-	rdb := newRedis(r.Options(), cfg)
-	t.Cleanup(func() { _ = rdb.Close() })
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := NewServer(cfg, log, db, rdb, newTokenVerifier(testSecret))
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	return &loggedServer{
-		testServer: &testServer{URL: hs.URL, Handler: h, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: storetest.CountRedis(rdb)},
-		logs:       logs,
-	}
+	return &loggedServer{testServer: newTestServerLogging(t, log, nil, adjust...), logs: logs}
 }
 
 // send posts a GraphQL query with an optional X-Request-ID and returns the
