@@ -151,6 +151,27 @@ func (rs *Replicas) States() []ReplicaState {
 	return out
 }
 
+// Ping reports whether a replica in rotation answers, so that reads can go
+// on while the primary is down.
+func (rs *Replicas) Ping(ctx context.Context) error {
+	now := time.Now()
+	var errs []error
+	for _, r := range rs.reps {
+		if !r.usable(now) {
+			continue
+		}
+		err := r.db.PingContext(ctx)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("replica %s: %w", r.name, err))
+	}
+	if len(errs) == 0 {
+		return errors.New("no replica in rotation")
+	}
+	return errors.Join(errs...)
+}
+
 // Close stops the lag checks and closes the replicas' pools.
 func (rs *Replicas) Close() error {
 	rs.once.Do(func() { close(rs.stop) })

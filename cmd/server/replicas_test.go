@@ -63,21 +63,48 @@ func TestRunWithReplicas(t *testing.T) {
 
 	// /readyz names the replica and, the SQL thread being stopped, says it
 	// is out.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := http.Get(sb.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
+	readyz := func(want string) int {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			resp, err := http.Get(sb.URL + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), want) {
+				return resp.StatusCode
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz after 5s: %d %s, want %s", resp.StatusCode, body, want)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(body), replica.Addr+" out (behind)") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz 5s after the replica stopped applying: %s", body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	}
+	readyz(replica.Addr + " out (behind)")
+
+	// The primary dies: the replica, caught up and back in rotation, goes
+	// on serving reads, so the instance stays ready; updates fail.
+	if _, err := replica.Admin.ExecContext(context.Background(), "START SLAVE SQL_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	replica.WaitCaughtUp(t, primary)
+	readyz(replica.Addr + " reads")
+	primary.Kill()
+	if code := readyz(`"mysql":"down"`); code != http.StatusOK {
+		t.Errorf("/readyz with the primary down and the replica up: %d, want 200 (degraded)", code)
+	}
+	readyz(`"status":"degraded"`)
+	r0 = replica.GlobalStatus(t, "Com_select")
+	if got := sb.post(t, `{ user(id: "23702") { name } }`, nil).user(t, "user"); got == nil || got.Name != "second" {
+		t.Fatalf("cold read with the primary down: %+v", got)
+	}
+	if r := replica.GlobalStatus(t, "Com_select") - r0; r != 1 {
+		t.Errorf("cold read with the primary down: %d SELECTs on the replica, want 1", r)
+	}
+	if res := sa.updateMe(t, id, map[string]any{"name": "again"}); len(res.Errors) == 0 || res.Errors[0].Extensions["code"] != "INTERNAL_SERVER_ERROR" {
+		t.Errorf("updateMe with the primary down: %s, want INTERNAL_SERVER_ERROR", res.Raw)
 	}
 }
 

@@ -224,6 +224,11 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(ctx, "readyz: mysql ping failed", "err", err)
 		body["status"], body["mysql"] = "unavailable", "down"
 		code = http.StatusServiceUnavailable
+		// With a replica answering, profile reads go on (all but those of
+		// users updated within the fresh window); only updates fail.
+		if s.replicas != nil && s.replicas.Ping(ctx) == nil {
+			body["status"], code = "degraded", http.StatusOK
+		}
 	}
 	if s.replicas != nil {
 		// Informational: without replicas the primary takes the reads.
