@@ -93,7 +93,9 @@ func requestLog(log *slog.Logger, logLines bool, next http.Handler) http.Handler
 		}
 		w.Header().Set("X-Request-ID", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		if !logLines {
+		if !logLines || !log.Enabled(ctx, slog.LevelInfo) {
+			// No line would be written (LOG_LEVEL above info): skip its
+			// counting as well.
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
