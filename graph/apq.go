@@ -36,7 +36,8 @@ type PersistedQueryStore interface {
 // Register it after the limits and the complexity limit: MutateOperationContext,
 // which stores the query, must run only when they all passed.
 type persistedQueries struct {
-	store PersistedQueryStore
+	store    PersistedQueryStore
+	maxBytes int // longer queries are not stored
 }
 
 var (
@@ -66,7 +67,7 @@ func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *gr
 // gqlgen checked the hash, and the extensions registered before this one
 // passed it.
 func (p persistedQueries) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if s := extension.GetApqStats(ctx); s != nil && s.SentQuery {
+	if s := extension.GetApqStats(ctx); s != nil && s.SentQuery && len(oc.RawQuery) <= p.maxBytes {
 		p.store.Put(ctx, s.Hash, oc.RawQuery)
 	}
 	return nil

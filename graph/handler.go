@@ -58,6 +58,11 @@ type Options struct {
 	// APQ keeps automatic persisted queries (Apollo's). nil: off, and a
 	// request with only a hash is answered PersistedQueryNotSupported.
 	APQ PersistedQueryStore
+	// APQMaxBytes is the longest query APQ stores; a longer one runs but is
+	// not kept, so its client sends it in full each time. It bounds what
+	// registrations can make Redis and each process's LRU hold. Default:
+	// 32 KiB.
+	APQMaxBytes int
 
 	// Extensions are used before every other extension, so they wrap the
 	// whole operation, the lookups planned before any resolver runs
@@ -122,7 +127,11 @@ func NewHandler(opts Options) *handler.Server {
 	// After every limit: a persisted query is stored only when it passed
 	// them all, and one read by its hash is held to them like any other.
 	if opts.APQ != nil {
-		srv.Use(persistedQueries{store: opts.APQ})
+		maxBytes := opts.APQMaxBytes
+		if maxBytes <= 0 {
+			maxBytes = 32 << 10
+		}
+		srv.Use(persistedQueries{store: opts.APQ, maxBytes: maxBytes})
 	} else {
 		srv.Use(persistedQueriesOff{})
 	}

@@ -433,37 +433,72 @@ func TestAPQLimits(t *testing.T) {
 }
 
 // TestAPQSizeBound: what one registration can put in Redis is bounded by
-// the request size limits: MAX_BODY_BYTES for POST (the query is part of
-// the body), the server's 64 KiB header limit for GET (the query is in the
-// URL). Only a query that parses, validates and passes every limit is
-// stored, but a comment is none of those, so a valid query padded with one
-// is stored up to that size.
+// APQ_MAX_QUERY_BYTES: a longer query runs but is not stored. Only a query
+// that parses, validates and passes every limit is stored, but a comment is
+// none of those, so without the bound a valid query padded with one would be
+// stored up to the request size limits: MAX_BODY_BYTES for POST, the 64 KiB
+// header limit for GET.
 func TestAPQSizeBound(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26501, 1)...)
 	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
 	limit := int(s.cfg.MaxBodyBytes)
+	const answer = `{"data":{"user":{"id":"26501"}}}`
+	// sized returns a query of exactly n bytes.
+	sized := func(n int) string {
+		q := `{ user(id: "26501") { id } }` + "\n#"
+		return q + strings.Repeat("x", n-len(q))
+	}
 	// padded returns a query whose POST body is exactly n bytes.
 	padded := func(n int) string {
-		q := func(pad int) string { return `{ user(id: "26501") { id } }` + "\n#" + strings.Repeat("x", pad) }
 		body := func(q string) int {
 			b, _ := json.Marshal(map[string]any{"variables": nil, "extensions": apqExtensions(sha256Hex(q)), "query": q})
 			return len(b)
 		}
-		return q(n - body(q(0)))
+		base := sized(32)
+		return sized(32 + n - body(base))
 	}
 
-	t.Run("a body of MAX_BODY_BYTES is stored whole", func(t *testing.T) {
+	t.Run("a query of APQ_MAX_QUERY_BYTES is stored; one byte more runs, is not stored, and is asked for again", func(t *testing.T) {
+		for _, tc := range []struct {
+			n      int
+			stored bool
+		}{{s.cfg.APQMaxBytes, true}, {s.cfg.APQMaxBytes + 1, false}} {
+			q := sized(tc.n)
+			takeAPQ(ac)
+			if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Raw != answer {
+				t.Fatalf("%d bytes with its hash: %d %.200s", tc.n, r.Status, r.Raw)
+			}
+			n, err := s.redis.Raw.StrLen(context.Background(), store.PersistedQueryKey(sha256Hex(q))).Result()
+			if err != nil || (tc.stored && int(n) != len(q)) || (!tc.stored && n != 0) {
+				t.Errorf("%d bytes: STRLEN = %d, %v; stored: %v", tc.n, n, err, tc.stored)
+			}
+			wantCmds := "GET=0 SET=0"
+			if tc.stored {
+				wantCmds = "GET=0 SET=1"
+			}
+			if got := takeAPQ(ac); got != wantCmds {
+				t.Errorf("%d bytes: persisted-query commands %s, want %s", tc.n, got, wantCmds)
+			}
+			r := apqPost(t, s.URL, "", apqExtensions(sha256Hex(q)), nil)
+			if tc.stored && r.Raw != answer {
+				t.Errorf("%d bytes, then the hash alone: %d %.200s", tc.n, r.Status, r.Raw)
+			}
+			if !tc.stored {
+				wantAPQRefused(t, r, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+			}
+		}
+	})
+
+	t.Run("a body of MAX_BODY_BYTES runs, and is not stored", func(t *testing.T) {
+		takeAPQ(ac)
 		q := padded(limit)
-		r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil)
-		if r.Raw != `{"data":{"user":{"id":"26501"}}}` {
+		if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Raw != answer {
 			t.Fatalf("got %d %.200s", r.Status, r.Raw)
 		}
-		n, err := s.redis.Raw.StrLen(context.Background(), store.PersistedQueryKey(sha256Hex(q))).Result()
-		if err != nil || int(n) != len(q) || int(n) >= limit {
-			t.Errorf("STRLEN = %d, %v; want the query's %d bytes, under the %d-byte body limit", n, err, len(q), limit)
+		if got := takeAPQ(ac); got != "GET=0 SET=0" {
+			t.Errorf("persisted-query commands: %s, want none", got)
 		}
-		t.Logf("largest stored query: %d bytes for a body limit of %d", n, limit)
 	})
 
 	t.Run("one byte more is 413 and nothing is stored", func(t *testing.T) {

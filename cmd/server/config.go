@@ -64,6 +64,7 @@ type Config struct {
 	APQ                 bool          // APQ: automatic persisted queries. Default true.
 	APQTTL              time.Duration // APQ_TTL: a persisted query's life in Redis from its registration. Default 24h.
 	APQCacheSize        int           // APQ_CACHE_SIZE: persisted queries kept in process (LRU). Default 1000.
+	APQMaxBytes         int           // APQ_MAX_QUERY_BYTES: longest query stored. Default 32768.
 	Introspection       bool          // INTROSPECTION. Default true.
 	Metrics             bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
 	PlaygroundAuth      string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
@@ -189,6 +190,7 @@ var settings = []setting{
 	{"APQ", "true", "automatic persisted queries (Apollo APQ): a client may send a query's SHA-256 instead of its text", boolean(func(c *Config) *bool { return &c.APQ })},
 	{"APQ_TTL", "24h", "how long a persisted query stays in Redis after it was registered (reads do not extend it)", duration(func(c *Config) *time.Duration { return &c.APQTTL })},
 	{"APQ_CACHE_SIZE", "1000", "persisted queries each process keeps in memory (LRU) in front of Redis", integer(func(c *Config) *int { return &c.APQCacheSize })},
+	{"APQ_MAX_QUERY_BYTES", "32768", "the longest query APQ stores; a longer one runs but is not kept, so its client sends it in full each time (bounds what registrations make Redis and each process's LRU hold: APQ_CACHE_SIZE × this)", integer(func(c *Config) *int { return &c.APQMaxBytes })},
 	{"PLAYGROUND_ASSETS_DIR", "", "a node_modules folder with graphiql@4.1.2, react@18.2.0 and react-dom@18.2.0: the server serves the Playground's scripts from it, for machines that cannot reach the CDN", str(func(c *Config) *string { return &c.PlaygroundAssetsDir })},
 	{"PLAYGROUND_AUTHORIZATION", "", "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", str(func(c *Config) *string { return &c.PlaygroundAuth })},
 	{"CORS_ALLOWED_ORIGINS", "", "comma-separated origins browser frontends may call the API from (https://app.example.com, https://*.example.com); empty: any", str(func(c *Config) *string { return &c.CORSAllowedOrigins })},

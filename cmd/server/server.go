@@ -134,6 +134,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		Log:             s.log,
 		Profiles:        s.profiles,
 		APQ:             s.apq,
+		APQMaxBytes:     s.cfg.APQMaxBytes,
 		Extensions:      s.graphqlExtensions(),
 	})
 	lopts := dataloaders.Options{Wait: s.cfg.LoaderWait}
