@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -45,18 +44,10 @@ type apqResponse struct {
 
 func apqDo(t testing.TB, req *http.Request) apqResponse {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := apqResponse{gqlResponse: gqlResponse{Status: resp.StatusCode, Raw: string(b)}, Method: req.Method, CacheControl: resp.Header.Get("Cache-Control")}
-	if err := json.Unmarshal(b, &r.gqlResponse); err != nil {
-		t.Fatalf("response is not JSON: %v: %s", err, b)
+	resp, body := send(t, req)
+	r := apqResponse{gqlResponse: gqlResponse{Status: resp.StatusCode, Raw: body}, Method: req.Method, CacheControl: resp.Header.Get("Cache-Control")}
+	if err := json.Unmarshal([]byte(body), &r.gqlResponse); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, body)
 	}
 	return r
 }

@@ -248,14 +248,9 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	base := "http://" + addr
 
 	// The CDN files the page asks for, read from the page as served.
-	resp, err := http.Get(base + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, page := get(t, base+"/")
 	var wantAssets []string
-	for _, m := range regexp.MustCompile(`(?:src|href)="(https://[^"]+)"`).FindAllSubmatch(page, -1) {
+	for _, m := range regexp.MustCompile(`(?:src|href)="(https://[^"]+)"`).FindAllStringSubmatch(page, -1) {
 		wantAssets = append(wantAssets, string(m[1]))
 	}
 	if len(wantAssets) == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -224,16 +223,8 @@ type probe struct {
 
 func getProbe(t *testing.T, url string) probe {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return probe{resp.StatusCode, string(b)}
+	resp, body := get(t, url)
+	return probe{resp.StatusCode, body}
 }
 
 func TestHealthAndReadiness(t *testing.T) {

@@ -195,6 +195,31 @@ func (s *testServer) post(t testing.TB, query string, vars map[string]any, heade
 	return do(t, req)
 }
 
+// send sends req and returns the response with its body read (and closed).
+func send(t testing.TB, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// get is send for GET url.
+func get(t testing.TB, url string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return send(t, req)
+}
+
 func do(t testing.TB, req *http.Request) gqlResponse {
 	t.Helper()
 	status, _, body := rawResponse(t, req)

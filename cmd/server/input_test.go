@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -347,16 +346,8 @@ func seqIDs(first int64, n int) []int64 {
 // which need not be JSON.
 func rawResponse(t testing.TB, req *http.Request) (int, string, string) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	resp, body := send(t, req)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
 }
 
 func TestTransport(t *testing.T) {

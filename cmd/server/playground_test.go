@@ -25,18 +25,13 @@ func TestPlaygroundAssets(t *testing.T) {
 	modules := needNodeModules(t)
 	addr, _, _ := startEmbedded(t, "-playground-assets-dir", modules)
 	base := "http://" + addr
-	get := func(path string) (int, []byte) {
+	getPath := func(path string) (int, []byte) {
 		t.Helper()
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		resp, body := get(t, base+path)
+		return resp.StatusCode, []byte(body)
 	}
 
-	_, page := get("/")
+	_, page := getPath("/")
 	if strings.Contains(string(page), "cdn.jsdelivr.net") || strings.Contains(string(page), "https://") {
 		t.Errorf("the page still loads from outside:\n%s", page)
 	}
@@ -45,7 +40,7 @@ func TestPlaygroundAssets(t *testing.T) {
 		t.Fatalf("the page names %d local files with hashes, want %d:\n%s", len(refs), len(playgroundAssets), page)
 	}
 	for _, ref := range refs {
-		status, body := get(ref[1])
+		status, body := getPath(ref[1])
 		sum := sha256.Sum256(body)
 		want := html.UnescapeString(ref[2])
 		if got := "sha256-" + base64.StdEncoding.EncodeToString(sum[:]); status != http.StatusOK || got != want {
@@ -58,7 +53,7 @@ func TestPlaygroundAssets(t *testing.T) {
 		"/playground/assets/%2e%2e/%2e%2e/go.mod",
 		"/playground/assets/",
 	} {
-		if status, _ := get(path); status != http.StatusNotFound {
+		if status, _ := getPath(path); status != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", path, status)
 		}
 	}

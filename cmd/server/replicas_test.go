@@ -67,13 +67,8 @@ func TestRunWithReplicas(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			resp, err := http.Get(sb.URL + "/readyz")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(string(body), want) {
+			resp, body := get(t, sb.URL+"/readyz")
+			if strings.Contains(body, want) {
 				return resp.StatusCode
 			}
 			if time.Now().After(deadline) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -30,20 +29,15 @@ func newLoggedServer(t *testing.T, adjust ...func(*Config)) *loggedServer {
 // X-Request-ID the server answered with.
 func (s *loggedServer) send(t *testing.T, query, requestID string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"query": query})
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	b, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	if requestID != "" {
 		req.Header.Set("X-Request-ID", requestID)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || bytes.Contains(b, []byte(`"errors"`)) {
-		t.Fatalf("%s: %d %s", query, resp.StatusCode, b)
+	resp, body := send(t, req)
+	if resp.StatusCode != 200 || strings.Contains(body, `"errors"`) {
+		t.Fatalf("%s: %d %s", query, resp.StatusCode, body)
 	}
 	return resp.Header.Get("X-Request-ID")
 }

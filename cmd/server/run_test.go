@@ -426,13 +426,8 @@ func TestREADMEListsEverySetting(t *testing.T) {
 
 func TestPlaygroundStartsWithTheDemoTokenInTheEmbeddedMode(t *testing.T) {
 	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
-	resp, err := http.Get("http://" + addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), `"Authorization":"Bearer ey`) {
+	resp, page := get(t, "http://"+addr+"/")
+	if resp.StatusCode != 200 || !strings.Contains(page, `"Authorization":"Bearer ey`) {
 		t.Errorf("the Playground page (%d) does not carry a default Authorization header:\n%.2000s", resp.StatusCode, page)
 	}
 }
