@@ -125,6 +125,19 @@ func diffLines(t *testing.T, got, want []string) {
 	}
 }
 
+// oneTrace serves one GraphQL request and returns its spans, which must be
+// one trace.
+func oneTrace(t *testing.T, s *testServer, exp *tracetest.InMemoryExporter, body string, headers ...string) tracetest.SpanStubs {
+	t.Helper()
+	exp.Reset()
+	serveGraphQL(t, s, body, headers...)
+	spans := exp.GetSpans()
+	if ids := traceIDs(spans); len(ids) != 1 {
+		t.Errorf("%d traces %v, want 1", len(ids), ids)
+	}
+	return spans
+}
+
 func TestTracing(t *testing.T) {
 	s, exp := tracedServer(t)
 	s.replaceUsers(t, seqUsers(31700, 3)...)
@@ -132,12 +145,7 @@ func TestTracing(t *testing.T) {
 	feed := `{"query":"query Feed { users(ids: [\"31700\", \"31701\", \"31702\", \"31799\"]) { id name } }"}`
 
 	t.Run("a cold users(ids:) is one trace: HTTP, the operation, its resolver and the planned batch's MGET, lease, SELECT and fill", func(t *testing.T) {
-		exp.Reset()
-		serveGraphQL(t, s, feed)
-		spans := exp.GetSpans()
-		if ids := traceIDs(spans); len(ids) != 1 {
-			t.Errorf("%d traces %v, want 1", len(ids), ids)
-		}
+		spans := oneTrace(t, s, exp, feed)
 		// The lookups are planned, and their batch started, before any
 		// resolver runs: the batch's calls are the operation's children,
 		// beside the resolver that waits for them.
@@ -171,12 +179,7 @@ func TestTracing(t *testing.T) {
 	})
 
 	t.Run("a warm one is the MGET alone", func(t *testing.T) {
-		exp.Reset()
-		serveGraphQL(t, s, feed)
-		spans := exp.GetSpans()
-		if ids := traceIDs(spans); len(ids) != 1 {
-			t.Errorf("%d traces %v, want 1", len(ids), ids)
-		}
+		spans := oneTrace(t, s, exp, feed)
 		diffLines(t, tree(spans), []string{
 			"(root) > POST /graphql",
 			"POST /graphql > query Feed",
@@ -235,13 +238,8 @@ func TestTracing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exp.Reset()
-		serveGraphQL(t, s, `{"query":"mutation Rename { updateMe(input: {name: \"x31710\"}) { id name } }"}`,
+		spans := oneTrace(t, s, exp, `{"query":"mutation Rename { updateMe(input: {name: \"x31710\"}) { id name } }"}`,
 			"Authorization", "Bearer "+tok)
-		spans := exp.GetSpans()
-		if ids := traceIDs(spans); len(ids) != 1 {
-			t.Errorf("%d traces %v, want 1", len(ids), ids)
-		}
 		// A mutation plans nothing: the account is loaded by the
 		// resolver's own batch, cold, on a context detached from the
 		// request's cancellation but not from its span. Bun runs the
