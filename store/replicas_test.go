@@ -126,13 +126,20 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	a, _ := e.open(t, store.ReplicaOptions{MaxLag: -1}, fresh) // the instance that updates
 	b, _ := e.open(t, store.ReplicaOptions{MaxLag: -1}, fresh) // another instance
 	delta := e.selects(t)
+	// read reads id through p and checks the name and where the SELECTs
+	// went: primary and replica count them from here.
+	read := func(what string, p *store.Profiles, id headline.UserID, want string, primary, replica int64) {
+		t.Helper()
+		delta()
+		if got := e.name(t, p, id); got != want {
+			t.Fatalf("%s: %q, want %q", what, got, want)
+		}
+		if p, r := delta(); p != primary || r != replica {
+			t.Fatalf("%s: %d SELECTs on the primary, %d on the replica; want %d, %d", what, p, r, primary, replica)
+		}
+	}
 
-	if got := e.name(t, b, id); got != "before" {
-		t.Fatalf("cold read: %q", got)
-	}
-	if p, r := delta(); p != 0 || r != 1 {
-		t.Fatalf("cold read: %d SELECTs on the primary, %d on the replica; want 0, 1", p, r)
-	}
+	read("cold read", b, id, "before", 0, 1)
 
 	e.admin(t, e.replica, "STOP SLAVE SQL_THREAD")
 	name := "after"
@@ -142,30 +149,14 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	if got := e.replicaName(t, id); got != "before" {
 		t.Fatalf("the replica already has %q: the test would prove nothing", got)
 	}
-	delta()
 
 	// Instance b misses (the update deleted the entry), sees the marker in
 	// its lease pipeline, and loads from the primary.
-	if got := e.name(t, b, id); got != "after" {
-		t.Fatalf("read after the update on another instance: %q, want %q", got, "after")
-	}
-	if p, r := delta(); p != 1 || r != 0 {
-		t.Fatalf("read after the update: %d SELECTs on the primary, %d on the replica; want 1, 0", p, r)
-	}
-	if got := e.name(t, a, id); got != "after" {
-		t.Fatalf("warm read: %q", got)
-	}
-	if p, r := delta(); p != 0 || r != 0 {
-		t.Fatalf("warm read: %d, %d SELECTs", p, r)
-	}
+	read("read after the update on another instance", b, id, "after", 1, 0)
+	read("warm read", a, id, "after", 0, 0)
 	// Other ids still read from the replica: the marker is per user.
 	e.uncache(t, other)
-	if got := e.name(t, b, other); got != "other" {
-		t.Fatalf("other: %q", got)
-	}
-	if p, r := delta(); p != 0 || r != 1 {
-		t.Fatalf("read of another user: %d SELECTs on the primary, %d on the replica; want 0, 1", p, r)
-	}
+	read("read of another user", b, other, "other", 0, 1)
 
 	// Past the window, with the lag check off, the stale replica would be
 	// read: this is what the lag check is for. The marker is deleted as its
@@ -187,13 +178,7 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	if st := rs.States()[0]; st.Why != "behind" {
 		t.Fatalf("replica state %+v, want out as behind", st)
 	}
-	delta()
-	if got := e.name(t, c, id); got != "after" {
-		t.Fatalf("lag check on, marker expired: %q, want %q", got, "after")
-	}
-	if p, r := delta(); p != 1 || r != 0 {
-		t.Fatalf("lag check on: %d SELECTs on the primary, %d on the replica; want 1, 0", p, r)
-	}
+	read("lag check on, marker expired", c, id, "after", 1, 0)
 	if v, _ := e.redis.Raw.Get(context.Background(), store.ProfileKey(id)).Result(); !strings.Contains(v, `"after"`) {
 		t.Fatalf("cache holds %q", v)
 	}
@@ -202,13 +187,7 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	e.replica.WaitCaughtUp(t, e.primary)
 	waitFor(t, "the replica back in rotation", func() bool { return inRotation(rs) })
 	e.uncache(t, id)
-	delta()
-	if got := e.name(t, c, id); got != "after" {
-		t.Fatalf("caught up: %q", got)
-	}
-	if p, r := delta(); p != 0 || r != 1 {
-		t.Fatalf("caught-up replica: %d SELECTs on the primary, %d on the replica; want 0, 1", p, r)
-	}
+	read("caught-up replica", c, id, "after", 0, 1)
 	if !strings.Contains(e.log.String(), "mysql replica is behind") || !strings.Contains(e.log.String(), "caught up") {
 		t.Errorf("log says nothing of the replica leaving and rejoining:\n%s", e.log)
 	}
