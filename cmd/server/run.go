@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	srv := &http.Server{
 		Handler: NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious),
-			append(opts, withReplicas(env.replicas, cfg.MySQLFreshWindow))...),
+			append(opts, withReplicas(env.replicas))...),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

@@ -45,11 +45,10 @@ type server struct {
 type serverOption func(*serverOptions)
 
 type serverOptions struct {
-	tracer      trace.TracerProvider // nil: no tracing
-	playground  []playground.GraphiqlConfigOption
-	assets      http.Handler    // the Playground's scripts; nil: the page loads them from a CDN
-	replicas    *store.Replicas // nil: db reads from one server
-	freshWindow time.Duration
+	tracer     trace.TracerProvider // nil: no tracing
+	playground []playground.GraphiqlConfigOption
+	assets     http.Handler    // the Playground's scripts; nil: the page loads them from a CDN
+	replicas   *store.Replicas // nil: db reads from one server
 }
 
 // withPlaygroundAssets serves the Playground's scripts from assets, and
@@ -59,8 +58,8 @@ func withPlaygroundAssets(pg []playground.GraphiqlConfigOption, assets http.Hand
 }
 
 // withReplicas tells the profiles that db routes reads to rs (nil: none).
-func withReplicas(rs *store.Replicas, freshWindow time.Duration) serverOption {
-	return func(o *serverOptions) { o.replicas, o.freshWindow = rs, freshWindow }
+func withReplicas(rs *store.Replicas) serverOption {
+	return func(o *serverOptions) { o.replicas = rs }
 }
 
 // NewServer returns the HTTP handler of headline: every route is in routes.
@@ -92,11 +91,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		m = newMetrics(rdb, cache.BreakerState)
 		observer = m
 	}
-	fresh := o.freshWindow
-	if fresh == 0 {
-		fresh = cfg.MySQLFreshWindow
-	}
-	popts := store.ProfilesOptions{Observer: observer, Replicas: o.replicas, FreshWindow: fresh}
+	popts := store.ProfilesOptions{Observer: observer, Replicas: o.replicas, FreshWindow: cfg.MySQLFreshWindow}
 	s := &server{
 		cfg:      cfg,
 		log:      log,
