@@ -173,8 +173,10 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	}
 	e.uncache(t, id)
 
+	opened := time.Now()
 	c, rs := e.open(t, store.ReplicaOptions{MaxLag: time.Second}, fresh)
 	waitFor(t, "the stopped replica out of rotation", func() bool { return !inRotation(rs) })
+	t.Logf("the stopped replica was out of rotation %v after the instance opened (lag read every 50ms)", time.Since(opened).Round(time.Millisecond))
 	if st := rs.States()[0]; st.Why != "behind" {
 		t.Fatalf("replica state %+v, want out as behind", st)
 	}
