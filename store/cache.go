@@ -155,13 +155,27 @@ func encodeProfile(u *headline.User) []byte {
 	return b
 }
 
+// maxProfileBytes bounds a profile entry. The longest value a writer of a
+// user_basic row produces is Python's json.dumps of four strings at their
+// column limits (32+128+50+30 characters), each character an astral one
+// written as a surrogate pair of \uXXXX escapes (12 bytes): 2931 bytes with
+// the keys and ", " and ": " separators. 4 KiB leaves room for another valid
+// spelling (json.dumps with indent=4 is 2949) while a value beyond it cannot
+// be a row of the table: decoding it would cost time and memory for every
+// request and serve a name no one could have set.
+const maxProfileBytes = 4 << 10
+
 // decodeProfile reads a cache value written by the Flask app or by us. Any
 // valid JSON spelling of the four-key object is accepted; anything else (a
-// truncated value, another shape, extra or missing keys) is entryMiss, so the
-// entry is loaded again and overwritten.
+// truncated value, another shape, extra or missing keys, a value over
+// maxProfileBytes, invalid UTF-8, an escaped lone surrogate) is entryMiss, so
+// the entry is loaded again and overwritten.
 func decodeProfile(id headline.UserID, v string) (*headline.User, entryKind) {
 	if v == missingValue {
 		return nil, entryMissing
+	}
+	if len(v) > maxProfileBytes {
+		return nil, entryMiss
 	}
 	if u, ok := decodeProfileFast(id, v); ok {
 		return u, entryUser
@@ -172,6 +186,14 @@ func decodeProfile(id headline.UserID, v string) (*headline.User, entryKind) {
 // decodeProfileJSON is decodeProfile through encoding/json: the reference,
 // for every spelling the fast path leaves to it.
 func decodeProfileJSON(id headline.UserID, v string) (*headline.User, entryKind) {
+	// encoding/json turns invalid UTF-8 and escaped lone surrogates into
+	// U+FFFD, so it would serve a name the entry does not hold. Invalid UTF-8
+	// makes the Flask app's json.loads fail; a lone surrogate it would read,
+	// but no utf8mb4 column can hold one, so no row was cached as that
+	// entry: both are loaded again from the row.
+	if !utf8.ValidString(v) || hasLoneSurrogate(v) {
+		return nil, entryMiss
+	}
 	// A map, not a struct: encoding/json matches struct fields without
 	// regard to case, and "NAME" is not the Flask app's key. Exactly the
 	// four keys, each once, or it is another writer's value.
@@ -199,6 +221,42 @@ func decodeProfileJSON(id headline.UserID, v string) (*headline.User, entryKind)
 		}
 	}
 	return u, entryUser
+}
+
+// hasLoneSurrogate reports whether the JSON text v escapes a UTF-16
+// surrogate (\uD800–\uDFFF) other than as a high one directly followed by
+// an escaped low one. In JSON a backslash only appears inside a string,
+// starting an escape, so v is scanned without parsing it.
+func hasLoneSurrogate(v string) bool {
+	unit := func(i int) (rune, bool) { // the code unit of a \uXXXX at v[i]
+		if i+6 > len(v) || v[i] != '\\' || v[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(v[i+2:i+6], 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\\' {
+			continue
+		}
+		r, ok := unit(i)
+		if !ok {
+			i++ // a two-character escape, such as \\
+			continue
+		}
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		case r >= 0xD800 && r <= 0xDBFF:
+			if lo, ok := unit(i + 6); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return false
 }
 
 // decodeProfileFast reads the common spelling of a profile without

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/headline/headline"
 )
@@ -134,6 +137,32 @@ func TestDecodeProfile(t *testing.T) {
 		// find no "name" in these; the contract says exactly the four keys.
 		{name: "an upper-case key is a miss", in: `{"NAME":"x","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
 		{name: "a key differing only in case is an extra key and a miss", in: `{"name":"x","Name":"y","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+
+		// Values that decode but must not be served: the Flask app's
+		// json.loads fails on invalid UTF-8, encoding/json would turn it and
+		// lone surrogates into U+FFFD, and no row is bigger than the bound.
+		{name: "a name of 2 MB is a miss", in: `{"name":"` + strings.Repeat("x", 2<<20) + `","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
+		{name: "a value one byte over the bound is a miss", in: sizedProfile(maxProfileBytes + 1), wantKind: entryMiss},
+		{name: "a value at the bound is read", in: sizedProfile(maxProfileBytes),
+			want: &headline.User{ID: id, Name: strings.Repeat("x", maxProfileBytes-len(sizedProfile(0)))}, wantKind: entryUser},
+		{name: "invalid UTF-8 in a name is a miss", in: "{\"name\":\"a\xffb\",\"photo\":null,\"intro\":null,\"certi\":null}", wantKind: entryMiss},
+		{name: "invalid UTF-8 beside an escape is a miss", in: "{\"name\": \"\\u5f20\xc3\", \"photo\": null, \"intro\": null, \"certi\": null}", wantKind: entryMiss},
+		{name: "a truncated 4-byte sequence in an intro is a miss", in: "{\"name\":\"x\",\"photo\":null,\"intro\":\"\xf0\x9f\x98\",\"certi\":null}", wantKind: entryMiss},
+		{name: "a UTF-8-encoded surrogate in a photo is a miss", in: "{\"name\":\"x\",\"photo\":\"\xed\xa0\x80\",\"intro\":null,\"certi\":null}", wantKind: entryMiss},
+		{name: "an escaped lone high surrogate is a miss", in: `{"name": "\ud800", "photo": null, "intro": null, "certi": null}`, wantKind: entryMiss},
+		{name: "an escaped lone low surrogate is a miss", in: `{"name": "x", "photo": null, "intro": "a\udc00", "certi": null}`, wantKind: entryMiss},
+		{name: "a high surrogate before a letter is a miss", in: `{"name": "\ud83dA", "photo": null, "intro": null, "certi": null}`, wantKind: entryMiss},
+		{name: "a high surrogate before an escaped letter is a miss", in: `{"name": "\ud83d\u0041", "photo": null, "intro": null, "certi": null}`, wantKind: entryMiss},
+		{name: "two high surrogates before a low one is a miss", in: `{"name": "\ud83d\ud83d\ude00", "photo": null, "intro": null, "certi": null}`, wantKind: entryMiss},
+		{name: "a high surrogate ending a string is a miss", in: `{"name": "x", "photo": null, "intro": null, "certi": "\uD83D"}`, wantKind: entryMiss},
+		{name: "an upper-case surrogate pair is read", in: `{"name": "\uD83D\uDE00", "photo": null, "intro": null, "certi": null}`,
+			want: &headline.User{ID: id, Name: "😀"}, wantKind: entryUser},
+		{name: "an escaped backslash before the letters ud800 is read", in: `{"name": "\\ud800", "photo": null, "intro": null, "certi": null}`,
+			want: &headline.User{ID: id, Name: `\ud800`}, wantKind: entryUser},
+		{name: "U+FFFD, raw and escaped, is read: it is a character", in: `{"name": "\ufffd�", "photo": null, "intro": null, "certi": null}`,
+			want: &headline.User{ID: id, Name: "\ufffd\ufffd"}, wantKind: entryUser},
+		{name: "Python's longest spelling of a row (2931 bytes) is read", in: pythonWorstCase(),
+			want: &headline.User{ID: id, Name: strings.Repeat("😀", 32), Photo: ptr(strings.Repeat("😀", 128)), Intro: ptr(strings.Repeat("😀", 50)), Certi: ptr(strings.Repeat("😀", 30))}, wantKind: entryUser},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, gotKind := decodeProfile(id, tc.in)
@@ -144,6 +173,38 @@ func TestDecodeProfile(t *testing.T) {
 				t.Errorf("decodeProfile(%q) = %s, want %s", tc.in, showUser(got), showUser(tc.want))
 			}
 		})
+	}
+}
+
+// sizedProfile is a well-formed profile of n bytes (at least its frame's),
+// its name padded with x.
+func sizedProfile(n int) string {
+	const frame = `{"name":"","photo":null,"intro":null,"certi":null}`
+	return `{"name":"` + strings.Repeat("x", max(0, n-len(frame))) + frame[len(`{"name":"`):]
+}
+
+// pythonWorstCase is json.dumps of a row whose columns are full of astral
+// characters, each written as a surrogate pair of escapes.
+func pythonWorstCase() string {
+	s := func(n int) string { return `"` + strings.Repeat(`\ud83d\ude00`, n) + `"` }
+	return `{"name": ` + s(32) + `, "photo": ` + s(128) + `, "intro": ` + s(50) + `, "certi": ` + s(30) + `}`
+}
+
+func TestMaxProfileBytes(t *testing.T) {
+	if got := len(pythonWorstCase()); got != 2931 {
+		t.Errorf("Python's worst case is %d bytes, want 2931 (python3 -c 'import json; print(len(json.dumps({k: chr(0x1F600)*n for k, n in "+
+			"[(\"name\", 32), (\"photo\", 128), (\"intro\", 50), (\"certi\", 30)]})))')", got)
+	}
+	if len(pythonWorstCase()) > maxProfileBytes {
+		t.Errorf("maxProfileBytes %d is below Python's worst case", maxProfileBytes)
+	}
+	// Go escapes <, >, & and U+2028 as six bytes: its worst row.
+	full := func(n int) *string { s := strings.Repeat("<", n); return &s }
+	u := &headline.User{ID: 1, Name: *full(32), Photo: full(128), Intro: full(50), Certi: full(30)}
+	if enc := encodeProfile(u); len(enc) > maxProfileBytes {
+		t.Errorf("our own worst row encodes to %d bytes, over maxProfileBytes %d", len(enc), maxProfileBytes)
+	} else if got, kind := decodeProfile(1, string(enc)); kind != entryUser || !reflect.DeepEqual(got, u) {
+		t.Errorf("our own worst row does not read back: %v %s", kind, showUser(got))
 	}
 }
 
@@ -302,8 +363,13 @@ func TestTTLDefaults(t *testing.T) {
 
 // referenceDecode reads v as the contract puts it, the way Python's
 // json.loads sees it: a JSON object with exactly the keys name, photo, intro
-// and certi (case-sensitive), name a string, the others strings or null.
+// and certi (case-sensitive), name a string, the others strings or null; and
+// servable: at most maxProfileBytes, valid UTF-8, every string's UTF-16
+// code units well paired.
 func referenceDecode(id headline.UserID, v string) (*headline.User, bool) {
+	if len(v) > maxProfileBytes || !utf8.ValidString(v) || !surrogatesPaired(v) {
+		return nil, false
+	}
 	var doc any
 	if err := json.Unmarshal([]byte(v), &doc); err != nil {
 		return nil, false
@@ -343,6 +409,9 @@ func FuzzDecodeProfile(f *testing.F) {
 		`{"NAME":"x","photo":null,"intro":null,"certi":null}`,
 		`["x"]`, "-1", "-2", "", "null", "\xff\xfe",
 		`{"name":"\ud800","photo":"\xff","intro":null,"certi":null}`,
+		`{"name":"\ud83d\ude00\\ud800","photo":"\udc00","intro":"\ud83dx","certi":null}`,
+		"{\"name\":\"\xed\xa0\x80\",\"photo\":null,\"intro\":null,\"certi\":null}",
+		sizedProfile(maxProfileBytes), sizedProfile(maxProfileBytes + 1),
 	} {
 		f.Add(s)
 	}
@@ -375,6 +444,14 @@ func FuzzDecodeProfile(f *testing.F) {
 		if !strings.HasPrefix(string(enc), `{"name":`) {
 			t.Fatalf("encodeProfile(%s) = %s", showUser(u), enc)
 		}
+		if len(enc) > maxProfileBytes {
+			// Go writes <, > and & as six bytes: a value under the bound
+			// can grow over it, but only if it holds more than a row can.
+			if fitsColumns(u) {
+				t.Fatalf("encodeProfile(%s) is %d bytes, over maxProfileBytes, for a profile that fits the table", showUser(u), len(enc))
+			}
+			return
+		}
 		again, kind := decodeProfile(id, string(enc))
 		if kind != entryUser {
 			t.Fatalf("decodeProfile(encodeProfile(%s) = %s) kind = %v, want entryUser", showUser(u), enc, kind)
@@ -383,4 +460,60 @@ func FuzzDecodeProfile(f *testing.F) {
 			t.Fatalf("round trip of %q: %s → %s → %s", v, showUser(u), enc, showUser(again))
 		}
 	})
+}
+
+// fitsColumns reports whether u's fields fit user_basic's columns.
+func fitsColumns(u *headline.User) bool {
+	n := func(p *string) int {
+		if p == nil {
+			return 0
+		}
+		return utf8.RuneCountInString(*p)
+	}
+	return utf8.RuneCountInString(u.Name) <= 32 && n(u.Photo) <= 128 && n(u.Intro) <= 50 && n(u.Certi) <= 30
+}
+
+// surrogatesPaired reports whether every JSON string in v, read as the
+// UTF-16 code units its characters and escapes stand for, pairs each
+// surrogate. v that is not JSON may get any answer.
+func surrogatesPaired(v string) bool {
+	var units []uint16
+	in := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case !in:
+			in = c == '"'
+			units = units[:0]
+		case c == '"':
+			in = false
+			for k := 0; k < len(units); k++ {
+				switch u := rune(units[k]); {
+				case !utf16.IsSurrogate(u):
+				case u < 0xDC00 && k+1 < len(units) && units[k+1] >= 0xDC00 && units[k+1] <= 0xDFFF:
+					k++
+				default:
+					return false
+				}
+			}
+		case c == '\\' && i+1 < len(v) && v[i+1] == 'u':
+			if i+6 > len(v) {
+				return true // not JSON
+			}
+			n, err := strconv.ParseUint(v[i+2:i+6], 16, 16)
+			if err != nil {
+				return true // not JSON
+			}
+			units = append(units, uint16(n))
+			i += 5
+		case c == '\\':
+			units = append(units, 0) // a two-character escape: not a surrogate
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(v[i:])
+			units = utf16.AppendRune(units, r)
+			i += size - 1
+		}
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -59,9 +60,45 @@ func updateUser(ctx context.Context, db bun.IDB, id headline.UserID, upd headlin
 		if user = users[id]; user == nil {
 			return headline.ErrNoSuchUser
 		}
-		return nil
+		return storedAsSent(user, upd)
 	})
 	return user, err
+}
+
+// storedAsSent checks that the row read back holds exactly what upd set, so
+// that an update is never answered with something other than what was
+// accepted. bun's MySQL dialect writes each value as a string literal the
+// server parses (and drops NUL from it, which Normalize refuses for that
+// reason); on the default session this round-trips every valid UTF-8
+// string, but with NO_BACKSLASH_ESCAPES in sql_mode a backslash is stored
+// twice, and on a connection whose character set lacks a character (utf8mb3
+// and an emoji) it becomes '?' unless strict mode refuses it. Such an update
+// is rolled back. (A latin1 connection stores UTF-8 double-encoded and reads
+// it back the same way: only the operator's DSN can prevent that; the
+// driver's default, utf8mb4, is right.)
+func storedAsSent(u *headline.User, upd headline.ProfileUpdate) error {
+	for _, c := range []struct {
+		col    string
+		ch     headline.Change[*string]
+		stored *string
+	}{{"user_name", upd.Name, &u.Name}, {"introduction", upd.Intro, u.Intro}, {"profile_photo", upd.Photo, u.Photo}} {
+		if !c.ch.Set {
+			continue
+		}
+		if (c.ch.Value == nil) != (c.stored == nil) || (c.stored != nil && *c.stored != *c.ch.Value) {
+			return fmt.Errorf("update user %d: %s was stored as %s, not as the %s sent: "+
+				"check the connection's character set (utf8mb4) and sql_mode (no NO_BACKSLASH_ESCAPES)",
+				u.ID, c.col, quoteOrNull(c.stored), quoteOrNull(c.ch.Value))
+		}
+	}
+	return nil
+}
+
+func quoteOrNull(p *string) string {
+	if p == nil {
+		return "NULL"
+	}
+	return strconv.QuoteToASCII(*p)
 }
 
 // isDeadlock reports whether err is InnoDB choosing this transaction as a

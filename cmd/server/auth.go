@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,6 +30,34 @@ type accessClaims struct {
 	UserID  jsonRaw `json:"user_id"`
 	Refresh *bool   `json:"refresh"`
 	jwt.RegisteredClaims
+}
+
+// UnmarshalJSON refuses a payload whose exp, nbf or iat is not a JSON
+// number. RFC 7519 makes them NumericDates, numbers; golang-jwt's NumericDate
+// also reads one in quotes ("exp": "1893456000") and takes null for absent.
+// The claims are read by the same case-insensitive field matching that fills
+// RegisteredClaims, so the value checked is the one used.
+func (c *accessClaims) UnmarshalJSON(b []byte) error {
+	var times struct {
+		Exp jsonRaw `json:"exp"`
+		Nbf jsonRaw `json:"nbf"`
+		Iat jsonRaw `json:"iat"`
+	}
+	if err := json.Unmarshal(b, &times); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		raw  jsonRaw
+	}{{"exp", times.Exp}, {"nbf", times.Nbf}, {"iat", times.Iat}} {
+		// A JSON value given to UnmarshalJSON has no surrounding space; a
+		// number is the only kind that starts with '-' or a digit.
+		if f.raw != nil && !(f.raw[0] == '-' || f.raw[0] >= '0' && f.raw[0] <= '9') {
+			return fmt.Errorf("claim %s is %.20s, not a number", f.name, f.raw)
+		}
+	}
+	type plain accessClaims // without this method
+	return json.Unmarshal(b, (*plain)(c))
 }
 
 type jsonRaw []byte

@@ -282,3 +282,78 @@ func TestColdHerdIsOneSelect(t *testing.T) {
 		t.Errorf("%d concurrent cold requests ran %d SELECTs, want 1", n, got)
 	}
 }
+
+// TestUnservableEntriesAreLoadedAgain: entries that decode but must not be
+// served (over the size bound, invalid UTF-8, an escaped lone surrogate) are
+// misses like a corrupt entry: loaded from MySQL under a lease in the
+// batch's one SELECT and overwritten, counted as corrupt, while the good
+// entries of the same request are served from the cache.
+func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
+	s := newTestServer(t, slowMachine)
+	ctx := context.Background()
+	const good1, big, badUTF8, surrogate, good2 = 3200, 3201, 3202, 3203, 3204
+	ids := []int64{good1, big, badUTF8, surrogate, good2}
+	for _, id := range ids {
+		s.addUsers(t, headline.User{ID: id, Name: fmt.Sprintf("row%d", id)})
+	}
+	entries := map[int64]string{
+		good1:     `{"name": "cached3200", "photo": null, "intro": null, "certi": null}`,
+		big:       `{"name": "` + strings.Repeat("x", 2<<20) + `", "photo": null, "intro": null, "certi": null}`,
+		badUTF8:   "{\"name\": \"bad\xff3202\", \"photo\": null, \"intro\": null, \"certi\": null}",
+		surrogate: `{"name": "lone\ud8003203", "photo": null, "intro": null, "certi": null}`,
+		good2:     `{"name":"cached3204","photo":null,"intro":null,"certi":null}`,
+	}
+	for id, v := range entries {
+		if err := s.redis.Raw.Set(ctx, store.ProfileKey(id), v, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := scrapeMetrics(t, s.URL)
+	s.resetCounts()
+	r := s.post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids)), nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("errors: %.300s", r.Raw)
+	}
+	got := r.users(t, "users")
+	if len(got) != len(ids) {
+		t.Fatalf("%d users, want %d: %.300s", len(got), len(ids), r.Raw)
+	}
+	for i, want := range []string{"cached3200", "row3201", "row3202", "row3203", "cached3204"} {
+		if got[i] == nil || got[i].Name != want {
+			t.Errorf("users[%d] = %.80s, want name %s", i, showJSON(got[i]), want)
+		}
+	}
+	if got := s.rc.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+	}
+	if got := s.rc.Count("SET"); got != 3 {
+		t.Errorf("SET NX (leases) = %d, want 3: one per unservable entry (%s)", got, s.rc)
+	}
+	if got := s.rc.Count("EVAL"); got != 3 {
+		t.Errorf("EVAL (fills under a lease) = %d, want 3 (%s)", got, s.rc)
+	}
+	if got := s.rc.RoundTrips(); got != 3 {
+		t.Errorf("Redis round trips = %d, want 3 (MGET, leases, fills): %s", got, s.rc)
+	}
+	if got := s.sql.Count("SELECT"); got != 1 {
+		t.Errorf("SELECT = %d, want 1: %q", got, s.sql.Queries())
+	}
+	for _, id := range []int64{big, badUTF8, surrogate} {
+		want := fmt.Sprintf(`{"name":"row%d","photo":null,"intro":null,"certi":null}`, id)
+		if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != want {
+			t.Errorf("%s = %.80q, want it overwritten with %s", store.ProfileKey(id), got, want)
+		}
+	}
+	for _, id := range []int64{good1, good2} {
+		if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != entries[id] {
+			t.Errorf("%s = %q, want it untouched", store.ProfileKey(id), got)
+		}
+	}
+	after := scrapeMetrics(t, s.URL)
+	for result, want := range map[string]float64{"corrupt": 3, "hit": 2, "miss": 0} {
+		name := "headline_cache_requests_total"
+		if got := after.value(t, name, "result", result) - before.value(t, name, "result", result); got != want {
+			t.Errorf("%s{result=%q} grew by %v, want %v", name, result, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/rs/cors"
@@ -36,7 +37,7 @@ func withCORS(allowedOrigins string, next http.Handler) http.Handler {
 	if len(origins) == 0 {
 		origins = []string{"*"}
 	}
-	return cors.New(cors.Options{
+	h := cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders: corsHeaders,
@@ -44,4 +45,59 @@ func withCORS(allowedOrigins string, next http.Handler) http.Handler {
 		ExposedHeaders: []string{"X-Request-ID"},
 		MaxAge:         corsMaxAge,
 	}).Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, canonicalPreflight(r))
+	})
+}
+
+// maxRequestHeadersBytes bounds the Access-Control-Request-Headers that
+// canonicalPreflight rewrites. Every allowed header, capitalised and
+// separated by ", ", is 124 bytes; 1 KiB leaves room for any spelling a
+// client uses, and spares the server sorting 64 KiB (MaxHeaderBytes) of
+// names for one preflight (4–7 ms and 2.6 MB, BenchmarkCanonicalPreflight).
+const maxRequestHeadersBytes = 1 << 10
+
+// canonicalPreflight returns r with its Access-Control-Request-Headers in
+// the form browsers send (the Fetch standard: names lower-cased, sorted,
+// joined by commas without spaces), when r is a preflight. rs/cors accepts
+// only that form: "Content-Type, Authorization", as proxies, older clients
+// and curl spell it, got a 204 without any grant. Names are split on commas
+// across all the header's lines, trimmed of spaces and tabs, lower-cased,
+// and duplicates and empty ones dropped; the list is then judged, and echoed
+// in Access-Control-Allow-Headers, as a browser's would be (browsers compare
+// that answer without regard to case). A list over maxRequestHeadersBytes is
+// left as sent, for rs/cors to refuse.
+func canonicalPreflight(r *http.Request) *http.Request {
+	lines, found := r.Header["Access-Control-Request-Headers"]
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" || !found {
+		return r
+	}
+	size := 0
+	for _, line := range lines {
+		size += len(line)
+	}
+	if size > maxRequestHeadersBytes {
+		return r
+	}
+	var names []string
+	for _, line := range lines {
+		for name := range strings.SplitSeq(line, ",") {
+			if name = strings.ToLower(strings.Trim(name, " \t")); name != "" {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	canonical := strings.Join(slices.Compact(names), ",")
+	if len(lines) == 1 && lines[0] == canonical {
+		return r // a browser's: nothing to copy
+	}
+	r2 := r.WithContext(r.Context()) // a shallow copy: r's header map stays as sent
+	r2.Header = r.Header.Clone()
+	if canonical == "" {
+		r2.Header.Del("Access-Control-Request-Headers")
+	} else {
+		r2.Header["Access-Control-Request-Headers"] = []string{canonical}
+	}
+	return r2
 }

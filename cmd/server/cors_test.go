@@ -135,3 +135,107 @@ func TestCORS(t *testing.T) {
 		})
 	}
 }
+
+// TestCORSPreflightSpellings: a preflight that lists allowed headers in any
+// spelling (order, case, spaces, empty elements, duplicates, several header
+// lines) is answered as the browser's spelling of the same list is; a list
+// with a header not allowed is refused in any spelling.
+func TestCORSPreflightSpellings(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.CORSAllowedOrigins = "https://app.example.com" })
+	const origin = "https://app.example.com"
+	preflight := func(t *testing.T, origin string, lines ...string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodOptions, s.URL+"/graphql", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		for _, l := range lines {
+			req.Header.Add("Access-Control-Request-Headers", l)
+		}
+		resp, _ := send(t, req)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("status %d, want 204", resp.StatusCode)
+		}
+		return resp.Header
+	}
+	// answer is what the browser decides by, with Vary.
+	answer := func(h http.Header) string {
+		var out []string
+		for _, name := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+			"Access-Control-Max-Age", "Access-Control-Allow-Credentials", "Vary"} {
+			out = append(out, name+": "+strings.Join(h.Values(name), " | "))
+		}
+		return strings.Join(out, "\n")
+	}
+	const apollo = "apollo-require-preflight,apollographql-client-name,apollographql-client-version,authorization,content-type,x-request-id"
+	for _, tc := range []struct {
+		name    string
+		lines   []string // the Access-Control-Request-Headers lines sent
+		browser string   // the same list as a browser sends it
+		granted bool
+	}{
+		{"capitalised, unsorted, with a space", []string{"Content-Type, Authorization"}, "authorization,content-type", true},
+		{"upper case", []string{"AUTHORIZATION,content-type"}, "authorization,content-type", true},
+		{"spaces around every name", []string{" authorization , content-type "}, "authorization,content-type", true},
+		{"tabs", []string{"\tauthorization,\tcontent-type\t"}, "authorization,content-type", true},
+		{"empty elements", []string{",authorization,,content-type,"}, "authorization,content-type", true},
+		{"a name twice, in two cases", []string{"content-type,Authorization,authorization"}, "authorization,content-type", true},
+		{"one name per header line", []string{"Content-Type", "Authorization"}, "authorization,content-type", true},
+		{"header lines that split a list", []string{"x-request-id, Content-Type", "Authorization"}, "authorization,content-type,x-request-id", true},
+		{"one name, capitalised", []string{"Authorization"}, "authorization", true},
+		{"Apollo's six, reversed and capitalised", []string{"X-Request-ID, Content-Type, Authorization, Apollographql-Client-Version, Apollographql-Client-Name, Apollo-Require-Preflight"}, apollo, true},
+		{"a header not allowed, capitalised", []string{"Content-Type, X-Debug"}, "content-type,x-debug", false},
+		{"a header not allowed on a second line", []string{"Authorization", "Cookie"}, "authorization,cookie", false},
+		{"a header not allowed, alone", []string{"X-Debug"}, "x-debug", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			granted := preflight(t, origin, tc.lines...)
+			if got, want := answer(granted), answer(preflight(t, origin, tc.browser)); got != want {
+				t.Errorf("answer to %q:\n%s\nwant the answer to the browser's %q:\n%s", tc.lines, got, tc.browser, want)
+			}
+			if tc.granted {
+				if g := granted.Get("Access-Control-Allow-Headers"); g != tc.browser {
+					t.Errorf("Access-Control-Allow-Headers = %q, want %q", g, tc.browser)
+				}
+				if g := granted.Get("Access-Control-Allow-Origin"); g != origin {
+					t.Errorf("Access-Control-Allow-Origin = %q, want %q", g, origin)
+				}
+			} else if g := granted.Values("Access-Control-Allow-Origin"); len(g) != 0 {
+				t.Errorf("Access-Control-Allow-Origin = %q for a list with a header not allowed, want none", g)
+			}
+			// Whatever the spelling, another origin gets no grant.
+			if g := preflight(t, "https://evil.example", tc.lines...).Values("Access-Control-Allow-Origin"); len(g) != 0 {
+				t.Errorf("Access-Control-Allow-Origin = %q for an origin not allowed, want none", g)
+			}
+		})
+	}
+	t.Run("a list over 1 KiB is left to rs/cors, which refuses it", func(t *testing.T) {
+		long := strings.Repeat("authorization, ", 70) // 1050 bytes
+		if g := preflight(t, origin, long).Values("Access-Control-Allow-Origin"); len(g) != 0 {
+			t.Errorf("Access-Control-Allow-Origin = %q, want none", g)
+		}
+		if g := preflight(t, origin, long[:1020]).Get("Access-Control-Allow-Headers"); g != "authorization" {
+			t.Errorf("under 1 KiB: Access-Control-Allow-Headers = %q, want authorization", g)
+		}
+	})
+}
+
+// BenchmarkCanonicalPreflight measures the spelling fix on a curl-style list,
+// on the longest list it rewrites, and on the longest a client can send
+// (MaxHeaderBytes), which it leaves alone.
+func BenchmarkCanonicalPreflight(b *testing.B) {
+	for _, bc := range []struct{ name, list string }{
+		{"two names", "Content-Type, Authorization"},
+		{"1KiB of names, the most rewritten", strings.Repeat("a,b,", 1<<10/4)},
+		{"64KiB of names, left to rs/cors", strings.Repeat("a,b,", 64<<10/4)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req, _ := http.NewRequest(http.MethodOptions, "http://x/graphql", nil)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", bc.list)
+			b.ReportAllocs()
+			for b.Loop() {
+				canonicalPreflight(req)
+			}
+		})
+	}
+}

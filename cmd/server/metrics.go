@@ -40,7 +40,7 @@ func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics 
 	reg := prometheus.NewRegistry()
 	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "headline_cache_requests_total",
-		Help: `Profile cache entries read, by what they held: hit (a profile), miss (absent), negative ("-1": no such user), corrupt (a value of another shape, loaded again like a miss).`,
+		Help: `Profile cache entries read, by what they held: hit (a profile), miss (absent), negative ("-1": no such user), corrupt (a value of another shape, over 4 KiB or not valid UTF-8, loaded again like a miss).`,
 	}, []string{"result"})
 	m := &metrics{
 		registry:      reg,
