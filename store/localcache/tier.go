@@ -159,6 +159,8 @@ func (t *Tier[V]) Invalidate(keys ...Key) {
 	if t == nil {
 		return
 	}
+	// Counted first, so that whoever sees the eviction sees it counted.
+	t.invalidations.Add(uint64(len(keys)))
 	for _, k := range keys {
 		sh := &t.flight[k.shard()]
 		sh.mu.Lock()
@@ -169,7 +171,6 @@ func (t *Tier[V]) Invalidate(keys ...Key) {
 		t.cache.Invalidate(k)
 		sh.mu.Unlock()
 	}
-	t.invalidations.Add(uint64(len(keys)))
 }
 
 // invalidateRedisKeys applies an invalidation message: keys as Redis names
@@ -195,6 +196,7 @@ func (t *Tier[V]) suspend() { t.advance(func(uint64) bool { return false }) }
 func (t *Tier[V]) resume() { t.advance(func(uint64) bool { return true }) }
 
 func (t *Tier[V]) advance(usableNext func(old uint64) bool) {
+	t.flushes.Add(1)
 	for {
 		old := t.state.Load()
 		next := (old>>1 + 1) << 1
@@ -205,7 +207,6 @@ func (t *Tier[V]) advance(usableNext func(old uint64) bool) {
 			break
 		}
 	}
-	t.flushes.Add(1)
 	// Entries of older epochs are dead already; this frees their memory.
 	t.cache.InvalidateAll()
 }

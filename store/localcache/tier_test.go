@@ -35,8 +35,8 @@ func TestParseKey(t *testing.T) {
 	}
 }
 
-// newTier returns a tier of strings, usable (as a tracker would make it),
-// closed when the test ends.
+// newTier returns a tier of strings, not usable until a tracker makes it
+// so, closed when the test ends.
 func newTier(t testing.TB, opt Options[string]) *Tier[string] {
 	t.Helper()
 	if opt.MaxBytes == 0 {
@@ -50,6 +50,14 @@ func newTier(t testing.TB, opt Options[string]) *Tier[string] {
 		t.Fatal(err)
 	}
 	t.Cleanup(tier.Close)
+	return tier
+}
+
+// usableTier is newTier made usable as a tracker would, for tests of the
+// tier alone.
+func usableTier(t testing.TB, opt Options[string]) *Tier[string] {
+	t.Helper()
+	tier := newTier(t, opt)
 	tier.resume()
 	return tier
 }
@@ -77,7 +85,7 @@ func TestTicket(t *testing.T) {
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tier := newTier(t, Options[string]{})
+			tier := usableTier(t, Options[string]{})
 			tk := tier.Begin([]Key{other, k})
 			tc.between(tier)
 			got := tk.Fill(1, "v")
@@ -93,7 +101,7 @@ func TestTicket(t *testing.T) {
 	}
 
 	t.Run("an invalidation after the fill evicts it", func(t *testing.T) {
-		tier := newTier(t, Options[string]{})
+		tier := usableTier(t, Options[string]{})
 		tk := tier.Begin([]Key{k})
 		tk.Fill(0, "v")
 		tk.Done()
@@ -103,7 +111,7 @@ func TestTicket(t *testing.T) {
 		}
 	})
 	t.Run("of two overlapping reads, only the one begun after the invalidation fills", func(t *testing.T) {
-		tier := newTier(t, Options[string]{})
+		tier := usableTier(t, Options[string]{})
 		first := tier.Begin([]Key{k})
 		tier.Invalidate(k)
 		second := tier.Begin([]Key{k})
@@ -123,7 +131,7 @@ func TestTicket(t *testing.T) {
 		}
 	})
 	t.Run("not usable: Begin gives no ticket and Get does not look", func(t *testing.T) {
-		tier := newTier(t, Options[string]{})
+		tier := usableTier(t, Options[string]{})
 		tk := tier.Begin([]Key{k})
 		tk.Fill(0, "v")
 		tk.Done()
@@ -143,7 +151,7 @@ func TestTicket(t *testing.T) {
 		}
 	})
 	t.Run("after Done, Fill stores nothing", func(t *testing.T) {
-		tier := newTier(t, Options[string]{})
+		tier := usableTier(t, Options[string]{})
 		tk := tier.Begin([]Key{k})
 		tk.Done()
 		if tk.Fill(0, "v") {
@@ -181,7 +189,7 @@ func TestOff(t *testing.T) {
 func TestBounds(t *testing.T) {
 	t.Run("bytes", func(t *testing.T) {
 		const maxBytes = 64 << 10
-		tier := newTier(t, Options[string]{MaxBytes: maxBytes})
+		tier := usableTier(t, Options[string]{MaxBytes: maxBytes})
 		v := strings.Repeat("x", 300)
 		for i := range 2000 {
 			tk := tier.Begin([]Key{{int64(i), Info}})
@@ -199,7 +207,7 @@ func TestBounds(t *testing.T) {
 		}
 	})
 	t.Run("age", func(t *testing.T) {
-		tier := newTier(t, Options[string]{MaxAge: 50 * time.Millisecond})
+		tier := usableTier(t, Options[string]{MaxAge: 50 * time.Millisecond})
 		k := Key{1, Info}
 		tk := tier.Begin([]Key{k})
 		tk.Fill(0, "v")

@@ -90,6 +90,8 @@ func NewTracker[V any](tier *Tier[V], opt TrackerOptions) (*Tracker, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
+	// Whatever the tier held was not tracked by this tracker.
+	tier.suspend()
 	t := &Tracker{sink: tier, opt: opt, log: opt.Log.With("component", "localcache"), feeds: map[string]*feed{}}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	o := opt.Redis
