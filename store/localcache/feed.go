@@ -149,9 +149,6 @@ func (f *feed) session() (wasUp bool, err error) {
 	pinged := false
 	for {
 		msg, err := ps.ReceiveTimeout(f.ctx, f.t.opt.Ping)
-		if err != nil {
-			f.t.log.Debug("receive", "err", err)
-		}
 		switch {
 		case err == nil:
 		case isFlush(err):
@@ -169,7 +166,6 @@ func (f *feed) session() (wasUp bool, err error) {
 			return wasUp, err
 		}
 		pinged = false
-		f.t.log.Debug("received", "msg", msg)
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" && m.Channel == invalidateChannel {

@@ -255,3 +255,30 @@ func moveSlot(t testing.TB, key, src, dst string, masters []string) {
 	}
 	t.Logf("slot %d (%d keys) moved from %s to %s", slot, len(ks), src, dst)
 }
+
+// TestReplicaNotTracked: a node that is not a master (a demoted master, a
+// replica the sentinels or the cluster name before it is promoted) is not
+// tracked, since its invalidations lag the writes reads see; once it is
+// promoted, it is.
+func TestReplicaNotTracked(t *testing.T) {
+	primary := storetest.StartRedisServer(t)
+	_, port, _ := strings.Cut(primary.Addr, ":")
+	replica := storetest.StartRedisServer(t, "--replicaof", "127.0.0.1", port)
+	tier := newTier(t, Options[string]{})
+	tr, err := NewTracker(tier, TrackerOptions{Redis: &redis.UniversalOptions{Addrs: []string{replica.Addr}}, Ping: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	time.Sleep(500 * time.Millisecond) // several handshakes refused
+	if tier.Usable() {
+		t.Fatal("the tier is usable on a replica's tracking")
+	}
+	c := redis.NewClient(&redis.Options{Addr: replica.Addr})
+	defer c.Close()
+	if err := c.SlaveOf(context.Background(), "NO", "ONE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, "the tier to be usable on the promoted node", usableWithin, tier.Usable)
+	t.Logf("usable %v after the promotion", took)
+}
