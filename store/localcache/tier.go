@@ -51,6 +51,7 @@ type Options[V any] struct {
 // A nil *Tier is a tier that is off: every method is a no-op or a miss.
 type Tier[V any] struct {
 	cache *otter.Cache[Key, entry[V]]
+	clock *otter.CoarseClock
 	// state is epoch<<1 | usable. The epoch moves on every flush; an entry
 	// carries the state it was filled under and is served only while the
 	// state is the same, so a flush is one atomic add whatever the size,
@@ -86,7 +87,9 @@ func New[V any](opt Options[V]) (*Tier[V], error) {
 	if opt.MaxAge == 0 {
 		opt.MaxAge = DefaultMaxAge
 	}
-	t := &Tier[V]{hitMiss: stats.NewCounter()}
+	// Expiry reads the clock on every Get; a clock read once per 1/64 of
+	// the age (at most a second) saved about a tenth of a hit's time.
+	t := &Tier[V]{hitMiss: stats.NewCounter(), clock: otter.NewCoarseClock(min(max(opt.MaxAge/64, time.Millisecond), time.Second))}
 	for i := range t.flight {
 		t.flight[i].m = map[Key]pending{}
 	}
@@ -101,6 +104,7 @@ func New[V any](opt Options[V]) (*Tier[V], error) {
 			return uint32(min(n, math.MaxUint32))
 		},
 		ExpiryCalculator: otter.ExpiryWriting[Key, entry[V]](opt.MaxAge),
+		Clock:            t.clock,
 		// Atomic: the plain OnDeletion runs on a goroutine per event.
 		OnAtomicDeletion: func(e otter.DeletionEvent[Key, entry[V]]) {
 			switch e.Cause {
@@ -112,17 +116,19 @@ func New[V any](opt Options[V]) (*Tier[V], error) {
 		},
 	})
 	if err != nil {
+		t.clock.Stop()
 		return nil, err
 	}
 	t.cache = c
 	return t, nil
 }
 
-// Close stops the cache's clean-up goroutine. The tier must not be used
-// after it.
+// Close stops the goroutines of the cache's clean-up and of its clock. The
+// tier must not be used after it.
 func (t *Tier[V]) Close() {
 	if t != nil {
 		t.cache.StopAllGoroutines()
+		t.clock.Stop()
 	}
 }
 
