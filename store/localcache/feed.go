@@ -36,7 +36,9 @@ type feed struct {
 	mu sync.Mutex
 	ps *redis.PubSub // the current session's, for stop
 
-	up bool // guarded by t.mu
+	// guarded by t.mu: whether tracking is on over the current
+	// connection, and whether a failure was logged since it last was.
+	up, warned bool
 }
 
 func newFeed(t *Tracker, addr string) *feed {

@@ -227,8 +227,17 @@ func (t *Tracker) report(f *feed, up bool, err error) {
 		// writes between the two connections went unreported.
 		t.sink.flush()
 	}
-	if !up && f.up {
+	switch {
+	case !up && f.up:
 		t.log.Warn("tracking connection lost", "master", f.addr, "err", err)
+	case !up && !f.warned:
+		// Once until it is up: a server without CLIENT TRACKING (Redis
+		// before 6, miniredis) or a user without the right to it would
+		// otherwise keep the tier off without a word.
+		t.log.Warn("tracking not on yet; retrying", "master", f.addr, "err", err)
+		f.warned = true
+	case up:
+		f.warned = false
 	}
 	f.up = up
 	all := len(t.feeds) > 0
