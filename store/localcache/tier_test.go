@@ -100,6 +100,10 @@ func TestTicket(t *testing.T) {
 		})
 	}
 
+}
+
+func TestTicketSequences(t *testing.T) {
+	k := Key{1, Info}
 	t.Run("an invalidation after the fill evicts it", func(t *testing.T) {
 		tier := usableTier(t, Options[string]{})
 		tk := tier.Begin([]Key{k})

@@ -182,30 +182,37 @@ func TestOutsideChangesEvict(t *testing.T) {
 			}
 		})
 	}
-	t.Run("writes to keys outside the prefix do not evict", func(t *testing.T) {
-		k := Key{ID: 200, Kind: Info}
-		set(t, tier, outside, k, "v", time.Hour)
-		fill(t, tier, redisOf(t, o), k)
-		before := tier.Stats()
-		for _, key := range []string{"{user:200:info}:lease", "{user:200:info}:written", "headline:apq:abc", "users:200"} {
-			if err := outside.Set(ctx, key, "x", time.Hour).Err(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// A write under the prefix, after those: once its invalidation is
-		// here, theirs would have been too (one connection, in order).
-		marker := Key{ID: 201, Kind: Info}
-		if err := outside.Set(ctx, marker.RedisKey(), "x", time.Hour).Err(); err != nil {
+}
+
+// TestOtherKeysDoNotEvict: headline's own lease, written-mark and APQ keys,
+// and keys of other prefixes, are not tracked.
+func TestOtherKeysDoNotEvict(t *testing.T) {
+	_, o, outside := singleNode(t)
+	tier := newTier(t, Options[string]{})
+	track(t, tier, o)
+	ctx := context.Background()
+	k := Key{ID: 200, Kind: Info}
+	set(t, tier, outside, k, "v", time.Hour)
+	fill(t, tier, redisOf(t, o), k)
+	before := tier.Stats()
+	for _, key := range []string{"{user:200:info}:lease", "{user:200:info}:written", "headline:apq:abc", "users:200"} {
+		if err := outside.Set(ctx, key, "x", time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the marker's invalidation", evictWithin, func() bool { return tier.Stats().Invalidations > before.Invalidations })
-		if _, hit := tier.Get(k); !hit {
-			t.Errorf("%v evicted by writes to other keys; stats %+v", k, tier.Stats())
-		}
-		if s := tier.Stats(); s.Invalidations != before.Invalidations+1 || s.Flushes != before.Flushes {
-			t.Errorf("stats %+v, before %+v: want the marker's invalidation only", s, before)
-		}
-	})
+	}
+	// A write under the prefix, after those: once its invalidation is
+	// here, theirs would have been too (one connection, in order).
+	marker := Key{ID: 201, Kind: Info}
+	if err := outside.Set(ctx, marker.RedisKey(), "x", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the marker's invalidation", evictWithin, func() bool { return tier.Stats().Invalidations > before.Invalidations })
+	if _, hit := tier.Get(k); !hit {
+		t.Errorf("%v evicted by writes to other keys; stats %+v", k, tier.Stats())
+	}
+	if s := tier.Stats(); s.Invalidations != before.Invalidations+1 || s.Flushes != before.Flushes {
+		t.Errorf("stats %+v, before %+v: want the marker's invalidation only", s, before)
+	}
 }
 
 // redisOf is the reading client headline would use: RESP3, another

@@ -7,5 +7,5 @@
 //	cd store/localcache/internal/cachebench
 //	go test -run . -bench . -benchmem -count 3
 //
-// TestCSC needs redis-server on the PATH.
+// TestCSCReads and TestCSCStaleness need redis-server on the PATH.
 package cachebench
