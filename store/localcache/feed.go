@@ -1,6 +1,7 @@
 package localcache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,6 +38,8 @@ type feed struct {
 	mu sync.Mutex
 	ps *redis.PubSub // the current session's, for stop
 
+	dialed atomic.Bool // the current session has dialed its connection
+
 	// guarded by t.mu: whether tracking is on over the current
 	// connection, and whether a failure was logged since it last was.
 	up, warned bool
@@ -49,9 +53,24 @@ func newFeed(t *Tracker, addr string) *feed {
 	// which go-redis's PubSub does not hand over.
 	opt.Protocol = 2
 	opt.OnConnect = trackOn
+	dial := opt.Dialer
+	if dial == nil {
+		dial = redis.NewDialer(opt)
+	}
+	opt.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if f.dialed.Swap(true) {
+			// go-redis redials within the receive that saw the
+			// connection fail, before returning the failure: refused, so
+			// that the tier is stopped without waiting for a dial.
+			return nil, errRedial
+		}
+		return dial(ctx, network, addr)
+	}
 	f.client = redis.NewClient(opt)
 	return f
 }
+
+var errRedial = errors.New("localcache: one connection per session; the session reconnects")
 
 // trackOn is the handshake of every tracking connection, run by go-redis
 // before the connection subscribes: on a master only, tracking in
@@ -90,7 +109,7 @@ func nodeOptions(o *redis.UniversalOptions, addr string) *redis.Options {
 		CredentialsProviderContext:   o.CredentialsProviderContext,
 		StreamingCredentialsProvider: o.StreamingCredentialsProvider,
 		TLSConfig:                    o.TLSConfig,
-		DialTimeout:                  o.DialTimeout,
+		DialTimeout:                  cmp.Or(o.DialTimeout, 5*time.Second), // go-redis's default; its dialer is wrapped
 		ReadTimeout:                  o.ReadTimeout,
 		WriteTimeout:                 o.WriteTimeout,
 		ClientName:                   "headline-localcache",
@@ -144,10 +163,16 @@ func (f *feed) session() (wasUp bool, err error) {
 		f.mu.Unlock()
 		return false, f.ctx.Err()
 	}
-	ps := f.client.Subscribe(f.ctx, invalidateChannel)
+	f.dialed.Store(false)
+	ps := f.client.Subscribe(f.ctx) // no channel: no connection yet
 	f.ps = ps
 	f.mu.Unlock()
 	defer ps.Close()
+	// Dials, runs trackOn and sends SUBSCRIBE; the confirmation comes
+	// through Receive.
+	if err := ps.Subscribe(f.ctx, invalidateChannel); err != nil {
+		return false, err
+	}
 	pinged := false
 	for {
 		msg, err := ps.ReceiveTimeout(f.ctx, f.t.opt.Ping)

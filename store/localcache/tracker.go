@@ -234,7 +234,7 @@ func (t *Tracker) report(f *feed, up bool, err error) {
 		// Once until it is up: a server without CLIENT TRACKING (Redis
 		// before 6, miniredis) or a user without the right to it would
 		// otherwise keep the tier off without a word.
-		t.log.Warn("tracking not on yet; retrying", "master", f.addr, "err", err)
+		t.log.Warn("tracking not on; retrying", "master", f.addr, "err", err)
 		f.warned = true
 	case up:
 		f.warned = false
