@@ -34,6 +34,9 @@ func waitTracking(t testing.TB, tr *Tracker, tier *Tier[string], masters []strin
 }
 
 func TestSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a master and waits for the sentinels' failover; not with -short")
+	}
 	s := storetest.StartSentinelSet(t)
 	o := &redis.UniversalOptions{MasterName: storetest.SentinelMaster, Addrs: s.Addrs(), DialTimeout: time.Second, ReadTimeout: time.Second}
 	tier := newTier(t, Options[string]{})
@@ -132,6 +135,9 @@ func writesEvict(t *testing.T, tier *Tier[string], cc *redis.ClusterClient, keys
 }
 
 func TestClusterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 6-node cluster and waits for a failover; not with -short")
+	}
 	rc := storetest.StartRedisCluster(t, 3, 1)
 	replicasSynced(t, rc)
 	var masters []string
