@@ -174,46 +174,52 @@ func TestClusterFailover(t *testing.T) {
 	})
 
 	t.Run("a master killed: the tier stops, then tracks the promoted replica", func(t *testing.T) {
-		var victim *storetest.RedisServer
-		for _, n := range rc.Nodes {
-			if n.Addr == masters[2] {
-				victim = n
-			}
-		}
-		k := keys[victim.Addr]
-		set(t, tier, cc, k, "v", 0)
-		fill(t, tier, cc, k)
-		victim.Kill()
-		waitFor(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
-		var after []string
-		waitFor(t, "a replica promoted", promotionWithin, func() bool {
-			after = nil
-			for _, n := range rc.Masters(t) {
-				after = append(after, n.Addr)
-			}
-			return len(after) == 3
-		})
-		took := waitTracking(t, tr, tier, after)
-		t.Logf("masters %v after the kill of %s; tracked %v after the promotion was seen", after, victim.Addr, took)
-		if v, hit := tier.Get(k); hit {
-			t.Errorf("Get = %q from before the failover", v)
-		}
-		var live []*storetest.RedisServer
-		for _, n := range rc.Nodes {
-			if n != victim {
-				live = append(live, n)
-			}
-		}
-		rc.WaitOK(t, live)
-		var keys map[string]Key
-		waitFor(t, "the reading client to learn the promotion", promotionWithin, func() bool {
-			cc.ReloadState(context.Background())
-			keys = clusterKeys(t, cc, after)
-			_, stale := keys[victim.Addr]
-			return !stale
-		})
-		writesEvict(t, tier, cc, keys, "after the failover")
+		failOver(t, rc, tier, tr, cc, masters[2], keys[masters[2]])
 	})
+}
+
+// failOver fills k, kills master victimAddr (k's), waits for its replica's promotion and the
+// tier's tracking of it, and checks that writes on every master evict.
+func failOver(t *testing.T, rc *storetest.RedisCluster, tier *Tier[string], tr *Tracker, cc *redis.ClusterClient, victimAddr string, k Key) {
+	t.Helper()
+	var victim *storetest.RedisServer
+	for _, n := range rc.Nodes {
+		if n.Addr == victimAddr {
+			victim = n
+		}
+	}
+	set(t, tier, cc, k, "v", 0)
+	fill(t, tier, cc, k)
+	victim.Kill()
+	waitFor(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
+	var after []string
+	waitFor(t, "a replica promoted", promotionWithin, func() bool {
+		after = nil
+		for _, n := range rc.Masters(t) {
+			after = append(after, n.Addr)
+		}
+		return len(after) == 3
+	})
+	took := waitTracking(t, tr, tier, after)
+	t.Logf("masters %v after the kill of %s; tracked %v after the promotion was seen", after, victim.Addr, took)
+	if v, hit := tier.Get(k); hit {
+		t.Errorf("Get = %q from before the failover", v)
+	}
+	var live []*storetest.RedisServer
+	for _, n := range rc.Nodes {
+		if n != victim {
+			live = append(live, n)
+		}
+	}
+	rc.WaitOK(t, live)
+	var keys map[string]Key
+	waitFor(t, "the reading client to learn the promotion", promotionWithin, func() bool {
+		cc.ReloadState(context.Background())
+		keys = clusterKeys(t, cc, after)
+		_, stale := keys[victim.Addr]
+		return !stale
+	})
+	writesEvict(t, tier, cc, keys, "after the failover")
 }
 
 // moveSlot moves the slot of key from master src to master dst as
