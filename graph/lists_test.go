@@ -133,3 +133,30 @@ func TestUsersElementFailuresStayOnTheirElement(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkUsers50 is users(ids:) with 50 users and all their fields, in
+// memory (fakeProfiles, no HTTP): what gqlgen costs to execute and write a
+// feed page, apart from Redis and the network.
+func BenchmarkUsers50(b *testing.B) {
+	ids := make([]string, 50)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprint(20+i)) // 20..69: users, none of them special
+	}
+	body, _ := json.Marshal(map[string]any{"query": "{ users(ids: [" + strings.Join(ids, ", ") + "]) { id name photo intro certi } }"})
+	h := graph.NewHandler(graph.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	serve := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		ctx := dataloaders.NewContext(req.Context(), dataloaders.New(fakeProfiles{}, dataloaders.Options{}))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req.WithContext(headline.NewContextWithViewer(ctx, headline.Viewer{UserID: 1})))
+		return w
+	}
+	if w := serve(); w.Code != http.StatusOK || strings.Contains(w.Body.String(), "errors") || !strings.Contains(w.Body.String(), `"name":"user69"`) {
+		b.Fatalf("warm-up: %d %s", w.Code, w.Body)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		serve()
+	}
+}
