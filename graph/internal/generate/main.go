@@ -1,6 +1,8 @@
 // Command generate is `gqlgen generate` for headline, run by the root
 // package's go:generate directive: gqlgen's own generation (api.Generate,
-// gqlgen.yml as it is) followed by one rewrite of graph/generated.go.
+// gqlgen.yml as it is) followed by a rewrite of graph/generated.go that
+// swaps a few calls into gqlgen's graphql package for those of
+// graph/internal/gqlgenrt, which do less for what this schema needs.
 //
 // gqlgen v0.17.98 marshals every list of objects, enums or interfaces with
 // graphql.MarshalSliceConcurrently, which starts a goroutine per element
@@ -9,13 +11,15 @@
 // element's fields wait on resolvers together (dataloaders); a User is plain
 // struct fields and never waits. So where gqlgen's model of the schema says
 // that no element can reach a resolver, a field method taking a context, a
-// batch resolver or a directive, the call becomes sequential.MarshalSlice: the
-// same function with the same arguments, run in the request's goroutine.
+// batch resolver or a directive, the call becomes
+// gqlgenrt.MarshalSliceSequentially: the same arguments and answers, run in
+// the request's goroutine.
 //
-// The rewrite checks what it relies on and fails instead of generating
-// something else: each list it means to change must hold exactly one call of
-// graphql.MarshalSliceConcurrently, and the result must be valid Go. A gqlgen
-// upgrade that changes those calls stops `go generate ./...` with a message.
+// The rewrite checks what it relies on and fails rather than generate
+// something else: each function it means to change must be there and hold
+// what gqlgen v0.17.98 writes, and the result must be valid Go. A gqlgen
+// upgrade that changes them stops `go generate ./...` with a message naming
+// the function.
 package main
 
 import (
@@ -48,9 +52,9 @@ func run() error {
 	if cfg.Exec.Layout != config.ExecLayoutSingleFile {
 		return fmt.Errorf("exec.layout %q: the list rewrite reads one generated file, use single-file", cfg.Exec.Layout)
 	}
-	lists := &listPlugin{}
-	if err := api.Generate(cfg, api.AddPlugin(lists)); err != nil {
+	planner := &planPlugin{}
+	if err := api.Generate(cfg, api.AddPlugin(planner)); err != nil {
 		return err
 	}
-	return rewriteFile(cfg.Exec.Filename, lists.sequential)
+	return rewriteFile(cfg.Exec.Filename, planner.plan)
 }

@@ -8,20 +8,23 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// listPlugin is a gqlgen plugin that generates nothing: it reads gqlgen's
-// model of the schema (codegen.Data) and records which list marshallers may
-// run sequentially, for the rewrite that follows api.Generate.
-type listPlugin struct {
-	// sequential maps the name of each such marshaller
-	// ("marshalOUser2ᚕᚖ…") to the GraphQL type of its elements.
-	sequential map[string]string
+// planPlugin is a gqlgen plugin that generates nothing: it reads gqlgen's
+// model of the schema (codegen.Data) and plans the rewrite that follows
+// api.Generate.
+type planPlugin struct{ plan plan }
+
+// plan is what the rewrite changes in generated.go, by function name.
+type plan struct {
+	// lists maps each list marshaller whose elements never wait
+	// ("marshalNUser2ᚕᚖ…") to the GraphQL type of its elements.
+	lists map[string]string
 }
 
-func (*listPlugin) Name() string { return "headline-sequential-lists" }
+func (*planPlugin) Name() string { return "headline-rewrite-plan" }
 
 // GenerateCode runs before gqlgen writes generated.go, with the same Data.
-func (p *listPlugin) GenerateCode(data *codegen.Data) error {
-	p.sequential = sequentialLists(data)
+func (p *planPlugin) GenerateCode(data *codegen.Data) error {
+	p.plan = plan{lists: sequentialLists(data)}
 	return nil
 }
 

@@ -192,7 +192,8 @@ func projectModel(t *testing.T, adjust func(*config.Config)) *codegen.Data {
 func TestSequentialListsOfHeadlinesSchema(t *testing.T) {
 	const userList = "marshalNUser2ᚕᚖgithubᚗcomᚋheadlineᚋheadlineᚐUser"
 	t.Run("users(ids:) is sequential: User is struct fields", func(t *testing.T) {
-		lists := sequentialLists(projectModel(t, func(*config.Config) {}))
+		data := projectModel(t, func(*config.Config) {})
+		lists := sequentialLists(data)
 		if lists[userList] != "User" {
 			t.Errorf("%s is not sequential: %v", userList, lists)
 		}
@@ -203,12 +204,12 @@ func TestSequentialListsOfHeadlinesSchema(t *testing.T) {
 		}
 	})
 	t.Run("users(ids:) stays concurrent once User has a resolver", func(t *testing.T) {
-		lists := sequentialLists(projectModel(t, func(cfg *config.Config) {
+		data := projectModel(t, func(cfg *config.Config) {
 			user := cfg.Models["User"]
 			user.Fields = map[string]config.TypeMapField{"name": {Resolver: true}}
 			cfg.Models["User"] = user
-		}))
-		if elem, ok := lists[userList]; ok {
+		})
+		if elem, ok := sequentialLists(data)[userList]; ok {
 			t.Errorf("%s (%s) is sequential, but User.name is a resolver", userList, elem)
 		}
 	})

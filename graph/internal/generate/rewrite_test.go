@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/headline/headline/graph/internal/sequential"
+	"github.com/headline/headline/graph/internal/gqlgenrt"
 )
 
 // generated is gqlgen v0.17.98's output for two lists, cut down.
@@ -41,8 +41,13 @@ func (ec *executionContext) marshalNPost2ᚕᚖPost(ctx context.Context, sel ast
 }
 `
 
-func TestRewriteChangesOnlyTheNamedLists(t *testing.T) {
-	got, err := rewrite([]byte(generated), map[string]string{"marshalNUser2ᚕᚖUser": "User"})
+// userPlan is the plan for generated: User's list, not Post's.
+func userPlan() plan {
+	return plan{lists: map[string]string{"marshalNUser2ᚕᚖUser": "User"}}
+}
+
+func TestRewriteChangesOnlyWhatThePlanSays(t *testing.T) {
+	got, err := rewrite([]byte(generated), userPlan())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +55,7 @@ func TestRewriteChangesOnlyTheNamedLists(t *testing.T) {
 		"\t\"github.com/headline/headline\"\n",
 		"\t\"github.com/headline/headline\"\n\t\""+runtimePkg+"\"\n",
 		"ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
-		"ret := sequential.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
+		"ret := gqlgenrt.MarshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
 	).Replace(generated)
 	if string(got) != want {
 		t.Errorf("rewrite gave:\n%s\nwant:\n%s", got, want)
@@ -59,24 +64,28 @@ func TestRewriteChangesOnlyTheNamedLists(t *testing.T) {
 
 func TestRewriteRefusesOutputItDoesNotKnow(t *testing.T) {
 	cases := []struct {
-		name  string
-		src   string
-		lists map[string]string
-		want  string
+		name string
+		src  string
+		plan func(p *plan)
+		want string
 	}{
 		{"a list marshaller gqlgen did not write", generated,
-			map[string]string{"marshalNTeam2ᚕᚖTeam": "Team"}, "marshalNTeam2ᚕᚖTeam (a list of Team) has 0 calls"},
+			func(p *plan) { p.lists["marshalNTeam2ᚕᚖTeam"] = "Team" }, "gqlgen wrote no marshalNTeam2ᚕᚖTeam"},
 		{"a list marshaller without MarshalSliceConcurrently",
 			strings.Replace(generated, "graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
 				"graphql.MarshalSliceInParallel(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser", 1),
-			map[string]string{"marshalNUser2ᚕᚖUser": "User"}, "marshalNUser2ᚕᚖUser (a list of User) has 0 calls"},
+			nil, "marshalNUser2ᚕᚖUser (a list of User) has 0 calls of graphql.MarshalSliceConcurrently"},
 		{"already rewritten",
 			strings.Replace(generated, "\t\"github.com/headline/headline\"\n", "\t\"github.com/headline/headline\"\n\t\""+runtimePkg+"\"\n", 1),
-			map[string]string{"marshalNUser2ᚕᚖUser": "User"}, "already imports"},
+			nil, "already imports"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := rewrite([]byte(tc.src), tc.lists)
+			p := userPlan()
+			if tc.plan != nil {
+				tc.plan(&p)
+			}
+			_, err := rewrite([]byte(tc.src), p)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one saying %q", err, tc.want)
 			}
@@ -84,9 +93,9 @@ func TestRewriteRefusesOutputItDoesNotKnow(t *testing.T) {
 	}
 }
 
-func TestRuntimePkgIsTheSequentialPackage(t *testing.T) {
-	name := runtime.FuncForPC(reflect.ValueOf(sequential.MarshalSlice).Pointer()).Name()
-	if want := runtimePkg + ".MarshalSlice"; name != want {
-		t.Errorf("sequential.MarshalSlice is %s, the rewrite calls %s", name, want)
+func TestRuntimePkgIsGqlgenrt(t *testing.T) {
+	name := runtime.FuncForPC(reflect.ValueOf(gqlgenrt.MarshalSliceSequentially).Pointer()).Name()
+	if want := runtimePkg + ".MarshalSliceSequentially"; name != want {
+		t.Errorf("gqlgenrt.MarshalSliceSequentially is %s, the rewrite calls %s", name, want)
 	}
 }

@@ -1,4 +1,4 @@
-package sequential_test
+package gqlgenrt_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/headline/headline/graph/internal/sequential"
+	"github.com/headline/headline/graph/internal/gqlgenrt"
 )
 
 // listContext is the context a generated list marshaller runs in: a response
@@ -60,7 +60,7 @@ func element(panicAt, nullAt int) func(context.Context, int) graphql.Marshaler {
 	}
 }
 
-func TestMarshalSliceAnswersAsGqlgen(t *testing.T) {
+func TestMarshalSliceSequentiallyAnswersAsGqlgen(t *testing.T) {
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {
@@ -91,10 +91,10 @@ func TestMarshalSliceAnswersAsGqlgen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			elem := element(tt.panicAt, tt.nullAt)
-			got, gotErrs := run(tt.ctx, sequential.MarshalSlice, tt.n, tt.limit, elem)
+			got, gotErrs := run(tt.ctx, gqlgenrt.MarshalSliceSequentially, tt.n, tt.limit, elem)
 			want, wantErrs := run(tt.ctx, graphql.MarshalSliceConcurrently, tt.n, tt.limit, elem)
 			if want != tt.want {
-				t.Fatalf("gqlgen's MarshalSliceConcurrently answers %s, the test expects %s: gqlgen changed, revisit sequential.MarshalSlice", want, tt.want)
+				t.Fatalf("gqlgen's MarshalSliceConcurrently answers %s, the test expects %s: gqlgen changed, revisit gqlgenrt.MarshalSliceSequentially", want, tt.want)
 			}
 			if got != want {
 				t.Errorf("list:\n got %s\nwant %s", got, want)
@@ -106,8 +106,8 @@ func TestMarshalSliceAnswersAsGqlgen(t *testing.T) {
 	}
 }
 
-func TestMarshalSliceReportsPanicOnElementPath(t *testing.T) {
-	_, errs := run(context.Background(), sequential.MarshalSlice, 4, 0, element(2, -1))
+func TestMarshalSliceSequentiallyReportsPanicOnElementPath(t *testing.T) {
+	_, errs := run(context.Background(), gqlgenrt.MarshalSliceSequentially, 4, 0, element(2, -1))
 	if want := []string{"users[2]: recovered: element 2"}; !slices.Equal(errs, want) {
 		t.Errorf("errors: got %q, want %q", errs, want)
 	}
@@ -122,10 +122,10 @@ func goroutineID() string {
 	return id
 }
 
-func TestMarshalSliceRunsInCallingGoroutine(t *testing.T) {
+func TestMarshalSliceSequentiallyRunsInCallingGoroutine(t *testing.T) {
 	caller := goroutineID()
 	var order []int // unguarded: the race detector objects if elements overlap
-	sequential.MarshalSlice(listContext(context.Background()), 50, 0, false, func(_ context.Context, i int) graphql.Marshaler {
+	gqlgenrt.MarshalSliceSequentially(listContext(context.Background()), 50, 0, false, func(_ context.Context, i int) graphql.Marshaler {
 		if g := goroutineID(); g != caller {
 			t.Errorf("element %d marshalled on goroutine %s, the caller is %s", i, g, caller)
 		}
@@ -137,12 +137,12 @@ func TestMarshalSliceRunsInCallingGoroutine(t *testing.T) {
 	}
 }
 
-func TestMarshalSliceOmitPanicHandlerLetsPanicThrough(t *testing.T) {
+func TestMarshalSliceSequentiallyOmitPanicHandlerLetsPanicThrough(t *testing.T) {
 	defer func() {
 		if r := recover(); r != "element 1" {
 			t.Errorf("recovered %v, want the element's panic", r)
 		}
 	}()
-	sequential.MarshalSlice(listContext(context.Background()), 3, 0, true, element(1, -1))
+	gqlgenrt.MarshalSliceSequentially(listContext(context.Background()), 3, 0, true, element(1, -1))
 	t.Error("MarshalSlice returned: the panic was swallowed")
 }

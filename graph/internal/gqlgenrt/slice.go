@@ -1,8 +1,4 @@
-// Package sequential is the runtime half of headline's gqlgen generator
-// (graph/internal/generate): graph/generated.go calls MarshalSlice where
-// gqlgen would call graphql.MarshalSliceConcurrently, for lists whose
-// elements never wait on a resolver.
-package sequential
+package gqlgenrt
 
 import (
 	"context"
@@ -10,7 +6,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
-// MarshalSlice is graphql.MarshalSliceConcurrently (gqlgen v0.17.98) run in
+// MarshalSliceSequentially is graphql.MarshalSliceConcurrently (gqlgen v0.17.98) run in
 // the calling goroutine, with the same arguments and the same results: each
 // element is marshalled under a FieldContext of its own carrying its index
 // (so errors read "users.3"), a panic in one element is recovered, reported
@@ -23,7 +19,7 @@ import (
 // struct fields never waits, so the goroutines only cost: a goroutine, a
 // WaitGroup and scheduling per element. The FieldContexts and their indexes
 // are allocated as two slices rather than two objects per element.
-func MarshalSlice(
+func MarshalSliceSequentially(
 	ctx context.Context,
 	length int,
 	workerLimit int64,
