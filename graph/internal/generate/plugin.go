@@ -18,14 +18,32 @@ type plan struct {
 	// lists maps each list marshaller whose elements never wait
 	// ("marshalNUser2ᚕᚖ…") to the GraphQL type of its elements.
 	lists map[string]string
+	// plainObjects are the marshallers of objects without a field that
+	// gqlgen resolves concurrently ("_User"): their DeferredGroup, which
+	// only such fields fill, stays empty.
+	plainObjects map[string]bool
 }
 
 func (*planPlugin) Name() string { return "headline-rewrite-plan" }
 
 // GenerateCode runs before gqlgen writes generated.go, with the same Data.
 func (p *planPlugin) GenerateCode(data *codegen.Data) error {
-	p.plan = plan{lists: sequentialLists(data)}
+	p.plan = plan{lists: sequentialLists(data), plainObjects: plainObjects(data)}
 	return nil
+}
+
+// plainObjects returns the marshallers of the objects whose fields gqlgen
+// resolves one after another in the object's own goroutine: object.gotpl
+// hands the DeferredGroup only to fields it resolves concurrently. Roots
+// are left alone: one per request, nothing to gain.
+func plainObjects(data *codegen.Data) map[string]bool {
+	objects := map[string]bool{}
+	for _, obj := range data.Objects {
+		if !obj.Root && !obj.Stream && !obj.IsConcurrent() {
+			objects["_"+obj.Name] = true
+		}
+	}
+	return objects
 }
 
 // sequentialLists returns the list marshallers that gqlgen generates with

@@ -202,6 +202,9 @@ func TestSequentialListsOfHeadlinesSchema(t *testing.T) {
 				t.Errorf("no sequential list of %s: %v", elem, lists)
 			}
 		}
+		if objects := plainObjects(data); !objects["_User"] || objects["_Query"] || objects["_Mutation"] {
+			t.Errorf("plain objects %v: want User's, not the roots'", objects)
+		}
 	})
 	t.Run("users(ids:) stays concurrent once User has a resolver", func(t *testing.T) {
 		data := projectModel(t, func(cfg *config.Config) {
@@ -211,6 +214,9 @@ func TestSequentialListsOfHeadlinesSchema(t *testing.T) {
 		})
 		if elem, ok := sequentialLists(data)[userList]; ok {
 			t.Errorf("%s (%s) is sequential, but User.name is a resolver", userList, elem)
+		}
+		if objects := plainObjects(data); objects["_User"] || !objects["___Type"] {
+			t.Errorf("plain objects %v: want __Type's, not User's, whose name is a resolver", objects)
 		}
 	})
 }

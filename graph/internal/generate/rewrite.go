@@ -43,6 +43,9 @@ type rewriter struct {
 // rewrite returns gqlgen's generated source with, as p plans:
 //   - graphql.MarshalSliceConcurrently replaced by
 //     gqlgenrt.MarshalSliceSequentially in each list marshaller of p.lists;
+//   - the DeferredGroup of each object marshaller of p.plainObjects
+//     declared empty instead of made by graphql.NewDeferredGroup, which
+//     computes the object's path and allocates three times;
 //
 // and the import these need. Everything else stays byte for byte as gqlgen
 // wrote it. It fails, naming what it found, where gqlgen's output is not
@@ -67,8 +70,16 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 				r.problem("%s (a list of %s) has %d calls of graphql.MarshalSliceConcurrently, want 1", name, elem, n)
 			}
 		}
+		if p.plainObjects[name] {
+			r.emptyDeferredGroup(fn)
+		}
 	}
 	for name := range p.lists {
+		if !seen[name] {
+			r.problem("gqlgen wrote no %s", name)
+		}
+	}
+	for name := range p.plainObjects {
 		if !seen[name] {
 			r.problem("gqlgen wrote no %s", name)
 		}

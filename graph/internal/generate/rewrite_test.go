@@ -9,7 +9,8 @@ import (
 	"github.com/headline/headline/graph/internal/gqlgenrt"
 )
 
-// generated is gqlgen v0.17.98's output for two lists, cut down.
+// generated is gqlgen v0.17.98's output for two lists and an object, cut
+// down.
 const generated = `package graph
 
 import (
@@ -19,6 +20,27 @@ import (
 	"github.com/headline/headline"
 	"github.com/vektah/gqlparser/v2/ast"
 )
+
+func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *headline.User) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		out.Values[i] = ec._User_id(ctx, field, obj)
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 func (ec *executionContext) marshalNUser2ᚕᚖUser(ctx context.Context, sel ast.SelectionSet, v []*headline.User) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
@@ -41,9 +63,9 @@ func (ec *executionContext) marshalNPost2ᚕᚖPost(ctx context.Context, sel ast
 }
 `
 
-// userPlan is the plan for generated: User's list, not Post's.
+// userPlan is the plan for generated: User's list and object, not Post's.
 func userPlan() plan {
-	return plan{lists: map[string]string{"marshalNUser2ᚕᚖUser": "User"}}
+	return plan{lists: map[string]string{"marshalNUser2ᚕᚖUser": "User"}, plainObjects: map[string]bool{"_User": true}}
 }
 
 func TestRewriteChangesOnlyWhatThePlanSays(t *testing.T) {
@@ -54,6 +76,7 @@ func TestRewriteChangesOnlyWhatThePlanSays(t *testing.T) {
 	want := strings.NewReplacer(
 		"\t\"github.com/headline/headline\"\n",
 		"\t\"github.com/headline/headline\"\n\t\""+runtimePkg+"\"\n",
+		"deferred := graphql.NewDeferredGroup(ctx)", "var deferred graphql.DeferredGroup",
 		"ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
 		"ret := gqlgenrt.MarshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
 	).Replace(generated)
@@ -75,6 +98,14 @@ func TestRewriteRefusesOutputItDoesNotKnow(t *testing.T) {
 			strings.Replace(generated, "graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
 				"graphql.MarshalSliceInParallel(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser", 1),
 			nil, "marshalNUser2ᚕᚖUser (a list of User) has 0 calls of graphql.MarshalSliceConcurrently"},
+		{"an object marshaller gqlgen did not write", generated,
+			func(p *plan) { p.plainObjects["_Team"] = true }, "gqlgen wrote no _Team"},
+		{"an object that makes its DeferredGroup otherwise",
+			strings.Replace(generated, "deferred := graphql.NewDeferredGroup(ctx)", "deferred := graphql.NewDeferredGroupAt(ctx, nil)", 1),
+			nil, "_User does not make its DeferredGroup with deferred := graphql.NewDeferredGroup(ctx)"},
+		{"an object that hands its DeferredGroup on",
+			strings.Replace(generated, "out.Values[i] = ec._User_id(ctx, field, obj)", "out.ResolveConcurrently(ec.OperationContext, &deferred, i, true, true, nil)", 1),
+			nil, "_User uses its DeferredGroup in 1 places other than"},
 		{"already rewritten",
 			strings.Replace(generated, "\t\"github.com/headline/headline\"\n", "\t\"github.com/headline/headline\"\n\t\""+runtimePkg+"\"\n", 1),
 			nil, "already imports"},
