@@ -13,9 +13,10 @@
 // that no element can reach a resolver, a field method taking a context, a
 // batch resolver or a directive, the call becomes
 // gqlgenrt.MarshalSliceSequentially: the same arguments and answers, run in
-// the request's goroutine. A smaller cut goes with it, per object: an
-// object without concurrent fields no longer builds the DeferredGroup only
-// such fields fill.
+// the request's goroutine. Two smaller cuts go with it, per object and per
+// field: an object without concurrent fields no longer builds the
+// DeferredGroup only such fields fill, and scalar fields' FieldContexts
+// share their Child function instead of allocating one each time.
 //
 // The rewrite checks what it relies on and fails rather than generate
 // something else: each function it means to change must be there and hold

@@ -46,6 +46,7 @@ type rewriter struct {
 //   - the DeferredGroup of each object marshaller of p.plainObjects
 //     declared empty instead of made by graphql.NewDeferredGroup, which
 //     computes the object's path and allocates three times;
+//   - graphql.NewScalarFieldContext replaced by gqlgenrt's everywhere;
 //
 // and the import these need. Everything else stays byte for byte as gqlgen
 // wrote it. It fails, naming what it found, where gqlgen's output is not
@@ -58,6 +59,7 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 	}
 	r := &rewriter{fset: fset}
 	seen := map[string]bool{}
+	fieldContexts := 0
 	for _, decl := range file.Decls {
 		fn, ok := decl.(*ast.FuncDecl)
 		if !ok || fn.Recv == nil || fn.Body == nil {
@@ -73,6 +75,7 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 		if p.plainObjects[name] {
 			r.emptyDeferredGroup(fn)
 		}
+		fieldContexts += r.replaceCalls(fn, "NewScalarFieldContext", "gqlgenrt.NewScalarFieldContext")
 	}
 	for name := range p.lists {
 		if !seen[name] {
@@ -83,6 +86,9 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 		if !seen[name] {
 			r.problem("gqlgen wrote no %s", name)
 		}
+	}
+	if fieldContexts == 0 {
+		r.problem("no call of graphql.NewScalarFieldContext")
 	}
 	r.addImport(file)
 	if len(r.problems) > 0 {

@@ -9,8 +9,8 @@ import (
 	"github.com/headline/headline/graph/internal/gqlgenrt"
 )
 
-// generated is gqlgen v0.17.98's output for two lists and an object, cut
-// down.
+// generated is gqlgen v0.17.98's output for two lists, an object and a
+// scalar field, cut down.
 const generated = `package graph
 
 import (
@@ -20,6 +20,10 @@ import (
 	"github.com/headline/headline"
 	"github.com/vektah/gqlparser/v2/ast"
 )
+
+func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, "ID")
+}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *headline.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -76,6 +80,7 @@ func TestRewriteChangesOnlyWhatThePlanSays(t *testing.T) {
 	want := strings.NewReplacer(
 		"\t\"github.com/headline/headline\"\n",
 		"\t\"github.com/headline/headline\"\n\t\""+runtimePkg+"\"\n",
+		"graphql.NewScalarFieldContext(", "gqlgenrt.NewScalarFieldContext(",
 		"deferred := graphql.NewDeferredGroup(ctx)", "var deferred graphql.DeferredGroup",
 		"ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
 		"ret := gqlgenrt.MarshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
@@ -106,6 +111,9 @@ func TestRewriteRefusesOutputItDoesNotKnow(t *testing.T) {
 		{"an object that hands its DeferredGroup on",
 			strings.Replace(generated, "out.Values[i] = ec._User_id(ctx, field, obj)", "out.ResolveConcurrently(ec.OperationContext, &deferred, i, true, true, nil)", 1),
 			nil, "_User uses its DeferredGroup in 1 places other than"},
+		{"no scalar field context",
+			strings.Replace(generated, "graphql.NewScalarFieldContext(", "graphql.NewFieldContext(", 1),
+			nil, "no call of graphql.NewScalarFieldContext"},
 		{"already rewritten",
 			strings.Replace(generated, "\t\"github.com/headline/headline\"\n", "\t\"github.com/headline/headline\"\n\t\""+runtimePkg+"\"\n", 1),
 			nil, "already imports"},
