@@ -22,7 +22,10 @@
 // something else: each function it means to change must be there and hold
 // what gqlgen v0.17.98 writes, and the result must be valid Go. A gqlgen
 // upgrade that changes them stops `go generate ./...` with a message naming
-// the function.
+// the function; then adapt the rule, or drop it (each is a few lines in
+// rewrite and plan, independent of the others) if gqlgen no longer needs
+// it. gqlgenrt's tests compare each replacement with the gqlgen function it
+// replaces, so a change of gqlgen's behaviour fails `go test` as well.
 package main
 
 import (

@@ -93,7 +93,8 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 	r.addImport(file)
 	if len(r.problems) > 0 {
 		slices.Sort(r.problems)
-		return nil, fmt.Errorf("gqlgen's output is not as graph/internal/generate expects:\n\t%s", strings.Join(r.problems, "\n\t"))
+		return nil, fmt.Errorf("gqlgen's output is not as graph/internal/generate expects "+
+			"(after a gqlgen upgrade: adapt or drop the rule, see that command's doc):\n\t%s", strings.Join(r.problems, "\n\t"))
 	}
 	out, err := format.Source(apply(src, r.edits))
 	if err != nil {
