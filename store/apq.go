@@ -92,8 +92,9 @@ func (q *PersistedQueries) Get(ctx context.Context, hash string) (query string, 
 	}
 	ctx, cancel := q.cache.bounded(ctx)
 	defer cancel()
-	err := q.cache.breaker.do(func() (err error) {
-		query, err = q.cache.rdb.Get(ctx, PersistedQueryKey(hash)).Result()
+	key := PersistedQueryKey(hash)
+	err := q.cache.apqBreakers.of(q.cache.nodeOf(ctx, key)).do(func() (err error) {
+		query, err = q.cache.rdb.Get(ctx, key).Result()
 		return err
 	})
 	switch {
@@ -119,8 +120,9 @@ func (q *PersistedQueries) Put(ctx context.Context, hash, query string) {
 	q.lru.Add(hash, query)
 	ctx, cancel := q.cache.bounded(ctx)
 	defer cancel()
-	err := q.cache.breaker.do(func() error {
-		return q.cache.rdb.Set(ctx, PersistedQueryKey(hash), query, q.opts.TTL).Err()
+	key := PersistedQueryKey(hash)
+	err := q.cache.apqBreakers.of(q.cache.nodeOf(ctx, key)).do(func() error {
+		return q.cache.rdb.Set(ctx, key, query, q.opts.TTL).Err()
 	})
 	if err != nil {
 		q.failed(ctx, "persisted query write failed; kept in this process only", hash, err)

@@ -523,3 +523,63 @@ func TestAPQSizeBound(t *testing.T) {
 		}
 	})
 }
+
+// TestAPQBreakerApart: persisted queries have circuit breakers of their
+// own, so that neither their misses nor their failures keep profile
+// lookups off Redis.
+func TestAPQBreakerApart(t *testing.T) {
+	const id = 26601
+	profile := fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)
+	wantProfile := fmt.Sprintf(`{"data":{"user":{"id":"%d","name":"u%d"}}}`, id, id)
+	// unknownHashes sends hash-only requests for queries nobody registered,
+	// enough to open a breaker twice over.
+	unknownHashes := func(t *testing.T, s *testServer) {
+		t.Helper()
+		for i := range 2 * s.cfg.BreakerFailures {
+			wantNotFound(t, apqGet(t, s.URL, "", apqExtensions(sha256Hex(fmt.Sprintf("query Unknown%d { __typename }", i))), nil))
+		}
+	}
+	// profileFromCache reads the warm profile and wants it read from Redis.
+	profileFromCache := func(t *testing.T, s *testServer) {
+		t.Helper()
+		s.resetCounts()
+		if r := s.post(t, profile, nil); r.Raw != wantProfile {
+			t.Fatalf("got %s, want %s", r.Raw, wantProfile)
+		}
+		if got := s.rc.Count("MGET"); got != 1 {
+			t.Errorf("MGET = %d, want 1: the profile cache's breaker kept the lookup off Redis (%s)", got, s.rc)
+		}
+		if got := s.sql.Count("SELECT"); got != 0 {
+			t.Errorf("SELECT = %d, want 0", got)
+		}
+	}
+
+	t.Run("a hash Redis does not hold is an answer, not a failure", func(t *testing.T) {
+		s := newTestServer(t)
+		s.addUsers(t, seqUsers(id, 1)...)
+		s.post(t, profile, nil) // warm
+		unknownHashes(t, s)
+		profileFromCache(t, s)
+		if _, body := get(t, s.URL+"/readyz"); !strings.Contains(body, `"apq_breaker":"closed"`) || !strings.Contains(body, `"redis_breaker":"closed"`) {
+			t.Errorf("/readyz = %s, want both breakers closed", body)
+		}
+	})
+
+	t.Run("persisted queries failing open their breaker only", func(t *testing.T) {
+		// A Redis whose user may touch the Flask app's keys only: every
+		// persisted-query command fails (NOPERM), every profile one works.
+		rs := storetest.StartRedisServer(t)
+		admin := redis.NewClient(&redis.Options{Addr: rs.Addr})
+		defer admin.Close()
+		if err := admin.Do(context.Background(), "ACL", "SETUSER", "profiles", "on", ">secret", "~user:*", "~{user:*", "+@all").Err(); err != nil {
+			t.Fatal(err)
+		}
+		s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr, Username: "profiles", Password: "secret"})
+		s.post(t, profile, nil) // warm
+		unknownHashes(t, s)
+		profileFromCache(t, s)
+		if _, body := get(t, s.URL+"/readyz"); !strings.Contains(body, `"apq_breaker":"open"`) || !strings.Contains(body, `"redis_breaker":"closed"`) {
+			t.Errorf("/readyz = %s, want the persisted queries' breaker open and the profile cache's closed", body)
+		}
+	})
+}

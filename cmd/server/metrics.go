@@ -33,10 +33,15 @@ type metrics struct {
 
 var _ store.Observer = (*metrics)(nil)
 
+// breakerStates tells the Redis circuit breakers' states (a *store.Cache).
+type breakerStates interface {
+	BreakerState() string
+	Breakers() []store.NodeBreaker
+}
+
 // newMetrics registers every metric: the application's, rdb's connection
-// pool, the breaker's state as breakerState tells it, and the Go runtime's
-// and the process's.
-func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics {
+// pool, the breakers' states, and the Go runtime's and the process's.
+func newMetrics(rdb redis.UniversalClient, breakers breakerStates) *metrics {
 	reg := prometheus.NewRegistry()
 	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "headline_cache_requests_total",
@@ -79,16 +84,11 @@ func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics 
 		cache, m.redisErrors, m.sqlDuration, m.batchKeys, m.graphqlDuration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "headline_redis_breaker_state",
-			Help: "The Redis circuit breaker: 0 closed, 1 half-open (one probe let through), 2 open (calls kept off Redis).",
-		}, func() float64 {
-			switch breakerState() {
-			case "half-open":
-				return 1
-			case "open":
-				return 2
-			}
-			return 0
-		}),
+			Help: "The profile cache's Redis circuit breakers, the worst of them: 0 all closed, 1 one half-open (one probe let through), 2 one open (calls to its node kept off Redis). On a cluster each master has its own: headline_redis_node_breaker_state.",
+		}, func() float64 { return breakerValue(breakers.BreakerState()) }),
+		nodeBreakerCollector{breakers: breakers, desc: prometheus.NewDesc("headline_redis_node_breaker_state",
+			`Each Redis circuit breaker, by what it guards (breaker: cache for profile entries, apq for persisted queries) and node (a cluster master's address, or "all" for the one breaker of a single node or Sentinel master): 0 closed, 1 half-open, 2 open.`,
+			[]string{"breaker", "node"}, nil)},
 		newBuildInfoGauge(readBuildInfo()),
 		newRedisPoolCollector(rdb),
 		collectors.NewGoCollector(),
@@ -208,6 +208,32 @@ func (o *operationNames) label(name string) string {
 	}
 	o.seen[name] = true
 	return name
+}
+
+// breakerValue is a breaker state as the gauges report it.
+func breakerValue(state string) float64 {
+	switch state {
+	case "half-open":
+		return 1
+	case "open":
+		return 2
+	}
+	return 0
+}
+
+// nodeBreakerCollector reports each node's breaker at each scrape: the
+// nodes are known only as keys go to them.
+type nodeBreakerCollector struct {
+	breakers breakerStates
+	desc     *prometheus.Desc
+}
+
+func (c nodeBreakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c nodeBreakerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, b := range c.breakers.Breakers() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, breakerValue(b.State), b.Breaker, b.Node)
+	}
 }
 
 // redisPoolCollector reports go-redis's connection pool statistics at each
