@@ -25,6 +25,7 @@ type metrics struct {
 
 	cacheHit, cacheMiss, cacheNegative, cacheCorrupt prometheus.Counter
 	redisErrors                                      *prometheus.CounterVec
+	apqRegistrations                                 *prometheus.CounterVec
 	sqlDuration                                      *prometheus.HistogramVec
 	batchKeys                                        prometheus.Histogram
 	graphqlDuration                                  *prometheus.HistogramVec
@@ -57,6 +58,10 @@ func newMetrics(rdb redis.UniversalClient, breakers breakerStates) *metrics {
 			Name: "headline_redis_errors_total",
 			Help: "Failed Redis calls by operation: read (MGET), lease (take or release leases), fill (write-back), invalidate, apq (persisted queries). Calls the open circuit breaker kept off Redis are not counted.",
 		}, []string{"op"}),
+		apqRegistrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headline_apq_registrations_total",
+			Help: "Persisted queries sent in full with their hash that this process did not hold yet, by result: stored, or refused and kept nowhere because the client (limited_client) or this process (limited_instance) is over its budget of registrations.",
+		}, []string{"result"}),
 		sqlDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "headline_sql_duration_seconds",
 			Help:    "Duration of database calls: select_users (one SELECT … IN for a batch's misses), update_user (updateMe's transaction).",
@@ -77,11 +82,14 @@ func newMetrics(rdb redis.UniversalClient, breakers breakerStates) *metrics {
 	for _, op := range []string{"read", "lease", "fill", "invalidate", "apq"} {
 		m.redisErrors.WithLabelValues(op)
 	}
+	for _, result := range []string{"stored", "limited_client", "limited_instance"} {
+		m.apqRegistrations.WithLabelValues(result)
+	}
 	for _, op := range []string{"select_users", "update_user"} {
 		m.sqlDuration.WithLabelValues(op)
 	}
 	reg.MustRegister(
-		cache, m.redisErrors, m.sqlDuration, m.batchKeys, m.graphqlDuration,
+		cache, m.redisErrors, m.apqRegistrations, m.sqlDuration, m.batchKeys, m.graphqlDuration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "headline_redis_breaker_state",
 			Help: "The profile cache's Redis circuit breakers, the worst of them: 0 all closed, 1 one half-open (one probe let through), 2 one open (calls to its node kept off Redis). On a cluster each master has its own: headline_redis_node_breaker_state.",
@@ -130,6 +138,9 @@ func (m *metrics) CacheLookups(hit, miss, negative, corrupt int) {
 
 // RedisError implements store.Observer.
 func (m *metrics) RedisError(op string) { m.redisErrors.WithLabelValues(op).Inc() }
+
+// APQRegistration implements store.Observer.
+func (m *metrics) APQRegistration(result string) { m.apqRegistrations.WithLabelValues(result).Inc() }
 
 // SQL implements store.Observer.
 func (m *metrics) SQL(op string, d time.Duration) {

@@ -108,12 +108,13 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}
 	if cfg.APQ {
 		s.apq = cache.PersistedQueries(store.PersistedQueryOptions{
-			TTL: cfg.APQTTL, LRUSize: cfg.APQCacheSize, Log: log, Observer: observer,
+			TTL: cfg.APQTTL, LRUSize: cfg.APQCacheSize, LRUBytes: cfg.APQCacheBytes, Log: log, Observer: observer,
+			Limits: store.RegistrationLimits{Bytes: cfg.APQRegistrationBytes, PerClient: cfg.APQClientRegistrations},
 		})
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))
+	return withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux))))
 }
 
 func (s *server) routes(mux *http.ServeMux) {
