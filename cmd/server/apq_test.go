@@ -652,54 +652,16 @@ func TestAPQRegistrationFlood(t *testing.T) {
 	if r := s.post(t, feed, nil); len(r.Errors) > 0 {
 		t.Fatalf("warm: %s", r.Raw)
 	}
-	const answer = `{"data":{"user":{"id":"26701"}}}`
-	// flood returns a distinct valid query of about 8 KiB.
-	flood := func(i int) string {
-		q := fmt.Sprintf("{ user(id: \"26701\") { id } }\n# flood %d ", i)
-		return q + strings.Repeat("x", 8<<10-len(q))
-	}
-	// registerAll sends n registrations from 4 clients at once, from the
-	// address addr(i) names, and counts the refusals by their code.
-	registerAll := func(t *testing.T, from, n int, addr func(i int) string) (refused int) {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for range 4 {
-			wg.Go(func() {
-				for i := range next {
-					r := apqRegister(t, s.URL, flood(i), addr(i))
-					code := r.registration(t)
-					if r.Raw != answer && !strings.HasPrefix(r.Raw, answer[:len(answer)-1]+`,"extensions"`) {
-						t.Errorf("registration %d: %.300s, want the data", i, r.Raw)
-					}
-					mu.Lock()
-					if code == "PERSISTED_QUERY_REGISTRATION_LIMITED" {
-						refused++
-					} else if code != "" {
-						t.Errorf("registration %d: code %q", i, code)
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		for i := from; i < from+n; i++ {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
-		return refused
-	}
-
 	t.Run("one client: refused past APQ_CLIENT_REGISTRATIONS", func(t *testing.T) {
-		if got := registerAll(t, 0, 200, func(int) string { return "" }); got != 200-perClient {
+		if got := registerFlood(t, s.URL, 0, 200, func(int) string { return "" }); got != 200-perClient {
 			t.Errorf("%d of 200 registrations refused, want %d (all but %d)", got, 200-perClient, perClient)
 		}
 	})
 
 	t.Run("thousands of clients: refused past APQ_REGISTRATION_BYTES", func(t *testing.T) {
 		const n = 2000 // 16 MiB of queries, over twice maxmemory
-		refused := registerAll(t, 200, n, func(i int) string { return fmt.Sprintf("2001:db8:%x::1", i) })
-		cost := len(store.PersistedQueryKey(sha256Hex(flood(0)))) + len(flood(0)) + store.RegistrationOverhead
+		refused := registerFlood(t, s.URL, 200, n, func(i int) string { return fmt.Sprintf("2001:db8:%x::1", i) })
+		cost := len(store.PersistedQueryKey(sha256Hex(floodQuery(0)))) + len(floodQuery(0)) + store.RegistrationOverhead
 		stored := budget/cost - perClient // what the one client's left
 		if refused != n-stored {
 			t.Errorf("%d of %d registrations refused, want %d (the %d-byte budget holds %d of %d bytes, the first client's %d included)",
@@ -710,31 +672,11 @@ func TestAPQRegistrationFlood(t *testing.T) {
 			t.Errorf("headline:apq:* = %d keys, %v; want %d", len(keys), err, budget/cost)
 		}
 		t.Logf("stored %d queries of %d bytes each (%d bytes charged); Redis used_memory %d of maxmemory %d",
-			len(keys), len(flood(0)), cost, redisInfoInt(t, raw, "memory", "used_memory"), maxmemory)
+			len(keys), len(floodQuery(0)), cost, redisInfoInt(t, raw, "memory", "used_memory"), maxmemory)
 	})
 
 	t.Run("every profile entry stayed, and is read from the cache", func(t *testing.T) {
-		if n := redisInfoInt(t, raw, "stats", "evicted_keys"); n != 0 {
-			t.Errorf("Redis evicted %d keys", n)
-		}
-		keys := make([]string, len(ids))
-		for i, id := range ids {
-			keys[i] = store.ProfileKey(id)
-		}
-		if n, err := raw.Exists(ctx, keys...).Result(); err != nil || n != int64(len(ids)) {
-			t.Errorf("%d of %d profile entries in Redis (%v)", n, len(ids), err)
-		}
-		s.resetCounts()
-		r := s.post(t, feed, nil)
-		if len(r.Errors) > 0 || len(r.users(t, "users")) != len(ids) {
-			t.Fatalf("feed: %.300s", r.Raw)
-		}
-		if got := s.sql.Count("SELECT"); got != 0 {
-			t.Errorf("SELECT = %d, want 0: every profile a cache hit", got)
-		}
-		if got := s.rc.Count("MGET"); got != 1 {
-			t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
-		}
+		wantProfilesCached(t, s, raw, ids)
 	})
 
 	t.Run("an Apollo client whose registration is refused still works", func(t *testing.T) {
@@ -753,9 +695,79 @@ func TestAPQRegistrationFlood(t *testing.T) {
 
 	t.Run("a query already stored costs nothing: registering it again is no refusal", func(t *testing.T) {
 		// The thousands' first registration, stored before the budget ran out.
-		r := apqRegister(t, s.URL, flood(200), "192.0.2.2")
-		if r.Raw != answer {
-			t.Errorf("got %.300s, want %s alone", r.Raw, answer)
+		r := apqRegister(t, s.URL, floodQuery(200), "192.0.2.2")
+		if r.Raw != floodAnswer {
+			t.Errorf("got %.300s, want %s alone", r.Raw, floodAnswer)
 		}
 	})
+}
+
+// wantProfilesCached wants Redis to have evicted nothing, to hold the
+// profile of every id, and a read of them all to be one MGET and no SELECT.
+func wantProfilesCached(t *testing.T, s *testServer, raw *redis.Client, ids []int64) {
+	t.Helper()
+	if n := redisInfoInt(t, raw, "stats", "evicted_keys"); n != 0 {
+		t.Errorf("Redis evicted %d keys", n)
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = store.ProfileKey(id)
+	}
+	if n, err := raw.Exists(context.Background(), keys...).Result(); err != nil || n != int64(len(ids)) {
+		t.Errorf("%d of %d profile entries in Redis (%v)", n, len(ids), err)
+	}
+	s.resetCounts()
+	r := s.post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids)), nil)
+	if len(r.Errors) > 0 || len(r.users(t, "users")) != len(ids) {
+		t.Fatalf("feed: %.300s", r.Raw)
+	}
+	if got := s.sql.Count("SELECT"); got != 0 {
+		t.Errorf("SELECT = %d, want 0: every profile a cache hit", got)
+	}
+	if got := s.rc.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+	}
+}
+
+// floodAnswer is what every flood query answers.
+const floodAnswer = `{"data":{"user":{"id":"26701"}}}`
+
+// floodQuery returns the i-th of distinct valid queries of 8 KiB.
+func floodQuery(i int) string {
+	q := fmt.Sprintf("{ user(id: \"26701\") { id } }\n# flood %d ", i)
+	return q + strings.Repeat("x", 8<<10-len(q))
+}
+
+// registerFlood registers flood queries from..from+n-1 from 4 clients at
+// once, each from the address addr(i) names, wants each answered, and
+// returns how many were refused.
+func registerFlood(t *testing.T, url string, from, n int, addr func(i int) string) (refused int) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 4 {
+		wg.Go(func() {
+			for i := range next {
+				r := apqRegister(t, url, floodQuery(i), addr(i))
+				code := r.registration(t)
+				if r.Raw != floodAnswer && !strings.HasPrefix(r.Raw, floodAnswer[:len(floodAnswer)-1]+`,"extensions"`) {
+					t.Errorf("registration %d: %.300s, want the data", i, r.Raw)
+				}
+				mu.Lock()
+				if code == "PERSISTED_QUERY_REGISTRATION_LIMITED" {
+					refused++
+				} else if code != "" {
+					t.Errorf("registration %d: code %q", i, code)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := from; i < from+n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return refused
 }

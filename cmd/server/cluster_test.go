@@ -156,9 +156,47 @@ func serveOnCluster(t *testing.T, rc *storetest.RedisCluster, adjust ...func(*Co
 // cluster-node-timeout (15s by default): this is what the cache does until
 // then.
 func TestClusterMasterDown(t *testing.T) {
-	rc := storetest.StartRedisCluster(t, 3, 0)
+	m := startMasterDown(t)
+	t.Logf("killing master %s: %d ids on it, %d on the two others", m.victim.Addr, len(m.dead), len(m.healthy))
+	m.victim.Kill()
+	m.s.sql.Reset()
+
+	t.Run("after the dead master failed enough reads to open a breaker, the others still answer from the cache", func(t *testing.T) {
+		for range 2 * m.s.cfg.BreakerFailures {
+			m.check(t, m.dead[:1])
+		}
+		m.s.sql.Reset()
+		gets := m.healthyGets()
+		m.check(t, m.healthy)
+		if n := m.selectedHealthy(); n != 0 {
+			t.Errorf("%d healthy ids loaded from MySQL, want 0: %q", n, m.s.sql.Queries())
+		}
+		if gets = m.healthyGets() - gets; gets != len(m.healthy) {
+			t.Errorf("GETs on the healthy masters = %d, want one per key (%d)", gets, len(m.healthy))
+		}
+	})
+	t.Run("under load, every answer is right, the healthy masters' keys are cache hits", m.underLoad)
+	t.Run("readyz and metrics name the dead master's breaker", m.reported)
+}
+
+// masterDown is a server on a cluster of 3 masters without replicas, 90
+// users warm in the cache, and the master to kill.
+type masterDown struct {
+	s         *testServer
+	rc        *storetest.RedisCluster
+	perMaster map[string]*storetest.RedisCounter
+	victim    *storetest.RedisServer
+	// The users' ids on the victim and on the other masters.
+	dead, healthy []int64
+	isHealthy     map[int64]bool
+	want          map[int64]wantUser
+}
+
+func startMasterDown(t *testing.T) *masterDown {
+	t.Helper()
+	m := &masterDown{rc: storetest.StartRedisCluster(t, 3, 0), isHealthy: map[int64]bool{}, want: map[int64]wantUser{}}
 	ctx := context.Background()
-	for _, n := range rc.Nodes {
+	for _, n := range m.rc.Nodes {
 		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
 		err := cl.ConfigSet(ctx, "cluster-require-full-coverage", "no").Err()
 		_ = cl.Close()
@@ -169,156 +207,138 @@ func TestClusterMasterDown(t *testing.T) {
 	// A generous read timeout: a slow answer of a healthy master on a
 	// loaded machine must not pass for a failure. The dead master refuses
 	// connections at once, so it costs no timeout.
-	s, cc, perMaster := serveOnCluster(t, rc, func(c *Config) { c.RedisReadTimeout, c.LogRequests = time.Second, false })
+	var cc *redis.ClusterClient
+	m.s, cc, m.perMaster = serveOnCluster(t, m.rc, func(c *Config) { c.RedisReadTimeout, c.LogRequests = time.Second, false })
 	users := seqUsers(24501, 90)
-	s.addUsers(t, users...)
-	want := map[int64]wantUser{}
+	m.s.addUsers(t, users...)
 	byMaster := map[string][]int64{}
 	for _, u := range users {
-		want[u.ID] = wantUser{name: u.Name, photo: u.Photo}
-		m, err := cc.MasterForKey(ctx, store.ProfileKey(u.ID))
+		m.want[u.ID] = wantUser{name: u.Name, photo: u.Photo}
+		c, err := cc.MasterForKey(ctx, store.ProfileKey(u.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
-		byMaster[m.Options().Addr] = append(byMaster[m.Options().Addr], u.ID)
+		byMaster[c.Options().Addr] = append(byMaster[c.Options().Addr], u.ID)
 	}
-	var victim *storetest.RedisServer
-	var healthy, dead []int64
-	for _, n := range rc.Nodes {
-		if victim == nil && len(byMaster[n.Addr]) > 0 {
-			victim, dead = n, byMaster[n.Addr]
+	for _, n := range m.rc.Nodes {
+		if m.victim == nil && len(byMaster[n.Addr]) > 0 {
+			m.victim, m.dead = n, byMaster[n.Addr]
 			continue
 		}
-		healthy = append(healthy, byMaster[n.Addr]...)
+		m.healthy = append(m.healthy, byMaster[n.Addr]...)
 	}
-	if len(dead) == 0 || len(healthy) == 0 {
+	if len(m.dead) == 0 || len(m.healthy) == 0 {
 		t.Fatalf("ids by master: %v", byMaster)
 	}
-	all := append(append([]int64(nil), healthy...), dead...)
-	q := func(ids []int64) string { return fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids)) }
-	check := func(t *testing.T, ids []int64) {
-		t.Helper()
-		r := s.post(t, q(ids), nil)
-		if len(r.Errors) > 0 {
-			t.Fatalf("errors: %s", r.Raw)
+	for _, id := range m.healthy {
+		m.isHealthy[id] = true
+	}
+	m.check(t, m.all()) // warm: every key in the cache
+	return m
+}
+
+func (m *masterDown) all() []int64 { return append(append([]int64(nil), m.healthy...), m.dead...) }
+
+// check asks for ids in one request and wants each user right.
+func (m *masterDown) check(t *testing.T, ids []int64) {
+	t.Helper()
+	r := m.s.post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids)), nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("errors: %s", r.Raw)
+	}
+	for i, u := range r.users(t, "users") {
+		if u == nil || u.Name != m.want[ids[i]].name {
+			t.Errorf("users[%d] = %+v, want %s", i, u, m.want[ids[i]].name)
 		}
-		for i, u := range r.users(t, "users") {
-			if u == nil || u.Name != want[ids[i]].name {
-				t.Errorf("users[%d] = %+v, want %s", i, u, want[ids[i]].name)
+	}
+}
+
+// healthyGets counts the GETs sent to the healthy masters so far.
+func (m *masterDown) healthyGets() (n int) {
+	for addr, c := range m.perMaster {
+		if addr != m.victim.Addr {
+			n += c.Count("GET")
+		}
+	}
+	return n
+}
+
+// selectedHealthy counts the healthy ids in the SELECTs run since the SQL
+// counter's last reset: each is a key of a healthy master that the cache
+// did not answer.
+func (m *masterDown) selectedHealthy() (n int) {
+	for _, stmt := range m.s.sql.Queries() {
+		for _, id := range m.healthy {
+			if strings.Contains(stmt, fmt.Sprint(id)) {
+				n++
 			}
 		}
 	}
-	check(t, all) // warm: every key in the cache
-	t.Logf("killing master %s: %d ids on it, %d on the two others", victim.Addr, len(dead), len(healthy))
-	victim.Kill()
+	return n
+}
 
-	// selectedHealthy counts the healthy ids in the SELECTs run since the
-	// last reset: each of them is a key of a healthy master that the cache
-	// did not answer.
-	selectedHealthy := func() (n int) {
-		for _, stmt := range s.sql.Queries() {
-			for _, id := range healthy {
-				if strings.Contains(stmt, fmt.Sprint(id)) {
-					n++
-				}
+func (m *masterDown) underLoad(t *testing.T) {
+	m.s.sql.Reset()
+	gets := m.healthyGets()
+	// Each healthy id asked for is a GET on its master: the loaders are
+	// per request, and a request asks for distinct ids. (At least one:
+	// once in a few thousand, go-redis sends a command again.)
+	var asked atomic.Int64
+	mixed := mixedPick(m.all())
+	pick := func(r *rand.Rand) []int64 {
+		ids := mixed(r)
+		for _, id := range ids {
+			if m.isHealthy[id] {
+				asked.Add(1)
 			}
 		}
-		return n
+		return ids
 	}
-	s.sql.Reset()
-	isHealthy := map[int64]bool{}
-	for _, id := range healthy {
-		isHealthy[id] = true
+	res := load{url: m.s.URL, clients: 8, duration: loadTime(t), pick: pick, judge: expectAll(m.want), seed: 61}.run()
+	gets = m.healthyGets() - gets
+	t.Logf("load with master %s dead: %v; %d SELECTs; %d GETs on the healthy masters for %d healthy ids asked for",
+		m.victim.Addr, res, m.s.sql.Count("SELECT"), gets, asked.Load())
+	requireClean(t, "load with one master dead", res)
+	if gets < int(asked.Load()) {
+		t.Errorf("GETs on the healthy masters = %d, want one per healthy id asked for (%d)", gets, asked.Load())
 	}
-	// healthyGets counts the GETs sent to the healthy masters.
-	healthyGets := func() (n int) {
-		for addr, c := range perMaster {
-			if addr != victim.Addr {
-				n += c.Count("GET")
-			}
-		}
-		return n
+	if n := m.selectedHealthy(); n != 0 {
+		t.Errorf("%d healthy ids loaded from MySQL during the load, want 0", n)
 	}
+	if m.s.sql.Count("SELECT") == 0 {
+		t.Errorf("no SELECT during the load: the dead master's ids were not loaded from MySQL")
+	}
+}
 
-	t.Run("after the dead master failed enough reads to open a breaker, the others still answer from the cache", func(t *testing.T) {
-		for range 2 * s.cfg.BreakerFailures {
-			check(t, dead[:1])
-		}
-		s.sql.Reset()
-		for _, c := range perMaster {
-			c.Reset()
-		}
-		check(t, healthy)
-		if n := selectedHealthy(); n != 0 {
-			t.Errorf("%d healthy ids loaded from MySQL, want 0: %q", n, s.sql.Queries())
-		}
-		if gets := healthyGets(); gets != len(healthy) {
-			t.Errorf("GETs on the healthy masters = %d, want one per key (%d)", gets, len(healthy))
-		}
-	})
-
-	t.Run("under load, every answer is right, the healthy masters' keys are cache hits", func(t *testing.T) {
-		s.sql.Reset()
-		gets := healthyGets()
-		// Each healthy id asked for is a GET on its master: the loaders are
-		// per request, and a request asks for distinct ids. (At least one:
-		// once in a few thousand, go-redis sends a command again.)
-		var asked atomic.Int64
-		mixed := mixedPick(all)
-		pick := func(r *rand.Rand) []int64 {
-			ids := mixed(r)
-			for _, id := range ids {
-				if isHealthy[id] {
-					asked.Add(1)
-				}
-			}
-			return ids
-		}
-		res := load{url: s.URL, clients: 8, duration: loadTime(t), pick: pick, judge: expectAll(want), seed: 61}.run()
-		gets = healthyGets() - gets
-		t.Logf("load with master %s dead: %v; %d SELECTs; %d GETs on the healthy masters for %d healthy ids asked for",
-			victim.Addr, res, s.sql.Count("SELECT"), gets, asked.Load())
-		requireClean(t, "load with one master dead", res)
-		if gets < int(asked.Load()) {
-			t.Errorf("GETs on the healthy masters = %d, want one per healthy id asked for (%d)", gets, asked.Load())
-		}
-		if n := selectedHealthy(); n != 0 {
-			t.Errorf("%d healthy ids loaded from MySQL during the load, want 0", n)
-		}
-		if s.sql.Count("SELECT") == 0 {
-			t.Errorf("no SELECT during the load: the dead master's ids were not loaded from MySQL")
-		}
-	})
-
-	t.Run("readyz and metrics name the dead master's breaker", func(t *testing.T) {
-		deadState := func(st string) bool { return st == "open" || st == "half-open" }
-		_, body := get(t, s.URL+"/readyz")
-		var ready map[string]string
-		if err := json.Unmarshal([]byte(body), &ready); err != nil {
-			t.Fatalf("/readyz: %v: %s", err, body)
-		}
-		if !deadState(ready["redis_breaker"]) || ready["apq_breaker"] != "closed" {
-			t.Errorf("/readyz = %s: want redis_breaker open or half-open, apq_breaker closed", body)
-		}
-		m := scrapeMetrics(t, s.URL)
-		for _, n := range rc.Nodes {
-			want := "closed"
-			if n == victim {
-				want = "open or half-open"
-			}
-			st := ""
-			for _, part := range strings.Split(ready["redis_breaker_nodes"], ", ") {
-				if addr, state, _ := strings.Cut(part, " "); addr == n.Addr {
-					st = state
-				}
-			}
-			v := m.value(t, "headline_redis_node_breaker_state", "breaker", "cache", "node", n.Addr)
-			if n == victim && (!deadState(st) || v == 0) || n != victim && (st != "closed" || v != 0) {
-				t.Errorf("master %s: /readyz says %q, headline_redis_node_breaker_state %v; want %s (%s)", n.Addr, st, v, want, body)
+// reported checks that /readyz and /metrics say which master's breaker is
+// open (or half-open: its cooldown may have passed since the load).
+func (m *masterDown) reported(t *testing.T) {
+	deadState := func(st string) bool { return st == "open" || st == "half-open" }
+	_, body := get(t, m.s.URL+"/readyz")
+	var ready map[string]string
+	if err := json.Unmarshal([]byte(body), &ready); err != nil {
+		t.Fatalf("/readyz: %v: %s", err, body)
+	}
+	if !deadState(ready["redis_breaker"]) || ready["apq_breaker"] != "closed" {
+		t.Errorf("/readyz = %s: want redis_breaker open or half-open, apq_breaker closed", body)
+	}
+	metrics := scrapeMetrics(t, m.s.URL)
+	for _, n := range m.rc.Nodes {
+		st := ""
+		for _, part := range strings.Split(ready["redis_breaker_nodes"], ", ") {
+			if addr, state, _ := strings.Cut(part, " "); addr == n.Addr {
+				st = state
 			}
 		}
-		if v := m.value(t, "headline_redis_breaker_state"); v == 0 {
-			t.Errorf("headline_redis_breaker_state = 0, want the dead master's open or half-open breaker")
+		v := metrics.value(t, "headline_redis_node_breaker_state", "breaker", "cache", "node", n.Addr)
+		if n == m.victim && (!deadState(st) || v == 0) {
+			t.Errorf("dead master %s: /readyz says %q, headline_redis_node_breaker_state %v; want open or half-open (%s)", n.Addr, st, v, body)
 		}
-	})
+		if n != m.victim && (st != "closed" || v != 0) {
+			t.Errorf("master %s: /readyz says %q, headline_redis_node_breaker_state %v; want closed (%s)", n.Addr, st, v, body)
+		}
+	}
+	if v := metrics.value(t, "headline_redis_breaker_state"); v == 0 {
+		t.Errorf("headline_redis_breaker_state = 0, want the dead master's open or half-open breaker")
+	}
 }
