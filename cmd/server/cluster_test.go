@@ -162,9 +162,7 @@ func TestClusterMasterDown(t *testing.T) {
 	m.s.sql.Reset()
 
 	t.Run("after the dead master failed enough reads to open a breaker, the others still answer from the cache", func(t *testing.T) {
-		for range 2 * m.s.cfg.BreakerFailures {
-			m.check(t, m.dead[:1])
-		}
+		m.openBreaker(t)
 		m.s.sql.Reset()
 		gets := m.healthyGets()
 		m.check(t, m.healthy)
@@ -177,6 +175,26 @@ func TestClusterMasterDown(t *testing.T) {
 	})
 	t.Run("under load, every answer is right, the healthy masters' keys are cache hits", m.underLoad)
 	t.Run("readyz and metrics name the dead master's breaker", m.reported)
+
+	t.Run("with the dead master's breaker open, updates succeed and a healthy master's entry is invalidated at once", func(t *testing.T) {
+		m.openBreaker(t)
+		for _, id := range []int64{m.healthy[0], m.dead[0]} {
+			name := fmt.Sprintf("renamed %d", id)
+			if r := m.s.updateMe(t, id, map[string]any{"name": name}); len(r.Errors) > 0 {
+				t.Fatalf("updateMe as %d: %s", id, r.Raw)
+			}
+			m.want[id] = wantUser{name: name, photo: m.want[id].photo}
+			m.check(t, []int64{id})
+		}
+		// What the Flask app reads: the entry is gone, or refilled with the
+		// new name; the old one would live until its TTL.
+		h := m.healthy[0]
+		raw := redis.NewClient(&redis.Options{Addr: m.masterOf[h]})
+		defer raw.Close()
+		if p, v, ok := cachedInfo(t, raw, h); ok && p.Name != m.want[h].name {
+			t.Errorf("%s = %s after the update, want it invalidated", store.ProfileKey(h), v)
+		}
+	})
 }
 
 // masterDown is a server on a cluster of 3 masters without replicas, 90
@@ -189,12 +207,13 @@ type masterDown struct {
 	// The users' ids on the victim and on the other masters.
 	dead, healthy []int64
 	isHealthy     map[int64]bool
+	masterOf      map[int64]string // each user's master's address
 	want          map[int64]wantUser
 }
 
 func startMasterDown(t *testing.T) *masterDown {
 	t.Helper()
-	m := &masterDown{rc: storetest.StartRedisCluster(t, 3, 0), isHealthy: map[int64]bool{}, want: map[int64]wantUser{}}
+	m := &masterDown{rc: storetest.StartRedisCluster(t, 3, 0), isHealthy: map[int64]bool{}, masterOf: map[int64]string{}, want: map[int64]wantUser{}}
 	ctx := context.Background()
 	for _, n := range m.rc.Nodes {
 		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
@@ -218,6 +237,7 @@ func startMasterDown(t *testing.T) *masterDown {
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.masterOf[u.ID] = c.Options().Addr
 		byMaster[c.Options().Addr] = append(byMaster[c.Options().Addr], u.ID)
 	}
 	for _, n := range m.rc.Nodes {
@@ -235,6 +255,15 @@ func startMasterDown(t *testing.T) *masterDown {
 	}
 	m.check(t, m.all()) // warm: every key in the cache
 	return m
+}
+
+// openBreaker reads one of the dead master's ids until its breaker is
+// surely open, within its cooldown.
+func (m *masterDown) openBreaker(t *testing.T) {
+	t.Helper()
+	for range 2 * m.s.cfg.BreakerFailures {
+		m.check(t, m.dead[:1])
+	}
 }
 
 func (m *masterDown) all() []int64 { return append(append([]int64(nil), m.healthy...), m.dead...) }
