@@ -13,6 +13,9 @@ const (
 	ECodeForbidden       = "FORBIDDEN"
 	ECodeBadInput        = "BAD_USER_INPUT"
 	ECodeInternal        = "INTERNAL_SERVER_ERROR"
+	// ECodeRegistrationLimited: a persisted query ran but was not stored,
+	// its registration over a budget; the client sends it in full again.
+	ECodeRegistrationLimited = "PERSISTED_QUERY_REGISTRATION_LIMITED"
 )
 
 // ErrNoSuchUser says an id names no user where one must exist (an update of

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -14,10 +15,13 @@ import (
 
 // PersistedQueryStore keeps the text of persisted queries by their SHA-256
 // in lower-case hex. It must not fail: a store that cannot answer says
-// !ok, and one that cannot keep a query drops it.
+// !ok, and one that cannot keep a query drops it. Put returns an error only
+// when it refuses to keep a query (a *headline.Error saying why, such as a
+// registration over its budget): the query still runs, and the response
+// says it was not stored.
 type PersistedQueryStore interface {
 	Get(ctx context.Context, hash string) (query string, ok bool)
-	Put(ctx context.Context, hash, query string)
+	Put(ctx context.Context, hash, query string) error
 }
 
 // persistedQueries is Apollo's automatic persisted queries, done by gqlgen's
@@ -44,7 +48,12 @@ var (
 	_ graphql.HandlerExtension          = persistedQueries{}
 	_ graphql.OperationParameterMutator = persistedQueries{}
 	_ graphql.OperationContextMutator   = persistedQueries{}
+	_ graphql.ResponseInterceptor       = persistedQueries{}
 )
+
+// registrationRefused is the operation's stats entry holding the store's
+// refusal of its registration, for InterceptResponse.
+const registrationRefused = "PersistedQueryRegistrationRefused"
 
 func (persistedQueries) ExtensionName() string                   { return "PersistedQueries" }
 func (persistedQueries) Validate(graphql.ExecutableSchema) error { return nil }
@@ -68,9 +77,39 @@ func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *gr
 // passed it.
 func (p persistedQueries) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if s := extension.GetApqStats(ctx); s != nil && s.SentQuery && len(oc.RawQuery) <= p.maxBytes {
-		p.store.Put(ctx, s.Hash, oc.RawQuery)
+		if err := p.store.Put(ctx, s.Hash, oc.RawQuery); err != nil {
+			oc.Stats.SetExtension(registrationRefused, err)
+		}
 	}
 	return nil
+}
+
+// InterceptResponse tells a client whose registration was refused, in the
+// response's extensions, that its query ran but was not stored:
+//
+//	"extensions": {"persistedQuery": {"registered": false, "code": "PERSISTED_QUERY_REGISTRATION_LIMITED", "message": "…"}}
+//
+// Not as an error: the data is whole, and an Apollo client treats any
+// error as a failed operation. It sends the hash again next time, is told
+// PersistedQueryNotFound, and sends the query in full, which runs.
+func (persistedQueries) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil || !graphql.HasOperationContext(ctx) {
+		return resp
+	}
+	err, _ := graphql.GetOperationContext(ctx).Stats.GetExtension(registrationRefused).(error)
+	if err == nil {
+		return resp
+	}
+	e, ok := errors.AsType[*headline.Error](err)
+	if !ok {
+		return resp
+	}
+	if resp.Extensions == nil {
+		resp.Extensions = map[string]any{}
+	}
+	resp.Extensions["persistedQuery"] = map[string]any{"registered": false, "code": e.Code, "message": e.Message}
+	return resp
 }
 
 // lookupOnly is the store as gqlgen's extension sees it: its Add, called

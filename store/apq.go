@@ -5,12 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline"
 )
 
 // persistedQueryPrefix keeps the queries apart from the Flask app's user:*
@@ -25,15 +26,22 @@ func PersistedQueryKey(hash string) string { return persistedQueryPrefix + hash 
 // PersistedQueryOptions tunes PersistedQueries; zero fields take their
 // defaults.
 type PersistedQueryOptions struct {
-	// TTL is how long a query stays in Redis after it was last registered
-	// (sent in full with its hash). Reads do not extend it. Default: 24h.
+	// TTL is how long a query stays in Redis after it was registered (sent
+	// in full with its hash, while this process did not hold it). Reads do
+	// not extend it. Default: 24h.
 	TTL time.Duration
 	// LRUSize is how many queries each process keeps in memory in front of
 	// Redis. Default: 1000.
 	LRUSize int
+	// LRUBytes bounds the same LRU by the bytes of its queries and their
+	// hashes. Default: 16 MiB.
+	LRUBytes int
+	// Limits bound what registrations can make Redis hold.
+	Limits RegistrationLimits
 	// Log receives Redis failures. Default: slog.Default().
 	Log *slog.Logger
-	// Observer is told of failed Redis calls, as RedisError("apq").
+	// Observer is told of failed Redis calls, as RedisError("apq"), and of
+	// registrations stored or refused, as APQRegistration.
 	Observer Observer
 }
 
@@ -44,6 +52,10 @@ func (o PersistedQueryOptions) withDefaults() PersistedQueryOptions {
 	if o.LRUSize <= 0 {
 		o.LRUSize = 1000
 	}
+	if o.LRUBytes <= 0 {
+		o.LRUBytes = 16 << 20
+	}
+	o.Limits = o.Limits.withDefaults()
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -59,24 +71,34 @@ func (o PersistedQueryOptions) withDefaults() PersistedQueryOptions {
 // on read and is skipped on write, so it never fails a request; the LRU
 // then serves alone. A query never changes under its hash, so an LRU entry
 // can be served for as long as it stays, whatever Redis holds.
+//
+// Registrations are budgeted (RegistrationLimits): Redis is shared with the
+// Flask app's profile cache, and anyone can register queries, so past its
+// budget a registration is refused and the query is kept nowhere.
 type PersistedQueries struct {
-	cache *Cache // its Redis, circuit breaker and per-call timeout
-	lru   *lru.Cache[string, string]
-	opts  PersistedQueryOptions
+	cache  *Cache // its Redis, breakers and per-call timeout
+	lru    *queryLRU
+	budget *budget
+	opts   PersistedQueryOptions
+
+	logMu    sync.Mutex
+	refused  map[refusal]int // since the last log line about it
+	loggedAt time.Time
 }
 
 // PersistedQueries returns a store of persisted queries on the cache's
-// Redis. It shares the cache's circuit breaker and per-call timeout: a
-// Redis that the profile lookups found dead is not asked again for queries,
-// and the other way round.
+// Redis, with the cache's per-call timeout and breakers of their own (per
+// node on a cluster): persisted queries failing do not keep profile lookups
+// off Redis, nor the other way round.
 func (c *Cache) PersistedQueries(opts PersistedQueryOptions) *PersistedQueries {
 	opts = opts.withDefaults()
-	l, err := lru.New[string, string](opts.LRUSize)
-	if err != nil {
-		// Only a size ≤ 0 fails, which withDefaults rules out.
-		panic(fmt.Sprintf("store: persisted query LRU: %v", err))
+	return &PersistedQueries{
+		cache:   c,
+		lru:     newQueryLRU(opts.LRUSize, opts.LRUBytes),
+		budget:  newBudget(opts.Limits, opts.TTL),
+		opts:    opts,
+		refused: map[refusal]int{},
 	}
-	return &PersistedQueries{cache: c, lru: l, opts: opts}
 }
 
 // Get returns the query whose SHA-256 is hash: from the LRU, else from Redis
@@ -87,13 +109,14 @@ func (q *PersistedQueries) Get(ctx context.Context, hash string) (query string, 
 	if !validHash(hash) {
 		return "", false
 	}
-	if query, ok := q.lru.Get(hash); ok {
+	if query, ok := q.lru.get(hash); ok {
 		return query, true
 	}
 	ctx, cancel := q.cache.bounded(ctx)
 	defer cancel()
-	err := q.cache.breaker.do(func() (err error) {
-		query, err = q.cache.rdb.Get(ctx, PersistedQueryKey(hash)).Result()
+	key := PersistedQueryKey(hash)
+	err := q.cache.apqBreakers.of(q.cache.nodeOf(ctx, key)).do(func() (err error) {
+		query, err = q.cache.rdb.Get(ctx, key).Result()
 		return err
 	})
 	switch {
@@ -108,23 +131,63 @@ func (q *PersistedQueries) Get(ctx context.Context, hash string) (query string, 
 		q.opts.Log.WarnContext(ctx, "persisted query in Redis does not match its hash; ignored", "hash", hash, "bytes", len(query))
 		return "", false
 	}
-	q.lru.Add(hash, query)
+	q.lru.add(hash, query)
 	return query, true
 }
 
 // Put keeps query under hash, which the caller has checked is its SHA-256,
-// in the LRU and in Redis for the TTL (a registration again starts the TTL
-// anew). A Redis failure is logged and otherwise ignored: the LRU has it.
-func (q *PersistedQueries) Put(ctx context.Context, hash, query string) {
-	q.lru.Add(hash, query)
+// in the LRU and in Redis for the TTL, and returns nil; a hash the LRU
+// holds already is not written again. A Redis failure is logged and
+// otherwise ignored: the LRU has it. A registration over its client's or
+// this process's budget is refused: the query is kept nowhere and the
+// error, a *headline.Error with ECodeRegistrationLimited, says why.
+func (q *PersistedQueries) Put(ctx context.Context, hash, query string) error {
+	if q.lru.contains(hash) {
+		return nil
+	}
+	key := PersistedQueryKey(hash)
+	client, _ := headline.ClientAddr(ctx)
+	if r := q.budget.take(client, len(key)+len(query)+RegistrationOverhead, time.Now()); r != "" {
+		q.refuse(ctx, r)
+		return registrationLimited(r)
+	}
+	q.opts.Observer.APQRegistration("stored")
+	q.lru.add(hash, query)
 	ctx, cancel := q.cache.bounded(ctx)
 	defer cancel()
-	err := q.cache.breaker.do(func() error {
-		return q.cache.rdb.Set(ctx, PersistedQueryKey(hash), query, q.opts.TTL).Err()
+	err := q.cache.apqBreakers.of(q.cache.nodeOf(ctx, key)).do(func() error {
+		return q.cache.rdb.Set(ctx, key, query, q.opts.TTL).Err()
 	})
 	if err != nil {
 		q.failed(ctx, "persisted query write failed; kept in this process only", hash, err)
 	}
+	return nil
+}
+
+func registrationLimited(r refusal) error {
+	if r == refusedClient {
+		return headline.Errorf(headline.ECodeRegistrationLimited,
+			"this client registered too many new persisted queries lately; the query ran but was not stored: send it in full")
+	}
+	return headline.Errorf(headline.ECodeRegistrationLimited,
+		"the server stores no more new persisted queries for now; the query ran but was not stored: send it in full")
+}
+
+// refuse counts a refused registration, and logs the refusals at most once
+// a minute: a flood of them must not flood the log too.
+func (q *PersistedQueries) refuse(ctx context.Context, r refusal) {
+	q.opts.Observer.APQRegistration("limited_" + string(r))
+	q.logMu.Lock()
+	defer q.logMu.Unlock()
+	q.refused[r]++
+	if time.Since(q.loggedAt) < time.Minute {
+		return
+	}
+	q.opts.Log.WarnContext(ctx, "persisted query registrations refused over their budget",
+		"over_client_budget", q.refused[refusedClient], "over_instance_budget", q.refused[refusedInstance],
+		"instance_budget_bytes", q.opts.Limits.Bytes, "per_client", q.opts.Limits.PerClient, "client_window", q.opts.Limits.ClientWindow)
+	q.refused = map[refusal]int{}
+	q.loggedAt = time.Now()
 }
 
 // failed logs and counts a failed Redis call; one the open breaker kept off

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,5 +150,38 @@ func TestPersistedQueriesRedisDown(t *testing.T) {
 	}
 	if got := rc.Count("SET") + rc.Count("GET"); got != 2 {
 		t.Errorf("Redis %s, want the SET and the GET of the unknown hash tried", rc)
+	}
+}
+
+// TestPersistedQueriesLRUBytes: the LRU in front of Redis is bounded by the
+// bytes of its queries as well as by their number.
+func TestPersistedQueriesLRUBytes(t *testing.T) {
+	ctx := context.Background()
+	r := storetest.NewRedis(t, redisDB)
+	const lruBytes = 100 << 10
+	pq, rc := newPersistedQueries(t, r.Options(), store.PersistedQueryOptions{LRUSize: 1000, LRUBytes: lruBytes})
+	// Ten queries of 32 KiB: the entry count allows them all, the bytes
+	// three (each is its text and its 64-byte hash).
+	queries := make([]string, 10)
+	for i := range queries {
+		q := fmt.Sprintf("{ user(id: \"%d\") { id } }\n#", i+1)
+		queries[i] = q + strings.Repeat("x", 32<<10-len(q))
+		if err := pq.Put(ctx, sha(queries[i]), queries[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.Reset()
+	inLRU := 0
+	for i := len(queries) - 1; i >= 0; i-- { // newest first: reading from Redis adds to the LRU
+		before := rc.Count("GET")
+		if q, ok := pq.Get(ctx, sha(queries[i])); !ok || q != queries[i] {
+			t.Fatalf("query %d: not found", i)
+		}
+		if rc.Count("GET") == before {
+			inLRU++
+		}
+	}
+	if want := lruBytes / (32<<10 + 64); inLRU != want {
+		t.Errorf("%d of 10 queries of 32 KiB served from the LRU, want %d (%d bytes)", inLRU, want, lruBytes)
 	}
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -363,13 +362,17 @@ func decodeProfileFast(id headline.UserID, v string) (u *headline.User, ok bool)
 // Cache reads and writes profiles in the Toutiao backend's Redis format.
 // It is the only code that knows that format.
 type Cache struct {
-	rdb     rediser
-	ttls    TTLs
-	breaker *breaker // nil: none
-	// cluster: keys of one batch fall in many slots (they carry no hash
-	// tag), where an MGET answers CROSSSLOT; a pipeline of GETs is split by
-	// go-redis per node and sent to all nodes at once instead.
-	cluster bool
+	rdb  rediser
+	ttls TTLs
+	// breakers guard the profile entries, leases, fills and invalidations;
+	// apqBreakers the persisted queries, so that neither opens the other's.
+	// nil: none.
+	breakers, apqBreakers *breakers
+	// cc is the client when it is a cluster's, else nil: keys of one batch
+	// fall in many slots (they carry no hash tag), where an MGET answers
+	// CROSSSLOT; a pipeline of GETs is split by go-redis per node and sent
+	// to all nodes at once instead. Each node has a breaker of its own.
+	cc *redis.ClusterClient
 	// timeout bounds each call to Redis as a whole, the wait for a pooled
 	// connection included; 0: only the client's own socket timeouts.
 	timeout time.Duration
@@ -395,20 +398,32 @@ func (c *Cache) bounded(ctx context.Context) (context.Context, context.CancelFun
 
 // NewCache returns a cache on rdb; zero fields of ttls take their defaults.
 func NewCache(rdb rediser, ttls TTLs) *Cache {
-	_, cluster := rdb.(*redis.ClusterClient)
-	return &Cache{rdb: rdb, ttls: ttls.withDefaults(), cluster: cluster}
+	cc, _ := rdb.(*redis.ClusterClient)
+	return &Cache{rdb: rdb, ttls: ttls.withDefaults(), cc: cc}
 }
 
-// WithBreaker puts a circuit breaker around every call to Redis and returns
-// c. State changes are logged to log.
+// WithBreaker puts circuit breakers around every call to Redis and returns
+// c: one per node (per master on a cluster, one elsewhere), and a separate
+// set for persisted queries. State changes are logged to log.
 func (c *Cache) WithBreaker(opts BreakerOptions, log *slog.Logger) *Cache {
-	c.breaker = newBreaker(opts, log)
+	c.breakers = newBreakers(BreakerCache, opts, log)
+	c.apqBreakers = newBreakers(BreakerAPQ, opts, log)
 	return c
 }
 
-// BreakerState is the breaker's state: "closed", "open", "half-open", or
-// "none" without a breaker.
-func (c *Cache) BreakerState() string { return c.breaker.state() }
+// BreakerState is the state of the profile cache's breakers: "open" when
+// any node's is open, else "half-open" when any is, else "closed"; "none"
+// without breakers.
+func (c *Cache) BreakerState() string { return c.breakers.state() }
+
+// APQBreakerState is BreakerState for the persisted queries' breakers.
+func (c *Cache) APQBreakerState() string { return c.apqBreakers.state() }
+
+// Breakers lists the state of every node's breaker, the profile cache's
+// and then the persisted queries', each by node.
+func (c *Cache) Breakers() []NodeBreaker {
+	return append(c.breakers.states(), c.apqBreakers.states()...)
+}
 
 // cacheEntry is what the cache held for one id.
 type cacheEntry struct {
@@ -417,10 +432,15 @@ type cacheEntry struct {
 	status headline.AccountStatus // StatusUnknown: not asked for, or a miss
 	// corrupt: a miss because the value was of another shape, not absent.
 	corrupt bool
+	// down: a miss because the profile's node failed or its breaker is
+	// open; it is loaded but neither leased nor written back.
+	down bool
 }
 
 // get reads, in one MGET, the profile entries of ids and the status entries
-// of statusIDs, and returns one entry per id in the order of ids.
+// of statusIDs, and returns one entry per id in the order of ids. On a
+// cluster, keys whose node failed or whose node's breaker is open are
+// misses marked down; the error is returned only when no key was read.
 func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]cacheEntry, error) {
 	keys := make([]string, 0, len(ids)+len(statusIDs))
 	for _, id := range ids {
@@ -430,16 +450,18 @@ func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]ca
 		keys = append(keys, StatusKey(id))
 	}
 	var vals []any
+	var down []bool // nil: every key was read
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
-	err := c.breaker.do(func() (err error) {
-		if c.cluster {
-			vals, err = c.pipelinedGet(ctx, keys)
+	var err error
+	if c.cc != nil {
+		vals, down, err = c.pipelinedGet(ctx, keys)
+	} else {
+		err = c.breakers.of(AllNodes).do(func() (err error) {
+			vals, err = c.rdb.MGet(ctx, keys...).Result()
 			return err
-		}
-		vals, err = c.rdb.MGet(ctx, keys...).Result()
-		return err
-	})
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cache: mget %d keys: %w", len(keys), err)
 	}
@@ -454,6 +476,7 @@ func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]ca
 			out[i].user, out[i].kind = decodeProfile(id, s)
 			out[i].corrupt = out[i].kind == entryMiss
 		}
+		out[i].down = down != nil && down[i]
 	}
 	for j, id := range statusIDs {
 		if s, ok := vals[len(ids)+j].(string); ok {
@@ -467,39 +490,32 @@ func (c *Cache) get(ctx context.Context, ids, statusIDs []headline.UserID) ([]ca
 
 // pipelinedGet is MGET for a cluster: one GET per key in one pipeline,
 // which go-redis sends as one round trip per node, all nodes at once. The
-// values come back as MGET's do: a string, or nil for a missing key. A node
-// that fails makes only its keys misses; the error is returned only when
-// every key failed.
-func (c *Cache) pipelinedGet(ctx context.Context, keys []string) ([]any, error) {
+// values come back as MGET's do: a string, or nil for a missing key. A key
+// whose node's breaker is open is not sent; one whose node failed is not
+// read: both are nil and down. The error is returned only when no key was
+// read.
+func (c *Cache) pipelinedGet(ctx context.Context, keys []string) (vals []any, down []bool, err error) {
 	cmds := make([]*redis.StringCmd, len(keys))
-	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = p.Get(ctx, k)
-		}
-		return nil
+	errs := c.pipelined(ctx, c.breakers, keys, func(p redis.Pipeliner, i int) {
+		cmds[i] = p.Get(ctx, keys[i])
 	})
-	vals := make([]any, len(keys))
-	var failed int
-	var firstErr error
+	answered, err := tally(errs)
+	if answered == 0 {
+		return nil, nil, err
+	}
+	vals = make([]any, len(keys))
 	for i, cmd := range cmds {
-		v, err := cmd.Result()
 		switch {
-		case err == nil:
-			vals[i] = v
-		case !errors.Is(err, redis.Nil):
-			failed++
-			if firstErr == nil {
-				firstErr = err
+		case errs[i] != nil:
+			if down == nil {
+				down = make([]bool, len(keys))
 			}
+			down[i] = true
+		case cmd.Err() == nil:
+			vals[i] = cmd.Val()
 		}
 	}
-	if failed > 0 {
-		c.nodeFailed(ctx)
-	}
-	if failed == len(keys) {
-		return nil, firstErr
-	}
-	return vals, nil
+	return vals, down, nil
 }
 
 // nodeFailed makes a cluster client reload its slot map now. go-redis does

@@ -61,15 +61,21 @@ func (c *Cache) release(ctx context.Context, tokens map[headline.UserID]string) 
 	}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
-	return c.breaker.do(func() error {
-		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for id, tok := range tokens {
-				releaseScript.Eval(ctx, p, []string{LeaseKey(id)}, tok)
-			}
-			return nil
-		})
-		return err
+	keys := make([]string, 0, len(tokens))
+	toks := make([]string, 0, len(tokens))
+	for id, tok := range tokens {
+		keys = append(keys, LeaseKey(id))
+		toks = append(toks, tok)
+	}
+	errs := c.pipelined(ctx, c.breakers, keys, func(p redis.Pipeliner, i int) {
+		releaseScript.Eval(ctx, p, []string{keys[i]}, toks[i])
 	})
+	// Keys kept back by an open breaker are not failures: their leases
+	// lapse by themselves.
+	if _, err := tally(errs); err != nil && !errors.Is(err, errBreakerOpen) {
+		return fmt.Errorf("cache: release %d leases: %w", len(keys), err)
+	}
+	return nil
 }
 
 // newToken makes a lease token unique across instances.
@@ -87,7 +93,10 @@ type lease struct {
 }
 
 // acquire asks for the leases of ids in one pipeline of SET NX PX; with
-// written, the same pipeline reads their WrittenKey markers.
+// written, the same pipeline reads their WrittenKey markers. An id whose
+// node failed or whose node's breaker is open gets no lease and is not held
+// by anyone either: it is loaded and not written back. The error is
+// returned only when no lease could be asked for.
 func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Duration, written bool) (lease, error) {
 	l := lease{tokens: make(map[headline.UserID]string, len(ids))}
 	ctx, cancel := c.bounded(ctx)
@@ -98,27 +107,25 @@ func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Dur
 		marks = make([]*redis.IntCmd, len(ids))
 	}
 	tokens := make([]string, len(ids))
-	err := c.breaker.do(func() error {
-		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range ids {
-				tokens[i] = newToken()
-				cmds[i] = p.SetArgs(ctx, LeaseKey(id), tokens[i], redis.SetArgs{Mode: "NX", TTL: ttl})
-				if written {
-					marks[i] = p.Exists(ctx, WrittenKey(id))
-				}
-			}
-			return nil
-		})
-		if errors.Is(err, redis.Nil) {
-			err = nil // a lease someone else holds: SET NX answers nil
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = LeaseKey(id)
+	}
+	errs := c.pipelined(ctx, c.breakers, keys, func(p redis.Pipeliner, i int) {
+		tokens[i] = newToken()
+		// SET NX answers nil, an answer, for a lease someone else holds.
+		cmds[i] = p.SetArgs(ctx, keys[i], tokens[i], redis.SetArgs{Mode: "NX", TTL: ttl})
+		if written {
+			marks[i] = p.Exists(ctx, WrittenKey(ids[i]))
 		}
-		return err
 	})
-	if err != nil {
-		c.nodeFailed(ctx)
+	if answered, err := tally(errs); answered == 0 {
 		return l, fmt.Errorf("cache: acquire %d leases: %w", len(ids), err)
 	}
 	for i, id := range ids {
+		if errs[i] != nil {
+			continue
+		}
 		if cmds[i].Val() == "OK" {
 			l.tokens[id] = tokens[i]
 		} else {
@@ -146,35 +153,56 @@ func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserI
 	}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
-	fills := make(map[headline.UserID]*redis.Cmd, len(w.users)+len(w.missing))
-	err = c.breaker.do(func() error {
-		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, u := range w.users {
-				if tok, ok := tokens[u.ID]; ok {
-					fills[u.ID] = fillScript.Eval(ctx, p, []string{ProfileKey(u.ID), LeaseKey(u.ID)},
-						tok, encodeProfile(u), ttlSeconds(c.ttls.Profile, c.ttls.ProfileJitter))
-				}
-			}
-			for _, id := range w.missing {
-				if tok, ok := tokens[id]; ok {
-					fills[id] = fillScript.Eval(ctx, p, []string{ProfileKey(id), LeaseKey(id)},
-						tok, missingValue, ttlSeconds(c.ttls.Missing, c.ttls.MissingJitter))
-				}
-			}
-			for _, u := range w.statuses {
-				p.Set(ctx, StatusKey(u.ID), encodeStatus(u.Status), draw(c.ttls.Status, c.ttls.StatusJitter))
-			}
-			return nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cache: write back %d entries: %w", n, err)
+	// One key per write: a profile or "-1" under its lease, or a status.
+	type write struct {
+		key, tok string
+		id       headline.UserID
+		value    any
+		ttl      int64         // seconds, for a fill
+		status   time.Duration // for a status: its TTL
 	}
-	for id, cmd := range fills {
-		if v, err := cmd.Int(); err == nil && v == 0 {
-			voided = append(voided, id)
+	writes := make([]write, 0, n)
+	for _, u := range w.users {
+		if tok, ok := tokens[u.ID]; ok {
+			writes = append(writes, write{key: ProfileKey(u.ID), tok: tok, id: u.ID, value: encodeProfile(u),
+				ttl: ttlSeconds(c.ttls.Profile, c.ttls.ProfileJitter)})
 		}
+	}
+	for _, id := range w.missing {
+		if tok, ok := tokens[id]; ok {
+			writes = append(writes, write{key: ProfileKey(id), tok: tok, id: id, value: missingValue,
+				ttl: ttlSeconds(c.ttls.Missing, c.ttls.MissingJitter)})
+		}
+	}
+	for _, u := range w.statuses {
+		writes = append(writes, write{key: StatusKey(u.ID), id: u.ID, value: encodeStatus(u.Status),
+			status: draw(c.ttls.Status, c.ttls.StatusJitter)})
+	}
+	keys := make([]string, len(writes))
+	for i, wr := range writes {
+		keys[i] = wr.key
+	}
+	fills := make([]*redis.Cmd, len(writes))
+	errs := c.pipelined(ctx, c.breakers, keys, func(p redis.Pipeliner, i int) {
+		wr := writes[i]
+		if wr.tok == "" {
+			p.Set(ctx, wr.key, wr.value, wr.status)
+			return
+		}
+		fills[i] = fillScript.Eval(ctx, p, []string{wr.key, LeaseKey(wr.id)}, wr.tok, wr.value, wr.ttl)
+	})
+	for i, cmd := range fills {
+		if cmd == nil || errs[i] != nil {
+			continue
+		}
+		if v, err := cmd.Int(); err == nil && v == 0 {
+			voided = append(voided, writes[i].id)
+		}
+	}
+	// Keys kept back by an open breaker are skipped, as expected while
+	// their node is down; only failures are reported.
+	if _, err := tally(errs); err != nil && !errors.Is(err, errBreakerOpen) {
+		return voided, fmt.Errorf("cache: write back %d entries: %w", len(writes), err)
 	}
 	return voided, nil
 }
@@ -190,7 +218,7 @@ func ttlSeconds(base, jitter time.Duration) int64 {
 func (c *Cache) invalidate(ctx context.Context, id headline.UserID, fresh time.Duration) error {
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
-	err := c.breaker.do(func() error {
+	err := c.breakers.of(c.nodeOf(ctx, ProfileKey(id))).do(func() error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, WrittenKey(id), "1", fresh)
 			p.Del(ctx, ProfileKey(id), LeaseKey(id))

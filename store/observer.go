@@ -25,6 +25,10 @@ type Observer interface {
 	// SQL reports how long one database call of op took: "select_users"
 	// (one SELECT … IN) or "update_user" (updateMe's transaction).
 	SQL(op string, d time.Duration)
+	// APQRegistration reports one registration of a persisted query that
+	// this process did not hold yet, by result: "stored", or refused over
+	// a budget, "limited_client" or "limited_instance".
+	APQRegistration(result string)
 }
 
 // nopObserver observes nothing: the default.
@@ -33,6 +37,7 @@ type nopObserver struct{}
 func (nopObserver) CacheLookups(hit, miss, negative, corrupt int) {}
 func (nopObserver) RedisError(op string)                          {}
 func (nopObserver) SQL(op string, d time.Duration)                {}
+func (nopObserver) APQRegistration(result string)                 {}
 
 // observeLookups reports what the entries of one cache read held.
 func (p *Profiles) observeLookups(entries []cacheEntry) {

@@ -345,7 +345,7 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 	}
 	loaded := make(map[headline.UserID]*flight, len(need))
 	if len(need) > 0 {
-		flights, own := p.join(ids, need, start, cacheOK)
+		flights, own := p.join(ids, need, entries, start, cacheOK)
 		if stats != nil {
 			stats.Joined.Add(int64(len(need) - len(own)))
 		}
@@ -409,10 +409,11 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 // join registers the ids of a batch that need the database: for each it
 // returns the flight that loads it, either one already under way (or
 // finished since start) or a new one the caller owns and must complete
-// with load. When the cache could not be read, any load that finished in the
-// last Linger is taken too: with Redis down, MySQL then sees at most one
-// SELECT per id per Linger from each process, instead of one per request.
-func (p *Profiles) join(ids []headline.UserID, need []int, start time.Time, cacheOK bool) (flights map[int]*flight, own map[headline.UserID]*flight) {
+// with load. When the cache could not be read, or an id's node is down, any
+// load that finished in the last Linger is taken too: with Redis (or one
+// cluster node) down, MySQL then sees at most one SELECT per id per Linger
+// from each process, instead of one per request.
+func (p *Profiles) join(ids []headline.UserID, need []int, entries []cacheEntry, start time.Time, cacheOK bool) (flights map[int]*flight, own map[headline.UserID]*flight) {
 	flights = make(map[int]*flight, len(need))
 	own = make(map[headline.UserID]*flight)
 	p.mu.Lock()
@@ -420,7 +421,7 @@ func (p *Profiles) join(ids []headline.UserID, need []int, start time.Time, cach
 	for _, i := range need {
 		id := ids[i]
 		f, ok := p.flights[id]
-		if !ok || (cacheOK && f.isDone() && f.doneAt.Before(start)) {
+		if !ok || (cacheOK && !entries[i].down && f.isDone() && f.doneAt.Before(start)) {
 			f = &flight{done: make(chan struct{})}
 			p.flights[id] = f
 			own[id] = f
@@ -442,10 +443,12 @@ func (p *Profiles) load(ctx context.Context, own map[headline.UserID]*flight, en
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.LoadTimeout)
 	defer cancel()
 
+	// An id whose node is down is loaded, not leased: its lease and fill
+	// would only fail or be kept back by the node's breaker.
 	var ids, missed []headline.UserID
 	for id := range own {
 		ids = append(ids, id)
-		if entries[pos[id]].kind == entryMiss {
+		if e := entries[pos[id]]; e.kind == entryMiss && !e.down {
 			missed = append(missed, id)
 		}
 	}

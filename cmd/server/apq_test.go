@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -522,4 +523,251 @@ func TestAPQSizeBound(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAPQBreakerApart: persisted queries have circuit breakers of their
+// own, so that neither their misses nor their failures keep profile
+// lookups off Redis.
+func TestAPQBreakerApart(t *testing.T) {
+	const id = 26601
+	profile := fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)
+	wantProfile := fmt.Sprintf(`{"data":{"user":{"id":"%d","name":"u%d"}}}`, id, id)
+	// unknownHashes sends hash-only requests for queries nobody registered,
+	// enough to open a breaker twice over.
+	unknownHashes := func(t *testing.T, s *testServer) {
+		t.Helper()
+		for i := range 2 * s.cfg.BreakerFailures {
+			wantNotFound(t, apqGet(t, s.URL, "", apqExtensions(sha256Hex(fmt.Sprintf("query Unknown%d { __typename }", i))), nil))
+		}
+	}
+	// profileFromCache reads the warm profile and wants it read from Redis.
+	profileFromCache := func(t *testing.T, s *testServer) {
+		t.Helper()
+		s.resetCounts()
+		if r := s.post(t, profile, nil); r.Raw != wantProfile {
+			t.Fatalf("got %s, want %s", r.Raw, wantProfile)
+		}
+		if got := s.rc.Count("MGET"); got != 1 {
+			t.Errorf("MGET = %d, want 1: the profile cache's breaker kept the lookup off Redis (%s)", got, s.rc)
+		}
+		if got := s.sql.Count("SELECT"); got != 0 {
+			t.Errorf("SELECT = %d, want 0", got)
+		}
+	}
+
+	t.Run("a hash Redis does not hold is an answer, not a failure", func(t *testing.T) {
+		s := newTestServer(t)
+		s.addUsers(t, seqUsers(id, 1)...)
+		s.post(t, profile, nil) // warm
+		unknownHashes(t, s)
+		profileFromCache(t, s)
+		if _, body := get(t, s.URL+"/readyz"); !strings.Contains(body, `"apq_breaker":"closed"`) || !strings.Contains(body, `"redis_breaker":"closed"`) {
+			t.Errorf("/readyz = %s, want both breakers closed", body)
+		}
+	})
+
+	t.Run("persisted queries failing open their breaker only", func(t *testing.T) {
+		// A Redis whose user may touch the Flask app's keys only: every
+		// persisted-query command fails (NOPERM), every profile one works.
+		rs := storetest.StartRedisServer(t)
+		admin := redis.NewClient(&redis.Options{Addr: rs.Addr})
+		defer admin.Close()
+		if err := admin.Do(context.Background(), "ACL", "SETUSER", "profiles", "on", ">secret", "~user:*", "~{user:*", "+@all").Err(); err != nil {
+			t.Fatal(err)
+		}
+		s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr, Username: "profiles", Password: "secret"})
+		s.post(t, profile, nil) // warm
+		unknownHashes(t, s)
+		profileFromCache(t, s)
+		if _, body := get(t, s.URL+"/readyz"); !strings.Contains(body, `"apq_breaker":"open"`) || !strings.Contains(body, `"redis_breaker":"closed"`) {
+			t.Errorf("/readyz = %s, want the persisted queries' breaker open and the profile cache's closed", body)
+		}
+	})
+}
+
+// apqRegister registers query by POST, as Apollo Client does after
+// PersistedQueryNotFound, from the client address xff names to a server
+// that reads X-Forwarded-For ("": no header, the TCP peer counts).
+func apqRegister(t testing.TB, baseURL, query, xff string) apqResponse {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"query": query, "extensions": apqExtensions(sha256Hex(query))})
+	req, err := http.NewRequest(http.MethodPost, baseURL+"/graphql", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", "198.51.100.7, "+xff)
+	}
+	return apqDo(t, req)
+}
+
+// registration reads what a response says of its registration: "" when
+// nothing (stored, or nothing to store), else the code of the refusal.
+func (r apqResponse) registration(t testing.TB) string {
+	t.Helper()
+	var body struct {
+		Extensions struct {
+			PersistedQuery *struct {
+				Registered bool   `json:"registered"`
+				Code       string `json:"code"`
+				Message    string `json:"message"`
+			} `json:"persistedQuery"`
+		} `json:"extensions"`
+	}
+	if err := json.Unmarshal([]byte(r.Raw), &body); err != nil {
+		t.Fatalf("%v: %s", err, r.Raw)
+	}
+	pq := body.Extensions.PersistedQuery
+	if pq == nil {
+		return ""
+	}
+	if pq.Registered || pq.Message == "" {
+		t.Errorf("extensions.persistedQuery = %+v, want registered false and a message", *pq)
+	}
+	return pq.Code
+}
+
+// TestAPQRegistrationFlood: a flood of distinct registrations, from one
+// client and from thousands, on a Redis shared with the profile cache
+// under maxmemory and allkeys-lru (the usual production setting), is
+// refused past its budgets, so the profile entries stay and are read 100%
+// from the cache; every refused registration still answers its data.
+func TestAPQRegistrationFlood(t *testing.T) {
+	const maxmemory = 6 << 20
+	rs := storetest.StartRedisServer(t, "--maxmemory", fmt.Sprint(maxmemory), "--maxmemory-policy", "allkeys-lru")
+	const budget, perClient = 1 << 20, 20
+	cfg := func(c *Config) {
+		c.APQRegistrationBytes, c.APQClientRegistrations, c.ClientIPHeader = budget, perClient, "X-Forwarded-For"
+		c.LogRequests = false
+	}
+	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr}, cfg)
+	raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer raw.Close()
+	ctx := context.Background()
+
+	ids := idRange(26701, 26800)
+	s.addUsers(t, seqUsers(ids[0], len(ids))...)
+	feed := fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids))
+	if r := s.post(t, feed, nil); len(r.Errors) > 0 {
+		t.Fatalf("warm: %s", r.Raw)
+	}
+	t.Run("one client: refused past APQ_CLIENT_REGISTRATIONS", func(t *testing.T) {
+		if got := registerFlood(t, s.URL, 0, 200, func(int) string { return "" }); got != 200-perClient {
+			t.Errorf("%d of 200 registrations refused, want %d (all but %d)", got, 200-perClient, perClient)
+		}
+	})
+
+	t.Run("thousands of clients: refused past APQ_REGISTRATION_BYTES", func(t *testing.T) {
+		const n = 2000 // 16 MiB of queries, over twice maxmemory
+		refused := registerFlood(t, s.URL, 200, n, func(i int) string { return fmt.Sprintf("2001:db8:%x::1", i) })
+		cost := len(store.PersistedQueryKey(sha256Hex(floodQuery(0)))) + len(floodQuery(0)) + store.RegistrationOverhead
+		stored := budget/cost - perClient // what the one client's left
+		if refused != n-stored {
+			t.Errorf("%d of %d registrations refused, want %d (the %d-byte budget holds %d of %d bytes, the first client's %d included)",
+				refused, n, n-stored, budget, budget/cost, cost, perClient)
+		}
+		keys, err := raw.Keys(ctx, store.PersistedQueryKey("*")).Result()
+		if err != nil || len(keys) != budget/cost {
+			t.Errorf("headline:apq:* = %d keys, %v; want %d", len(keys), err, budget/cost)
+		}
+		t.Logf("stored %d queries of %d bytes each (%d bytes charged); Redis used_memory %d of maxmemory %d",
+			len(keys), len(floodQuery(0)), cost, redisInfoInt(t, raw, "memory", "used_memory"), maxmemory)
+	})
+
+	t.Run("every profile entry stayed, and is read from the cache", func(t *testing.T) {
+		wantProfilesCached(t, s, raw, ids)
+	})
+
+	t.Run("an Apollo client whose registration is refused still works", func(t *testing.T) {
+		// As large as a flood query: what the budget has left is less.
+		q := "query Late { user(id: \"26702\") { id name } }\n#"
+		q += strings.Repeat("x", 8<<10-len(q))
+		want := `{"data":{"user":{"id":"26702","name":"u26702"}},"extensions":{"persistedQuery":`
+		for range 2 {
+			wantNotFound(t, apqPost(t, s.URL, "", apqExtensions(sha256Hex(q)), nil))
+			r := apqRegister(t, s.URL, q, "192.0.2.1")
+			if !strings.HasPrefix(r.Raw, want) || r.registration(t) != "PERSISTED_QUERY_REGISTRATION_LIMITED" {
+				t.Errorf("registration with the budget spent: %s, want the data and the refusal", r.Raw)
+			}
+		}
+	})
+
+	t.Run("a query already stored costs nothing: registering it again is no refusal", func(t *testing.T) {
+		// The thousands' first registration, stored before the budget ran out.
+		r := apqRegister(t, s.URL, floodQuery(200), "192.0.2.2")
+		if r.Raw != floodAnswer {
+			t.Errorf("got %.300s, want %s alone", r.Raw, floodAnswer)
+		}
+	})
+}
+
+// wantProfilesCached wants Redis to have evicted nothing, to hold the
+// profile of every id, and a read of them all to be one MGET and no SELECT.
+func wantProfilesCached(t *testing.T, s *testServer, raw *redis.Client, ids []int64) {
+	t.Helper()
+	if n := redisInfoInt(t, raw, "stats", "evicted_keys"); n != 0 {
+		t.Errorf("Redis evicted %d keys", n)
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = store.ProfileKey(id)
+	}
+	if n, err := raw.Exists(context.Background(), keys...).Result(); err != nil || n != int64(len(ids)) {
+		t.Errorf("%d of %d profile entries in Redis (%v)", n, len(ids), err)
+	}
+	s.resetCounts()
+	r := s.post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids)), nil)
+	if len(r.Errors) > 0 || len(r.users(t, "users")) != len(ids) {
+		t.Fatalf("feed: %.300s", r.Raw)
+	}
+	if got := s.sql.Count("SELECT"); got != 0 {
+		t.Errorf("SELECT = %d, want 0: every profile a cache hit", got)
+	}
+	if got := s.rc.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+	}
+}
+
+// floodAnswer is what every flood query answers.
+const floodAnswer = `{"data":{"user":{"id":"26701"}}}`
+
+// floodQuery returns the i-th of distinct valid queries of 8 KiB.
+func floodQuery(i int) string {
+	q := fmt.Sprintf("{ user(id: \"26701\") { id } }\n# flood %d ", i)
+	return q + strings.Repeat("x", 8<<10-len(q))
+}
+
+// registerFlood registers flood queries from..from+n-1 from 4 clients at
+// once, each from the address addr(i) names, wants each answered, and
+// returns how many were refused.
+func registerFlood(t *testing.T, url string, from, n int, addr func(i int) string) (refused int) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 4 {
+		wg.Go(func() {
+			for i := range next {
+				r := apqRegister(t, url, floodQuery(i), addr(i))
+				code := r.registration(t)
+				if r.Raw != floodAnswer && !strings.HasPrefix(r.Raw, floodAnswer[:len(floodAnswer)-1]+`,"extensions"`) {
+					t.Errorf("registration %d: %.300s, want the data", i, r.Raw)
+				}
+				mu.Lock()
+				if code == "PERSISTED_QUERY_REGISTRATION_LIMITED" {
+					refused++
+				} else if code != "" {
+					t.Errorf("registration %d: code %q", i, code)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := from; i < from+n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return refused
 }

@@ -47,40 +47,44 @@ type Config struct {
 	JWTSecretPrevious string        // JWT_SECRET_PREVIOUS: also accepted, during a rotation. Default "".
 	JWTLeeway         time.Duration // JWT_LEEWAY: clock skew allowed on exp, nbf, iat. Default 5s.
 
-	CacheTTL            time.Duration // CACHE_TTL: profile TTL base. Default 30m.
-	CacheTTLJitter      time.Duration // CACHE_TTL_JITTER: random extra [0, this). Default 10m.
-	CacheMissingTTL     time.Duration // CACHE_MISSING_TTL: "-1" TTL base. Default 5m.
-	CacheMissingJitter  time.Duration // CACHE_MISSING_TTL_JITTER. Default 60s.
-	CacheStatusTTL      time.Duration // CACHE_STATUS_TTL: user:<id>:status TTL base. Default 60m.
-	CacheStatusJitter   time.Duration // CACHE_STATUS_TTL_JITTER. Default 10m.
-	LoaderWait          time.Duration // LOADER_WAIT: window of unplanned lookups. Default 500µs.
-	MaxIDs              int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
-	ComplexityLimit     int           // COMPLEXITY_LIMIT. Default 1000.
-	MaxDepth            int           // MAX_DEPTH: deepest field nesting of a query. Default 15.
-	MaxAliases          int           // MAX_ALIASES: aliased fields of a query. Default 100.
-	MaxTokens           int           // MAX_TOKENS: lexical tokens of a query document. Default 2000.
-	MaxFields           int           // MAX_FIELDS: fields a query selects, through fragments. Default 1000.
-	QueryCacheSize      int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
-	APQ                 bool          // APQ: automatic persisted queries. Default true.
-	APQTTL              time.Duration // APQ_TTL: a persisted query's life in Redis from its registration. Default 24h.
-	APQCacheSize        int           // APQ_CACHE_SIZE: persisted queries kept in process (LRU). Default 1000.
-	APQMaxBytes         int           // APQ_MAX_QUERY_BYTES: longest query stored. Default 32768.
-	Introspection       bool          // INTROSPECTION. Default true.
-	Metrics             bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
-	PlaygroundAuth      string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
-	PlaygroundAssetsDir string        // PLAYGROUND_ASSETS_DIR: node_modules holding the Playground's scripts. Default "": from a CDN.
-	CORSAllowedOrigins  string        // CORS_ALLOWED_ORIGINS: comma-separated origins browsers may call from. Default "": any.
-	MaxBodyBytes        int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
-	ReadHeaderTimeout   time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
-	ReadTimeout         time.Duration // HTTP_READ_TIMEOUT. Default 10s.
-	WriteTimeout        time.Duration // HTTP_WRITE_TIMEOUT. Default 15s.
-	IdleTimeout         time.Duration // HTTP_IDLE_TIMEOUT. Default 120s.
-	ShutdownTimeout     time.Duration // SHUTDOWN_TIMEOUT: grace for in-flight requests. Default 15s.
-	LogLevel            string        // LOG_LEVEL: debug, info, warn, error. Default info.
-	GCPercent           int           // GOGC: the Go runtime's own variable; -1 for "off". Default 400 (the runtime's: 100).
-	LogFormat           string        // LOG_FORMAT: text or json. Default text.
-	LogRequests         bool          // LOG_REQUESTS: one log line per request. Default true.
-	EmbeddedDemoUsers   int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
+	CacheTTL               time.Duration // CACHE_TTL: profile TTL base. Default 30m.
+	CacheTTLJitter         time.Duration // CACHE_TTL_JITTER: random extra [0, this). Default 10m.
+	CacheMissingTTL        time.Duration // CACHE_MISSING_TTL: "-1" TTL base. Default 5m.
+	CacheMissingJitter     time.Duration // CACHE_MISSING_TTL_JITTER. Default 60s.
+	CacheStatusTTL         time.Duration // CACHE_STATUS_TTL: user:<id>:status TTL base. Default 60m.
+	CacheStatusJitter      time.Duration // CACHE_STATUS_TTL_JITTER. Default 10m.
+	LoaderWait             time.Duration // LOADER_WAIT: window of unplanned lookups. Default 500µs.
+	MaxIDs                 int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
+	ComplexityLimit        int           // COMPLEXITY_LIMIT. Default 1000.
+	MaxDepth               int           // MAX_DEPTH: deepest field nesting of a query. Default 15.
+	MaxAliases             int           // MAX_ALIASES: aliased fields of a query. Default 100.
+	MaxTokens              int           // MAX_TOKENS: lexical tokens of a query document. Default 2000.
+	MaxFields              int           // MAX_FIELDS: fields a query selects, through fragments. Default 1000.
+	QueryCacheSize         int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
+	APQ                    bool          // APQ: automatic persisted queries. Default true.
+	APQTTL                 time.Duration // APQ_TTL: a persisted query's life in Redis from its registration. Default 24h.
+	APQCacheSize           int           // APQ_CACHE_SIZE: persisted queries kept in process (LRU). Default 1000.
+	APQMaxBytes            int           // APQ_MAX_QUERY_BYTES: longest query stored. Default 32768.
+	APQCacheBytes          int           // APQ_CACHE_BYTES: bytes of queries kept in process (LRU). Default 16 MiB.
+	APQRegistrationBytes   int           // APQ_REGISTRATION_BYTES: bytes of registrations one process writes to Redis per APQ_TTL. Default 4 MiB.
+	APQClientRegistrations int           // APQ_CLIENT_REGISTRATIONS: new queries one client address may register per hour. Default 60.
+	ClientIPHeader         string        // CLIENT_IP_HEADER: header a trusted proxy sets to the client's address. Default "": the TCP peer.
+	Introspection          bool          // INTROSPECTION. Default true.
+	Metrics                bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
+	PlaygroundAuth         string        // PLAYGROUND_AUTHORIZATION: Authorization header the Playground starts with. Default "" (embedded: a demo token).
+	PlaygroundAssetsDir    string        // PLAYGROUND_ASSETS_DIR: node_modules holding the Playground's scripts. Default "": from a CDN.
+	CORSAllowedOrigins     string        // CORS_ALLOWED_ORIGINS: comma-separated origins browsers may call from. Default "": any.
+	MaxBodyBytes           int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
+	ReadHeaderTimeout      time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
+	ReadTimeout            time.Duration // HTTP_READ_TIMEOUT. Default 10s.
+	WriteTimeout           time.Duration // HTTP_WRITE_TIMEOUT. Default 15s.
+	IdleTimeout            time.Duration // HTTP_IDLE_TIMEOUT. Default 120s.
+	ShutdownTimeout        time.Duration // SHUTDOWN_TIMEOUT: grace for in-flight requests. Default 15s.
+	LogLevel               string        // LOG_LEVEL: debug, info, warn, error. Default info.
+	GCPercent              int           // GOGC: the Go runtime's own variable; -1 for "off". Default 400 (the runtime's: 100).
+	LogFormat              string        // LOG_FORMAT: text or json. Default text.
+	LogRequests            bool          // LOG_REQUESTS: one log line per request. Default true.
+	EmbeddedDemoUsers      int           // EMBEDDED_DEMO_USERS: users loaded in the embedded mode. Default 300.
 
 	ShowVersion bool // the flag -version alone, not a setting: print the build's version and exit.
 
@@ -168,8 +172,8 @@ var settings = []setting{
 	{"REDIS_READ_TIMEOUT", "100ms", "Redis read timeout: a hung Redis costs at most this, then MySQL answers", duration(func(c *Config) *time.Duration { return &c.RedisReadTimeout })},
 	{"REDIS_WRITE_TIMEOUT", "100ms", "Redis write timeout", duration(func(c *Config) *time.Duration { return &c.RedisWriteTimeout })},
 	{"REDIS_POOL_SIZE", "0", "Redis connections per process; 0: go-redis's default, 10 per CPU", integer(func(c *Config) *int { return &c.RedisPoolSize })},
-	{"REDIS_BREAKER_FAILURES", "5", "consecutive Redis failures that open the circuit breaker", integer(func(c *Config) *int { return &c.BreakerFailures })},
-	{"REDIS_BREAKER_COOLDOWN", "1s", "how long an open breaker keeps calls off Redis before one probe", duration(func(c *Config) *time.Duration { return &c.BreakerCooldown })},
+	{"REDIS_BREAKER_FAILURES", "5", "consecutive failed calls to one Redis node (each Cluster master has its own breaker; persisted queries have their own) that open its circuit breaker", integer(func(c *Config) *int { return &c.BreakerFailures })},
+	{"REDIS_BREAKER_COOLDOWN", "1s", "how long an open breaker keeps calls off its Redis node before one probe", duration(func(c *Config) *time.Duration { return &c.BreakerCooldown })},
 	{"JWT_SECRET", "", "HS256 secret shared with the Toutiao backend; required unless embedded", str(func(c *Config) *string { return &c.JWTSecret })},
 	{"JWT_SECRET_PREVIOUS", "", "the previous secret, also accepted while a rotation is under way", str(func(c *Config) *string { return &c.JWTSecretPrevious })},
 	{"JWT_LEEWAY", "5s", "clock skew allowed when checking exp, nbf and iat", duration(func(c *Config) *time.Duration { return &c.JWTLeeway })},
@@ -190,7 +194,11 @@ var settings = []setting{
 	{"APQ", "true", "automatic persisted queries (Apollo APQ): a client may send a query's SHA-256 instead of its text", boolean(func(c *Config) *bool { return &c.APQ })},
 	{"APQ_TTL", "24h", "how long a persisted query stays in Redis after it was registered (reads do not extend it)", duration(func(c *Config) *time.Duration { return &c.APQTTL })},
 	{"APQ_CACHE_SIZE", "1000", "persisted queries each process keeps in memory (LRU) in front of Redis", integer(func(c *Config) *int { return &c.APQCacheSize })},
-	{"APQ_MAX_QUERY_BYTES", "32768", "the longest query APQ stores; a longer one runs but is not kept, so its client sends it in full each time (bounds what registrations make Redis and each process's LRU hold: APQ_CACHE_SIZE × this)", integer(func(c *Config) *int { return &c.APQMaxBytes })},
+	{"APQ_MAX_QUERY_BYTES", "32768", "the longest query APQ stores; a longer one runs but is not kept, so its client sends it in full each time (bounds what one registration makes Redis and each process's LRU hold)", integer(func(c *Config) *int { return &c.APQMaxBytes })},
+	{"APQ_CACHE_BYTES", "16777216", "bytes of persisted queries (text and hash) each process keeps in memory in front of Redis; with APQ_CACHE_SIZE, whichever is reached first evicts", integer(func(c *Config) *int { return &c.APQCacheBytes })},
+	{"APQ_REGISTRATION_BYTES", "4194304", "bytes of newly registered queries (each charged its key, its text and 128 bytes of Redis overhead) one process writes to Redis within any APQ_TTL; past it a registration runs but is stored nowhere, so Redis holds at most instances × this of persisted queries (a restarted process starts afresh)", integer(func(c *Config) *int { return &c.APQRegistrationBytes })},
+	{"APQ_CLIENT_REGISTRATIONS", "60", "new persisted queries one client address (an IPv6 /64) may register per hour, per process: a burst of this many, then one every hour/this; past it a registration runs but is stored nowhere", integer(func(c *Config) *int { return &c.APQClientRegistrations })},
+	{"CLIENT_IP_HEADER", "", "request header a proxy you run sets to the client's address (X-Real-IP, or X-Forwarded-For, of which the last address is taken); empty: the TCP peer; only per-client budgets use it", str(func(c *Config) *string { return &c.ClientIPHeader })},
 	{"PLAYGROUND_ASSETS_DIR", "", "a node_modules folder with graphiql@4.1.2, react@18.2.0 and react-dom@18.2.0: the server serves the Playground's scripts from it, for machines that cannot reach the CDN", str(func(c *Config) *string { return &c.PlaygroundAssetsDir })},
 	{"PLAYGROUND_AUTHORIZATION", "", "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", str(func(c *Config) *string { return &c.PlaygroundAuth })},
 	{"CORS_ALLOWED_ORIGINS", "", "comma-separated origins browser frontends may call the API from (https://app.example.com, https://*.example.com); empty: any", str(func(c *Config) *string { return &c.CORSAllowedOrigins })},

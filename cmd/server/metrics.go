@@ -25,6 +25,7 @@ type metrics struct {
 
 	cacheHit, cacheMiss, cacheNegative, cacheCorrupt prometheus.Counter
 	redisErrors                                      *prometheus.CounterVec
+	apqRegistrations                                 *prometheus.CounterVec
 	sqlDuration                                      *prometheus.HistogramVec
 	batchKeys                                        prometheus.Histogram
 	graphqlDuration                                  *prometheus.HistogramVec
@@ -33,10 +34,15 @@ type metrics struct {
 
 var _ store.Observer = (*metrics)(nil)
 
+// breakerStates tells the Redis circuit breakers' states (a *store.Cache).
+type breakerStates interface {
+	BreakerState() string
+	Breakers() []store.NodeBreaker
+}
+
 // newMetrics registers every metric: the application's, rdb's connection
-// pool, the breaker's state as breakerState tells it, and the Go runtime's
-// and the process's.
-func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics {
+// pool, the breakers' states, and the Go runtime's and the process's.
+func newMetrics(rdb redis.UniversalClient, breakers breakerStates) *metrics {
 	reg := prometheus.NewRegistry()
 	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "headline_cache_requests_total",
@@ -52,6 +58,10 @@ func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics 
 			Name: "headline_redis_errors_total",
 			Help: "Failed Redis calls by operation: read (MGET), lease (take or release leases), fill (write-back), invalidate, apq (persisted queries). Calls the open circuit breaker kept off Redis are not counted.",
 		}, []string{"op"}),
+		apqRegistrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headline_apq_registrations_total",
+			Help: "Persisted queries sent in full with their hash that this process did not hold yet, by result: stored, or refused and kept nowhere because the client (limited_client) or this process (limited_instance) is over its budget of registrations.",
+		}, []string{"result"}),
 		sqlDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "headline_sql_duration_seconds",
 			Help:    "Duration of database calls: select_users (one SELECT … IN for a batch's misses), update_user (updateMe's transaction).",
@@ -72,23 +82,21 @@ func newMetrics(rdb redis.UniversalClient, breakerState func() string) *metrics 
 	for _, op := range []string{"read", "lease", "fill", "invalidate", "apq"} {
 		m.redisErrors.WithLabelValues(op)
 	}
+	for _, result := range []string{"stored", "limited_client", "limited_instance"} {
+		m.apqRegistrations.WithLabelValues(result)
+	}
 	for _, op := range []string{"select_users", "update_user"} {
 		m.sqlDuration.WithLabelValues(op)
 	}
 	reg.MustRegister(
-		cache, m.redisErrors, m.sqlDuration, m.batchKeys, m.graphqlDuration,
+		cache, m.redisErrors, m.apqRegistrations, m.sqlDuration, m.batchKeys, m.graphqlDuration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "headline_redis_breaker_state",
-			Help: "The Redis circuit breaker: 0 closed, 1 half-open (one probe let through), 2 open (calls kept off Redis).",
-		}, func() float64 {
-			switch breakerState() {
-			case "half-open":
-				return 1
-			case "open":
-				return 2
-			}
-			return 0
-		}),
+			Help: "The profile cache's Redis circuit breakers, the worst of them: 0 all closed, 1 one half-open (one probe let through), 2 one open (calls to its node kept off Redis). On a cluster each master has its own: headline_redis_node_breaker_state.",
+		}, func() float64 { return breakerValue(breakers.BreakerState()) }),
+		nodeBreakerCollector{breakers: breakers, desc: prometheus.NewDesc("headline_redis_node_breaker_state",
+			`Each Redis circuit breaker, by what it guards (breaker: cache for profile entries, apq for persisted queries) and node (a cluster master's address, or "all" for the one breaker of a single node or Sentinel master): 0 closed, 1 half-open, 2 open.`,
+			[]string{"breaker", "node"}, nil)},
 		newBuildInfoGauge(readBuildInfo()),
 		newRedisPoolCollector(rdb),
 		collectors.NewGoCollector(),
@@ -130,6 +138,9 @@ func (m *metrics) CacheLookups(hit, miss, negative, corrupt int) {
 
 // RedisError implements store.Observer.
 func (m *metrics) RedisError(op string) { m.redisErrors.WithLabelValues(op).Inc() }
+
+// APQRegistration implements store.Observer.
+func (m *metrics) APQRegistration(result string) { m.apqRegistrations.WithLabelValues(result).Inc() }
 
 // SQL implements store.Observer.
 func (m *metrics) SQL(op string, d time.Duration) {
@@ -208,6 +219,32 @@ func (o *operationNames) label(name string) string {
 	}
 	o.seen[name] = true
 	return name
+}
+
+// breakerValue is a breaker state as the gauges report it.
+func breakerValue(state string) float64 {
+	switch state {
+	case "half-open":
+		return 1
+	case "open":
+		return 2
+	}
+	return 0
+}
+
+// nodeBreakerCollector reports each node's breaker at each scrape: the
+// nodes are known only as keys go to them.
+type nodeBreakerCollector struct {
+	breakers breakerStates
+	desc     *prometheus.Desc
+}
+
+func (c nodeBreakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c nodeBreakerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, b := range c.breakers.Breakers() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, breakerValue(b.State), b.Breaker, b.Node)
+	}
 }
 
 // redisPoolCollector reports go-redis's connection pool statistics at each

@@ -65,6 +65,14 @@ func TestMetrics(t *testing.T) {
 		if got := m.value(t, "headline_redis_breaker_state"); got != 0 {
 			t.Errorf("headline_redis_breaker_state = %v, want 0 (closed)", got)
 		}
+		// One node: one breaker for the profile cache, and none yet for
+		// persisted queries, which no request used.
+		if got := m.value(t, "headline_redis_node_breaker_state", "breaker", "cache", "node", "all"); got != 0 {
+			t.Errorf(`headline_redis_node_breaker_state{breaker="cache",node="all"} = %v, want 0 (closed)`, got)
+		}
+		if n := len(m["headline_redis_node_breaker_state"].GetMetric()); n != 1 {
+			t.Errorf("%d series of headline_redis_node_breaker_state, want 1", n)
+		}
 	})
 
 	t.Run("batch histogram: one observation per batch, the keys summed", func(t *testing.T) {

@@ -14,9 +14,9 @@ import (
 )
 
 // newTestServerOnRedis is newTestServer on a Redis of the test's own.
-func newTestServerOnRedis(t testing.TB, opt *redis.Options) *testServer {
+func newTestServerOnRedis(t testing.TB, opt *redis.Options, adjust ...func(*Config)) *testServer {
 	t.Helper()
-	cfg := testConfig(t)
+	cfg := testConfig(t, adjust...)
 	base := storetest.DB(t, "server")
 	db, sc := storetest.CountSQL(base)
 	rdb := newRedis(opt, cfg)

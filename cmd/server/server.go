@@ -88,7 +88,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	var m *metrics
 	var observer store.Observer // not a nil *metrics: store would call it
 	if cfg.Metrics {
-		m = newMetrics(rdb, cache.BreakerState)
+		m = newMetrics(rdb, cache)
 		observer = m
 	}
 	popts := store.ProfilesOptions{Observer: observer, Replicas: o.replicas, FreshWindow: cfg.MySQLFreshWindow}
@@ -108,12 +108,13 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}
 	if cfg.APQ {
 		s.apq = cache.PersistedQueries(store.PersistedQueryOptions{
-			TTL: cfg.APQTTL, LRUSize: cfg.APQCacheSize, Log: log, Observer: observer,
+			TTL: cfg.APQTTL, LRUSize: cfg.APQCacheSize, LRUBytes: cfg.APQCacheBytes, Log: log, Observer: observer,
+			Limits: store.RegistrationLimits{Bytes: cfg.APQRegistrationBytes, PerClient: cfg.APQClientRegistrations},
 		})
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))
+	return withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux))))
 }
 
 func (s *server) routes(mux *http.ServeMux) {
@@ -215,6 +216,7 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	body := map[string]string{"status": "ready", "mysql": "ok", "redis": "ok", "redis_breaker": s.cache.BreakerState()}
+	s.breakerDetail(body)
 	code := http.StatusOK
 	if err := s.db.PingContext(ctx); err != nil {
 		s.log.WarnContext(ctx, "readyz: mysql ping failed", "err", err)
@@ -248,4 +250,22 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// breakerDetail adds to a /readyz body the persisted queries' breaker and,
+// on a cluster, where redis_breaker is the worst of one breaker per master,
+// each master's.
+func (s *server) breakerDetail(body map[string]string) {
+	if s.apq != nil {
+		body["apq_breaker"] = s.cache.APQBreakerState()
+	}
+	var nodes []string
+	for _, b := range s.cache.Breakers() {
+		if b.Breaker == store.BreakerCache && b.Node != store.AllNodes {
+			nodes = append(nodes, b.Node+" "+b.State)
+		}
+	}
+	if len(nodes) > 0 {
+		body["redis_breaker_nodes"] = strings.Join(nodes, ", ")
+	}
 }
