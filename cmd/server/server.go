@@ -113,7 +113,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))
+	return closeAfterChunked(requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux))))
 }
 
 func (s *server) routes(mux *http.ServeMux) {
