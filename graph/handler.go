@@ -110,10 +110,13 @@ func NewHandler(opts Options) *handler.Server {
 		return 1 + len(ids)*childComplexity
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
+	// First, so that it has the last word on every answer; it only
+	// intercepts responses, so the Extensions still wrap the operation.
+	srv.Use(errorCap{})
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
 	}
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))
 	srv.SetParserTokenLimit(opts.MaxTokens)

@@ -192,12 +192,13 @@ func tooLarge(w http.ResponseWriter, n int64) {
 }
 
 // writeGraphQLError answers outside gqlgen in the shape a GraphQL client
-// reads: {"errors":[{"message":…,"extensions":{"code":…}}]}.
+// reads: {"errors":[{"message":…,"extensions":{"code":…}}]}. Its message
+// is cut as gqlgen's are, should it ever quote the request.
 func writeGraphQLError(w http.ResponseWriter, status int, msg, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]string{"code": code}}},
+		"errors": []map[string]any{{"message": graph.Excerpt(msg), "extensions": map[string]string{"code": code}}},
 	})
 }
 
