@@ -125,6 +125,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		MaxTokens:       s.cfg.MaxTokens,
 		MaxFields:       s.cfg.MaxFields,
 		QueryCacheSize:  s.cfg.QueryCacheSize,
+		QueryCacheBytes: int64(s.cfg.QueryCacheBytes),
 		Introspection:   s.cfg.Introspection,
 		Log:             s.log,
 		Profiles:        s.profiles,
