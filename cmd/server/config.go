@@ -72,6 +72,7 @@ type Config struct {
 	PlaygroundAssetsDir string        // PLAYGROUND_ASSETS_DIR: node_modules holding the Playground's scripts. Default "": from a CDN.
 	CORSAllowedOrigins  string        // CORS_ALLOWED_ORIGINS: comma-separated origins browsers may call from. Default "": any.
 	MaxBodyBytes        int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
+	InFlightBytes       int           // REQUEST_BYTES_IN_FLIGHT: GraphQL request bytes held at once. Default 16 MiB; 0: no bound.
 	ReadHeaderTimeout   time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
 	ReadTimeout         time.Duration // HTTP_READ_TIMEOUT. Default 10s.
 	WriteTimeout        time.Duration // HTTP_WRITE_TIMEOUT. Default 15s.
@@ -206,6 +207,7 @@ var settings = []setting{
 		c.MaxBodyBytes = n
 		return nil
 	}},
+	{"REQUEST_BYTES_IN_FLIGHT", "16777216", "bytes of GraphQL requests (POST bodies, GET query strings) held in memory at once; a request over it waits its turn, up to HTTP_READ_TIMEOUT, then gets 503 SERVICE_UNAVAILABLE with Retry-After; 0: no bound", integer(func(c *Config) *int { return &c.InFlightBytes })},
 	{"HTTP_READ_HEADER_TIMEOUT", "5s", "time to read a request's headers", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })},
 	{"HTTP_READ_TIMEOUT", "10s", "time to read a whole request", duration(func(c *Config) *time.Duration { return &c.ReadTimeout })},
 	{"HTTP_WRITE_TIMEOUT", "15s", "time to write a response", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},

@@ -144,8 +144,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	loaders := dataloaders.Middleware(s.profiles, lopts)
 
 	// Only GET answers are cacheable; the persisted-query refusals say so.
-	mux.Handle("GET /graphql", authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql))))
-	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes)(authenticate(s.tokens)(loaders(gql))))
+	inflight := newInFlight(int64(s.cfg.InFlightBytes), s.cfg.ReadTimeout)
+	mux.Handle("GET /graphql", inflight.limitQueryString(authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql)))))
+	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes, inflight)(authenticate(s.tokens)(loaders(gql))))
 	pgOpts := s.pgOpts
 	if s.cfg.PlaygroundAuth != "" {
 		pgOpts = append(pgOpts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": s.cfg.PlaygroundAuth}))
@@ -164,15 +165,30 @@ func (s *server) routes(mux *http.ServeMux) {
 // limitBody refuses a request body over n bytes with 413 and a
 // GraphQL-shaped error. gqlgen's POST transport would answer a body it
 // could not read with 200, so the body is read here, whole: it is small by
-// construction.
-func limitBody(n int64) func(http.Handler) http.Handler {
+// construction, and held within the in-flight budget f until the request
+// is answered (a body of unknown length holds n until it has been read).
+func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
 				tooLarge(w, n)
 				return
 			}
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n))
+			want := r.ContentLength
+			if want < 0 {
+				want = n
+			}
+			held, ok := f.acquire(r.Context(), want)
+			if !ok {
+				busy(w)
+				return
+			}
+			defer func() { f.release(held) }()
+			body, err := readBody(w, r, n)
+			if keep := min(held, int64(len(body))); keep < held {
+				f.release(held - keep)
+				held = keep
+			}
 			if err != nil {
 				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 					tooLarge(w, n)
@@ -185,6 +201,19 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// readBody reads r's body of at most n bytes. A body of known length is
+// read into one buffer of that length, not the doublings of io.ReadAll
+// (which allocate twice the body); a chunked one grows as it comes.
+func readBody(w http.ResponseWriter, r *http.Request, n int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, n)
+	if r.ContentLength < 0 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	_, err := io.ReadFull(body, buf)
+	return buf, err
 }
 
 func tooLarge(w http.ResponseWriter, n int64) {
