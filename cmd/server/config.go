@@ -207,7 +207,7 @@ var settings = []setting{
 		c.MaxBodyBytes = n
 		return nil
 	}},
-	{"REQUEST_BYTES_IN_FLIGHT", "16777216", "bytes of GraphQL requests (POST bodies, GET query strings) held in memory at once; a request over it waits its turn, up to HTTP_READ_TIMEOUT, then gets 503 SERVICE_UNAVAILABLE with Retry-After; 0: no bound", integer(func(c *Config) *int { return &c.InFlightBytes })},
+	{"REQUEST_BYTES_IN_FLIGHT", "16777216", "bytes of GraphQL requests (POST bodies, GET query strings) held in memory at once, each charged its size plus 64 per JSON value it could decode into; a request over it waits its turn, up to HTTP_READ_TIMEOUT, then gets 503 SERVICE_UNAVAILABLE with Retry-After; 0: no bound", integer(func(c *Config) *int { return &c.InFlightBytes })},
 	{"HTTP_READ_HEADER_TIMEOUT", "5s", "time to read a request's headers", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })},
 	{"HTTP_READ_TIMEOUT", "10s", "time to read a whole request", duration(func(c *Config) *time.Duration { return &c.ReadTimeout })},
 	{"HTTP_WRITE_TIMEOUT", "15s", "time to write a response", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},

@@ -89,16 +89,19 @@ func (h *heldServer) notEntered(t *testing.T, why string) {
 
 func body(n int) io.Reader { return strings.NewReader(strings.Repeat("x", n)) }
 
-// TestRequestBytesInFlight: the bytes of requests in flight stay within
-// REQUEST_BYTES_IN_FLIGHT; a request over it waits its turn, and is
-// answered 503 when its wait runs out.
+// TestRequestBytesInFlight: what requests in flight carry, as
+// requestWeight charges it, stays within REQUEST_BYTES_IN_FLIGHT; a request
+// over it waits its turn, and is answered 503 when its wait runs out.
 func TestRequestBytesInFlight(t *testing.T) {
+	// Room for a body of 4,000 bytes and one of 1,000 (so not two of 4,000,
+	// nor 4,000 and a GET of 3,000).
+	budget := requestWeight(4000) + requestWeight(1000)
 	t.Run("a body over the budget waits until one in flight is answered", func(t *testing.T) {
-		h := newHeldServer(t, 4000, 6000, 10*time.Second)
+		h := newHeldServer(t, 4000, budget, 10*time.Second)
 		first := h.start(t, "first", "POST", "", body(4000), 4000)
 		h.waitEntered(t, "first")
 		second := h.start(t, "second", "POST", "", body(4000), 4000)
-		h.notEntered(t, "4,000 + 4,000 bytes are over the budget of 6,000")
+		h.notEntered(t, "two bodies of 4,000 bytes are over the budget")
 		h.leave <- struct{}{}
 		h.waitEntered(t, "second")
 		h.leave <- struct{}{}
@@ -107,30 +110,30 @@ func TestRequestBytesInFlight(t *testing.T) {
 		}
 	})
 	t.Run("small requests run beside a big one", func(t *testing.T) {
-		h := newHeldServer(t, 4000, 6000, 10*time.Second)
+		h := newHeldServer(t, 4000, budget, 10*time.Second)
 		h.start(t, "big", "POST", "", body(4000), 4000)
 		h.waitEntered(t, "big")
-		h.start(t, "small", "POST", "", body(1000), 1000)
+		h.start(t, "small", "POST", "", body(500), 500)
 		h.waitEntered(t, "small")
-		h.start(t, "get", "GET", "query="+strings.Repeat("x", 900), nil, 0)
+		h.start(t, "get", "GET", "query="+strings.Repeat("x", 300), nil, 0)
 		h.waitEntered(t, "get")
 	})
 	t.Run("a GET's query string counts", func(t *testing.T) {
-		h := newHeldServer(t, 4000, 6000, 10*time.Second)
+		h := newHeldServer(t, 4000, budget, 10*time.Second)
 		h.start(t, "big", "POST", "", body(4000), 4000)
 		h.waitEntered(t, "big")
 		h.start(t, "get", "GET", "query="+strings.Repeat("x", 3000), nil, 0)
-		h.notEntered(t, "4,000 + 3,000 bytes are over the budget of 6,000")
+		h.notEntered(t, "a body of 4,000 bytes and a query string of 3,000 are over the budget")
 	})
-	t.Run("a chunked body, once read, holds only its size", func(t *testing.T) {
-		h := newHeldServer(t, 4000, 6000, 10*time.Second)
+	t.Run("a chunked body, once read, is charged only its size", func(t *testing.T) {
+		h := newHeldServer(t, 4000, budget, 10*time.Second)
 		h.start(t, "chunked", "POST", "", io.MultiReader(body(100)), -1)
 		h.waitEntered(t, "chunked")
 		h.start(t, "big", "POST", "", body(4000), 4000)
 		h.waitEntered(t, "big")
 	})
 	t.Run("a request that waits too long is answered 503 with Retry-After", func(t *testing.T) {
-		h := newHeldServer(t, 4000, 6000, 100*time.Millisecond)
+		h := newHeldServer(t, 4000, budget, 100*time.Millisecond)
 		h.start(t, "first", "POST", "", body(4000), 4000)
 		h.waitEntered(t, "first")
 		req, _ := http.NewRequest(http.MethodPost, h.URL+"/", body(4000))
@@ -154,7 +157,8 @@ func TestRequestBytesInFlight(t *testing.T) {
 // beside it waits, and is refused once HTTP_READ_TIMEOUT has passed.
 func TestServerBoundsRequestBytesInFlight(t *testing.T) {
 	s := newTestServer(t, func(c *Config) {
-		c.MaxBodyBytes, c.InFlightBytes, c.ReadTimeout = 4096, 4096, 200*time.Millisecond
+		// Room for the held body of 4,000 bytes and a little more.
+		c.MaxBodyBytes, c.InFlightBytes, c.ReadTimeout = 4096, int(requestWeight(4000))+100, 200*time.Millisecond
 	})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 	if err != nil {
@@ -165,7 +169,7 @@ func TestServerBoundsRequestBytesInFlight(t *testing.T) {
 	// for the rest.
 	fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{\"query\":")
 	// Until the server has read the first request's headers, a second one
-	// may still get in: try a few times.
+	// may still get in: try a few times. Each is charged more than 100.
 	for try := range 50 {
 		r := s.post(t, `{ __typename }`, map[string]any{"pad": strings.Repeat("x", 200)})
 		if r.Status == http.StatusServiceUnavailable {
@@ -175,7 +179,7 @@ func TestServerBoundsRequestBytesInFlight(t *testing.T) {
 			return
 		}
 		if r.Status != http.StatusOK || try == 49 {
-			t.Fatalf("status %d beside a held 4,000-byte body in a budget of 4,096, want 503: %s", r.Status, r.Raw)
+			t.Fatalf("status %d beside a held 4,000-byte body, want 503: %s", r.Status, r.Raw)
 		}
 	}
 }

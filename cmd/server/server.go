@@ -145,7 +145,7 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	// Only GET answers are cacheable; the persisted-query refusals say so.
 	inflight := newInFlight(int64(s.cfg.InFlightBytes), s.cfg.ReadTimeout)
-	mux.Handle("GET /graphql", inflight.limitQueryString(authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql)))))
+	mux.Handle("GET /graphql", inflight.limitQueryString(limitGETValues(authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql))))))
 	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes, inflight)(authenticate(s.tokens)(loaders(gql))))
 	pgOpts := s.pgOpts
 	if s.cfg.PlaygroundAuth != "" {
@@ -165,8 +165,8 @@ func (s *server) routes(mux *http.ServeMux) {
 // limitBody refuses a request body over n bytes with 413 and a
 // GraphQL-shaped error. gqlgen's POST transport would answer a body it
 // could not read with 200, so the body is read here, whole: it is small by
-// construction, and held within the in-flight budget f until the request
-// is answered (a body of unknown length holds n until it has been read).
+// construction, and charged to the in-flight budget f until the request
+// is answered (a body of unknown length as n bytes until it has been read).
 func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -178,14 +178,14 @@ func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
 			if want < 0 {
 				want = n
 			}
-			held, ok := f.acquire(r.Context(), want)
+			held, ok := f.acquire(r.Context(), requestWeight(want))
 			if !ok {
 				busy(w)
 				return
 			}
 			defer func() { f.release(held) }()
 			body, err := readBody(w, r, n)
-			if keep := min(held, int64(len(body))); keep < held {
+			if keep := min(held, requestWeight(int64(len(body)))); keep < held {
 				f.release(held - keep)
 				held = keep
 			}
@@ -195,6 +195,10 @@ func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
 					return
 				}
 				writeGraphQLError(w, http.StatusBadRequest, "could not read the request body", headline.ECodeBadInput)
+				return
+			}
+			if tooManyJSONValues(body, maxJSONValues) {
+				tooManyValues(w)
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
