@@ -15,31 +15,38 @@ import (
 
 // presentError is the one edge where errors are translated for clients.
 // A *headline.Error keeps its message and gets its code; gqlgen's own
-// parse, validation and limit errors pass as they are; anything else is an
+// parse, validation and limit errors pass as they are (BAD_USER_INPUT
+// when they have no code: a body that is not JSON); anything else is an
 // internal error: logged with its detail, shown as a bare
 // INTERNAL_SERVER_ERROR, so no DSN, SQL or driver text reaches a client.
+// Every message and path is cut to an excerpt (clipError), so no answer
+// repeats more than a short piece of what the client sent.
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
-		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
-		if e, ok := errors.AsType[*headline.Error](err); ok {
-			ext := map[string]any{"code": e.Code}
-			if e.Field != "" {
-				ext["field"] = e.Field
-			}
-			return &gqlerror.Error{Message: e.Message, Path: gqlErr.Path, Locations: gqlErr.Locations, Extensions: ext}
+		return clipError(translateError(ctx, log, err))
+	}
+}
+
+func translateError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
+	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+	if e, ok := errors.AsType[*headline.Error](err); ok {
+		ext := map[string]any{"code": e.Code}
+		if e.Field != "" {
+			ext["field"] = e.Field
 		}
-		if gqlErr.Err == nil && err == error(gqlErr) {
-			// Made by gqlgen itself from the query text (parse, validation,
-			// complexity): safe to show, and it carries its own code.
-			return gqlErr
-		}
-		log.ErrorContext(ctx, "internal error", "path", gqlErr.Path.String(), "err", err)
-		return &gqlerror.Error{
-			Message:    "internal server error",
-			Path:       gqlErr.Path,
-			Locations:  gqlErr.Locations,
-			Extensions: map[string]any{"code": headline.ECodeInternal},
-		}
+		return &gqlerror.Error{Message: e.Message, Path: gqlErr.Path, Locations: gqlErr.Locations, Extensions: ext}
+	}
+	if gqlErr.Err == nil && err == error(gqlErr) {
+		// Made by gqlgen itself from the request (parse, validation,
+		// complexity, a body that is not JSON): safe to show once clipped.
+		return gqlErr
+	}
+	log.ErrorContext(ctx, "internal error", "path", gqlErr.Path.String(), "err", err)
+	return &gqlerror.Error{
+		Message:    "internal server error",
+		Path:       gqlErr.Path,
+		Locations:  gqlErr.Locations,
+		Extensions: map[string]any{"code": headline.ECodeInternal},
 	}
 }
 

@@ -6,9 +6,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // Options configures the GraphQL handler; zero fields take their defaults.
@@ -49,6 +47,10 @@ type Options struct {
 	// QueryCacheSize is how many parsed and validated documents are kept.
 	// Default: 1000.
 	QueryCacheSize int
+	// QueryCacheBytes bounds what the kept documents cost in heap: their
+	// query text and AST, as documentCost charges them. A document over
+	// 1/64 of it is not kept. Default: 32 MiB (so 512 KiB per document).
+	QueryCacheBytes int64
 	// Introspection serves __schema and __type (the Playground needs them).
 	Introspection bool
 	// Log receives internal errors and panics. Default: slog.Default().
@@ -89,6 +91,9 @@ func (o Options) withDefaults() Options {
 	if o.QueryCacheSize <= 0 {
 		o.QueryCacheSize = 1000
 	}
+	if o.QueryCacheBytes <= 0 {
+		o.QueryCacheBytes = 32 << 20
+	}
 	if o.MaxTokens <= 0 {
 		o.MaxTokens = 2000
 	}
@@ -110,12 +115,15 @@ func NewHandler(opts Options) *handler.Server {
 		return 1 + len(ids)*childComplexity
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
+	// First, so that it has the last word on every answer; it only
+	// intercepts responses, so the Extensions still wrap the operation.
+	srv.Use(errorCap{})
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
 	}
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))
+	srv.SetQueryCache(newDocCache(opts.QueryCacheSize, opts.QueryCacheBytes))
 	srv.SetParserTokenLimit(opts.MaxTokens)
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})

@@ -61,6 +61,7 @@ type Config struct {
 	MaxTokens              int           // MAX_TOKENS: lexical tokens of a query document. Default 2000.
 	MaxFields              int           // MAX_FIELDS: fields a query selects, through fragments. Default 1000.
 	QueryCacheSize         int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
+	QueryCacheBytes        int           // QUERY_CACHE_BYTES: heap the parsed documents kept may cost. Default 32 MiB.
 	APQ                    bool          // APQ: automatic persisted queries. Default true.
 	APQTTL                 time.Duration // APQ_TTL: a persisted query's life in Redis from its registration. Default 24h.
 	APQCacheSize           int           // APQ_CACHE_SIZE: persisted queries kept in process (LRU). Default 1000.
@@ -75,6 +76,7 @@ type Config struct {
 	PlaygroundAssetsDir    string        // PLAYGROUND_ASSETS_DIR: node_modules holding the Playground's scripts. Default "": from a CDN.
 	CORSAllowedOrigins     string        // CORS_ALLOWED_ORIGINS: comma-separated origins browsers may call from. Default "": any.
 	MaxBodyBytes           int64         // MAX_BODY_BYTES: request body limit. Default 1 MiB.
+	InFlightBytes          int           // REQUEST_BYTES_IN_FLIGHT: GraphQL request bytes held at once. Default 16 MiB; 0: no bound.
 	ReadHeaderTimeout      time.Duration // HTTP_READ_HEADER_TIMEOUT. Default 5s.
 	ReadTimeout            time.Duration // HTTP_READ_TIMEOUT. Default 10s.
 	WriteTimeout           time.Duration // HTTP_WRITE_TIMEOUT. Default 15s.
@@ -191,6 +193,7 @@ var settings = []setting{
 	{"MAX_FIELDS", "1000", "most fields a GraphQL query selects, counted through fragments (the full introspection query selects 226)", integer(func(c *Config) *int { return &c.MaxFields })},
 	{"MAX_TOKENS", "2000", "most lexical tokens in a GraphQL document, refused while parsing (bounds validation cost)", integer(func(c *Config) *int { return &c.MaxTokens })},
 	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},
+	{"QUERY_CACHE_BYTES", "33554432", "heap the parsed GraphQL documents kept may cost (query text and AST), least recently used dropped first; a document over 1/64 of it is parsed for each request and not kept", integer(func(c *Config) *int { return &c.QueryCacheBytes })},
 	{"APQ", "true", "automatic persisted queries (Apollo APQ): a client may send a query's SHA-256 instead of its text", boolean(func(c *Config) *bool { return &c.APQ })},
 	{"APQ_TTL", "24h", "how long a persisted query stays in Redis after it was registered (reads do not extend it)", duration(func(c *Config) *time.Duration { return &c.APQTTL })},
 	{"APQ_CACHE_SIZE", "1000", "persisted queries each process keeps in memory (LRU) in front of Redis", integer(func(c *Config) *int { return &c.APQCacheSize })},
@@ -212,6 +215,7 @@ var settings = []setting{
 		c.MaxBodyBytes = n
 		return nil
 	}},
+	{"REQUEST_BYTES_IN_FLIGHT", "16777216", "bytes of GraphQL requests (POST bodies, GET query strings) held in memory at once, each charged its size plus 64 per JSON value it could decode into; a request over it waits its turn, up to HTTP_READ_TIMEOUT, then gets 503 SERVICE_UNAVAILABLE with Retry-After; 0: no bound", integer(func(c *Config) *int { return &c.InFlightBytes })},
 	{"HTTP_READ_HEADER_TIMEOUT", "5s", "time to read a request's headers", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })},
 	{"HTTP_READ_TIMEOUT", "10s", "time to read a whole request", duration(func(c *Config) *time.Duration { return &c.ReadTimeout })},
 	{"HTTP_WRITE_TIMEOUT", "15s", "time to write a response", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},

@@ -114,7 +114,7 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux))))
+	return closeAfterChunked(withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))))
 }
 
 func (s *server) routes(mux *http.ServeMux) {
@@ -126,6 +126,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		MaxTokens:       s.cfg.MaxTokens,
 		MaxFields:       s.cfg.MaxFields,
 		QueryCacheSize:  s.cfg.QueryCacheSize,
+		QueryCacheBytes: int64(s.cfg.QueryCacheBytes),
 		Introspection:   s.cfg.Introspection,
 		Log:             s.log,
 		Profiles:        s.profiles,
@@ -144,8 +145,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	loaders := dataloaders.Middleware(s.profiles, lopts)
 
 	// Only GET answers are cacheable; the persisted-query refusals say so.
-	mux.Handle("GET /graphql", authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql))))
-	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes)(authenticate(s.tokens)(loaders(gql))))
+	inflight := newInFlight(int64(s.cfg.InFlightBytes), s.cfg.ReadTimeout)
+	mux.Handle("GET /graphql", inflight.limitQueryString(limitGETValues(authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql))))))
+	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes, inflight)(authenticate(s.tokens)(loaders(gql))))
 	pgOpts := s.pgOpts
 	if s.cfg.PlaygroundAuth != "" {
 		pgOpts = append(pgOpts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": s.cfg.PlaygroundAuth}))
@@ -164,15 +166,30 @@ func (s *server) routes(mux *http.ServeMux) {
 // limitBody refuses a request body over n bytes with 413 and a
 // GraphQL-shaped error. gqlgen's POST transport would answer a body it
 // could not read with 200, so the body is read here, whole: it is small by
-// construction.
-func limitBody(n int64) func(http.Handler) http.Handler {
+// construction, and charged to the in-flight budget f until the request
+// is answered (a body of unknown length as n bytes until it has been read).
+func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
 				tooLarge(w, n)
 				return
 			}
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n))
+			want := r.ContentLength
+			if want < 0 {
+				want = n
+			}
+			held, ok := f.acquire(r.Context(), requestWeight(want))
+			if !ok {
+				busy(w)
+				return
+			}
+			defer func() { f.release(held) }()
+			body, err := readBody(w, r, n)
+			if keep := min(held, requestWeight(int64(len(body)))); keep < held {
+				f.release(held - keep)
+				held = keep
+			}
 			if err != nil {
 				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 					tooLarge(w, n)
@@ -181,10 +198,27 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 				writeGraphQLError(w, http.StatusBadRequest, "could not read the request body", headline.ECodeBadInput)
 				return
 			}
+			if tooManyJSONValues(body, maxJSONValues) {
+				tooManyValues(w)
+				return
+			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// readBody reads r's body of at most n bytes. A body of known length is
+// read into one buffer of that length, not the doublings of io.ReadAll
+// (which allocate twice the body); a chunked one grows as it comes.
+func readBody(w http.ResponseWriter, r *http.Request, n int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, n)
+	if r.ContentLength < 0 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	_, err := io.ReadFull(body, buf)
+	return buf, err
 }
 
 func tooLarge(w http.ResponseWriter, n int64) {
@@ -193,12 +227,13 @@ func tooLarge(w http.ResponseWriter, n int64) {
 }
 
 // writeGraphQLError answers outside gqlgen in the shape a GraphQL client
-// reads: {"errors":[{"message":…,"extensions":{"code":…}}]}.
+// reads: {"errors":[{"message":…,"extensions":{"code":…}}]}. Its message
+// is cut as gqlgen's are, should it ever quote the request.
 func writeGraphQLError(w http.ResponseWriter, status int, msg, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]string{"code": code}}},
+		"errors": []map[string]any{{"message": graph.Excerpt(msg), "extensions": map[string]string{"code": code}}},
 	})
 }
 
