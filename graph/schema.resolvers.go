@@ -29,7 +29,7 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 	case err != nil:
 		return nil, err
 	case account == nil:
-		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+		return nil, headline.ErrUnauthorized
 	case account.Status == headline.StatusDisabled:
 		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
 	case r.Profiles == nil:
@@ -37,7 +37,7 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 	}
 	u, err := r.Profiles.Update(ctx, v.UserID, upd)
 	if errors.Is(err, headline.ErrNoSuchUser) {
-		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+		return nil, headline.ErrUnauthorized
 	}
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
 	}
 	if u == nil {
 		// A valid token for an id with no user: the account is gone.
-		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+		return nil, headline.ErrUnauthorized
 	}
 	if u.Status == headline.StatusDisabled {
 		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
