@@ -48,11 +48,7 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
-	v := headline.ViewerFromContext(ctx)
-	if v.Err != nil {
-		return nil, v.Err
-	}
-	u, err := dataloaders.For(ctx).Account(ctx, v.UserID)
+	u, err := r.lookUpOne(ctx, "me", func() fieldArgs { return boundArgs(nil) })
 	if err != nil {
 		return nil, err
 	}
@@ -68,20 +64,15 @@ func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id string) (*headline.User, error) {
-	uid, err := headline.ParseUserID("id", id)
-	if err != nil {
-		return nil, err
-	}
-	return dataloaders.For(ctx).User(ctx, uid)
+	return r.lookUpOne(ctx, "user", func() fieldArgs { return boundArgs{"id": id} })
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, ids []string) ([]*headline.User, error) {
-	uids, err := parseIDs(ids, r.MaxIDs)
+	users, errs, err := r.lookUp(ctx, "users", func() fieldArgs { return boundArgs{"ids": ids} })
 	if err != nil {
 		return nil, err
 	}
-	users, errs := dataloaders.For(ctx).Users(ctx, uids)
 	addListErrors(ctx, errs)
 	return users, nil
 }
