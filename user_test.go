@@ -66,7 +66,9 @@ func TestParseUserID(t *testing.T) {
 			checkBadInput(t, err, "ids")
 		})
 	}
+}
 
+func TestParseUserIDErrors(t *testing.T) {
 	t.Run("names the given field in the error", func(t *testing.T) {
 		for _, field := range []string{"id", "ids", "input.userId"} {
 			_, err := ParseUserID(field, "x")
