@@ -67,9 +67,19 @@ type Loaders struct {
 	opts     Options
 
 	mu sync.Mutex
-	// planned maps each key Plan loaded without error to its result.
-	planned map[headline.Lookup]*headline.User
+	// planned holds Plan's batches until a later lookup asks for a key;
+	// known then indexes what they loaded without error. A query whose
+	// lookups were all planned never builds it.
+	planned []batch
+	known   map[headline.Lookup]*headline.User
 	users   *userLoader // unplanned lookups; nil until the first
+}
+
+// batch is the keys of one planned batch and their results.
+type batch struct {
+	keys  []headline.Lookup
+	users []*headline.User
+	errs  []error
 }
 
 // New returns fresh loaders over profiles.
@@ -120,14 +130,7 @@ func (l *Loaders) Plan(ctx context.Context, keys []headline.Lookup) (users []*he
 	distinct, at := dedupe(keys)
 	users, errs = l.lookup(ctx, distinct)
 	l.mu.Lock()
-	if l.planned == nil {
-		l.planned = make(map[headline.Lookup]*headline.User, len(distinct))
-	}
-	for i, k := range distinct {
-		if errs[i] == nil {
-			l.planned[k] = users[i]
-		}
-	}
+	l.planned = append(l.planned, batch{keys: distinct, users: users, errs: errs})
 	l.mu.Unlock()
 	if at == nil {
 		return users, errs
@@ -172,12 +175,29 @@ func dedupe(keys []headline.Lookup) (distinct []headline.Lookup, at []int) {
 	return distinct, at
 }
 
-// known returns what Plan loaded for k.
-func (l *Loaders) known(k headline.Lookup) (*headline.User, bool) {
+// lookupKnown returns what Plan loaded for k.
+func (l *Loaders) lookupKnown(k headline.Lookup) (*headline.User, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	u, ok := l.planned[k]
+	l.index()
+	u, ok := l.known[k]
 	return u, ok
+}
+
+// index adds what the planned batches loaded without error to known; l.mu
+// is held.
+func (l *Loaders) index() {
+	for _, b := range l.planned {
+		if l.known == nil {
+			l.known = make(map[headline.Lookup]*headline.User, len(b.keys))
+		}
+		for i, k := range b.keys {
+			if b.errs[i] == nil {
+				l.known[k] = b.users[i]
+			}
+		}
+	}
+	l.planned = nil
 }
 
 // timed returns the loader of unplanned lookups, made on first use: a
@@ -214,7 +234,7 @@ func (l *Loaders) Account(ctx context.Context, id headline.UserID) (*headline.Us
 }
 
 func (l *Loaders) load(ctx context.Context, k headline.Lookup) (*headline.User, error) {
-	if u, ok := l.known(k); ok {
+	if u, ok := l.lookupKnown(k); ok {
 		return u, nil
 	}
 	timed := l.timed()
@@ -238,7 +258,7 @@ func (l *Loaders) Load(ctx context.Context, keys []headline.Lookup) (users []*he
 	// over several batches.
 	thunks := make([]dataloader.Thunk[*headline.User], len(keys))
 	for i, k := range keys {
-		if u, ok := l.known(k); ok {
+		if u, ok := l.lookupKnown(k); ok {
 			users[i] = u
 			continue
 		}
@@ -260,7 +280,8 @@ func (l *Loaders) Load(ctx context.Context, keys []headline.Lookup) (users []*he
 func (l *Loaders) Prime(ctx context.Context, u *headline.User) {
 	k := headline.Lookup{ID: u.ID}
 	l.mu.Lock()
-	delete(l.planned, k)
+	l.index()
+	delete(l.known, k)
 	l.mu.Unlock()
 	l.timed().Clear(ctx, k).Prime(ctx, k, u)
 }

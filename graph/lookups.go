@@ -62,8 +62,11 @@ func usersLookups(a fieldArgs, _ headline.Viewer, maxIDs int) ([]headline.Lookup
 	}
 	keys := make([]headline.Lookup, len(ids))
 	for i, s := range ids {
-		id, err := headline.ParseUserID("ids["+strconv.Itoa(i)+"]", s)
+		id, err := headline.ParseUserID("ids", s)
 		if err != nil {
+			// Parsed again only to name the entry: the name costs an
+			// allocation that valid ids need not pay.
+			_, err = headline.ParseUserID("ids["+strconv.Itoa(i)+"]", s)
 			return nil, true, err
 		}
 		keys[i] = headline.Lookup{ID: id}
@@ -71,40 +74,35 @@ func usersLookups(a fieldArgs, _ headline.Viewer, maxIDs int) ([]headline.Lookup
 	return keys, true, nil
 }
 
-// fieldArgs are a field's arguments, typed as gqlgen binds them for its
-// resolver: an ID as a string, a list of IDs as []string.
-type fieldArgs interface {
-	id(name string) (string, bool)
-	ids(name string) ([]string, bool)
-}
-
-// boundArgs are the arguments a resolver was called with.
-type boundArgs map[string]any
-
-func (b boundArgs) id(name string) (string, bool) {
-	s, ok := b[name].(string)
-	return s, ok
-}
-
-func (b boundArgs) ids(name string) ([]string, bool) {
-	s, ok := b[name].([]string)
-	return s, ok
-}
-
-// operationArgs reads a field's arguments from the operation, before gqlgen
-// binds them, exactly as gqlgen will: the value ast.Field.ArgumentMap gives
-// (a variable's value as sent, a literal as written, else the argument's
-// default), then graphql.CoerceList and graphql.UnmarshalID, as the
-// generated code calls them. A string literal is taken as it is, so a list
-// of them is read without boxing each id in an interface.
-type operationArgs struct {
+// fieldArgs are a field's arguments, read by id and ids typed as gqlgen
+// binds them for its resolver: an ID as a string, a list of IDs as
+// []string. They are either those a resolver was called with (bound), or
+// the field's in the operation (field, vars), which the planner reads
+// before gqlgen binds them.
+//
+// From the operation they are read exactly as gqlgen will bind them: the
+// value ast.Field.ArgumentMap gives (a variable's value as sent, a literal
+// as written, else the argument's default), then graphql.CoerceList and
+// graphql.UnmarshalID, as the generated code calls them. A string literal
+// is taken as it is, so a list of them is read without boxing each id in
+// an interface.
+type fieldArgs struct {
+	bound map[string]any
 	field *ast.Field
 	vars  map[string]any
 }
 
+// boundArgs are the arguments a resolver was called with.
+func boundArgs(args map[string]any) fieldArgs { return fieldArgs{bound: args} }
+
+// operationArgs are field's arguments in the operation, with its variables.
+func operationArgs(field *ast.Field, vars map[string]any) fieldArgs {
+	return fieldArgs{field: field, vars: vars}
+}
+
 // arg returns the argument's literal, or its value when it comes from a
 // variable; ok is false when the argument is absent and has no default.
-func (o operationArgs) arg(name string) (lit *ast.Value, val any, ok bool) {
+func (o fieldArgs) arg(name string) (lit *ast.Value, val any, ok bool) {
 	if a := o.field.Arguments.ForName(name); a != nil {
 		if a.Value.Kind != ast.Variable {
 			return a.Value, nil, true
@@ -121,7 +119,11 @@ func (o operationArgs) arg(name string) (lit *ast.Value, val any, ok bool) {
 	return nil, nil, false
 }
 
-func (o operationArgs) id(name string) (string, bool) {
+func (o fieldArgs) id(name string) (string, bool) {
+	if o.field == nil {
+		s, ok := o.bound[name].(string)
+		return s, ok
+	}
 	lit, val, ok := o.arg(name)
 	if !ok {
 		return "", true // bound as the zero value
@@ -133,7 +135,11 @@ func (o operationArgs) id(name string) (string, bool) {
 	return s, err == nil
 }
 
-func (o operationArgs) ids(name string) ([]string, bool) {
+func (o fieldArgs) ids(name string) ([]string, bool) {
+	if o.field == nil {
+		s, ok := o.bound[name].([]string)
+		return s, ok
+	}
 	lit, val, ok := o.arg(name)
 	switch {
 	case !ok:
@@ -165,7 +171,7 @@ func (o operationArgs) ids(name string) ([]string, bool) {
 	return ids, true
 }
 
-func (o operationArgs) literalID(v *ast.Value) (string, bool) {
+func (o fieldArgs) literalID(v *ast.Value) (string, bool) {
 	switch v.Kind {
 	case ast.StringValue, ast.BlockValue, ast.EnumValue:
 		return v.Raw, true

@@ -66,7 +66,7 @@ func readPlan(ctx context.Context, oc *graphql.OperationContext, maxIDs int) *pl
 		if !ok {
 			continue
 		}
-		keys, bound, err := uf.lookups(operationArgs{field: f.Field, vars: oc.Variables}, viewer, maxIDs)
+		keys, bound, err := uf.lookups(operationArgs(f.Field, oc.Variables), viewer, maxIDs)
 		if !bound {
 			continue // gqlgen fails the field before its resolver
 		}

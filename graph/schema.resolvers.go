@@ -64,12 +64,12 @@ func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id string) (*headline.User, error) {
-	return r.lookUpOne(ctx, "user", func() fieldArgs { return boundArgs{"id": id} })
+	return r.lookUpOne(ctx, "user", func() fieldArgs { return boundArgs(map[string]any{"id": id}) })
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, ids []string) ([]*headline.User, error) {
-	users, errs, err := r.lookUp(ctx, "users", func() fieldArgs { return boundArgs{"ids": ids} })
+	users, errs, err := r.lookUp(ctx, "users", func() fieldArgs { return boundArgs(map[string]any{"ids": ids}) })
 	if err != nil {
 		return nil, err
 	}
