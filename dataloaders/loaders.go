@@ -206,7 +206,7 @@ func (l *Loaders) timed() *userLoader {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.users == nil {
-		batch := func(ctx context.Context, keys []headline.Lookup) []*dataloader.Result[*headline.User] {
+		fn := func(ctx context.Context, keys []headline.Lookup) []*dataloader.Result[*headline.User] {
 			users, errs := l.lookup(ctx, keys)
 			out := make([]*dataloader.Result[*headline.User], len(keys))
 			for i := range keys {
@@ -214,7 +214,7 @@ func (l *Loaders) timed() *userLoader {
 			}
 			return out
 		}
-		l.users = dataloader.NewBatchedLoader(batch,
+		l.users = dataloader.NewBatchedLoader(fn,
 			dataloader.WithWait[headline.Lookup, *headline.User](l.opts.Wait),
 			dataloader.WithBatchCapacity[headline.Lookup, *headline.User](l.opts.MaxBatch),
 		)
