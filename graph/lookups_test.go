@@ -1,8 +1,15 @@
 package graph
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/headline/headline"
@@ -82,5 +89,44 @@ func TestResolversWithoutAPlan(t *testing.T) {
 	}
 	if store.batches != 2 {
 		t.Errorf("%d batches, want 2: one for users, one for me", store.batches)
+	}
+}
+
+// TestEachFieldReadsItsLookupsOnce: the planner reads a field's lookups
+// (parses its ids) and its resolver takes them from the plan, so each
+// userFields entry runs once per field of a query, not again in the
+// resolver.
+func TestEachFieldReadsItsLookupsOnce(t *testing.T) {
+	saved := maps.Clone(userFields)
+	t.Cleanup(func() { userFields = saved })
+	var mu sync.Mutex // resolvers run on goroutines of their own
+	calls := map[string]int{}
+	for name, uf := range saved {
+		userFields[name] = userField{lookups: func(a fieldArgs, v headline.Viewer, maxIDs int) ([]headline.Lookup, bool, error) {
+			mu.Lock()
+			calls[name]++
+			mu.Unlock()
+			return uf.lookups(a, v, maxIDs)
+		}}
+	}
+	store := &emptyStore{}
+	query := `{ me { id } a: user(id: "1") { id } b: user(id: "x") { id } users(ids: ["1", "2"]) { id } }`
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	ctx := dataloaders.NewContext(req.Context(), dataloaders.New(store, dataloaders.Options{}))
+	req = req.WithContext(headline.NewContextWithViewer(ctx, headline.Viewer{UserID: 3}))
+	w := httptest.NewRecorder()
+	NewHandler(Options{}).ServeHTTP(w, req)
+	if !strings.Contains(w.Body.String(), `"users":[null,null]`) {
+		t.Fatalf("response %s", w.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := map[string]int{"me": 1, "user": 2, "users": 1}; !maps.Equal(calls, want) {
+		t.Errorf("lookups read %v times, want %v: once per field", calls, want)
+	}
+	if store.batches != 1 {
+		t.Errorf("%d batches, want 1", store.batches)
 	}
 }
