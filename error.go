@@ -18,6 +18,15 @@ const (
 	ECodeRegistrationLimited = "PERSISTED_QUERY_REGISTRATION_LIMITED"
 )
 
+// MsgUnauthorized is what a client is told when a field needs a signed-in
+// user and the request has none: the Toutiao backend's 401 message, word for
+// word, so clients of both can match it.
+const MsgUnauthorized = "User must be authorized."
+
+// ErrUnauthorized refuses a request that needs a signed-in user and has
+// none: no access token, or one naming a user who no longer exists.
+var ErrUnauthorized = &Error{Code: ECodeUnauthenticated, Message: MsgUnauthorized}
+
 // ErrNoSuchUser says an id names no user where one must exist (an update of
 // an account that was deleted).
 var ErrNoSuchUser = errors.New("no such user")
@@ -41,16 +50,4 @@ func Errorf(code, format string, args ...any) *Error {
 // BadInput returns a BAD_USER_INPUT error naming the field at fault.
 func BadInput(field, format string, args ...any) *Error {
 	return &Error{Code: ECodeBadInput, Field: field, Message: fmt.Sprintf(format, args...)}
-}
-
-// ErrorCode returns the code of the first *Error in err's chain, or
-// ECodeInternal for any other non-nil error.
-func ErrorCode(err error) string {
-	if err == nil {
-		return ""
-	}
-	if e, ok := errors.AsType[*Error](err); ok {
-		return e.Code
-	}
-	return ECodeInternal
 }

@@ -94,5 +94,5 @@ func ViewerFromContext(ctx context.Context) Viewer {
 	if v, ok := ctx.Value(viewerKey{}).(Viewer); ok {
 		return v
 	}
-	return Viewer{Err: Errorf(ECodeUnauthenticated, "User must be authorized.")}
+	return Viewer{Err: ErrUnauthorized}
 }

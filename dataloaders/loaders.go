@@ -6,7 +6,10 @@ package dataloaders
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,81 +58,168 @@ type userLoader = dataloader.Loader[headline.Lookup, *headline.User]
 // root fields on goroutines whose Loads spread over tens to hundreds of
 // microseconds, so any window short enough not to tax latency sometimes
 // splits a batch. So the GraphQL layer plans: before resolvers run, it
-// reads every id the operation will look up and hands them to Plan, which
-// loads them in one batch that starts at once (its capacity is exactly the
-// planned keys). Lookups nobody planned go through a second loader with the
-// timed window.
+// reads every lookup the operation will make and hands them to Plan, which
+// loads them in one batch there and then, and its resolvers read the
+// results Plan returned. Lookups nobody planned go through a loader with
+// the timed window, made on first use.
 type Loaders struct {
-	batch func(context.Context, []headline.Lookup) []*dataloader.Result[*headline.User]
-	opts  Options
+	profiles ProfileGetter
+	opts     Options
 
-	mu      sync.Mutex
-	planned map[headline.Lookup]dataloader.Thunk[*headline.User] // the plan's results, until forgotten
-	plan    *userLoader                                          // nil until Plan
-	users   *userLoader                                          // unplanned lookups
+	mu sync.Mutex
+	// planned holds Plan's batches until a later lookup asks for a key;
+	// known then indexes what they loaded without error. A query whose
+	// lookups were all planned never builds it.
+	planned []batch
+	known   map[headline.Lookup]*headline.User
+	users   *userLoader // unplanned lookups; nil until the first
+}
+
+// batch is the keys of one planned batch and their results.
+type batch struct {
+	keys  []headline.Lookup
+	users []*headline.User
+	errs  []error
 }
 
 // New returns fresh loaders over profiles.
 func New(profiles ProfileGetter, opts Options) *Loaders {
-	opts = opts.withDefaults()
-	batch := func(ctx context.Context, keys []headline.Lookup) []*dataloader.Result[*headline.User] {
-		if opts.ObserveBatch != nil {
-			opts.ObserveBatch(len(keys))
-		}
-		users, errs := profiles.Lookup(ctx, keys)
-		out := make([]*dataloader.Result[*headline.User], len(keys))
-		for i := range keys {
-			out[i] = &dataloader.Result[*headline.User]{Data: users[i], Error: errs[i]}
-		}
-		return out
-	}
-	return &Loaders{
-		batch: batch,
-		opts:  opts,
-		users: dataloader.NewBatchedLoader(batch,
-			dataloader.WithWait[headline.Lookup, *headline.User](opts.Wait),
-			dataloader.WithBatchCapacity[headline.Lookup, *headline.User](opts.MaxBatch),
-		),
-	}
+	return &Loaders{profiles: profiles, opts: opts.withDefaults()}
 }
 
-// Plan starts loading ids, the lookups a request is known to make, as one
-// batch, at once. Later User and Users calls for these ids share it. Only
-// the first call plans; later ones are ignored.
-func (l *Loaders) Plan(ctx context.Context, keys []headline.Lookup) {
-	l.mu.Lock()
-	if l.plan != nil || len(keys) == 0 {
-		l.mu.Unlock()
-		return
+// lookup is one batch: one call of the profile getter, one result a key.
+// A panic in the getter or a result of the wrong length fails every key
+// with an internal error rather than the request.
+func (l *Loaders) lookup(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
+	if l.opts.ObserveBatch != nil {
+		l.opts.ObserveBatch(len(keys))
 	}
-	l.planned = make(map[headline.Lookup]dataloader.Thunk[*headline.User], len(keys))
-	for _, k := range keys {
-		l.planned[k] = nil
+	defer func() {
+		if p := recover(); p != nil {
+			users, errs = failAll(len(keys), fmt.Errorf("dataloaders: the profile lookup panicked: %v\n%s", p, debug.Stack()))
+		}
+	}()
+	users, errs = l.profiles.Lookup(ctx, keys)
+	if len(users) != len(keys) || len(errs) != len(keys) {
+		return failAll(len(keys), fmt.Errorf("dataloaders: the profile lookup answered %d users and %d errors for %d keys",
+			len(users), len(errs), len(keys)))
 	}
-	// The batch starts when the last distinct key arrives; the window is
-	// only a backstop and is never reached.
-	l.plan = dataloader.NewBatchedLoader(l.batch,
-		dataloader.WithWait[headline.Lookup, *headline.User](time.Second),
-		dataloader.WithBatchCapacity[headline.Lookup, *headline.User](len(l.planned)),
-	)
-	// Fields take the plan's thunks as they are: asking the loader again
-	// for a key it holds costs a channel and a few closures each time.
-	for k := range l.planned {
-		l.planned[k] = l.plan.Load(ctx, k)
-	}
-	l.mu.Unlock()
+	return users, errs
 }
 
-// thunk returns the result of k: the plan's, or a load of the unplanned
-// loader.
-func (l *Loaders) thunk(ctx context.Context, k headline.Lookup) dataloader.Thunk[*headline.User] {
-	l.mu.Lock()
-	th, ok := l.planned[k]
-	l.mu.Unlock()
-	if ok {
-		return th
+func failAll(n int, err error) ([]*headline.User, []error) {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
 	}
-	return l.users.Load(ctx, k)
+	return make([]*headline.User, n), errs
+}
+
+// Plan loads keys, the lookups a request is known to make before any of
+// its fields is resolved, as one batch, at once, on the calling goroutine,
+// and returns their results in key order: users[i] is the profile of
+// keys[i], nil when there is no such user, unless errs[i] says why it could
+// not be loaded. A key listed twice is looked up once. What loaded is kept
+// for the rest of the request (later User, Account and Load calls share
+// it, and a later Plan adds to it); failures are not, so a later lookup of
+// a failed key tries again.
+func (l *Loaders) Plan(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	distinct, at := dedupe(keys)
+	users, errs = l.lookup(ctx, distinct)
+	l.mu.Lock()
+	l.planned = append(l.planned, batch{keys: distinct, users: users, errs: errs})
+	l.mu.Unlock()
+	if at == nil {
+		return users, errs
+	}
+	all, allErrs := make([]*headline.User, len(keys)), make([]error, len(keys))
+	for i, j := range at {
+		all[i], allErrs[i] = users[j], errs[j]
+	}
+	return all, allErrs
+}
+
+// dedupe returns the distinct keys in order of first appearance and, when
+// there were duplicates, at: keys[i] is distinct[at[i]]. Without
+// duplicates it returns keys itself and a nil at, and allocates nothing
+// for a short list.
+func dedupe(keys []headline.Lookup) (distinct []headline.Lookup, at []int) {
+	const scan = 16 // up to this many keys, comparing each pair beats a map
+	if len(keys) <= scan {
+		dup := false
+		for i := 1; i < len(keys) && !dup; i++ {
+			dup = slices.Contains(keys[:i], keys[i])
+		}
+		if !dup {
+			return keys, nil
+		}
+	}
+	index := make(map[headline.Lookup]int, len(keys))
+	at = make([]int, len(keys))
+	distinct = make([]headline.Lookup, 0, len(keys))
+	for i, k := range keys {
+		j, seen := index[k]
+		if !seen {
+			j = len(distinct)
+			index[k] = j
+			distinct = append(distinct, k)
+		}
+		at[i] = j
+	}
+	if len(distinct) == len(keys) {
+		return keys, nil
+	}
+	return distinct, at
+}
+
+// lookupKnown returns what Plan loaded for k.
+func (l *Loaders) lookupKnown(k headline.Lookup) (*headline.User, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.index()
+	u, ok := l.known[k]
+	return u, ok
+}
+
+// index adds what the planned batches loaded without error to known; l.mu
+// is held.
+func (l *Loaders) index() {
+	for _, b := range l.planned {
+		if l.known == nil {
+			l.known = make(map[headline.Lookup]*headline.User, len(b.keys))
+		}
+		for i, k := range b.keys {
+			if b.errs[i] == nil {
+				l.known[k] = b.users[i]
+			}
+		}
+	}
+	l.planned = nil
+}
+
+// timed returns the loader of unplanned lookups, made on first use: a
+// request whose lookups were all planned never pays for it.
+func (l *Loaders) timed() *userLoader {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.users == nil {
+		fn := func(ctx context.Context, keys []headline.Lookup) []*dataloader.Result[*headline.User] {
+			users, errs := l.lookup(ctx, keys)
+			out := make([]*dataloader.Result[*headline.User], len(keys))
+			for i := range keys {
+				out[i] = &dataloader.Result[*headline.User]{Data: users[i], Error: errs[i]}
+			}
+			return out
+		}
+		l.users = dataloader.NewBatchedLoader(fn,
+			dataloader.WithWait[headline.Lookup, *headline.User](l.opts.Wait),
+			dataloader.WithBatchCapacity[headline.Lookup, *headline.User](l.opts.MaxBatch),
+		)
+	}
+	return l.users
 }
 
 // User returns the profile of id, or nil when there is no such user.
@@ -144,45 +234,42 @@ func (l *Loaders) Account(ctx context.Context, id headline.UserID) (*headline.Us
 }
 
 func (l *Loaders) load(ctx context.Context, k headline.Lookup) (*headline.User, error) {
-	u, err := l.thunk(ctx, k)()
+	if u, ok := l.lookupKnown(k); ok {
+		return u, nil
+	}
+	timed := l.timed()
+	u, err := timed.Load(ctx, k)()
 	if err != nil {
-		l.forget(ctx, k)
+		// The loader keeps a key's result for the rest of the request; a
+		// failure must not stick, so a later lookup tries again.
+		timed.Clear(ctx, k)
 	}
 	return u, err
 }
 
-// forget drops a failed result: the loader keeps a key's result for the rest
-// of the request, and a failed load must not stick, so a later field asking
-// for the same id tries again, through the timed loader (the planned one has
-// dispatched its only batch).
-func (l *Loaders) forget(ctx context.Context, k headline.Lookup) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.planned[k]; ok {
-		delete(l.planned, k)
-		l.plan.Clear(ctx, k)
-		return
+// Load returns the profiles of keys in their order, nil where there is no
+// such user, and errs with one entry per key (nil where it loaded): what
+// Plan loaded, and the rest through the timed loader.
+func (l *Loaders) Load(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
+	users = make([]*headline.User, len(keys))
+	errs = make([]error, len(keys))
+	// Load each missing key from this goroutine before waiting on any: the
+	// library's LoadMany starts a goroutine per key, which spreads one list
+	// over several batches.
+	thunks := make([]dataloader.Thunk[*headline.User], len(keys))
+	for i, k := range keys {
+		if u, ok := l.lookupKnown(k); ok {
+			users[i] = u
+			continue
+		}
+		thunks[i] = l.timed().Load(ctx, k)
 	}
-	l.users.Clear(ctx, k)
-}
-
-// Users returns the profiles of ids in their order, nil where there is no
-// such user, and errs with one entry per id (nil where it loaded).
-func (l *Loaders) Users(ctx context.Context, ids []headline.UserID) (users []*headline.User, errs []error) {
-	// Load each key from this goroutine before waiting on any: the library's
-	// LoadMany starts a goroutine per key, which spreads one list over
-	// several batches.
-	thunks := make([]dataloader.Thunk[*headline.User], len(ids))
-	for i, id := range ids {
-		k := headline.Lookup{ID: id}
-		thunks[i] = l.thunk(ctx, k)
-	}
-	users = make([]*headline.User, len(ids))
-	errs = make([]error, len(ids))
 	for i, th := range thunks {
-		users[i], errs[i] = th()
-		if errs[i] != nil {
-			l.forget(ctx, headline.Lookup{ID: ids[i]})
+		if th == nil {
+			continue
+		}
+		if users[i], errs[i] = th(); errs[i] != nil {
+			l.timed().Clear(ctx, keys[i])
 		}
 	}
 	return users, errs
@@ -193,9 +280,10 @@ func (l *Loaders) Users(ctx context.Context, ids []headline.UserID) (users []*he
 func (l *Loaders) Prime(ctx context.Context, u *headline.User) {
 	k := headline.Lookup{ID: u.ID}
 	l.mu.Lock()
-	delete(l.planned, k)
+	l.index()
+	delete(l.known, k)
 	l.mu.Unlock()
-	l.users.Clear(ctx, k).Prime(ctx, k, u)
+	l.timed().Clear(ctx, k).Prime(ctx, k, u)
 }
 
 type ctxKey struct{}

@@ -54,7 +54,15 @@ func TestPlannedLookupsAreOneBatchWithoutWaiting(t *testing.T) {
 	ctx := context.Background()
 	keys := []headline.Lookup{{ID: 1}, {ID: 2}, {ID: 2}, {ID: 3, Status: true}, {ID: 5000}}
 	start := time.Now()
-	l.Plan(ctx, keys)
+	planned, plannedErrs := l.Plan(ctx, keys)
+	if len(planned) != len(keys) || len(plannedErrs) != len(keys) {
+		t.Fatalf("Plan answered %d users and %d errors for %d keys", len(planned), len(plannedErrs), len(keys))
+	}
+	for i, k := range keys {
+		if plannedErrs[i] != nil || (k.ID < 1000) != (planned[i] != nil) || (planned[i] != nil && planned[i].ID != k.ID) {
+			t.Errorf("Plan's result %d for %v = %v, %v", i, k, planned[i], plannedErrs[i])
+		}
+	}
 
 	var wg sync.WaitGroup
 	for _, id := range []headline.UserID{1, 2, 5000} {
@@ -70,7 +78,7 @@ func TestPlannedLookupsAreOneBatchWithoutWaiting(t *testing.T) {
 			t.Errorf("Account(3) = %v, %v", u, err)
 		}
 	})
-	users, errs := l.Users(ctx, []headline.UserID{2, 1, 5000})
+	users, errs := l.Load(ctx, []headline.Lookup{{ID: 2}, {ID: 1}, {ID: 5000}})
 	wg.Wait()
 	if errs[0] != nil || users[0].ID != 2 || users[1].ID != 1 || users[2] != nil {
 		t.Errorf("Users = %v, %v; want 2, 1, nil in order", users, errs)
@@ -83,6 +91,74 @@ func TestPlannedLookupsAreOneBatchWithoutWaiting(t *testing.T) {
 	}
 	if got := len(rec.batches[0]); got != 4 {
 		t.Errorf("batch of %d keys, want 4 distinct: %v", got, rec.batches[0])
+	}
+}
+
+func TestPlanLooksEachKeyUpOnce(t *testing.T) {
+	// Short lists are deduplicated by comparing keys, long ones with a map.
+	for _, n := range []int{4, 40} {
+		var keys []headline.Lookup
+		for i := range n {
+			keys = append(keys, headline.Lookup{ID: headline.UserID(i%(n/2) + 1), Status: i%4 == 3})
+		}
+		distinct := map[headline.Lookup]bool{}
+		for _, k := range keys {
+			distinct[k] = true
+		}
+		rec := &recorder{}
+		users, errs := New(rec, Options{}).Plan(context.Background(), keys)
+		if got := rec.count(); got != 1 {
+			t.Fatalf("%d keys: %d batches, want 1", n, got)
+		}
+		if got, want := len(rec.batches[0]), len(distinct); got != want {
+			t.Errorf("%d keys: a batch of %d keys, want the %d distinct ones: %v", n, got, want, rec.batches[0])
+		}
+		for i, k := range keys {
+			if errs[i] != nil || users[i] == nil || users[i].ID != k.ID {
+				t.Errorf("%d keys: result %d for %v = %v, %v; want user %d", n, i, k, users[i], errs[i], k.ID)
+			}
+		}
+	}
+}
+
+// panicker is a ProfileGetter that panics, as a bug in the store would.
+type panicker struct{ calls int }
+
+func (p *panicker) Lookup(context.Context, []headline.Lookup) ([]*headline.User, []error) {
+	p.calls++
+	panic("nil map")
+}
+
+// short is a ProfileGetter that breaks the contract: one result too few.
+type short struct{}
+
+func (short) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
+	return make([]*headline.User, len(keys)-1), make([]error, len(keys)-1)
+}
+
+func TestABrokenGetterFailsThePlannedKeysNotTheRequest(t *testing.T) {
+	for name, getter := range map[string]ProfileGetter{"a panic": &panicker{}, "too few results": short{}} {
+		l := New(getter, Options{Wait: time.Millisecond})
+		ctx := context.Background()
+		users, errs := l.Plan(ctx, []headline.Lookup{{ID: 1}, {ID: 2}, {ID: 1}})
+		if len(users) != 3 || len(errs) != 3 {
+			t.Fatalf("%s: %d users and %d errors for 3 keys", name, len(users), len(errs))
+		}
+		for i := range errs {
+			if errs[i] == nil || users[i] != nil {
+				t.Errorf("%s: key %d = %v, %v; want an error", name, i, users[i], errs[i])
+			}
+		}
+		if _, err := l.User(ctx, 1); err == nil {
+			t.Errorf("%s: an unplanned lookup after the failed plan did not fail", name)
+		}
+	}
+	p := &panicker{}
+	l := New(p, Options{Wait: time.Millisecond})
+	l.Plan(context.Background(), []headline.Lookup{{ID: 1}})
+	_, _ = l.User(context.Background(), 1)
+	if p.calls != 2 {
+		t.Errorf("the getter was called %d times, want 2: a failed key must be tried again", p.calls)
 	}
 }
 
@@ -105,10 +181,14 @@ func TestAFailedLookupIsNotKept(t *testing.T) {
 		rec := &recorder{fail: map[headline.UserID]bool{7: true}}
 		l := New(rec, Options{Wait: time.Millisecond})
 		ctx := context.Background()
+		var err error
 		if planned {
-			l.Plan(ctx, []headline.Lookup{{ID: 7}})
+			_, errs := l.Plan(ctx, []headline.Lookup{{ID: 7}})
+			err = errs[0]
+		} else {
+			_, err = l.User(ctx, 7)
 		}
-		if _, err := l.User(ctx, 7); err == nil {
+		if err == nil {
 			t.Fatalf("planned=%v: first lookup did not fail", planned)
 		}
 		u, err := l.User(ctx, 7)

@@ -128,9 +128,7 @@ func NewHandler(opts Options) *handler.Server {
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(DepthLimit{Max: opts.MaxDepth})
-	srv.Use(AliasLimit{Max: opts.MaxAliases})
-	srv.Use(FieldLimit{Max: opts.MaxFields})
+	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxFields: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
 	// After every limit: a persisted query is stored only when it passed
 	// them all, and one read by its hash is held to them like any other.

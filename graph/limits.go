@@ -10,106 +10,65 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// DepthLimit refuses, before any resolver runs (so before any Redis or SQL
-// work), an operation whose fields nest deeper than Max. A root field is at
-// depth 1, its subfields at 2, and so on; inline fragments and fragment
-// spreads add no depth of their own, and __typename and introspection
-// fields count like any other field. The refusal is a
-// GRAPHQL_VALIDATION_FAILED error (HTTP 422) with extensions.limit "depth".
-type DepthLimit struct {
-	Max int
-}
-
-// AliasLimit refuses, before any resolver runs, an operation with more than
-// Max aliased fields (a field whose alias differs from its name), counted
-// through fragments: a fragment spread twice counts its aliases twice. The
-// refusal is a GRAPHQL_VALIDATION_FAILED error (HTTP 422) with
-// extensions.limit "aliases".
-type AliasLimit struct {
-	Max int
-}
-
-// FieldLimit refuses, before any resolver runs, an operation that selects
-// more than Max fields, counted through fragments: a fragment spread twice
-// counts its fields twice, so fragments that each spread the next twice
-// double the count at every level. Every field counts 1, __typename and
-// introspection fields included; inline fragments and spreads count
-// nothing of their own. The count is of the document, not of the answer: a
-// list field counts its selection once, however many items it returns.
-// Register it before the complexity limit: gqlgen's complexity walk
-// expands every spread anew, so its cost doubles with each level of such
-// fan-out, while this walk measures each fragment once. The refusal is a
-// GRAPHQL_VALIDATION_FAILED error (HTTP 422) with extensions.limit
-// "fields".
-type FieldLimit struct {
-	Max int
+// Limits refuses, before any resolver runs (so before any Redis or SQL
+// work), an operation that nests too deep, has too many aliases or selects
+// too many fields. One walk of the document measures all three, which are
+// then checked in that order; the first broken is the refusal, a
+// GRAPHQL_VALIDATION_FAILED error (HTTP 422) whose extensions.limit names it
+// ("depth", "aliases" or "fields"). The walk measures each fragment once,
+// so it is linear in the document even when fragments spread one another
+// many times; register Limits before the complexity limit, whose walk
+// expands every spread anew and doubles its cost with each level of such
+// fan-out. Every count is of the document as written, whatever its @skip
+// and @include say, and of the document, not the answer: a list field
+// counts its selection once, however many items it returns.
+type Limits struct {
+	// MaxDepth bounds how deep fields nest. A root field is at depth 1, its
+	// subfields at 2, and so on; inline fragments and fragment spreads add
+	// no depth of their own, and __typename and introspection fields count
+	// like any other field.
+	MaxDepth int
+	// MaxAliases bounds the aliased fields (a field whose alias differs
+	// from its name), counted through fragments: a fragment spread twice
+	// counts its aliases twice.
+	MaxAliases int
+	// MaxFields bounds the fields selected, counted through fragments: a
+	// fragment spread twice counts its fields twice, so fragments that each
+	// spread the next twice double the count at every level. Every field
+	// counts 1, __typename and introspection fields included; inline
+	// fragments and spreads count nothing of their own.
+	MaxFields int
 }
 
 var (
-	_ graphql.HandlerExtension        = DepthLimit{}
-	_ graphql.OperationContextMutator = DepthLimit{}
-	_ graphql.HandlerExtension        = AliasLimit{}
-	_ graphql.OperationContextMutator = AliasLimit{}
-	_ graphql.HandlerExtension        = FieldLimit{}
-	_ graphql.OperationContextMutator = FieldLimit{}
+	_ graphql.HandlerExtension        = Limits{}
+	_ graphql.OperationContextMutator = Limits{}
 )
 
-func (DepthLimit) ExtensionName() string { return "DepthLimit" }
+func (Limits) ExtensionName() string { return "Limits" }
 
-func (l DepthLimit) Validate(graphql.ExecutableSchema) error {
-	if l.Max <= 0 {
-		return errors.New("DepthLimit: Max must be positive")
+func (l Limits) Validate(graphql.ExecutableSchema) error {
+	if l.MaxDepth <= 0 || l.MaxAliases <= 0 || l.MaxFields <= 0 {
+		return errors.New("Limits: MaxDepth, MaxAliases and MaxFields must be positive")
 	}
 	return nil
 }
 
-func (l DepthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+func (l Limits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil {
 		return nil
 	}
-	if m := measureOperation(oc.Doc, oc.Operation); m.depth > l.Max {
+	m := measureOperation(oc.Doc, oc.Operation)
+	switch {
+	case m.depth > l.MaxDepth:
 		return limitError("depth", gqlerror.Errorf(
-			"operation has depth %d, which exceeds the limit of %d", m.depth, l.Max))
-	}
-	return nil
-}
-
-func (AliasLimit) ExtensionName() string { return "AliasLimit" }
-
-func (l AliasLimit) Validate(graphql.ExecutableSchema) error {
-	if l.Max <= 0 {
-		return errors.New("AliasLimit: Max must be positive")
-	}
-	return nil
-}
-
-func (l AliasLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	if m := measureOperation(oc.Doc, oc.Operation); m.aliases > l.Max {
+			"operation has depth %d, which exceeds the limit of %d", m.depth, l.MaxDepth))
+	case m.aliases > l.MaxAliases:
 		return limitError("aliases", gqlerror.Errorf(
-			"operation has %d aliased fields, which exceeds the limit of %d", m.aliases, l.Max))
-	}
-	return nil
-}
-
-func (FieldLimit) ExtensionName() string { return "FieldLimit" }
-
-func (l FieldLimit) Validate(graphql.ExecutableSchema) error {
-	if l.Max <= 0 {
-		return errors.New("FieldLimit: Max must be positive")
-	}
-	return nil
-}
-
-func (l FieldLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	if m := measureOperation(oc.Doc, oc.Operation); m.fields > l.Max {
+			"operation has %d aliased fields, which exceeds the limit of %d", m.aliases, l.MaxAliases))
+	case m.fields > l.MaxFields:
 		return limitError("fields", gqlerror.Errorf(
-			"operation selects %d fields, which exceeds the limit of %d", m.fields, l.Max))
+			"operation selects %d fields, which exceeds the limit of %d", m.fields, l.MaxFields))
 	}
 	return nil
 }

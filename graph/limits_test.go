@@ -180,24 +180,52 @@ func TestLimitsSurviveFragmentCycles(t *testing.T) {
 		t.Fatal(err)
 	}
 	oc := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
-	ctx := context.Background()
-	if e := (graph.DepthLimit{Max: 2}).MutateOperationContext(ctx, oc); e != nil {
-		t.Errorf("depth 2 refused at limit 2: %v", e)
+	// The document has depth 2, 3 aliases and 3 fields.
+	checkLimits(t, oc, []limitsCall{
+		{"all at their limits", graph.Limits{MaxDepth: 2, MaxAliases: 3, MaxFields: 3}, ""},
+		{"depth 2 at limit 1", graph.Limits{MaxDepth: 1, MaxAliases: 3, MaxFields: 3}, "depth"},
+		{"3 aliases at limit 2", graph.Limits{MaxDepth: 2, MaxAliases: 2, MaxFields: 3}, "aliases"},
+		{"3 fields at limit 2", graph.Limits{MaxDepth: 2, MaxAliases: 3, MaxFields: 2}, "fields"},
+	})
+}
+
+// TestLimitsAreCheckedInOrder: an operation over several limits is refused
+// for the first of depth, aliases and fields that it breaks.
+func TestLimitsAreCheckedInOrder(t *testing.T) {
+	doc, err := parser.ParseQuery(&ast.Source{Input: `{ a: user(id: "1") { n: name } b: user(id: "2") { id } }`})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if e := (graph.DepthLimit{Max: 1}).MutateOperationContext(ctx, oc); e == nil {
-		t.Error("depth 2 accepted at limit 1")
-	}
-	if e := (graph.AliasLimit{Max: 3}).MutateOperationContext(ctx, oc); e != nil {
-		t.Errorf("3 aliases refused at limit 3: %v", e)
-	}
-	if e := (graph.AliasLimit{Max: 2}).MutateOperationContext(ctx, oc); e == nil {
-		t.Error("3 aliases accepted at limit 2")
-	}
-	if e := (graph.FieldLimit{Max: 3}).MutateOperationContext(ctx, oc); e != nil {
-		t.Errorf("3 fields refused at limit 3: %v", e)
-	}
-	if e := (graph.FieldLimit{Max: 2}).MutateOperationContext(ctx, oc); e == nil {
-		t.Error("3 fields accepted at limit 2")
+	oc := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
+	// The document has depth 2, 3 aliases and 4 fields.
+	checkLimits(t, oc, []limitsCall{
+		{"over all three", graph.Limits{MaxDepth: 1, MaxAliases: 2, MaxFields: 3}, "depth"},
+		{"over aliases and fields", graph.Limits{MaxDepth: 2, MaxAliases: 2, MaxFields: 3}, "aliases"},
+		{"over depth and fields", graph.Limits{MaxDepth: 1, MaxAliases: 3, MaxFields: 3}, "depth"},
+		{"over fields only", graph.Limits{MaxDepth: 2, MaxAliases: 3, MaxFields: 3}, "fields"},
+	})
+}
+
+type limitsCall struct {
+	name   string
+	limits graph.Limits
+	// refused is the extensions.limit of the refusal, empty for none.
+	refused string
+}
+
+// checkLimits runs each call's Limits on oc directly, as gqlgen would.
+func checkLimits(t *testing.T, oc *graphql.OperationContext, calls []limitsCall) {
+	t.Helper()
+	for _, c := range calls {
+		e := c.limits.MutateOperationContext(context.Background(), oc)
+		switch {
+		case c.refused == "" && e != nil:
+			t.Errorf("%s: refused: %v", c.name, e)
+		case c.refused != "" && e == nil:
+			t.Errorf("%s: accepted, want a %s refusal", c.name, c.refused)
+		case c.refused != "" && e.Extensions["limit"] != c.refused:
+			t.Errorf("%s: refused for %v (%v), want %s", c.name, e.Extensions["limit"], e, c.refused)
+		}
 	}
 }
 
@@ -310,7 +338,7 @@ func TestFieldLimitSaturates(t *testing.T) {
 		t.Fatal(err)
 	}
 	oc := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
-	e := (graph.FieldLimit{Max: 1000}).MutateOperationContext(context.Background(), oc)
+	e := (graph.Limits{MaxDepth: 1000, MaxAliases: 1000, MaxFields: 1000}).MutateOperationContext(context.Background(), oc)
 	if e == nil || e.Extensions["limit"] != "fields" {
 		t.Fatalf("error %v, want a fields refusal", e)
 	}

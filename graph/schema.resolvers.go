@@ -29,7 +29,7 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 	case err != nil:
 		return nil, err
 	case account == nil:
-		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+		return nil, headline.ErrUnauthorized
 	case account.Status == headline.StatusDisabled:
 		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
 	case r.Profiles == nil:
@@ -37,7 +37,7 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 	}
 	u, err := r.Profiles.Update(ctx, v.UserID, upd)
 	if errors.Is(err, headline.ErrNoSuchUser) {
-		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+		return nil, headline.ErrUnauthorized
 	}
 	if err != nil {
 		return nil, err
@@ -48,17 +48,13 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
-	v := headline.ViewerFromContext(ctx)
-	if v.Err != nil {
-		return nil, v.Err
-	}
-	u, err := dataloaders.For(ctx).Account(ctx, v.UserID)
+	u, err := r.lookUpOne(ctx, "me", func() fieldArgs { return boundArgs(nil) })
 	if err != nil {
 		return nil, err
 	}
 	if u == nil {
 		// A valid token for an id with no user: the account is gone.
-		return nil, headline.Errorf(headline.ECodeUnauthenticated, "User must be authorized.")
+		return nil, headline.ErrUnauthorized
 	}
 	if u.Status == headline.StatusDisabled {
 		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
@@ -68,20 +64,15 @@ func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id string) (*headline.User, error) {
-	uid, err := headline.ParseUserID("id", id)
-	if err != nil {
-		return nil, err
-	}
-	return dataloaders.For(ctx).User(ctx, uid)
+	return r.lookUpOne(ctx, "user", func() fieldArgs { return boundArgs(map[string]any{"id": id}) })
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, ids []string) ([]*headline.User, error) {
-	uids, err := parseIDs(ids, r.MaxIDs)
+	users, errs, err := r.lookUp(ctx, "users", func() fieldArgs { return boundArgs(map[string]any{"ids": ids}) })
 	if err != nil {
 		return nil, err
 	}
-	users, errs := dataloaders.For(ctx).Users(ctx, uids)
 	addListErrors(ctx, errs)
 	return users, nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -103,8 +104,8 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 				if err == nil {
 					t.Fatalf("UpdateUser answered %s, want an error: the row would not hold what was sent", showUser(got))
 				}
-				if code := headline.ErrorCode(err); code != headline.ECodeInternal {
-					t.Errorf("error code %s, want %s: %v", code, headline.ECodeInternal, err)
+				if e, ok := errors.AsType[*headline.Error](err); ok && e.Code != headline.ECodeInternal {
+					t.Errorf("error code %s, want %s: %v", e.Code, headline.ECodeInternal, err)
 				}
 				t.Logf("refused with: %v", err)
 			}

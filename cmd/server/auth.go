@@ -107,7 +107,7 @@ func unauthenticated(msg string) headline.Viewer {
 // request, so public fields are still served.
 func (v *tokenVerifier) viewer(authorization string) headline.Viewer {
 	if authorization == "" {
-		return unauthenticated("User must be authorized.")
+		return unauthenticated(headline.MsgUnauthorized)
 	}
 	token, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok || token == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestTimeClaimsMustBeNumbers(t *testing.T) {
 				}
 				return
 			}
-			if got.UserID != 0 || headline.ErrorCode(got.Err) != headline.ECodeUnauthenticated {
+			if e, ok := errors.AsType[*headline.Error](got.Err); got.UserID != 0 || !ok || e.Code != headline.ECodeUnauthenticated {
 				t.Errorf("viewer = {UserID:%d Err:%v}, want no user and UNAUTHENTICATED", got.UserID, got.Err)
 			}
 		})
