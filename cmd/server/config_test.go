@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,41 @@ func TestFixedValueSettingsRefuseOthers(t *testing.T) {
 			err = run(ctx, []string{"server", "-http-addr", "127.0.0.1:0", "-" + flagName(tc.env), tc.value}, envOf(nil), io.Discard)
 			if flag := "-" + flagName(tc.env); err == nil || !strings.Contains(err.Error(), flag) {
 				t.Errorf("run with %s %s: %v, want an error naming %s", flag, tc.value, err, flag)
+			}
+		})
+	}
+}
+
+// TestShortJWTSecretIsWarnedOf: a JWT_SECRET under 32 bytes starts the
+// server with a warning, and tokens signed with it are accepted (the Flask
+// app's secret may be that short); a long enough one is not warned of.
+func TestShortJWTSecretIsWarnedOf(t *testing.T) {
+	const warning = `level=WARN msg="JWT_SECRET is shorter than 32 bytes`
+	for _, tc := range []struct {
+		secret string
+		warned bool
+	}{
+		{"flask-dev-secret", true},
+		{strings.Repeat("s", 31), true},
+		{strings.Repeat("s", 32), false},
+	} {
+		t.Run(fmt.Sprintf("%d bytes", len(tc.secret)), func(t *testing.T) {
+			addr, out, _ := startRun(t, map[string]string{"JWT_SECRET": tc.secret}, "embedded", "-embedded-demo-users", "1")
+			if got := strings.Contains(out.String(), warning); got != tc.warned {
+				t.Errorf("warned: %v, want %v; log:\n%s", got, tc.warned, out)
+			}
+			if tc.warned && !strings.Contains(out.String(), fmt.Sprintf("bytes=%d", len(tc.secret))) {
+				t.Errorf("the warning does not say how long the secret is:\n%s", out)
+			}
+			tok, err := mintToken(tc.secret, 1, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if _, got := send(t, req); got != `{"data":{"me":{"id":"1"}}}` {
+				t.Errorf("me with a token signed by the secret: %s", got)
 			}
 		})
 	}

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	warnShortSecrets(log, cfg)
 	// The runtime read GOGC at start; this applies headline's default when
 	// it was not set, and is the same value when it was.
 	debug.SetGCPercent(cfg.GCPercent)
