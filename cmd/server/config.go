@@ -264,25 +264,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		if err := s.set(c, v); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.env, err)
 		}
-		fs.Func(flagName(s.env), s.help+" (env "+s.env+", default "+quoteDefault(s.def)+")", func(v string) error {
+		fs.Func(flagName(s.env), s.help, func(v string) error {
 			return s.set(c, v)
 		})
 	}
-	fs.BoolVar(&c.ShowVersion, "version", false, "print the module version and VCS revision, time and modified state of this build, and exit")
-	if err := fs.Parse(args); err != nil {
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the build and exit")
+	fs.Usage = func() { serverUsage(fs.Output()) }
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+		return nil, usageError{fmt.Errorf("unexpected arguments %q (server -h lists the commands)", fs.Args())}
 	}
 	return c, nil
-}
-
-func quoteDefault(d string) string {
-	if d == "" {
-		return `""`
-	}
-	return d
 }
 
 // embedded reports whether the server runs on its embedded engines.

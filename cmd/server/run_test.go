@@ -211,7 +211,7 @@ var migrateEngines = []migrateEngine{
 		t.Cleanup(func() { _ = db.Close() })
 		return db, func(ctx context.Context, cmd string) (string, error) {
 			var out bytes.Buffer
-			err := run(ctx, []string{"server", "migrate", cmd}, envOf(map[string]string{"MYSQL_DSN": cfg.FormatDSN()}), &out)
+			err := run(ctx, append([]string{"server", "migrate"}, strings.Fields(cmd)...), envOf(map[string]string{"MYSQL_DSN": cfg.FormatDSN()}), &out)
 			return out.String(), err
 		}
 	}},
@@ -229,7 +229,11 @@ var migrateEngines = []migrateEngine{
 			}
 			defer conn.Close()
 			var out bytes.Buffer
-			err = migrateCommand(ctx, conn, cmd, &out)
+			a, err := parseMigrateArgs(strings.Fields(cmd), envOf(nil), &out)
+			if err != nil {
+				return out.String(), err
+			}
+			err = migrateCommand(ctx, conn, a, &out)
 			return out.String(), err
 		}
 	}},
