@@ -17,6 +17,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful stop (SHUTDOWN_TIMEOUT for
+	// in-flight requests); after it the signals' default action is back, so
+	// a second one ends the process at once.
+	context.AfterFunc(ctx, stop)
 	err := run(ctx, os.Args, os.Getenv, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)

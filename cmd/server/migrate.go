@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -98,13 +99,33 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if a.dsn == "" {
 		return errors.New("migrate: MYSQL_DSN is not set")
 	}
-	db, err := store.OpenMySQL(a.dsn, store.PoolOptions{MaxOpen: 2})
+	db, err := store.OpenMySQL(a.dsn, store.PoolOptions{MaxOpen: 2, ReadTimeout: migrateReadTimeout})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	addr := store.MySQLAddr(a.dsn)
+	err = awaitNoticed(ctx, mysqlStartWait, func() {
+		fmt.Fprintf(stdout, "migrate: waiting for MySQL at %s to answer (up to %v)\n", addr, mysqlStartWait)
+	}, func(ctx context.Context) error { return store.PingMySQL(ctx, db) })
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return fmt.Errorf("migrate: stopped while waiting for MySQL at %s", addr)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("migrate: MySQL at %s did not answer within %v", addr, mysqlStartWait)
+	case err != nil:
+		return fmt.Errorf("migrate: MySQL at %s: %w", addr, err)
+	}
 	return migrateCommand(ctx, db, a, stdout)
 }
+
+// migrateReadTimeout is how long a migration's statement may wait for the
+// server (unless the DSN sets readTimeout): longer than the server's,
+// since DDL may rebuild a table or wait for the Flask app's transactions on
+// it to end. A server that never answers is caught by the start's wait
+// instead, and SIGTERM or ^C stops a migration at any point.
+const migrateReadTimeout = time.Hour
 
 // migrateCommand runs one migrate command on db and says what it did.
 func migrateCommand(ctx context.Context, db *bun.DB, a migrateArgs, stdout io.Writer) error {

@@ -64,6 +64,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	env, err := openEnv(ctx, cfg, log)
+	if err != nil && ctx.Err() != nil {
+		// Stopped while it waited for MySQL or Redis: what was asked.
+		log.Info("stopped during start-up", "err", err)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -189,15 +194,16 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 		return nil, err
 	}
 	e.closes = append(e.closes, func() { _ = e.db.Close() })
-	if err := e.db.PingContext(ctx); err != nil {
-		// Not fatal: the server starts, /readyz says it is not ready, and
-		// requests succeed once MySQL answers.
-		log.Warn("mysql does not answer yet", "err", err)
+	if err := waitForMySQL(ctx, log, e.db, cfg.MySQLDSN); err != nil {
+		return nil, err
 	}
 	if e.rdb, err = openRedis(cfg); err != nil {
 		return nil, err
 	}
 	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
+	if err := waitForRedis(ctx, log, e.rdb, redisWhere(cfg)); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -287,6 +293,21 @@ func openRedis(cfg *Config) (redis.UniversalClient, error) {
 		}
 		return newRedis(opt, cfg), nil
 	}
+}
+
+// redisWhere names the configured Redis for logs, without the password a
+// REDIS_URL may hold.
+func redisWhere(cfg *Config) string {
+	switch {
+	case cfg.RedisClusterAddrs != "":
+		return "cluster " + cfg.RedisClusterAddrs
+	case cfg.RedisSentinelAddrs != "":
+		return "master " + cfg.RedisSentinelMaster + " of sentinels " + cfg.RedisSentinelAddrs
+	}
+	if opt, err := redis.ParseURL(cfg.RedisURL); err == nil {
+		return opt.Addr
+	}
+	return ""
 }
 
 // announceEmbedded tells a newcomer where to click and what to send.
