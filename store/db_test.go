@@ -35,26 +35,39 @@ func TestMySQLThatNeverAnswers(t *testing.T) {
 		}
 	}
 
-	var db *bun.DB
-	err := within(t, "OpenMySQL", 5*time.Second, func() (err error) {
-		db, err = store.OpenMySQL("root@tcp("+silent.Addr+")/toutiao?readTimeout=300ms", store.PoolOptions{})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	open := func(t *testing.T, dsn string, pool store.PoolOptions) *bun.DB {
+		t.Helper()
+		var db *bun.DB
+		err := within(t, "OpenMySQL", 5*time.Second, func() (err error) {
+			db, err = store.OpenMySQL(dsn, pool)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
 	}
-	t.Cleanup(func() { _ = db.Close() })
 
+	db := open(t, "root@tcp("+silent.Addr+")/toutiao", store.PoolOptions{ReadTimeout: 300 * time.Millisecond})
+	if n := silent.Accepted(); n != 0 {
+		t.Errorf("OpenMySQL connected %d times, want none", n)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := within(t, "PingMySQL with a 300ms context", 5*time.Second, func() error { return store.PingMySQL(ctx, db) }); err == nil {
 		t.Error("PingMySQL succeeded on a server that never answers")
 	}
-	// No context: only the read timeout, the DSN's 300ms, bounds it.
+	// No context: only the read timeout, the pool's 300ms, bounds it.
 	if err := within(t, "a ping with no deadline", 5*time.Second, func() error { return db.PingContext(context.Background()) }); err == nil {
 		t.Error("the ping succeeded on a server that never answers")
 	}
-	if n := silent.Accepted(); n < 2 {
+	// The DSN's own read timeout wins over the pool's hour.
+	db = open(t, "root@tcp("+silent.Addr+")/toutiao?readTimeout=300ms", store.PoolOptions{ReadTimeout: time.Hour})
+	if err := within(t, "a ping with no deadline, readTimeout=300ms", 5*time.Second, func() error { return db.PingContext(context.Background()) }); err == nil {
+		t.Error("the ping succeeded on a server that never answers")
+	}
+	if n := silent.Accepted(); n < 3 {
 		t.Errorf("the server got %d connections, want one per ping", n)
 	}
 }
