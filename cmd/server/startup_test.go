@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,4 +237,127 @@ func TestStartWithARedisThatNeverAnswers(t *testing.T) {
 	if silent.Accepted() == 0 {
 		t.Error("the server never tried Redis at start")
 	}
+}
+
+// process is the server binary running.
+type process struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer // stdout and stderr
+	exited chan struct{}
+}
+
+func startProcess(t *testing.T, bin string, env map[string]string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), out: &syncBuffer{}, exited: make(chan struct{})}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+// signal sends sig and returns whether the process exited within d.
+func (p *process) signal(t *testing.T, sig os.Signal, d time.Duration) bool {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal: %v", err)
+	}
+	select {
+	case <-p.exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// TestSignalsStopTheBinary runs the built server as an operator would:
+// SIGTERM ends it within a few seconds while it waits for a MySQL that
+// never answers (serving or migrating), a second signal ends a graceful stop
+// at once, and a usage error exits 2.
+func TestSignalsStopTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildServer(t, t.TempDir())
+	silent := storetest.StartUnanswering(t)
+	external := map[string]string{
+		"MYSQL_DSN":  "root@tcp(" + silent.Addr + ")/toutiao",
+		"REDIS_URL":  "redis://" + refusedAddr(t),
+		"JWT_SECRET": testSecret32,
+		"HTTP_ADDR":  "127.0.0.1:0",
+	}
+	within := margin(5 * time.Second)
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		waiting *regexp.Regexp
+		code    int
+	}{
+		{"server", nil, regexp.MustCompile(`msg="start-up is waiting for mysql to answer" addr=(\S+)`), 0},
+		{"server migrate status", []string{"migrate", "status"}, regexp.MustCompile(`migrate: waiting for MySQL at (\S+)`), 1},
+	} {
+		t.Run("SIGTERM while "+tc.name+" waits for MySQL", func(t *testing.T) {
+			p := startProcess(t, bin, external, tc.args...)
+			waitForLog(t, p.out, tc.waiting)
+			if !p.signal(t, syscall.SIGTERM, within) {
+				t.Fatalf("still running %v after SIGTERM:\n%s", within, p.out)
+			}
+			if got := p.cmd.ProcessState.ExitCode(); got != tc.code {
+				t.Errorf("exit status %d, want %d:\n%s", got, tc.code, p.out)
+			}
+		})
+	}
+
+	t.Run("server migrate with no command exits 2", func(t *testing.T) {
+		p := startProcess(t, bin, external, "migrate")
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("still running after 10s:\n%s", p.out)
+		}
+		if got := p.cmd.ProcessState.ExitCode(); got != 2 || !strings.Contains(p.out.String(), "Usage: server migrate") {
+			t.Errorf("exit status %d, want 2, with the usage:\n%s", got, p.out)
+		}
+		if n := silent.Accepted(); n != 2 {
+			t.Errorf("MySQL got %d connections, want the 2 of the subtests before", n)
+		}
+	})
+
+	t.Run("a second SIGTERM ends a graceful stop at once", func(t *testing.T) {
+		p := startProcess(t, bin, map[string]string{
+			"HTTP_ADDR": "127.0.0.1:0", "EMBEDDED_DEMO_USERS": "1",
+			"SHUTDOWN_TIMEOUT": "60s", "HTTP_READ_TIMEOUT": "60s",
+		})
+		addr := waitForLog(t, p.out, regexp.MustCompile(`msg=listening addr=(\S+)`))
+		// A request whose body is still coming: its handler runs, and the
+		// graceful stop waits for it (a request whose headers are still
+		// coming would not hold it: its connection is not yet active).
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // for the server to read it
+		if p.signal(t, syscall.SIGTERM, time.Second) {
+			t.Fatalf("the first SIGTERM ended it at once; the graceful stop should wait for the request:\n%s", p.out)
+		}
+		waitForLog(t, p.out, regexp.MustCompile(`msg="(shutting down)"`))
+		if !p.signal(t, syscall.SIGTERM, within) {
+			t.Fatalf("still running %v after the second SIGTERM:\n%s", within, p.out)
+		}
+	})
 }
