@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -354,4 +355,17 @@ func MigrationStatus(ctx context.Context, db *bun.DB) ([]string, error) {
 		created = []string{"none"}
 	}
 	return append(out, "tables headline created, which down drops: "+strings.Join(created, ", ")), nil
+}
+
+// LogMySQLDriverTo sends what go-sql-driver logs by itself (a connection
+// that broke or timed out, which it then retires) to log, as warnings.
+// Its logger is process-wide.
+func LogMySQLDriverTo(log *slog.Logger) {
+	_ = mysql.SetLogger(driverLog{log})
+}
+
+type driverLog struct{ log *slog.Logger }
+
+func (l driverLog) Print(v ...any) {
+	l.log.Warn("go-sql-driver: " + strings.TrimSpace(fmt.Sprint(v...)))
 }

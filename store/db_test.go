@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"log"
+	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +23,9 @@ import (
 // statement with no deadline of its own ends at the read timeout.
 func TestMySQLThatNeverAnswers(t *testing.T) {
 	silent := storetest.StartUnanswering(t)
+	var driverLog storetest.SyncBuffer
+	store.LogMySQLDriverTo(slog.New(slog.NewTextHandler(&driverLog, nil)))
+	t.Cleanup(func() { _ = mysql.SetLogger(log.New(os.Stderr, "[mysql] ", log.Ldate|log.Ltime|log.Lshortfile)) })
 	within := func(t *testing.T, what string, limit time.Duration, f func() error) error {
 		t.Helper()
 		done := make(chan error, 1)
@@ -66,6 +72,9 @@ func TestMySQLThatNeverAnswers(t *testing.T) {
 	db = open(t, "root@tcp("+silent.Addr+")/toutiao?readTimeout=300ms", store.PoolOptions{ReadTimeout: time.Hour})
 	if err := within(t, "a ping with no deadline, readTimeout=300ms", 5*time.Second, func() error { return db.PingContext(context.Background()) }); err == nil {
 		t.Error("the ping succeeded on a server that never answers")
+	}
+	if got := driverLog.String(); !strings.Contains(got, `level=WARN msg="go-sql-driver: packets.go:`) || !strings.Contains(got, "i/o timeout") {
+		t.Errorf("the driver's own log lines are not in the structured log:\n%s", got)
 	}
 	if n := silent.Accepted(); n < 3 {
 		t.Errorf("the server got %d connections, want one per ping", n)

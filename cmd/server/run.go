@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// go-redis logs pool trouble (failed dials) on its own; send it to the
 	// same structured log. Its logger is process-wide.
 	redis.SetLogger(redisLog{log})
+	store.LogMySQLDriverTo(log)
 
 	tp, err := startTracing(ctx, cfg, log)
 	if err != nil {
