@@ -305,14 +305,27 @@ func Migrate(ctx context.Context, db *bun.DB) (applied []string, err error) {
 	return applied, err
 }
 
+// RollbackOptions tunes Rollback.
+type RollbackOptions struct {
+	// DropRows drops the tables headline created even when they hold
+	// rows. Without it a table that holds rows is kept, and the rollback
+	// stops there with a *migrations.TableHoldsRowsError.
+	DropRows bool
+}
+
 // Rollback rolls back the last applied group of migrations, under the lock,
 // and lists them in the order they were undone; none when nothing is applied.
-// A migration's rollback drops only what it created: see
-// migrations.CreatedTables.
-func Rollback(ctx context.Context, db *bun.DB) (rolledBack []string, err error) {
+// A migration's rollback drops only what it created (see
+// migrations.CreatedTables), and only if it is empty unless opts says
+// otherwise: on the database the Flask app shares, rows written since are
+// its users'. A migration whose rollback fails stays applied.
+func Rollback(ctx context.Context, db *bun.DB, opts RollbackOptions) (rolledBack []string, err error) {
 	m, err := newMigrator(ctx, db)
 	if err != nil {
 		return nil, err
+	}
+	if opts.DropRows {
+		ctx = migrations.WithDropRows(ctx)
 	}
 	err = locked(ctx, m, func() error {
 		group, err := m.Rollback(ctx)
@@ -351,10 +364,22 @@ func MigrationStatus(ctx context.Context, db *bun.DB) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(created) == 0 {
-		created = []string{"none"}
+	rows, err := migrations.RowCounts(ctx, db, created)
+	if err != nil {
+		return nil, err
 	}
-	return append(out, "tables headline created, which down drops: "+strings.Join(created, ", ")), nil
+	described := []string{"none"}
+	if len(created) > 0 {
+		described = described[:0]
+	}
+	for _, name := range created {
+		if n := rows[name]; n > 0 {
+			described = append(described, name+" (holds "+migrations.RowsText(n)+": only down -force drops it)")
+		} else {
+			described = append(described, name+" (empty)")
+		}
+	}
+	return append(out, "tables headline created, which down drops: "+strings.Join(described, ", ")), nil
 }
 
 // LogMySQLDriverTo sends what go-sql-driver logs by itself (a connection

@@ -12,19 +12,22 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/migrations"
 )
 
 // migrateArgs is a `server migrate` command line.
 type migrateArgs struct {
-	cmd string // up, down or status
-	dsn string // MYSQL_DSN, or the -mysql-dsn flag over it
+	cmd   string // up, down or status
+	dsn   string // MYSQL_DSN, or the -mysql-dsn flag over it
+	force bool   // down: drop tables that hold rows
 }
 
 // migrateCommands are the commands of `server migrate`, with their help.
 var migrateCommands = []struct{ name, help string }{
 	{"up", "apply the pending migrations as one group: create user_basic unless it " +
 		"exists, and write down that headline created it"},
-	{"down", "roll back the last group: drop the tables headline created, and only those"},
+	{"down", "roll back the last group: drop the tables headline created, and only those; " +
+		"one that holds rows (the Flask app's, written since) is kept, and down stops, unless -force"},
 	{"status", "list the migrations, applied or pending, and the tables down would drop"},
 }
 
@@ -37,6 +40,7 @@ func parseMigrateArgs(args []string, getenv func(string) string, out io.Writer) 
 	fs.SetOutput(out)
 	fs.Usage = func() { migrateUsage(fs.Output()) }
 	fs.StringVar(&a.dsn, "mysql-dsn", a.dsn, "")
+	fs.BoolVar(&a.force, "force", false, "")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		a.cmd, args = args[0], args[1:]
 	}
@@ -57,6 +61,8 @@ func parseMigrateArgs(args []string, getenv func(string) string, out io.Writer) 
 		return a, usageError{fmt.Errorf("migrate: unknown command %q: want up, down or status", a.cmd)}
 	case len(rest) > 0:
 		return a, usageError{fmt.Errorf("migrate %s: unexpected arguments %q", a.cmd, rest)}
+	case a.force && a.cmd != "down":
+		return a, usageError{fmt.Errorf("migrate %s: -force is for down only", a.cmd)}
 	}
 	return a, nil
 }
@@ -84,6 +90,8 @@ func migrateUsage(w io.Writer) {
 	fmt.Fprint(w, "\nFlags:\n")
 	printFlag(w, "mysql-dsn", "MYSQL_DSN", "the database, as a go-sql-driver DSN "+
 		"(user:password@tcp(host:port)/dbname).")
+	printFlag(w, "force", "", "down only: drop the tables headline created even when they hold rows, "+
+		"and the rows with them.")
 }
 
 // runMigrate changes the schema of the configured MySQL: `up` creates the
@@ -142,9 +150,12 @@ func migrateCommand(ctx context.Context, db *bun.DB, a migrateArgs, stdout io.Wr
 			fmt.Fprintln(stdout, "migrate: nothing to do")
 		}
 	case "down":
-		undone, err := store.Rollback(ctx, db)
+		undone, err := store.Rollback(ctx, db, store.RollbackOptions{DropRows: a.force})
 		for _, m := range undone {
 			fmt.Fprintln(stdout, "migrate: rolled back", m)
+		}
+		if _, kept := errors.AsType[*migrations.TableHoldsRowsError](err); kept {
+			return fmt.Errorf("%w; its migration stays applied (server migrate down -force drops the table with its rows)", err)
 		}
 		if err != nil {
 			return err

@@ -24,8 +24,8 @@ func TestHelpFitsATerminal(t *testing.T) {
 		want []string
 	}{
 		{[]string{"server", "-h"}, append(flags, "server migrate COMMAND", "-version")},
-		{[]string{"server", "migrate", "-h"}, []string{"\n  up\n", "\n  down\n", "\n  status\n", "-mysql-dsn (MYSQL_DSN)"}},
-		{[]string{"server", "migrate", "down", "-h"}, []string{"\n  up\n", "\n  down\n", "\n  status\n"}},
+		{[]string{"server", "migrate", "-h"}, []string{"\n  up\n", "\n  down\n", "\n  status\n", "-mysql-dsn (MYSQL_DSN)", "-force"}},
+		{[]string{"server", "migrate", "down", "-h"}, []string{"\n  up\n", "\n  down\n", "\n  status\n", "-force"}},
 	} {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
 			var out bytes.Buffer
@@ -69,6 +69,7 @@ func TestMigrateNeedsACommand(t *testing.T) {
 		{[]string{"server", "migrate", "sideways"}, 2, false},
 		{[]string{"server", "migrate", "up", "now"}, 2, false},
 		{[]string{"server", "migrate", "status", "-no-such-flag"}, 2, true},
+		{[]string{"server", "migrate", "up", "-force"}, 2, false},
 		{[]string{"server", "-no-such-flag"}, 2, true},
 		{[]string{"server", "extra", "arguments"}, 2, false},
 	} {
