@@ -37,14 +37,15 @@ type PoolOptions struct {
 	ReadTimeout, WriteTimeout time.Duration
 }
 
-// Without them a connection waits for the server for as long as the OS
-// keeps the socket: a server that accepts and never answers (another
-// service on the port, a hung host) holds the statement, and whoever waits
-// on it, for good. A request's statements are also bounded by its context;
-// these bound those that have none, and the handshake. 30 s is far above
-// any statement of the server (a batch SELECT takes milliseconds, updateMe's
-// transaction a few, a row lock wait is the Flask app's single-row update)
-// and twice the HTTP write timeout, after which no client reads the answer.
+// Without them a connection waits on the server as long as the OS keeps
+// the socket: a server that accepts and never answers (another service on
+// the port, a hung host) holds the statement, and whoever waits on it, for
+// good. A request's statements are bounded by its context too; these bound
+// those with no deadline, and the handshake. 30 s is far above any
+// statement the server runs (a batch SELECT takes milliseconds, updateMe's
+// transaction a few) and twice the HTTP write timeout, after which no client
+// reads the answer; a row lock that another writer holds longer (InnoDB
+// waits up to innodb_lock_wait_timeout, 50 s by default) fails at 30 s.
 const (
 	DefaultReadTimeout  = 30 * time.Second
 	DefaultWriteTimeout = 30 * time.Second
