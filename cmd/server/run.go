@@ -46,23 +46,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	redis.SetLogger(redisLog{log})
 	store.LogMySQLDriverTo(log)
 
-	tp, err := startTracing(ctx, cfg, log)
+	opts, stopTracing, err := startOptions(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	var opts []serverOption
-	if tp != nil {
-		// After the HTTP server's shutdown: the last requests' spans too.
-		defer shutdownTracing(tp, log)
-		opts = append(opts, withTracing(tp))
-	}
-	if cfg.PlaygroundAssetsDir != "" {
-		pg, assets, err := localPlayground(cfg.PlaygroundAssetsDir)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, withPlaygroundAssets(pg, assets))
-	}
+	// After the HTTP server's shutdown: the last requests' spans too.
+	defer stopTracing()
 
 	env, err := openEnv(ctx, cfg, log)
 	if err != nil && ctx.Err() != nil {
@@ -102,6 +91,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		announceEmbedded(log, ln.Addr(), env.secret)
 	}
 
+	return serveUntilDone(ctx, log, srv, ln, cfg.ShutdownTimeout)
+}
+
+// startOptions starts what the server's options need before it serves:
+// tracing, if configured (stopTracing flushes and stops it), and the
+// Playground's local files.
+func startOptions(ctx context.Context, cfg *Config, log *slog.Logger) (opts []serverOption, stopTracing func(), err error) {
+	tp, err := startTracing(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	stopTracing = func() {}
+	if tp != nil {
+		stopTracing = func() { shutdownTracing(tp, log) }
+		opts = append(opts, withTracing(tp))
+	}
+	if cfg.PlaygroundAssetsDir != "" {
+		pg, assets, err := localPlayground(cfg.PlaygroundAssetsDir)
+		if err != nil {
+			stopTracing()
+			return nil, nil, err
+		}
+		opts = append(opts, withPlaygroundAssets(pg, assets))
+	}
+	return opts, stopTracing, nil
+}
+
+// serveUntilDone serves on ln until ctx ends, then stops srv gracefully,
+// giving in-flight requests up to grace.
+func serveUntilDone(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -109,8 +128,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
