@@ -163,7 +163,7 @@ func unlockTables(ctx context.Context, conn bun.Conn) {
 // countRows counts the rows of table name.
 func countRows(ctx context.Context, db bun.IDB, name string) (int64, error) {
 	var n int64
-	if err := db.NewRaw("SELECT COUNT(*) FROM " + name).Scan(ctx, &n); err != nil {
+	if err := db.NewRaw("SELECT COUNT(*) FROM "+name).Scan(ctx, &n); err != nil {
 		return 0, fmt.Errorf("count the rows of %s: %w", name, err)
 	}
 	return n, nil
