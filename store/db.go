@@ -1,10 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -18,7 +22,8 @@ import (
 )
 
 // PoolOptions bounds the database connection pool, so that a burst of
-// requests cannot exhaust the database's connections.
+// requests cannot exhaust the database's connections, and bounds how long
+// a connection waits on the server.
 type PoolOptions struct {
 	// MaxOpen is the most connections open at once. Default: 32.
 	MaxOpen int
@@ -26,7 +31,28 @@ type PoolOptions struct {
 	MaxIdle int
 	// MaxLifetime closes connections older than this. Default: 5m.
 	MaxLifetime time.Duration
+	// ReadTimeout and WriteTimeout bound each wait for the server to send
+	// or take bytes, unless the DSN sets its own (readTimeout,
+	// writeTimeout, even 0). Default: DefaultReadTimeout, DefaultWriteTimeout.
+	ReadTimeout, WriteTimeout time.Duration
 }
+
+// Without them a connection waits on the server as long as the OS keeps
+// the socket: a server that accepts and never answers (another service on
+// the port, a hung host) holds the statement, and whoever waits on it, for
+// good. A request's statements are bounded by its context too; these bound
+// those with no deadline, and the handshake. 30 s is far above any
+// statement the server runs (a batch SELECT takes milliseconds, updateMe's
+// transaction a few) and twice the HTTP write timeout, after which no client
+// reads the answer; a row lock that another writer holds longer (InnoDB
+// waits up to innodb_lock_wait_timeout, 50 s by default) fails at 30 s.
+const (
+	DefaultReadTimeout  = 30 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultDialTimeout, when the DSN sets no timeout: the driver's own
+	// default is the OS's, minutes.
+	DefaultDialTimeout = 2 * time.Second
+)
 
 func (o PoolOptions) apply(db *sql.DB) {
 	if o.MaxOpen <= 0 {
@@ -44,27 +70,122 @@ func (o PoolOptions) apply(db *sql.DB) {
 }
 
 // OpenMySQL opens a MySQL or MariaDB database from a go-sql-driver DSN
-// (user:pass@tcp(host:port)/db). It does not connect; Ping does.
+// (user:pass@tcp(host:port)/db). It does not connect; PingMySQL does.
 func OpenMySQL(dsn string, pool PoolOptions) (*bun.DB, error) {
 	sqldb, _, err := openMySQLPool(dsn, "MYSQL_DSN", pool)
 	if err != nil {
 		return nil, err
 	}
-	return bun.NewDB(sqldb, mysqldialect.New()), nil
+	return bun.NewDB(sqldb, newMySQLDialect()), nil
+}
+
+// mysqlDialect is bun's MySQL dialect with its Init, which bun.NewDB calls
+// to ask the server its version, left to PingMySQL. Init asks with no
+// context: on a server that accepts and never answers it would hold
+// bun.NewDB, and with it the start and any signal to stop, for the whole
+// read timeout.
+type mysqlDialect struct {
+	*mysqldialect.Dialect
+	asked atomic.Bool
+}
+
+func newMySQLDialect() *mysqlDialect { return &mysqlDialect{Dialect: mysqldialect.New()} }
+
+func (*mysqlDialect) Init(*sql.DB) {}
+
+// PingMySQL waits, within ctx, for db's server to take a connection and
+// answer it. The first time it does, it also asks the server's version,
+// which bun's dialect needs (until then it assumes the oldest MySQL, as bun
+// does when it cannot ask). Call it before db serves queries: the dialect
+// is not safe to change while they run.
+func PingMySQL(ctx context.Context, db *bun.DB) error {
+	if err := db.PingContext(ctx); err != nil {
+		return err
+	}
+	if d, ok := db.Dialect().(*mysqlDialect); ok && d.asked.CompareAndSwap(false, true) {
+		// On the connection the ping left idle, which has just answered.
+		d.Dialect.Init(db.DB)
+	}
+	return nil
+}
+
+// IsMySQLConfigError reports whether err is MySQL refusing what the DSN
+// asks for: the user, its password, the database, TLS, the authentication
+// method. Waiting will not change it, unlike a server that is down.
+func IsMySQLConfigError(err error) bool {
+	if me, ok := errors.AsType[*mysql.MySQLError](err); ok {
+		switch me.Number {
+		case 1044, // access denied for user to database
+			1045, // access denied for user (using password: …)
+			1049, // unknown database
+			1698: // access denied for user, without a password (unix_socket)
+			return true
+		}
+	}
+	for _, e := range []error{mysql.ErrNoTLS, mysql.ErrCleartextPassword, mysql.ErrNativePassword, mysql.ErrOldPassword, mysql.ErrUnknownPlugin} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// MySQLAddr is the server address of a DSN, for logs and errors: never
+// the DSN, which may hold a password. Empty if the DSN does not parse.
+func MySQLAddr(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return ""
+	}
+	return cfg.Addr
+}
+
+// mysqlConfig parses dsn, which the setting what names, and gives it the
+// timeouts of pool where it sets none of its own.
+func mysqlConfig(dsn, what string, pool PoolOptions) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// The DSN may hold a password: say what is wrong, not what it is.
+		return nil, fmt.Errorf("parse %s: malformed go-sql-driver DSN", what)
+	}
+	set := dsnParams(dsn)
+	for _, t := range []struct {
+		param string
+		field *time.Duration
+		def   time.Duration
+	}{
+		{"timeout", &cfg.Timeout, DefaultDialTimeout},
+		{"readTimeout", &cfg.ReadTimeout, cmp.Or(pool.ReadTimeout, DefaultReadTimeout)},
+		{"writeTimeout", &cfg.WriteTimeout, cmp.Or(pool.WriteTimeout, DefaultWriteTimeout)},
+	} {
+		if !set[t.param] {
+			*t.field = t.def
+		}
+	}
+	return cfg, nil
+}
+
+// dsnParams lists the parameters a go-sql-driver DSN sets: those after the
+// "?" that follows its last "/", where the driver looks for them.
+func dsnParams(dsn string) map[string]bool {
+	_, query, ok := strings.Cut(dsn[strings.LastIndexByte(dsn, '/')+1:], "?")
+	set := map[string]bool{}
+	if !ok {
+		return set
+	}
+	for _, kv := range strings.Split(query, "&") {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	return set
 }
 
 // openMySQLPool opens a bounded pool on dsn, which the setting what names,
 // and returns it with the server's address.
 func openMySQLPool(dsn, what string, pool PoolOptions) (*sql.DB, string, error) {
-	cfg, err := mysql.ParseDSN(dsn)
+	cfg, err := mysqlConfig(dsn, what, pool)
 	if err != nil {
-		// The DSN may hold a password: say what is wrong, not what it is.
-		return nil, "", fmt.Errorf("parse %s: malformed go-sql-driver DSN", what)
-	}
-	// The driver's dial timeout defaults to the OS's (minutes); a dead MySQL
-	// must fail a request in seconds.
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 2 * time.Second
+		return nil, "", err
 	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -153,8 +274,11 @@ func locked(ctx context.Context, m *migrate.Migrator, f func() error) (err error
 		}
 	}
 	defer func() {
-		// Not ctx: a run whose context ended must still give the lock back.
-		if uerr := m.Unlock(context.WithoutCancel(ctx)); uerr != nil && err == nil {
+		// Not ctx: a run whose context ended must still give the lock back;
+		// but not wait on a server that stopped answering either.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if uerr := m.Unlock(uctx); uerr != nil && err == nil {
 			err = fmt.Errorf("migrate unlock: %w", uerr)
 		}
 	}()
@@ -182,14 +306,27 @@ func Migrate(ctx context.Context, db *bun.DB) (applied []string, err error) {
 	return applied, err
 }
 
+// RollbackOptions tunes Rollback.
+type RollbackOptions struct {
+	// DropRows drops the tables headline created even when they hold
+	// rows. Without it a table that holds rows is kept, and the rollback
+	// stops there with a *migrations.TableHoldsRowsError.
+	DropRows bool
+}
+
 // Rollback rolls back the last applied group of migrations, under the lock,
 // and lists them in the order they were undone; none when nothing is applied.
-// A migration's rollback drops only what it created: see
-// migrations.CreatedTables.
-func Rollback(ctx context.Context, db *bun.DB) (rolledBack []string, err error) {
+// A migration's rollback drops only what it created (see
+// migrations.CreatedTables), and only if it is empty unless opts says
+// otherwise: on the database the Flask app shares, rows written since are
+// its users'. A migration whose rollback fails stays applied.
+func Rollback(ctx context.Context, db *bun.DB, opts RollbackOptions) (rolledBack []string, err error) {
 	m, err := newMigrator(ctx, db)
 	if err != nil {
 		return nil, err
+	}
+	if opts.DropRows {
+		ctx = migrations.WithDropRows(ctx)
 	}
 	err = locked(ctx, m, func() error {
 		group, err := m.Rollback(ctx)
@@ -228,8 +365,33 @@ func MigrationStatus(ctx context.Context, db *bun.DB) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(created) == 0 {
-		created = []string{"none"}
+	rows, err := migrations.RowCounts(ctx, db, created)
+	if err != nil {
+		return nil, err
 	}
-	return append(out, "tables headline created, which down drops: "+strings.Join(created, ", ")), nil
+	described := []string{"none"}
+	if len(created) > 0 {
+		described = described[:0]
+	}
+	for _, name := range created {
+		if n := rows[name]; n > 0 {
+			described = append(described, name+" (holds "+migrations.RowsText(n)+": only down -force drops it)")
+		} else {
+			described = append(described, name+" (empty)")
+		}
+	}
+	return append(out, "tables headline created, which down drops: "+strings.Join(described, ", ")), nil
+}
+
+// LogMySQLDriverTo sends what go-sql-driver logs by itself (a connection
+// that broke or timed out, which it then retires) to log, as warnings.
+// Its logger is process-wide.
+func LogMySQLDriverTo(log *slog.Logger) {
+	_ = mysql.SetLogger(driverLog{log})
+}
+
+type driverLog struct{ log *slog.Logger }
+
+func (l driverLog) Print(v ...any) {
+	l.log.Warn("go-sql-driver: " + strings.TrimSpace(fmt.Sprint(v...)))
 }

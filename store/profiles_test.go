@@ -285,38 +285,6 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 	})
 }
 
-// unansweringServer accepts connections and never writes a byte, as a hung
-// Redis would. It closes when the test ends.
-func unansweringServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestProfilesGetRedisUnreachable(t *testing.T) {
 	ctx := context.Background()
 	for i, tc := range []struct {
@@ -326,7 +294,7 @@ func TestProfilesGetRedisUnreachable(t *testing.T) {
 		{"nobody listens on the port", func(t *testing.T) string {
 			return net.JoinHostPort("127.0.0.1", strconv.Itoa(storetest.FreePort(t)))
 		}},
-		{"the server accepts but never answers", unansweringServer},
+		{"the server accepts but never answers", func(t *testing.T) string { return storetest.StartUnanswering(t).Addr }},
 	} {
 		t.Run(tc.name+": results come from SQL, no error, no write-back", func(t *testing.T) {
 			base := headline.UserID(11000 + 100*i)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/mysqldialect"
 )
 
 // Reads from MySQL replicas. Bun routes each query through a ConnResolver;
@@ -363,7 +362,7 @@ func OpenMySQLWithReplicas(dsn string, replicaDSNs []string, pool PoolOptions, o
 		names[i], dbs[i] = addr, db
 	}
 	rs := NewReplicas(names, dbs, opts)
-	return bun.NewDB(primary, mysqldialect.New(), bun.WithConnResolver(rs)), rs, nil
+	return bun.NewDB(primary, newMySQLDialect(), bun.WithConnResolver(rs)), rs, nil
 }
 
 // SplitDSNs splits a space-separated list of DSNs, as MYSQL_REPLICA_DSNS

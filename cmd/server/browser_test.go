@@ -41,12 +41,12 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// newBrowser starts headless Chromium with a fresh profile and returns a
-// context for one tab; the test's cleanup closes it. The flags keep it off
+// newBrowser starts headless Chromium with a fresh profile (and extra
+// options) and returns a context for one tab; the test's cleanup closes it. The flags keep it off
 // the network at start (no update checks, no sync, no QUIC probes), which a
 // machine without internet would otherwise refuse, many connections at a
 // time.
-func newBrowser(t *testing.T, chromium string, output io.Writer) context.Context {
+func newBrowser(t *testing.T, chromium string, output io.Writer, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
@@ -58,6 +58,7 @@ func newBrowser(t *testing.T, chromium string, output io.Writer) context.Context
 		chromedp.WindowSize(1280, 800),
 		chromedp.CombinedOutput(output),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -147,6 +146,21 @@ func duration(f func(*Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+// oneOf refuses any value but those listed (in any case), so that a typo
+// such as LOG_LEVEL=verbose stops the start rather than quietly meaning the
+// default.
+func oneOf(f func(*Config) *string, values ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, want := range values {
+			if strings.EqualFold(v, want) {
+				*f(c) = want
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s, got %q", strings.Join(values, ", "), v)
+	}
+}
+
 func boolean(f func(*Config) *bool) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
@@ -157,6 +171,10 @@ func boolean(f func(*Config) *bool) func(*Config, string) error {
 		return nil
 	}
 }
+
+// otlpProtocols are the OTLP transports Go's trace exporters have
+// (http/json is in the specification, not in Go's SDK).
+var otlpProtocols = []string{"http/protobuf", "grpc"}
 
 var settings = []setting{
 	{"HTTP_ADDR", ":8080", "address to listen on", str(func(c *Config) *string { return &c.HTTPAddr })},
@@ -221,15 +239,21 @@ var settings = []setting{
 	{"HTTP_WRITE_TIMEOUT", "15s", "time to write a response", duration(func(c *Config) *time.Duration { return &c.WriteTimeout })},
 	{"HTTP_IDLE_TIMEOUT", "120s", "keep-alive idle time", duration(func(c *Config) *time.Duration { return &c.IdleTimeout })},
 	{"SHUTDOWN_TIMEOUT", "15s", "grace for in-flight requests on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
-	{"LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"LOG_LEVEL", "info", "debug, info, warn or error", oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 	{"GOGC", "400", "garbage collector target, as the Go runtime reads it (a percentage, or off); headline's default is 400, not the runtime's 100: its live heap is small and its garbage per request large, so collecting a quarter as often cuts CPU per feed request by about a fifth; cap memory with GOMEMLIMIT", gcPercent},
-	{"LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+	{"LOG_FORMAT", "text", "text or json", oneOf(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
 	{"LOG_REQUESTS", "true", "log one line per request: id, method, path, status, duration, GraphQL operation, cache hits and misses, SQL rows", boolean(func(c *Config) *bool { return &c.LogRequests })},
 	{"EMBEDDED_DEMO_USERS", "300", "demo users loaded in the embedded mode", integer(func(c *Config) *int { return &c.EmbeddedDemoUsers })},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry collector base URL (http://host:4318, or :4317 for grpc); empty with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT empty: no tracing", str(func(c *Config) *string { return &c.OTLPEndpoint })},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "full URL traces are sent to, over OTEL_EXPORTER_OTLP_ENDPOINT (http/protobuf: with its path, e.g. /v1/traces)", str(func(c *Config) *string { return &c.OTLPTracesEndpoint })},
-	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "OTLP protocol: http/protobuf or grpc", str(func(c *Config) *string { return &c.OTLPProtocol })},
-	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "OTLP protocol for traces, over OTEL_EXPORTER_OTLP_PROTOCOL", str(func(c *Config) *string { return &c.OTLPTracesProtocol })},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "OTLP protocol: http/protobuf or grpc", oneOf(func(c *Config) *string { return &c.OTLPProtocol }, otlpProtocols...)},
+	{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "OTLP protocol for traces, over OTEL_EXPORTER_OTLP_PROTOCOL", func(c *Config, v string) error {
+		if v == "" {
+			c.OTLPTracesProtocol = ""
+			return nil
+		}
+		return oneOf(func(c *Config) *string { return &c.OTLPTracesProtocol }, otlpProtocols...)(c, v)
+	}},
 	{"OTEL_SERVICE_NAME", "headline", "service.name the traces carry", str(func(c *Config) *string { return &c.ServiceName })},
 }
 
@@ -252,28 +276,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		if err := s.set(c, v); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.env, err)
 		}
-		fs.Func(flagName(s.env), s.help+" (env "+s.env+", default "+quoteDefault(s.def)+")", func(v string) error {
+		fs.Func(flagName(s.env), s.help, func(v string) error {
 			return s.set(c, v)
 		})
 	}
-	fs.BoolVar(&c.ShowVersion, "version", false, "print the module version and VCS revision, time and modified state of this build, and exit")
-	if err := fs.Parse(args); err != nil {
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the build and exit")
+	fs.Usage = func() { serverUsage(fs.Output()) }
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return nil, errors.New("LOG_FORMAT: want text or json")
+		return nil, usageError{fmt.Errorf("unexpected arguments %q (server -h lists the commands)", fs.Args())}
 	}
 	return c, nil
-}
-
-func quoteDefault(d string) string {
-	if d == "" {
-		return `""`
-	}
-	return d
 }
 
 // embedded reports whether the server runs on its embedded engines.

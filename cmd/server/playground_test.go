@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
@@ -15,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/headline/headline/store/storetest"
 )
 
 // TestPlaygroundAssets serves the Playground's scripts from node_modules
@@ -113,5 +117,128 @@ func TestPlaygroundAssetsInBrowser(t *testing.T) {
 	}
 	if errs := console.errors(); len(errs) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// cdnHint is the command the Playground's page gives for serving its
+// scripts locally.
+const cdnHint = "PLAYGROUND_ASSETS_DIR=$PWD/cmd/server/testdata/frontend/node_modules go run ./cmd/server"
+
+// TestPlaygroundPageExplainsAFailedCDN: the page served with scripts from
+// the CDN carries, ahead of them, the note it shows if they fail; the
+// commands in it name the folder whose package.json pins the versions the
+// page needs. With PLAYGROUND_ASSETS_DIR it has no such note.
+func TestPlaygroundPageExplainsAFailedCDN(t *testing.T) {
+	addr, _, stop := startEmbedded(t, "-embedded-demo-users", "1")
+	resp, page := get(t, "http://"+addr+"/")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=UTF-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	note, cdn := strings.Index(page, `id="headline-cdn-note-template"`), strings.Index(page, `src="https://cdn.jsdelivr.net/`)
+	if note < 0 || cdn < 0 || note > cdn {
+		t.Fatalf("the note (at %d) is not ahead of the first CDN script (at %d):\n%.3000s", note, cdn, page)
+	}
+	for _, want := range []string{"npm ci --prefix cmd/server/" + frontendDir + "\n", cdnHint} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(frontendDir, "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct{ Dependencies map[string]string }
+	if err := json.Unmarshal(b, &pkg); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range playgroundAssets {
+		if got := pkg.Dependencies[a.pkg]; got != a.version {
+			t.Errorf("%s/package.json pins %s at %q; the page needs %s", frontendDir, a.pkg, got, a.version)
+		}
+	}
+	if !strings.Contains(page, "node_modules go run") || !strings.HasSuffix(filepath.ToSlash(frontendDir), "testdata/frontend") {
+		t.Errorf("the hint's folder is not %s/node_modules", frontendDir)
+	}
+
+	modules := needNodeModules(t)
+	addr, _, _ = startEmbedded(t, "-embedded-demo-users", "1", "-playground-assets-dir", modules)
+	if _, page := get(t, "http://"+addr+"/"); strings.Contains(page, "headline-cdn-note") {
+		t.Errorf("with PLAYGROUND_ASSETS_DIR the page still carries the CDN note")
+	}
+}
+
+// TestPlaygroundInBrowserWithoutTheCDN opens the Playground in Chromium
+// with the CDN out of reach — refusing every request off the machine, or
+// never answering — and reads what the page shows instead of "Loading…".
+func TestPlaygroundInBrowserWithoutTheCDN(t *testing.T) {
+	chromium := needProgram(t, "chromium")
+	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
+	_, served := get(t, "http://"+addr+"/")
+	var assets []string
+	for _, m := range regexp.MustCompile(`(?:src|href)="(https://[^"]+)"`).FindAllStringSubmatch(served, -1) {
+		assets = append(assets, m[1])
+	}
+	for _, tc := range []struct {
+		name    string
+		browser func(t *testing.T) context.Context
+		within  time.Duration
+	}{
+		{"every request refused", func(t *testing.T) context.Context {
+			ctx := newBrowser(t, chromium, &syncBuffer{})
+			serveCDNFromNodeModules(t, ctx, t.TempDir()) // no files there: each is refused
+			return ctx
+		}, 20 * time.Second},
+		{"a CDN that accepts and never answers", func(t *testing.T) context.Context {
+			// As behind a firewall that drops: nothing fails for minutes.
+			silent := storetest.StartUnanswering(t)
+			return newBrowser(t, chromium, &syncBuffer{},
+				chromedp.Flag("host-resolver-rules", "MAP cdn.jsdelivr.net "+silent.Addr))
+		}, 40 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := tc.browser(t)
+			ctx, cancel := context.WithTimeout(ctx, tc.within)
+			defer cancel()
+			began := time.Now()
+			// Not chromedp.Navigate, which waits for the load event: with a
+			// CDN that never answers, it comes when the browser gives up.
+			if _, err := chromedp.Call(ctx, page.Navigate, page.NavigateParams{URL: "http://" + addr + "/"}); err != nil {
+				t.Fatalf("navigate: %v", err)
+			}
+			shown, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
+				const note = document.getElementById('headline-cdn-note');
+				const drawn = performance.getEntriesByType('paint').some(e => e.name === 'first-contentful-paint');
+				return note && note.checkVisibility() && drawn ? document.documentElement.innerText : '';
+			})()`, chromedp.WithPollingTimeout(tc.within)))
+			if err != nil {
+				t.Fatalf("no note drawn on the page: %v", err)
+			}
+			t.Logf("the note showed %v after the navigation began", time.Since(began).Round(time.Millisecond))
+			for _, want := range []string{"could not load its scripts", "npm ci --prefix cmd/server/testdata/frontend", cdnHint} {
+				if !strings.Contains(shown, want) {
+					t.Errorf("the page shows no %q:\n%s", want, shown)
+				}
+			}
+			if strings.Contains(shown, "Loading…") {
+				t.Errorf("the page still shows Loading…:\n%s", shown)
+			}
+			for _, a := range assets {
+				if !strings.Contains(shown, html.UnescapeString(a)) {
+					t.Errorf("the note does not list %s:\n%s", a, shown)
+				}
+			}
+			// What a person sees: the page is drawn.
+			if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
+				t.Errorf("screenshot: %v", err)
+			} else {
+				shot := filepath.Join(artifactDir(t), "playground-cdn-"+strings.ReplaceAll(tc.name, " ", "-")+".png")
+				if err := os.WriteFile(shot, png, 0o644); err == nil {
+					t.Logf("screenshot: %s", shot)
+				}
+			}
+		})
 	}
 }

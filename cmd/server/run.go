@@ -37,32 +37,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	warnShortSecrets(log, cfg)
 	// The runtime read GOGC at start; this applies headline's default when
 	// it was not set, and is the same value when it was.
 	debug.SetGCPercent(cfg.GCPercent)
 	// go-redis logs pool trouble (failed dials) on its own; send it to the
 	// same structured log. Its logger is process-wide.
 	redis.SetLogger(redisLog{log})
+	store.LogMySQLDriverTo(log)
 
-	tp, err := startTracing(ctx, cfg, log)
+	opts, stopTracing, err := startOptions(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	var opts []serverOption
-	if tp != nil {
-		// After the HTTP server's shutdown: the last requests' spans too.
-		defer shutdownTracing(tp, log)
-		opts = append(opts, withTracing(tp))
-	}
-	if cfg.PlaygroundAssetsDir != "" {
-		pg, assets, err := localPlayground(cfg.PlaygroundAssetsDir)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, withPlaygroundAssets(pg, assets))
-	}
+	// After the HTTP server's shutdown: the last requests' spans too.
+	defer stopTracing()
 
 	env, err := openEnv(ctx, cfg, log)
+	if err != nil && ctx.Err() != nil {
+		// Stopped while it waited for MySQL or Redis: what was asked.
+		log.Info("stopped during start-up", "err", err)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -95,6 +91,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		announceEmbedded(log, ln.Addr(), env.secret)
 	}
 
+	return serveUntilDone(ctx, log, srv, ln, cfg.ShutdownTimeout)
+}
+
+// startOptions starts what the server's options need before it serves:
+// tracing, if configured (stopTracing flushes and stops it), and the
+// Playground's local files.
+func startOptions(ctx context.Context, cfg *Config, log *slog.Logger) (opts []serverOption, stopTracing func(), err error) {
+	tp, err := startTracing(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	stopTracing = func() {}
+	if tp != nil {
+		stopTracing = func() { shutdownTracing(tp, log) }
+		opts = append(opts, withTracing(tp))
+	}
+	if cfg.PlaygroundAssetsDir != "" {
+		pg, assets, err := localPlayground(cfg.PlaygroundAssetsDir)
+		if err != nil {
+			stopTracing()
+			return nil, nil, err
+		}
+		opts = append(opts, withPlaygroundAssets(pg, assets))
+	}
+	return opts, stopTracing, nil
+}
+
+// serveUntilDone serves on ln until ctx ends, then stops srv gracefully,
+// giving in-flight requests up to grace.
+func serveUntilDone(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -102,8 +128,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -188,15 +214,16 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 		return nil, err
 	}
 	e.closes = append(e.closes, func() { _ = e.db.Close() })
-	if err := e.db.PingContext(ctx); err != nil {
-		// Not fatal: the server starts, /readyz says it is not ready, and
-		// requests succeed once MySQL answers.
-		log.Warn("mysql does not answer yet", "err", err)
+	if err := waitForMySQL(ctx, log, e.db, cfg.MySQLDSN); err != nil {
+		return nil, err
 	}
 	if e.rdb, err = openRedis(cfg); err != nil {
 		return nil, err
 	}
 	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
+	if err := waitForRedis(ctx, log, e.rdb, redisWhere(cfg)); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -288,6 +315,21 @@ func openRedis(cfg *Config) (redis.UniversalClient, error) {
 	}
 }
 
+// redisWhere names the configured Redis for logs, without the password a
+// REDIS_URL may hold.
+func redisWhere(cfg *Config) string {
+	switch {
+	case cfg.RedisClusterAddrs != "":
+		return "cluster " + cfg.RedisClusterAddrs
+	case cfg.RedisSentinelAddrs != "":
+		return "master " + cfg.RedisSentinelMaster + " of sentinels " + cfg.RedisSentinelAddrs
+	}
+	if opt, err := redis.ParseURL(cfg.RedisURL); err == nil {
+		return opt.Addr
+	}
+	return ""
+}
+
 // announceEmbedded tells a newcomer where to click and what to send.
 func announceEmbedded(log *slog.Logger, addr net.Addr, secret string) {
 	host := addr.String()
@@ -304,67 +346,4 @@ func announceEmbedded(log *slog.Logger, addr net.Addr, secret string) {
 		"graphql", "http://"+host+"/graphql")
 	log.Info("a token for `me` (user 1, valid 24h): send it as Authorization: Bearer <token>",
 		"token", token)
-}
-
-// runMigrate changes the schema of the configured MySQL: `up` creates the
-// tables headline needs, `down` undoes the last `up`, `status` lists both.
-// The server itself never does: against a shared database, schema changes
-// are a deliberate step of a deploy.
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := "up"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	cfg, err := parseConfig(args, getenv, stdout)
-	if err != nil {
-		return err
-	}
-	if cfg.MySQLDSN == "" {
-		return errors.New("migrate: MYSQL_DSN is not set")
-	}
-	db, err := store.OpenMySQL(cfg.MySQLDSN, store.PoolOptions{MaxOpen: 2})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return migrateCommand(ctx, db, cmd, stdout)
-}
-
-// migrateCommand runs one migrate command on db and says what it did.
-func migrateCommand(ctx context.Context, db *bun.DB, cmd string, stdout io.Writer) error {
-	switch cmd {
-	case "up":
-		applied, err := store.Migrate(ctx, db)
-		for _, m := range applied {
-			fmt.Fprintln(stdout, "migrate: applied", m)
-		}
-		if err != nil {
-			return err
-		}
-		if len(applied) == 0 {
-			fmt.Fprintln(stdout, "migrate: nothing to do")
-		}
-	case "down":
-		undone, err := store.Rollback(ctx, db)
-		for _, m := range undone {
-			fmt.Fprintln(stdout, "migrate: rolled back", m)
-		}
-		if err != nil {
-			return err
-		}
-		if len(undone) == 0 {
-			fmt.Fprintln(stdout, "migrate: nothing to roll back")
-		}
-	case "status":
-		lines, err := store.MigrationStatus(ctx, db)
-		if err != nil {
-			return err
-		}
-		for _, l := range lines {
-			fmt.Fprintln(stdout, l)
-		}
-	default:
-		return fmt.Errorf("migrate: unknown command %q (want up, down or status)", cmd)
-	}
-	return nil
 }

@@ -211,7 +211,7 @@ var migrateEngines = []migrateEngine{
 		t.Cleanup(func() { _ = db.Close() })
 		return db, func(ctx context.Context, cmd string) (string, error) {
 			var out bytes.Buffer
-			err := run(ctx, []string{"server", "migrate", cmd}, envOf(map[string]string{"MYSQL_DSN": cfg.FormatDSN()}), &out)
+			err := run(ctx, append([]string{"server", "migrate"}, strings.Fields(cmd)...), envOf(map[string]string{"MYSQL_DSN": cfg.FormatDSN()}), &out)
 			return out.String(), err
 		}
 	}},
@@ -229,7 +229,11 @@ var migrateEngines = []migrateEngine{
 			}
 			defer conn.Close()
 			var out bytes.Buffer
-			err = migrateCommand(ctx, conn, cmd, &out)
+			a, err := parseMigrateArgs(strings.Fields(cmd), envOf(nil), &out)
+			if err != nil {
+				return out.String(), err
+			}
+			err = migrateCommand(ctx, conn, a, &out)
 			return out.String(), err
 		}
 	}},
@@ -261,7 +265,8 @@ func TestMigrate(t *testing.T) {
 		noUp      = "migrate: nothing to do\n"
 		noDown    = "migrate: nothing to roll back\n"
 		pending   = mig + " pending\ntables headline created, which down drops: none\n"
-		appliedBy = mig + " applied (group 1)\ntables headline created, which down drops: user_basic\n"
+		appliedBy = mig + " applied (group 1)\ntables headline created, which down drops: user_basic (empty)\n"
+		holdsRow  = mig + " applied (group 1)\ntables headline created, which down drops: user_basic (holds 1 row: only down -force drops it)\n"
 		appliedTo = mig + " applied (group 1)\ntables headline created, which down drops: none\n"
 	)
 	ctx := context.Background()
@@ -289,7 +294,7 @@ func TestMigrate(t *testing.T) {
 				}
 			}
 
-			t.Run("on an empty database: up creates user_basic, down drops it, up creates it again", func(t *testing.T) {
+			t.Run("on an empty database: up creates user_basic, down drops it while empty, only down -force once it holds rows", func(t *testing.T) {
 				db, migrate := e.fresh(t, "empty")
 				steps(t, migrate, "status", pending, "up", applied, "status", appliedBy)
 				exists(t, db, true, "user_basic", "headline_created_tables")
@@ -304,12 +309,26 @@ func TestMigrate(t *testing.T) {
 						}
 					}
 				}
+				steps(t, migrate, "down", undone, "status", pending, "up", applied)
+
+				// A row the Flask app wrote: down keeps the table, says why
+				// and how to drop it anyway, and the migration stays applied.
 				if err := store.InsertUsers(ctx, db, headline.User{ID: 1, Name: "made-after-up"}); err != nil {
 					t.Fatal(err)
 				}
-				steps(t, migrate, "up", noUp, "down", undone, "status", pending)
+				steps(t, migrate, "up", noUp, "status", holdsRow)
+				out, err := migrate(ctx, "down")
+				if err == nil || !strings.Contains(err.Error(), "user_basic holds 1 row: not dropped") || !strings.Contains(err.Error(), "down -force") {
+					t.Errorf("down with a row in user_basic: %v (output %q), want an error naming the table, its row and -force", err, out)
+				}
+				exists(t, db, true, "user_basic", "headline_created_tables")
+				var n int
+				if err := db.NewRaw("SELECT COUNT(*) FROM user_basic").Scan(ctx, &n); err != nil || n != 1 {
+					t.Errorf("user_basic holds %d rows (%v) after the refused down, want 1", n, err)
+				}
+				steps(t, migrate, "status", holdsRow, "down -force", undone, "status", pending)
 				exists(t, db, false, "user_basic", "headline_created_tables")
-				steps(t, migrate, "down", noDown, "down", noDown, "up", applied, "status", appliedBy)
+				steps(t, migrate, "down", noDown, "down -force", noDown, "up", applied, "status", appliedBy)
 				exists(t, db, true, "user_basic")
 			})
 

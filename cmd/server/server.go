@@ -152,7 +152,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	if s.cfg.PlaygroundAuth != "" {
 		pgOpts = append(pgOpts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": s.cfg.PlaygroundAuth}))
 	}
-	mux.Handle("GET /{$}", playground.Handler("headline", "/graphql", pgOpts...))
+	mux.Handle("GET /{$}", playgroundHandler(pgOpts, s.assets == nil))
 	if s.assets != nil {
 		mux.Handle("GET "+playgroundAssetsPath+"{name}", s.assets)
 	}

@@ -2,8 +2,10 @@ package migrations
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -64,29 +66,120 @@ func createTable(ctx context.Context, db bun.IDB, name, ddl string) (created boo
 	return true, nil
 }
 
-// dropTable drops table name if headline's record says headline created it,
-// and forgets it; the record's own table goes when it is left empty. A table
-// headline did not create is left as it is. Running it again does nothing.
-func dropTable(ctx context.Context, db bun.IDB, name string) (dropped bool, err error) {
+// dropRowsKey marks a context on which a rollback may drop tables that
+// hold rows.
+type dropRowsKey struct{}
+
+// WithDropRows returns ctx on which a rollback drops the tables headline
+// created even when they hold rows, and the rows with them.
+func WithDropRows(ctx context.Context) context.Context {
+	return context.WithValue(ctx, dropRowsKey{}, true)
+}
+
+func dropRowsAllowed(ctx context.Context) bool {
+	ok, _ := ctx.Value(dropRowsKey{}).(bool)
+	return ok
+}
+
+// TableHoldsRowsError is a rollback that kept a table headline created
+// because it holds rows: on the database the Flask app shares, they are
+// its users' rows, written since.
+type TableHoldsRowsError struct {
+	Table string
+	Rows  int64
+}
+
+func (e *TableHoldsRowsError) Error() string {
+	return e.Table + " holds " + RowsText(e.Rows) + ": not dropped"
+}
+
+// RowsText says how many rows n is: "1 row", "3 rows".
+func RowsText(n int64) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return fmt.Sprintf("%d rows", n)
+}
+
+// dropTable drops table name if headline's record says headline created it
+// and it is empty, or ctx comes from WithDropRows; then it forgets it, and
+// the record's own table goes when it is left empty. A table headline did
+// not create is left as it is; one that holds rows is a
+// *TableHoldsRowsError. Running it again does nothing.
+//
+// On MySQL the table is locked from the count to the drop, so that no row
+// the Flask app writes in between goes unseen.
+func dropTable(ctx context.Context, db *bun.DB, name string) (dropped bool, err error) {
 	owned, err := CreatedTables(ctx, db)
 	if err != nil {
 		return false, err
 	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("drop %s: %w", name, err)
+	}
+	defer conn.Close()
 	if i := slices.Index(owned, name); i >= 0 {
-		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+name); err != nil {
+		if db.Dialect().Name() == dialect.MySQL {
+			if _, err := conn.ExecContext(ctx, "LOCK TABLES "+name+" WRITE, "+createdTables+" WRITE"); err != nil {
+				return false, fmt.Errorf("lock %s: %w", name, err)
+			}
+			defer unlockTables(ctx, conn)
+		}
+		rows, err := countRows(ctx, &conn, name)
+		if err != nil {
+			return false, err
+		}
+		if rows > 0 && !dropRowsAllowed(ctx) {
+			return false, &TableHoldsRowsError{Table: name, Rows: rows}
+		}
+		if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+name); err != nil {
 			return false, fmt.Errorf("drop %s: %w", name, err)
 		}
-		if _, err := db.NewRaw("DELETE FROM "+createdTables+" WHERE table_name = ?", name).Exec(ctx); err != nil {
+		if _, err := conn.NewRaw("DELETE FROM "+createdTables+" WHERE table_name = ?", name).Exec(ctx); err != nil {
 			return true, fmt.Errorf("forget %s: %w", name, err)
 		}
 		owned, dropped = slices.Delete(owned, i, i+1), true
 	}
 	if len(owned) == 0 {
-		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+createdTables); err != nil {
+		if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+createdTables); err != nil {
 			return dropped, fmt.Errorf("drop %s: %w", createdTables, err)
 		}
 	}
 	return dropped, nil
+}
+
+// unlockTables ends conn's LOCK TABLES, even when ctx has ended: the
+// connection goes back to the pool, where a lock would stay with it.
+func unlockTables(ctx context.Context, conn bun.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := conn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		// Take the connection out of the pool rather than return it locked.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+}
+
+// countRows counts the rows of table name.
+func countRows(ctx context.Context, db bun.IDB, name string) (int64, error) {
+	var n int64
+	if err := db.NewRaw("SELECT COUNT(*) FROM "+name).Scan(ctx, &n); err != nil {
+		return 0, fmt.Errorf("count the rows of %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// RowCounts counts the rows of each of tables.
+func RowCounts(ctx context.Context, db bun.IDB, tables []string) (map[string]int64, error) {
+	counts := make(map[string]int64, len(tables))
+	for _, name := range tables {
+		n, err := countRows(ctx, db, name)
+		if err != nil {
+			return nil, err
+		}
+		counts[name] = n
+	}
+	return counts, nil
 }
 
 // CreatedTables lists the tables headline's migrations created and a

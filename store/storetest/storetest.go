@@ -96,7 +96,16 @@ func openMySQL(ctx context.Context, dsn, name string) (*bun.DB, error) {
 		}
 	}
 	cfg.DBName = name
-	return store.OpenMySQL(cfg.FormatDSN(), store.PoolOptions{})
+	db, err := store.OpenMySQL(cfg.FormatDSN(), store.PoolOptions{})
+	if err != nil {
+		return nil, err
+	}
+	// As the server does at start: the dialect learns the server's version.
+	if err := store.PingMySQL(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // Redis is a Redis server for one test.
