@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -57,8 +58,36 @@ func testConfig(t testing.TB, adjust ...func(*Config)) *Config {
 	return cfg
 }
 
+// testLogger logs to the test's output. Lines written after the test ended
+// are dropped: a server's background work (an invalidation retried until a
+// dead Redis node answers) can outlive the test that started it, and
+// testing panics on output from a finished test.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w := &untilEnd{w: t.Output()}
+	t.Cleanup(w.end)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// untilEnd writes to w until end is called, then drops what it is given.
+type untilEnd struct {
+	mu    sync.Mutex
+	w     io.Writer
+	ended bool
+}
+
+func (u *untilEnd) Write(p []byte) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ended {
+		return len(p), nil
+	}
+	return u.w.Write(p)
+}
+
+func (u *untilEnd) end() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.ended = true
 }
 
 func newTestServer(t testing.TB, adjust ...func(*Config)) *testServer {
