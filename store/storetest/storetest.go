@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,4 +388,23 @@ func (sc *SQLCounter) Reset() {
 	defer sc.mu.Unlock()
 	sc.stmts = map[string]int{}
 	sc.last = nil
+}
+
+// nextID is the next user id IDs hands out. It starts far above the ids
+// tests chose by hand before IDs existed, and above the fault suite's and
+// the benchmarks' seeded users.
+var nextID atomic.Int64
+
+func init() { nextID.Store(1_000_000_000) }
+
+// IDs returns the first of n consecutive user ids that no other caller in
+// this test binary gets. Tests isolate by user ids (a package shares one
+// database and one Redis DB), so each test asks for its own block instead
+// of picking numbers.
+func IDs(t testing.TB, n int) int64 {
+	t.Helper()
+	if n <= 0 {
+		t.Fatalf("storetest.IDs: want a positive count, got %d", n)
+	}
+	return nextID.Add(int64(n)) - int64(n)
 }
