@@ -1,8 +1,9 @@
-package main
+package api
 
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,9 +19,26 @@ import (
 // JSON work.
 const maxTokenBytes = 2048
 
-// defaultTokenLeeway absorbs clock skew between the Toutiao backend that
-// issues tokens and this server (JWT_LEEWAY).
-const defaultTokenLeeway = 5 * time.Second
+// DefaultTokenLeeway absorbs clock skew between the Toutiao backend that
+// issues tokens and this server (JWT_LEEWAY's default).
+const DefaultTokenLeeway = 5 * time.Second
+
+// minSecretBytes is the shortest HS256 secret RFC 7518 (3.2) allows: as
+// long as the hash's output, 32 bytes.
+const minSecretBytes = 32
+
+// WarnShortSecret logs a warning when secret, the value of setting, is
+// shorter than minSecretBytes. Not a refusal: the Flask deployment signs
+// with the same secret, which may be shorter, and both must verify the same
+// tokens; the fix is to rotate both (JWT_SECRET_PREVIOUS carries the old one
+// meanwhile).
+func WarnShortSecret(log *slog.Logger, setting, secret string) {
+	if n := len(secret); n > 0 && n < minSecretBytes {
+		log.Warn(setting+" is shorter than 32 bytes, the least HS256 should have (RFC 7518 3.2): "+
+			"tokens signed with it are easier to forge by guessing; rotate it, here and in the Flask app",
+			"bytes", n)
+	}
+}
 
 // accessClaims is the payload the Toutiao backend signs:
 // {"user_id": <int>, "refresh": false, "exp": <unix time>}.
@@ -67,24 +85,18 @@ func (r *jsonRaw) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// tokenVerifier checks access tokens as the Toutiao backend issues them:
+// TokenVerifier checks access tokens as the Toutiao backend issues them:
 // HS256 only, exp required, nbf and iat not in the future, within a leeway.
-type tokenVerifier struct {
+type TokenVerifier struct {
 	keys   jwt.VerificationKeySet
 	parser *jwt.Parser
 }
 
-// newTokenVerifier accepts tokens signed with secret, with the default
-// leeway.
-func newTokenVerifier(secret string) *tokenVerifier {
-	return newTokenVerifierWith(defaultTokenLeeway, secret)
-}
-
-// newTokenVerifierWith accepts tokens signed with any of secrets (the
-// current one and, during a rotation, the previous one); empty ones are
-// skipped.
-func newTokenVerifierWith(leeway time.Duration, secrets ...string) *tokenVerifier {
-	v := &tokenVerifier{parser: jwt.NewParser(
+// NewTokenVerifier accepts tokens signed with any of secrets (the current
+// one and, during a rotation, the previous one), with exp, nbf and iat
+// checked within leeway; empty secrets are skipped.
+func NewTokenVerifier(leeway time.Duration, secrets ...string) *TokenVerifier {
+	v := &TokenVerifier{parser: jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -105,7 +117,7 @@ func unauthenticated(msg string) headline.Viewer {
 // viewer returns who the Authorization header names. Any fault gives a
 // viewer without a user whose Err is UNAUTHENTICATED; it never fails the
 // request, so public fields are still served.
-func (v *tokenVerifier) viewer(authorization string) headline.Viewer {
+func (v *TokenVerifier) viewer(authorization string) headline.Viewer {
 	if authorization == "" {
 		return unauthenticated(headline.MsgUnauthorized)
 	}
@@ -135,7 +147,7 @@ func (v *tokenVerifier) viewer(authorization string) headline.Viewer {
 }
 
 // authenticate puts the request's viewer in its context.
-func authenticate(v *tokenVerifier) func(http.Handler) http.Handler {
+func authenticate(v *TokenVerifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := headline.NewContextWithViewer(r.Context(), v.viewer(r.Header.Get("Authorization")))
@@ -144,9 +156,9 @@ func authenticate(v *tokenVerifier) func(http.Handler) http.Handler {
 	}
 }
 
-// mintToken signs an access token for id, valid for ttl, in the Toutiao
+// MintToken signs an access token for id, valid for ttl, in the Toutiao
 // backend's format. The embedded mode prints one so `me` can be tried.
-func mintToken(secret string, id headline.UserID, ttl time.Duration) (string, error) {
+func MintToken(secret string, id headline.UserID, ttl time.Duration) (string, error) {
 	claims := jwt.MapClaims{
 		"user_id": id,
 		"refresh": false,

@@ -1,306 +1,170 @@
-package main
+// Package api is headline's HTTP edge: one handler for every route
+// (GraphQL, the Playground, the health probes, the metrics), with the
+// authentication of access tokens, CORS, and the bounds on what a request
+// may carry and hold. cmd/server builds what it serves with — the profile
+// service, the persisted queries, the token verifier, the telemetry — and
+// passes it in as Deps.
+package api
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
-	"github.com/redis/go-redis/v9"
-	"github.com/uptrace/bun"
-	"go.opentelemetry.io/otel/trace"
 
-	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/telemetry"
 	"github.com/headline/headline/dataloaders"
 	"github.com/headline/headline/graph"
-	"github.com/headline/headline/store"
 )
 
-// server holds what the routes need; NewServer wires it.
-type server struct {
-	cfg      *Config
-	log      *slog.Logger
-	db       *bun.DB
-	rdb      redis.UniversalClient
-	cache    *store.Cache
-	profiles *store.Profiles
-	tokens   *tokenVerifier
-	metrics  *metrics             // nil: METRICS off
-	tracer   trace.TracerProvider // nil: no tracing
-	replicas *store.Replicas      // nil: no MySQL replicas
-	// apq keeps the persisted queries; nil: APQ off.
-	apq    graph.PersistedQueryStore
-	pgOpts []playground.GraphiqlConfigOption
-	assets http.Handler // the Playground's scripts; nil: from a CDN
+// Profiles is the profile service: lookups, which each request's loaders
+// batch, and updateMe's edits (a *store.Profiles).
+type Profiles interface {
+	dataloaders.ProfileGetter
+	graph.ProfileUpdater
 }
 
-// serverOption adds to what NewServer wires what only some deployments have.
-type serverOption func(*serverOptions)
-
-type serverOptions struct {
-	tracer     trace.TracerProvider // nil: no tracing
-	playground []playground.GraphiqlConfigOption
-	assets     http.Handler    // the Playground's scripts; nil: the page loads them from a CDN
-	replicas   *store.Replicas // nil: db reads from one server
+// Deps is what the edge serves with.
+type Deps struct {
+	Log      *slog.Logger // default: slog.Default()
+	Profiles Profiles
+	// APQ keeps the persisted queries; nil: APQ off.
+	APQ       graph.PersistedQueryStore
+	Tokens    *TokenVerifier
+	Ready     Readiness
+	Telemetry telemetry.Telemetry
+	// Playground serves the Playground's scripts; nil: the page loads
+	// them from a CDN.
+	Playground *PlaygroundAssets
+	// GraphQL holds the GraphQL handler's limits and caches; NewHandler
+	// sets its Log, Profiles, APQ and Extensions.
+	GraphQL graph.Options
+	Options Options
 }
 
-// withPlaygroundAssets serves the Playground's scripts from assets, and
-// points its page at them with pg.
-func withPlaygroundAssets(pg []playground.GraphiqlConfigOption, assets http.Handler) serverOption {
-	return func(o *serverOptions) { o.playground, o.assets = pg, assets }
+// Options are the edge's own settings.
+type Options struct {
+	// MaxBodyBytes refuses a larger POST body with 413 (MAX_BODY_BYTES).
+	// Zero: DefaultOptions'.
+	MaxBodyBytes int64
+	// InFlightBytes bounds the GraphQL request bytes held at once
+	// (REQUEST_BYTES_IN_FLIGHT); 0: no bound.
+	InFlightBytes int64
+	// InFlightWait is how long a request waits for its turn within
+	// InFlightBytes before a 503 (HTTP_READ_TIMEOUT); 0: as long as its
+	// context lasts.
+	InFlightWait       time.Duration
+	CORSAllowedOrigins string // comma-separated, wildcards as rs/cors takes them; "": any
+	ClientIPHeader     string // the header a trusted proxy sets to the client's address; "": the TCP peer
+	PlaygroundAuth     string // the Authorization header the Playground starts with
+	Loaders            dataloaders.Options
 }
 
-// withReplicas tells the profiles that db routes reads to rs (nil: none).
-func withReplicas(rs *store.Replicas) serverOption {
-	return func(o *serverOptions) { o.replicas = rs }
+// DefaultOptions are the settings' defaults.
+var DefaultOptions = Options{MaxBodyBytes: 1 << 20, InFlightBytes: 16 << 20}
+
+// ServerOptions bound the time a connection may take.
+type ServerOptions struct {
+	ReadHeaderTimeout time.Duration // HTTP_READ_HEADER_TIMEOUT: to read a request's headers
+	ReadTimeout       time.Duration // HTTP_READ_TIMEOUT: to read a whole request
+	WriteTimeout      time.Duration // HTTP_WRITE_TIMEOUT: to write a response
+	IdleTimeout       time.Duration // HTTP_IDLE_TIMEOUT: keep-alive idle time
 }
 
-// NewServer returns the HTTP handler of headline: every route is in routes.
-// With withTracing it adds tracing hooks to rdb.
-func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) http.Handler {
-	log = withRequestIDs(log)
-	var o serverOptions
-	for _, opt := range opts {
-		opt(&o)
+// NewServer is the HTTP server of h, with o's timeouts and a 64 KiB bound
+// on a request's headers, logging its errors to log.
+func NewServer(h http.Handler, o ServerOptions, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		WriteTimeout:      o.WriteTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	if o.tracer != nil {
-		var err error
-		if db, err = traceClients(o.tracer, db, rdb); err != nil {
-			log.Error("Redis calls are not traced", "err", err)
-		}
+}
+
+// edge holds what the routes need.
+type edge struct{ Deps }
+
+// NewHandler returns the HTTP handler of headline: every route is in routes.
+func NewHandler(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.Default()
 	}
-	cache := store.NewCache(rdb, store.TTLs{
-		Profile:       cfg.CacheTTL,
-		ProfileJitter: cfg.CacheTTLJitter,
-		Missing:       cfg.CacheMissingTTL,
-		MissingJitter: cfg.CacheMissingJitter,
-		Status:        cfg.CacheStatusTTL,
-		StatusJitter:  cfg.CacheStatusJitter,
-	}).WithBreaker(store.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log).
-		WithTimeout(cfg.RedisReadTimeout)
-	var m *metrics
-	var observer store.Observer // not a nil *metrics: store would call it
-	if cfg.Metrics {
-		m = newMetrics(rdb, cache)
-		observer = m
+	d.Log = telemetry.WithRequestIDs(d.Log)
+	if d.Options.MaxBodyBytes <= 0 {
+		d.Options.MaxBodyBytes = DefaultOptions.MaxBodyBytes
 	}
-	popts := store.ProfilesOptions{Observer: observer, Replicas: o.replicas, FreshWindow: cfg.MySQLFreshWindow}
-	s := &server{
-		cfg:      cfg,
-		log:      log,
-		db:       db,
-		rdb:      rdb,
-		cache:    cache,
-		profiles: store.NewProfiles(db, cache, log, popts),
-		replicas: popts.Replicas,
-		tokens:   tokens,
-		metrics:  m,
-		tracer:   o.tracer,
-		pgOpts:   o.playground,
-		assets:   o.assets,
-	}
-	if cfg.APQ {
-		s.apq = cache.PersistedQueries(store.PersistedQueryOptions{
-			TTL: cfg.APQTTL, LRUSize: cfg.APQCacheSize, LRUBytes: cfg.APQCacheBytes, Log: log, Observer: observer,
-			Limits: store.RegistrationLimits{Bytes: cfg.APQRegistrationBytes, PerClient: cfg.APQClientRegistrations},
-		})
-	}
+	e := &edge{d}
 	mux := http.NewServeMux()
-	s.routes(mux)
-	return closeAfterChunked(withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))))
-}
-
-func (s *server) routes(mux *http.ServeMux) {
-	gql := graph.NewHandler(graph.Options{
-		MaxIDs:          s.cfg.MaxIDs,
-		ComplexityLimit: s.cfg.ComplexityLimit,
-		MaxDepth:        s.cfg.MaxDepth,
-		MaxAliases:      s.cfg.MaxAliases,
-		MaxTokens:       s.cfg.MaxTokens,
-		MaxFields:       s.cfg.MaxFields,
-		QueryCacheSize:  s.cfg.QueryCacheSize,
-		QueryCacheBytes: int64(s.cfg.QueryCacheBytes),
-		Introspection:   s.cfg.Introspection,
-		Log:             s.log,
-		Profiles:        s.profiles,
-		APQ:             s.apq,
-		APQMaxBytes:     s.cfg.APQMaxBytes,
-		Extensions:      s.graphqlExtensions(),
-	})
-	lopts := dataloaders.Options{Wait: s.cfg.LoaderWait}
-	if s.metrics != nil {
-		lopts.ObserveBatch = s.metrics.observeBatch
-		gql.Use(s.metrics.graphqlExtension())
-	}
-	if s.cfg.LogRequests {
-		gql.Use(operationLogger{})
-	}
-	loaders := dataloaders.Middleware(s.profiles, lopts)
-
-	// Only GET answers are cacheable; the persisted-query refusals say so.
-	inflight := newInFlight(int64(s.cfg.InFlightBytes), s.cfg.ReadTimeout)
-	mux.Handle("GET /graphql", inflight.limitQueryString(limitGETValues(authenticate(s.tokens)(loaders(graph.WithResponseHeaders(gql))))))
-	mux.Handle("POST /graphql", limitBody(s.cfg.MaxBodyBytes, inflight)(authenticate(s.tokens)(loaders(gql))))
-	pgOpts := s.pgOpts
-	if s.cfg.PlaygroundAuth != "" {
-		pgOpts = append(pgOpts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": s.cfg.PlaygroundAuth}))
-	}
-	mux.Handle("GET /{$}", playgroundHandler(pgOpts, s.assets == nil))
-	if s.assets != nil {
-		mux.Handle("GET "+playgroundAssetsPath+"{name}", s.assets)
-	}
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	if s.metrics != nil {
-		mux.Handle("GET /metrics", s.metrics.handler())
-	}
-}
-
-// limitBody refuses a request body over n bytes with 413 and a
-// GraphQL-shaped error. gqlgen's POST transport would answer a body it
-// could not read with 200, so the body is read here, whole: it is small by
-// construction, and charged to the in-flight budget f until the request
-// is answered (a body of unknown length as n bytes until it has been read).
-func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength > n {
-				tooLarge(w, n)
-				return
-			}
-			want := r.ContentLength
-			if want < 0 {
-				want = n
-			}
-			held, ok := f.acquire(r.Context(), requestWeight(want))
-			if !ok {
-				busy(w)
-				return
-			}
-			defer func() { f.release(held) }()
-			body, err := readBody(w, r, n)
-			if keep := min(held, requestWeight(int64(len(body)))); keep < held {
-				f.release(held - keep)
-				held = keep
-			}
-			if err != nil {
-				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-					tooLarge(w, n)
-					return
-				}
-				writeGraphQLError(w, http.StatusBadRequest, "could not read the request body", headline.ECodeBadInput)
-				return
-			}
-			if tooManyJSONValues(body, maxJSONValues) {
-				tooManyValues(w)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// readBody reads r's body of at most n bytes. A body of known length is
-// read into one buffer of that length, not the doublings of io.ReadAll
-// (which allocate twice the body); a chunked one grows as it comes.
-func readBody(w http.ResponseWriter, r *http.Request, n int64) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, n)
-	if r.ContentLength < 0 {
-		return io.ReadAll(body)
-	}
-	buf := make([]byte, r.ContentLength)
-	_, err := io.ReadFull(body, buf)
-	return buf, err
-}
-
-func tooLarge(w http.ResponseWriter, n int64) {
-	writeGraphQLError(w, http.StatusRequestEntityTooLarge,
-		fmt.Sprintf("the request body is over %d bytes", n), headline.ECodeBadInput)
-}
-
-// writeGraphQLError answers outside gqlgen in the shape a GraphQL client
-// reads: {"errors":[{"message":…,"extensions":{"code":…}}]}. Its message
-// is cut as gqlgen's are, should it ever quote the request.
-func writeGraphQLError(w http.ResponseWriter, status int, msg, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": graph.Excerpt(msg), "extensions": map[string]string{"code": code}}},
-	})
-}
-
-// handleHealthz says the process is alive; it checks nothing else, so an
-// orchestrator does not restart a server whose database is down.
-func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
-}
-
-// handleReadyz says whether the server can answer: MySQL must answer; a
-// Redis that does not is reported as degraded but still ready, since every
-// lookup then falls back to MySQL.
-func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	body := map[string]string{"status": "ready", "mysql": "ok", "redis": "ok", "redis_breaker": s.cache.BreakerState()}
-	s.breakerDetail(body)
-	code := http.StatusOK
-	if err := s.db.PingContext(ctx); err != nil {
-		s.log.WarnContext(ctx, "readyz: mysql ping failed", "err", err)
-		body["status"], body["mysql"] = "unavailable", "down"
-		code = http.StatusServiceUnavailable
-		// With a replica answering, profile reads go on (all but those of
-		// users updated within the fresh window); only updates fail.
-		if s.replicas != nil && s.replicas.Ping(ctx) == nil {
-			body["status"], code = "degraded", http.StatusOK
+	for _, r := range e.routes() {
+		if r.handler != nil {
+			mux.Handle(r.pattern, r.handler)
 		}
 	}
-	if s.replicas != nil {
-		// Informational: without replicas the primary takes the reads.
-		var states []string
-		for _, st := range s.replicas.States() {
-			if st.Reads {
-				states = append(states, st.Name+" reads")
-			} else {
-				states = append(states, st.Name+" out ("+st.Why+")")
-			}
-		}
-		body["mysql_replicas"] = strings.Join(states, ", ")
-	}
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		s.log.WarnContext(ctx, "readyz: redis ping failed", "err", err)
-		body["redis"] = "down"
-		if code == http.StatusOK {
-			body["status"] = "degraded"
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(body)
+	o, t := d.Options, d.Telemetry
+	return closeAfterChunked(withClientAddr(o.ClientIPHeader, t.LogRequests(d.Log, withCORS(o.CORSAllowedOrigins, t.TraceRequests(mux)))))
 }
 
-// breakerDetail adds to a /readyz body the persisted queries' breaker and,
-// on a cluster, where redis_breaker is the worst of one breaker per master,
-// each master's.
-func (s *server) breakerDetail(body map[string]string) {
-	if s.apq != nil {
-		body["apq_breaker"] = s.cache.APQBreakerState()
+// route is one pattern of the mux; a nil handler is a route that is off.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+func (e *edge) routes() []route {
+	gql := e.graphQL()
+	loaders := dataloaders.Middleware(e.Profiles, e.loaderOptions())
+	auth := authenticate(e.Tokens)
+	inflight := newInFlight(e.Options.InFlightBytes, e.Options.InFlightWait)
+	var metrics, assets http.Handler
+	if e.Telemetry.Metrics != nil {
+		metrics = e.Telemetry.Metrics.Handler()
 	}
-	var nodes []string
-	for _, b := range s.cache.Breakers() {
-		if b.Breaker == store.BreakerCache && b.Node != store.AllNodes {
-			nodes = append(nodes, b.Node+" "+b.State)
-		}
+	if e.Playground != nil {
+		assets = e.Playground.serve
 	}
-	if len(nodes) > 0 {
-		body["redis_breaker_nodes"] = strings.Join(nodes, ", ")
+	return []route{
+		// Only GET answers are cacheable; the persisted-query refusals say so.
+		{"GET /graphql", inflight.limitQueryString(limitGETValues(auth(loaders(graph.WithResponseHeaders(gql)))))},
+		{"POST /graphql", limitBody(e.Options.MaxBodyBytes, inflight)(auth(loaders(gql)))},
+		{"GET /{$}", e.playgroundPage()},
+		{"GET " + playgroundAssetsPath + "{name}", assets},
+		{"GET /healthz", http.HandlerFunc(handleHealthz)},
+		{"GET /readyz", http.HandlerFunc(e.handleReadyz)},
+		{"GET /metrics", metrics},
 	}
+}
+
+// graphQL is the GraphQL handler on the edge's services, observed by its
+// telemetry.
+func (e *edge) graphQL() http.Handler {
+	opts := e.GraphQL
+	opts.Log, opts.Profiles, opts.APQ, opts.Extensions = e.Log, e.Profiles, e.APQ, e.Telemetry.Extensions()
+	return graph.NewHandler(opts)
+}
+
+func (e *edge) loaderOptions() dataloaders.Options {
+	o := e.Options.Loaders
+	if e.Telemetry.Metrics != nil {
+		o.ObserveBatch = e.Telemetry.Metrics.ObserveBatch
+	}
+	return o
+}
+
+// playgroundPage is the Playground, loading its scripts from the server or
+// a CDN, with PLAYGROUND_AUTHORIZATION as the header it starts with.
+func (e *edge) playgroundPage() http.Handler {
+	var opts []playground.GraphiqlConfigOption
+	if e.Playground != nil {
+		opts = slices.Clone(e.Playground.opts)
+	}
+	if e.Options.PlaygroundAuth != "" {
+		opts = append(opts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": e.Options.PlaygroundAuth}))
+	}
+	return playgroundHandler(opts, e.Playground == nil)
 }

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"bytes"
@@ -21,9 +21,9 @@ import (
 // CDN, which a machine on a closed network cannot reach. With
 // PLAYGROUND_ASSETS_DIR naming a node_modules folder that holds these npm
 // packages (`npm install graphiql@4.1.2 react@18.2.0 react-dom@18.2.0`, or
-// `npm ci` in cmd/server/testdata/frontend), the server serves these four
-// files itself and the page loads them from it. The versions are the ones
-// gqlgen's page is written for.
+// `npm ci` in cmd/server/internal/api/testdata/frontend), the server serves
+// these four files itself and the page loads them from it. The versions are
+// the ones gqlgen's page is written for.
 var playgroundAssets = []struct {
 	name    string // under /playground/assets/
 	pkg     string
@@ -38,20 +38,26 @@ var playgroundAssets = []struct {
 
 const playgroundAssetsPath = "/playground/assets/"
 
-// localPlayground checks dir's packages and returns the Playground options
+// PlaygroundAssets are the Playground's scripts, served by the server.
+type PlaygroundAssets struct {
+	opts  []playground.GraphiqlConfigOption // point the page at the server's copies
+	serve http.Handler                      // serves exactly those files
+}
+
+// LocalPlayground checks dir's packages and returns the Playground options
 // that point the page at the server's copies, with each file's SRI hash, and
 // the handler that serves exactly those files.
-func localPlayground(dir string) ([]playground.GraphiqlConfigOption, http.Handler, error) {
+func LocalPlayground(dir string) (*PlaygroundAssets, error) {
 	files := make(map[string]string, len(playgroundAssets)) // name → path
 	sri := make(map[string]string, len(playgroundAssets))
 	for _, a := range playgroundAssets {
 		if err := checkPackage(dir, a.pkg, a.version); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		path := filepath.Join(dir, a.pkg, filepath.FromSlash(a.file))
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("PLAYGROUND_ASSETS_DIR: %w", err)
+			return nil, fmt.Errorf("PLAYGROUND_ASSETS_DIR: %w", err)
 		}
 		sum := sha256.Sum256(b)
 		files[a.name] = path
@@ -72,7 +78,7 @@ func localPlayground(dir string) ([]playground.GraphiqlConfigOption, http.Handle
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		http.ServeFile(w, r, path)
 	})
-	return opts, serve, nil
+	return &PlaygroundAssets{opts: opts, serve: serve}, nil
 }
 
 // checkPackage makes sure dir holds pkg at version: a different version's
@@ -154,8 +160,8 @@ const cdnFailureNote = `
     <ul style="font-family:monospace;font-size:.85rem">%s</ul>
     <p>To have headline serve these files itself, run, in a checkout of headline
     (npm needs its registry or a mirror; the folder can also be copied from a machine that has one):</p>
-    <pre style="background:#f4f4f4;padding:.75rem;overflow-x:auto;font-size:.85rem">npm ci --prefix cmd/server/testdata/frontend
-PLAYGROUND_ASSETS_DIR=$PWD/cmd/server/testdata/frontend/node_modules go run ./cmd/server</pre>
+    <pre style="background:#f4f4f4;padding:.75rem;overflow-x:auto;font-size:.85rem">npm ci --prefix cmd/server/internal/api/testdata/frontend
+PLAYGROUND_ASSETS_DIR=$PWD/cmd/server/internal/api/testdata/frontend/node_modules go run ./cmd/server</pre>
     <p>PLAYGROUND_ASSETS_DIR may name any node_modules folder that holds graphiql@4.1.2,
     react@18.2.0 and react-dom@18.2.0.</p>
   </div>

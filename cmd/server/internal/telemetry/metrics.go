@@ -1,4 +1,4 @@
-package main
+package telemetry
 
 import (
 	"context"
@@ -16,11 +16,11 @@ import (
 	"github.com/headline/headline/store"
 )
 
-// metrics are the server's Prometheus metrics, on a registry of their own:
+// Metrics are the server's Prometheus metrics, on a registry of their own:
 // no global state, so two servers in one process (as in tests) count apart.
 // It implements store.Observer, and feeds the loaders' and the GraphQL
 // handler's observations into the same registry.
-type metrics struct {
+type Metrics struct {
 	registry *prometheus.Registry
 
 	cacheHit, cacheMiss, cacheNegative, cacheCorrupt prometheus.Counter
@@ -32,23 +32,23 @@ type metrics struct {
 	operations                                       operationNames
 }
 
-var _ store.Observer = (*metrics)(nil)
+var _ store.Observer = (*Metrics)(nil)
 
-// breakerStates tells the Redis circuit breakers' states (a *store.Cache).
-type breakerStates interface {
+// BreakerStates tells the Redis circuit breakers' states (a *store.Cache).
+type BreakerStates interface {
 	BreakerState() string
 	Breakers() []store.NodeBreaker
 }
 
-// newMetrics registers every metric: the application's, rdb's connection
+// NewMetrics registers every metric: the application's, rdb's connection
 // pool, the breakers' states, and the Go runtime's and the process's.
-func newMetrics(rdb redis.UniversalClient, breakers breakerStates) *metrics {
+func NewMetrics(rdb redis.UniversalClient, breakers BreakerStates) *Metrics {
 	reg := prometheus.NewRegistry()
 	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "headline_cache_requests_total",
 		Help: `Profile cache entries read, by what they held: hit (a profile), miss (absent), negative ("-1": no such user), corrupt (a value of another shape, over 4 KiB or not valid UTF-8, loaded again like a miss).`,
 	}, []string{"result"})
-	m := &metrics{
+	m := &Metrics{
 		registry:      reg,
 		cacheHit:      cache.WithLabelValues("hit"),
 		cacheMiss:     cache.WithLabelValues("miss"),
@@ -97,7 +97,7 @@ func newMetrics(rdb redis.UniversalClient, breakers breakerStates) *metrics {
 		nodeBreakerCollector{breakers: breakers, desc: prometheus.NewDesc("headline_redis_node_breaker_state",
 			`Each Redis circuit breaker, by what it guards (breaker: cache for profile entries, apq for persisted queries) and node (a cluster master's address, or "all" for the one breaker of a single node or Sentinel master): 0 closed, 1 half-open, 2 open.`,
 			[]string{"breaker", "node"}, nil)},
-		newBuildInfoGauge(readBuildInfo()),
+		newBuildInfoGauge(ReadBuildInfo()),
 		newRedisPoolCollector(rdb),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -107,7 +107,7 @@ func newMetrics(rdb redis.UniversalClient, breakers breakerStates) *metrics {
 
 // newBuildInfoGauge is 1, labelled with the build: a dashboard can show
 // which commit each instance runs, and join it onto other series.
-func newBuildInfoGauge(b buildInfo) prometheus.Gauge {
+func newBuildInfoGauge(b BuildInfo) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "headline_build_info",
 		Help: "Always 1; the labels say which build runs: module version, VCS revision, commit time, whether the work tree was modified, Go version.",
@@ -119,13 +119,13 @@ func newBuildInfoGauge(b buildInfo) prometheus.Gauge {
 	return g
 }
 
-// handler serves the registry in the Prometheus exposition formats.
-func (m *metrics) handler() http.Handler {
+// Handler serves the registry in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
 // CacheLookups implements store.Observer.
-func (m *metrics) CacheLookups(hit, miss, negative, corrupt int) {
+func (m *Metrics) CacheLookups(hit, miss, negative, corrupt int) {
 	for _, c := range []struct {
 		counter prometheus.Counter
 		n       int
@@ -137,24 +137,24 @@ func (m *metrics) CacheLookups(hit, miss, negative, corrupt int) {
 }
 
 // RedisError implements store.Observer.
-func (m *metrics) RedisError(op string) { m.redisErrors.WithLabelValues(op).Inc() }
+func (m *Metrics) RedisError(op string) { m.redisErrors.WithLabelValues(op).Inc() }
 
 // APQRegistration implements store.Observer.
-func (m *metrics) APQRegistration(result string) { m.apqRegistrations.WithLabelValues(result).Inc() }
+func (m *Metrics) APQRegistration(result string) { m.apqRegistrations.WithLabelValues(result).Inc() }
 
 // SQL implements store.Observer.
-func (m *metrics) SQL(op string, d time.Duration) {
+func (m *Metrics) SQL(op string, d time.Duration) {
 	m.sqlDuration.WithLabelValues(op).Observe(d.Seconds())
 }
 
-// observeBatch is the loaders' ObserveBatch.
-func (m *metrics) observeBatch(keys int) { m.batchKeys.Observe(float64(keys)) }
+// ObserveBatch is the loaders' ObserveBatch.
+func (m *Metrics) ObserveBatch(keys int) { m.batchKeys.Observe(float64(keys)) }
 
 // graphqlExtension times every GraphQL response, the refused ones (parse,
 // validation and limit errors) included.
-func (m *metrics) graphqlExtension() graphql.HandlerExtension { return graphqlMetrics{m} }
+func (m *Metrics) graphqlExtension() graphql.HandlerExtension { return graphqlMetrics{m} }
 
-type graphqlMetrics struct{ m *metrics }
+type graphqlMetrics struct{ m *Metrics }
 
 var _ graphql.ResponseInterceptor = graphqlMetrics{}
 
@@ -170,14 +170,7 @@ func (g graphqlMetrics) InterceptResponse(ctx context.Context, next graphql.Resp
 	if resp == nil {
 		return nil
 	}
-	var name string
-	if graphql.HasOperationContext(ctx) {
-		oc := graphql.GetOperationContext(ctx)
-		name = oc.OperationName
-		if oc.Operation != nil {
-			name = oc.Operation.Name
-		}
-	}
+	name, _ := operationName(ctx)
 	outcome := "ok"
 	if len(resp.Errors) > 0 {
 		outcome = "error"
@@ -235,7 +228,7 @@ func breakerValue(state string) float64 {
 // nodeBreakerCollector reports each node's breaker at each scrape: the
 // nodes are known only as keys go to them.
 type nodeBreakerCollector struct {
-	breakers breakerStates
+	breakers BreakerStates
 	desc     *prometheus.Desc
 }
 

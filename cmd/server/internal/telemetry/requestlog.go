@@ -1,8 +1,9 @@
-package main
+package telemetry
 
 import (
 	"context"
 	"crypto/rand"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -62,8 +63,23 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
-// withRequestIDs makes log's records carry the request id of their context.
-func withRequestIDs(log *slog.Logger) *slog.Logger {
+// NewLogger is the server's log, at level (debug, info, warn or error;
+// info for any other) in format (json, or text for any other), whose
+// records carry the request id of their context.
+func NewLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return WithRequestIDs(slog.New(slog.NewJSONHandler(w, opts)))
+	}
+	return WithRequestIDs(slog.New(slog.NewTextHandler(w, opts)))
+}
+
+// WithRequestIDs makes log's records carry the request id of their context.
+func WithRequestIDs(log *slog.Logger) *slog.Logger {
 	if _, ok := log.Handler().(requestIDHandler); ok {
 		return log
 	}
@@ -162,12 +178,8 @@ func (operationLogger) ExtensionName() string                   { return "Reques
 func (operationLogger) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (operationLogger) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	if line, ok := ctx.Value(requestLineKey{}).(*requestLine); ok && graphql.HasOperationContext(ctx) {
-		oc := graphql.GetOperationContext(ctx)
-		name := oc.OperationName
-		if oc.Operation != nil {
-			name = oc.Operation.Name
-		}
+	if line, ok := ctx.Value(requestLineKey{}).(*requestLine); ok {
+		name, _ := operationName(ctx)
 		if len(name) > maxLoggedOperation {
 			name = strings.ToValidUTF8(name[:maxLoggedOperation], "")
 		}

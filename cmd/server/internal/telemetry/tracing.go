@@ -1,4 +1,4 @@
-package main
+package telemetry
 
 // OpenTelemetry traces: one trace per request, rooted in the HTTP server span
 // (which continues an incoming W3C traceparent), with the GraphQL operation,
@@ -35,11 +35,23 @@ import (
 	"go.opentelemetry.io/otel/trace/embedded"
 )
 
-// startTracing returns the tracer provider of the server's spans, exporting
+// TracingOptions say where spans go, under the standard variable names;
+// tracing is off unless an endpoint is set. The exporter reads the other
+// OTEL_* variables (headers, timeout, TLS, sampler) from the environment
+// itself.
+type TracingOptions struct {
+	Endpoint       string // OTEL_EXPORTER_OTLP_ENDPOINT: collector base URL
+	TracesEndpoint string // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: full URL for traces, over the base
+	Protocol       string // OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf or grpc
+	TracesProtocol string // OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: over Protocol
+	ServiceName    string // OTEL_SERVICE_NAME: service.name of the traces
+}
+
+// StartTracing returns the tracer provider of the server's spans, exporting
 // them over OTLP as cfg says, or nil when no OTLP endpoint is configured. The
 // caller must shut it down: that flushes the spans still queued.
-func startTracing(ctx context.Context, cfg *Config, log *slog.Logger) (*sdktrace.TracerProvider, error) {
-	if cfg.OTLPEndpoint == "" && cfg.OTLPTracesEndpoint == "" {
+func StartTracing(ctx context.Context, cfg TracingOptions, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+	if cfg.Endpoint == "" && cfg.TracesEndpoint == "" {
 		return nil, nil
 	}
 	exp, endpoint, protocol, err := newTraceExporter(ctx, cfg)
@@ -70,15 +82,15 @@ func startTracing(ctx context.Context, cfg *Config, log *slog.Logger) (*sdktrace
 // exporter reads every other OTEL_EXPORTER_OTLP_* variable (headers,
 // timeout, compression, certificates) from the environment itself, as the
 // SDK reads OTEL_TRACES_SAMPLER and OTEL_BSP_*.
-func newTraceExporter(ctx context.Context, cfg *Config) (exp sdktrace.SpanExporter, endpoint, protocol string, err error) {
-	protocol, protocolVar := cfg.OTLPProtocol, "OTEL_EXPORTER_OTLP_PROTOCOL"
-	if cfg.OTLPTracesProtocol != "" {
-		protocol, protocolVar = cfg.OTLPTracesProtocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+func newTraceExporter(ctx context.Context, cfg TracingOptions) (exp sdktrace.SpanExporter, endpoint, protocol string, err error) {
+	protocol, protocolVar := cfg.Protocol, "OTEL_EXPORTER_OTLP_PROTOCOL"
+	if cfg.TracesProtocol != "" {
+		protocol, protocolVar = cfg.TracesProtocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 	}
-	raw, endpointVar := cfg.OTLPTracesEndpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	raw, endpointVar := cfg.TracesEndpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 	base := raw == ""
 	if base {
-		raw, endpointVar = cfg.OTLPEndpoint, "OTEL_EXPORTER_OTLP_ENDPOINT"
+		raw, endpointVar = cfg.Endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT"
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -103,9 +115,9 @@ func newTraceExporter(ctx context.Context, cfg *Config) (exp sdktrace.SpanExport
 	return exp, u.Redacted(), protocol, nil
 }
 
-// shutdownTracing flushes the queued spans and stops tp, waiting at most a
+// ShutdownTracing flushes the queued spans and stops tp, waiting at most a
 // few seconds for a collector that does not answer.
-func shutdownTracing(tp *sdktrace.TracerProvider, log *slog.Logger) {
+func ShutdownTracing(tp *sdktrace.TracerProvider, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := tp.Shutdown(ctx); err != nil {
@@ -113,16 +125,11 @@ func shutdownTracing(tp *sdktrace.TracerProvider, log *slog.Logger) {
 	}
 }
 
-// withTracing makes the server trace its requests to tp.
-func withTracing(tp trace.TracerProvider) serverOption {
-	return func(o *serverOptions) { o.tracer = tp }
-}
-
-// traceClients returns db with a span for every statement, and adds a span
+// TraceClients returns db with a span for every statement, and adds a span
 // for every command and pipeline to rdb (a hook on the client itself).
 // Statements are recorded with placeholders, not values; Redis commands
 // without their arguments, which hold profiles and lease tokens.
-func traceClients(tp trace.TracerProvider, db *bun.DB, rdb redis.UniversalClient) (*bun.DB, error) {
+func TraceClients(tp trace.TracerProvider, db *bun.DB, rdb redis.UniversalClient) (*bun.DB, error) {
 	children := childSpans{tp: tp}
 	db = db.WithQueryHook(bunotel.NewQueryHook(
 		bunotel.WithTracerProvider(children),
@@ -140,14 +147,14 @@ func traceClients(tp trace.TracerProvider, db *bun.DB, rdb redis.UniversalClient
 }
 
 // traceHTTP wraps h in the root span of each request, named by its route
-// ("POST /graphql"). Probes and metric scrapes are not traced: they would be
-// most of the traces and tell nothing.
-func (s *server) traceHTTP(h http.Handler) http.Handler {
-	if s.tracer == nil {
+// ("POST /graphql"), or returns h when tp is nil. Probes and metric scrapes
+// are not traced: they would be most of the traces and tell nothing.
+func traceHTTP(tp trace.TracerProvider, h http.Handler) http.Handler {
+	if tp == nil {
 		return h
 	}
 	return otelhttp.NewHandler(h, "headline",
-		otelhttp.WithTracerProvider(s.tracer),
+		otelhttp.WithTracerProvider(tp),
 		otelhttp.WithPropagators(propagation.TraceContext{}),
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelhttp.WithFilter(func(r *http.Request) bool {
@@ -158,14 +165,6 @@ func (s *server) traceHTTP(h http.Handler) http.Handler {
 			return true
 		}),
 	)
-}
-
-// graphqlExtensions are the gqlgen extensions tracing adds: none when off.
-func (s *server) graphqlExtensions() []graphql.HandlerExtension {
-	if s.tracer == nil {
-		return nil
-	}
-	return []graphql.HandlerExtension{graphqlTracer{tracer: s.tracer.Tracer("github.com/headline/headline/graph")}}
 }
 
 // graphqlTracer is a gqlgen extension: a span for the operation and one for
@@ -190,14 +189,14 @@ const maxSpanOperationName = 64
 // planned and ends it once the response is made, so the planned batch's
 // Redis and SQL calls, which start before any resolver, are its children.
 func (g graphqlTracer) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	oc := graphql.GetOperationContext(ctx)
-	if oc.Operation == nil {
+	n, op := operationName(ctx)
+	if op == nil {
 		return next(ctx)
 	}
-	typ := string(oc.Operation.Operation)
+	typ := string(op.Operation)
 	spanName := typ
 	attrs := []attribute.KeyValue{semconv.GraphQLOperationTypeKey.String(typ)}
-	if n := oc.Operation.Name; n != "" && len(n) <= maxSpanOperationName {
+	if n != "" && len(n) <= maxSpanOperationName {
 		spanName += " " + n
 		attrs = append(attrs, semconv.GraphQLOperationName(n))
 	}

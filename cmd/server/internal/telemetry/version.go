@@ -1,14 +1,14 @@
-package main
+package telemetry
 
 import (
 	"fmt"
 	"runtime/debug"
 )
 
-// buildInfo is what the binary knows of its own build: the module version
+// BuildInfo is what the binary knows of its own build: the module version
 // and the VCS state go build stamped into it ("unknown" when it stamped
 // none: built with -buildvcs=false, outside a repository, or a test).
-type buildInfo struct {
+type BuildInfo struct {
 	Version   string // module version: a tag, a pseudo-version, or "(devel)"
 	Revision  string // vcs.revision: the commit
 	Time      string // vcs.time: the commit's time, RFC 3339
@@ -16,11 +16,11 @@ type buildInfo struct {
 	GoVersion string
 }
 
-// readBuildInfo reads the running binary's build information.
-func readBuildInfo() buildInfo { return buildInfoFrom(debug.ReadBuildInfo()) }
+// ReadBuildInfo reads the running binary's build information.
+func ReadBuildInfo() BuildInfo { return buildInfoFrom(debug.ReadBuildInfo()) }
 
-func buildInfoFrom(bi *debug.BuildInfo, ok bool) buildInfo {
-	b := buildInfo{Version: "unknown", Revision: "unknown", Time: "unknown", Modified: "unknown", GoVersion: "unknown"}
+func buildInfoFrom(bi *debug.BuildInfo, ok bool) BuildInfo {
+	b := BuildInfo{Version: "unknown", Revision: "unknown", Time: "unknown", Modified: "unknown", GoVersion: "unknown"}
 	if !ok || bi == nil {
 		return b
 	}
@@ -45,7 +45,7 @@ func buildInfoFrom(bi *debug.BuildInfo, ok bool) buildInfo {
 
 // String is what `server -version` prints: one line of key=value pairs, as
 // the startup log line has them.
-func (b buildInfo) String() string {
+func (b BuildInfo) String() string {
 	return fmt.Sprintf("headline version=%s revision=%s time=%s modified=%s go=%s",
 		b.Version, b.Revision, b.Time, b.Modified, b.GoVersion)
 }
