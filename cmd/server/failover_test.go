@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
@@ -42,7 +43,7 @@ const (
 func newFailoverFault(t *testing.T) *fault {
 	t.Helper()
 	m := storetest.StartMariaDB(t)
-	m.Seed(t, seqUsers(1, suiteUsers)...)
+	m.Seed(t, servertest.SeqUsers(1, suiteUsers)...)
 	f := &fault{m: m, want: readWant(t, m), d: max(failoverLoad, loadTime(t))}
 	if len(f.want) != suiteUsers {
 		t.Fatalf("MySQL holds %d users, want %d", len(f.want), suiteUsers)

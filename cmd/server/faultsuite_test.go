@@ -8,10 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -25,6 +21,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/api"
+	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/cmd/server/internal/telemetry"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
@@ -61,8 +60,8 @@ func TestFaultSuite(t *testing.T) {
 		id := int64(i + 1)
 		users[i] = headline.User{ID: id, Name: fmt.Sprintf("用户%d", id)}
 		if id%2 == 0 {
-			users[i].Photo = ptr2(fmt.Sprintf("https://img.example.com/avatar/%d.png", id))
-			users[i].Intro = ptr2(fmt.Sprintf("intro %d", id))
+			users[i].Photo = servertest.Ptr(fmt.Sprintf("https://img.example.com/avatar/%d.png", id))
+			users[i].Intro = servertest.Ptr(fmt.Sprintf("intro %d", id))
 		}
 	}
 	m.Seed(t, users...)
@@ -130,7 +129,7 @@ func margin(d time.Duration) time.Duration {
 type inproc struct {
 	url  string
 	addr string
-	log  *syncBuffer
+	log  *storetest.SyncBuffer
 }
 
 // env is the server's environment on the suite's MariaDB and the given
@@ -149,13 +148,11 @@ func (f *fault) env(redisURL string, extra map[string]string) map[string]string 
 	return env
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
 // serve runs run() with f.env until the test ends.
 func (f *fault) serve(t *testing.T, redisURL string, extra map[string]string) *inproc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &storetest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"server"}, envOf(f.env(redisURL, extra)), out) }()
 	t.Cleanup(func() {
@@ -186,14 +183,6 @@ func (f *fault) serve(t *testing.T, redisURL string, extra map[string]string) *i
 			t.Fatalf("the server does not listen after 15s:\n%s", out)
 		}
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // check asks for ids once and fails the test unless every id is answered
@@ -479,26 +468,19 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
-	log := newLogger(cfg, out)
+	out := &storetest.SyncBuffer{}
+	log := telemetry.NewLogger(out, cfg.LogLevel, cfg.LogFormat)
 	db, err := store.OpenMySQL(cfg.MySQLDSN, store.PoolOptions{MaxOpen: cfg.MySQLMaxOpen})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
+	opt, err := redis.ParseURL(cfg.Redis.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := newRedis(opt, cfg)
+	rdb := store.NewRedisClient(opt, cfg.Redis.ClientOptions)
 	rdb.AddHook(noRedis{})
-	srv := &http.Server{
-		Handler:           NewServer(cfg, log, db, rdb, newTokenVerifierWith(cfg.JWTLeeway, testSecret)),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := api.NewServer(newHandler(cfg, log, &env{mode: "external", db: db, rdb: rdb, secret: testSecret}, nil, nil), cfg.HTTP, log)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -708,11 +690,11 @@ func (f *fault) mysqlDown(t *testing.T) {
 		if opaque.Load() == 0 {
 			t.Errorf("no uncached id was answered with INTERNAL_SERVER_ERROR")
 		}
-		if p := getProbe(t, s.url+"/healthz"); p.status != http.StatusOK {
-			t.Errorf("healthz = %d with MySQL down, want 200: the server stays up", p.status)
+		if p := servertest.GetProbe(t, s.url+"/healthz"); p.Status != http.StatusOK {
+			t.Errorf("healthz = %d with MySQL down, want 200: the server stays up", p.Status)
 		}
-		if p := getProbe(t, s.url+"/readyz"); p.status != http.StatusServiceUnavailable {
-			t.Errorf("readyz = %d %s with MySQL down, want 503", p.status, p.body)
+		if p := servertest.GetProbe(t, s.url+"/readyz"); p.Status != http.StatusServiceUnavailable {
+			t.Errorf("readyz = %d %s with MySQL down, want 503", p.Status, p.Body)
 		}
 	})
 
@@ -778,23 +760,6 @@ func (f *fault) herd(t *testing.T) {
 		len(selects), n, perRound, summarize(all), selects)
 }
 
-// buildServer builds the server binary into dir.
-func buildServer(t *testing.T, dir string) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(dir, "server")
-	start := time.Now()
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("built the server in %v", time.Since(start).Round(time.Millisecond))
-	return bin
-}
-
 // gate holds the load's clients while closed; stop ends them.
 type gate struct {
 	mu      sync.Mutex
@@ -839,40 +804,8 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 		"REDIS_BREAKER_FAILURES": "1000000",
 		"SHUTDOWN_TIMEOUT":       "15s",
 	})
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("server output, last lines:\n%s", lastLines(out.String(), 30))
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for !listeningRE.MatchString(out.String()) {
-		select {
-		case <-exited:
-			t.Fatalf("the server exited before listening:\n%s", out)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server does not listen after 15s:\n%s", out)
-		}
-	}
+	p := startProcess(t, bin, env)
+	p.listening(t)
 
 	g := newGate()
 	wait := during(load{url: "http://" + addr, duration: f.d + time.Minute, pick: mixedPick(defaultPool()),
@@ -892,7 +825,7 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 	g.set(true, false)
 	time.Sleep(50 * time.Millisecond)
 	signalled := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 
@@ -904,7 +837,7 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 		if err != nil {
 			refusedAfter = time.Since(signalled)
 			select {
-			case <-exited:
+			case <-p.exited:
 			default:
 				stillRunning = true
 			}
@@ -922,7 +855,7 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 	reopened := time.Now()
 	g.set(false, false)
 	select {
-	case <-exited:
+	case <-p.exited:
 	case <-time.After(30 * time.Second):
 		g.set(false, true)
 		t.Fatalf("the server has not exited 30s after SIGTERM")
@@ -968,10 +901,10 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 			break
 		}
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
-	if log := out.String(); !strings.Contains(log, "msg=\"shutting down\"") || !strings.Contains(log, "msg=stopped") {
+	if log := p.out.String(); !strings.Contains(log, "msg=\"shutting down\"") || !strings.Contains(log, "msg=stopped") {
 		t.Errorf("the log does not say it shut down and stopped:\n%s", lastLines(log, 10))
 	}
 }

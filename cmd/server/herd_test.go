@@ -9,21 +9,19 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
@@ -32,6 +30,12 @@ import (
 
 // herdPerInstance is how many concurrent requests each instance gets.
 const herdPerInstance = 100
+
+// slowMachine gives Redis timeouts that hold on a loaded machine (the race
+// detector, 200 clients on 2 cores), for tests about something else.
+func slowMachine(c *Config) {
+	c.Redis.DialTimeout, c.Redis.ReadTimeout, c.Redis.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+}
 
 // herdClient keeps enough idle connections that a herd does not open and
 // close hundreds of them on the way.
@@ -64,7 +68,7 @@ func herd(t *testing.T, client *http.Client, urls []string, id int64, wantName s
 					resp.Body.Close()
 					var r struct {
 						Data struct {
-							User *userJSON `json:"user"`
+							User *servertest.User `json:"user"`
 						} `json:"data"`
 					}
 					if json.Unmarshal(b, &r) != nil || r.Data.User == nil || r.Data.User.Name != wantName {
@@ -95,24 +99,23 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 	// to miniredis would otherwise time out, open the breaker, and measure
 	// the Redis-down path instead.
 	a := newTestServer(t, slowMachine)
-	dbB, sqlB := storetest.CountSQL(a.base)
-	rdbB := newRedis(a.redis.Options(), a.cfg)
+	rdbB := store.NewRedisClient(a.Redis.Options(), a.cfg.Redis.ClientOptions)
 	t.Cleanup(func() { _ = rdbB.Close() })
-	hsB := httptest.NewServer(NewServer(a.cfg, testLogger(t), dbB, rdbB, newTokenVerifier(testSecret)))
-	t.Cleanup(hsB.Close)
+	b := serveConfig(t, a.cfg, a.Base, rdbB)
+	sqlB := b.SQL
 	client := herdClient(t)
 	ctx := context.Background()
 
 	var figures []string
 	worst := 0
 	for id := int64(23501); id <= 23505; id++ {
-		a.replaceUsers(t, headline.User{ID: id, Name: fmt.Sprintf("herd %d", id)})
-		if err := a.redis.Raw.Del(ctx, store.ProfileKey(id), store.LeaseKey(id)).Err(); err != nil {
+		a.ReplaceUsers(t, headline.User{ID: id, Name: fmt.Sprintf("herd %d", id)})
+		if err := a.Redis.Raw.Del(ctx, store.ProfileKey(id), store.LeaseKey(id)).Err(); err != nil {
 			t.Fatal(err)
 		}
-		a.sql.Reset()
+		a.SQL.Reset()
 		sqlB.Reset()
-		faults := herd(t, client, []string{a.URL, hsB.URL}, id, fmt.Sprintf("herd %d", id))
+		faults := herd(t, client, []string{a.URL, b.URL}, id, fmt.Sprintf("herd %d", id))
 		for i, f := range faults {
 			if i == 5 {
 				t.Errorf("… %d wrong answers in all", len(faults))
@@ -120,14 +123,14 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 			}
 			t.Errorf("id %d: wrong answer: %s", id, f)
 		}
-		selA, selB := a.sql.Count("SELECT"), sqlB.Count("SELECT")
+		selA, selB := a.SQL.Count("SELECT"), sqlB.Count("SELECT")
 		figures = append(figures, fmt.Sprintf("id %d: %d+%d", id, selA, selB))
 		worst = max(worst, selA+selB)
 		if selA+selB > 2 || selA > 1 || selB > 1 {
 			t.Errorf("id %d: 2 instances × %d concurrent cold requests ran %d+%d SELECTs, want at most 1 per instance, 2 in all:\nA: %q\nB: %q",
-				id, herdPerInstance, selA, selB, a.sql.Queries(), sqlB.Queries())
+				id, herdPerInstance, selA, selB, a.SQL.Queries(), sqlB.Queries())
 		}
-		if _, raw, ok := cachedInfo(t, a.redis.Raw, id); !ok {
+		if _, raw, ok := servertest.CachedInfo(t, a.Redis.Raw, id); !ok {
 			t.Errorf("id %d: not cached after the herd", id)
 		} else if !strings.Contains(raw, fmt.Sprintf(`"herd %d"`, id)) {
 			t.Errorf("id %d: cached %s", id, raw)
@@ -246,56 +249,15 @@ type herdProcess struct {
 	name  string
 	url   string
 	proxy *herdProxy
-	out   *syncBuffer
+	*process
 }
 
-var herdListening = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
-// startHerdProcess runs bin with env (and nothing else of the test's
-// environment but PATH and HOME), waits for it to listen, and stops it with
-// SIGTERM when the test ends.
+// startHerdProcess runs bin with env and waits for it to listen.
 func startHerdProcess(t *testing.T, bin, name string, proxy *herdProxy, env map[string]string) *herdProcess {
 	t.Helper()
-	p := &herdProcess{name: name, proxy: proxy, out: &syncBuffer{}}
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.out)
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if m := herdListening.FindStringSubmatch(p.out.String()); m != nil {
-			p.url = "http://" + m[1]
-			return p
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited before listening:\n%s", name, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not listen after 15s:\n%s", name, p.out)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	p := &herdProcess{name: name, proxy: proxy, process: startProcess(t, bin, env)}
+	p.url = "http://" + p.listening(t)
+	return p
 }
 
 // herdProxy forwards MySQL connections to the server and records the text of

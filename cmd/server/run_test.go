@@ -21,19 +21,17 @@ import (
 	"github.com/uptrace/bun/dialect"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
-
-// syncBuffer is a log sink the server and the test share.
-type syncBuffer = storetest.SyncBuffer
 
 func envOf(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }
 }
 
 // waitForLog returns the first submatch of re in the log, waiting up to 10s.
-func waitForLog(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
+func waitForLog(t *testing.T, out *storetest.SyncBuffer, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -50,16 +48,16 @@ func waitForLog(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
 // args added to its flags, and returns its address, its log and a stop
 // function that ends it and returns what run returned (an error if it did not
 // end within 10s). The test's cleanup stops it too.
-func startEmbedded(t *testing.T, args ...string) (addr string, out *syncBuffer, stop func() error) {
+func startEmbedded(t *testing.T, args ...string) (addr string, out *storetest.SyncBuffer, stop func() error) {
 	t.Helper()
 	return startRun(t, nil, "embedded", args...)
 }
 
 // startRun is startEmbedded on the settings env, waiting for mode.
-func startRun(t *testing.T, env map[string]string, mode string, args ...string) (addr string, out *syncBuffer, stop func() error) {
+func startRun(t *testing.T, env map[string]string, mode string, args ...string) (addr string, out *storetest.SyncBuffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &storetest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"server", "-http-addr", "127.0.0.1:0"}, args...), envOf(env), out)
@@ -140,9 +138,9 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MaxIDs != 7 || cfg.ComplexityLimit != 77 || cfg.LoaderWait != time.Millisecond || cfg.HTTPAddr != ":8080" {
+	if cfg.GraphQL.MaxIDs != 7 || cfg.GraphQL.ComplexityLimit != 77 || cfg.API.Loaders.Wait != time.Millisecond || cfg.HTTPAddr != ":8080" {
 		t.Errorf("got MaxIDs %d ComplexityLimit %d LoaderWait %v HTTPAddr %q; want 7, 77, 1ms, :8080",
-			cfg.MaxIDs, cfg.ComplexityLimit, cfg.LoaderWait, cfg.HTTPAddr)
+			cfg.GraphQL.MaxIDs, cfg.GraphQL.ComplexityLimit, cfg.API.Loaders.Wait, cfg.HTTPAddr)
 	}
 }
 
@@ -431,21 +429,21 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range settings {
-		def := s.def
+	for _, s := range serverSettings {
+		def := s.Default
 		if def == "" {
 			def = "—"
 		}
-		row := "| `" + s.env + "` | "
+		row := "| `" + s.Env + "` | "
 		if !strings.Contains(string(readme), row+"`"+def+"` |") && !strings.Contains(string(readme), row+def+" |") {
-			t.Errorf("README has no row %q with default %q", s.env, def)
+			t.Errorf("README has no row %q with default %q", s.Env, def)
 		}
 	}
 }
 
 func TestPlaygroundStartsWithTheDemoTokenInTheEmbeddedMode(t *testing.T) {
 	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
-	resp, page := get(t, "http://"+addr+"/")
+	resp, page := servertest.Get(t, "http://"+addr+"/")
 	if resp.StatusCode != 200 || !strings.Contains(page, `"Authorization":"Bearer ey`) {
 		t.Errorf("the Playground page (%d) does not carry a default Authorization header:\n%.2000s", resp.StatusCode, page)
 	}

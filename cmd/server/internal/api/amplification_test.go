@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 // maxErrorAnswer is "a few KiB": what an error answer may weigh, whatever
@@ -71,14 +73,14 @@ func TestErrorAnswersAreSmall(t *testing.T) {
 				req, _ = http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(tc.body))
 				req.Header.Set("Content-Type", "application/json")
 			}
-			status, _, body := rawResponse(t, req)
+			status, _, body := servertest.RawResponse(t, req)
 			t.Logf("%d bytes sent, answer %d, %d bytes", len(tc.body)+len(tc.rawQuery), status, len(body))
 			if len(body) > maxErrorAnswer {
 				t.Errorf("the answer is %d bytes, want at most %d: %.300s…", len(body), maxErrorAnswer, body)
 			}
 			var r struct {
-				Data   json.RawMessage `json:"data"`
-				Errors []gqlError      `json:"errors"`
+				Data   json.RawMessage       `json:"data"`
+				Errors []servertest.GQLError `json:"errors"`
 			}
 			if err := json.Unmarshal([]byte(body), &r); err != nil {
 				t.Fatalf("the answer is not JSON: %v: %.300s", err, body)

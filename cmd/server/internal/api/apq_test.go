@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
@@ -38,16 +39,16 @@ func apqExtensions(hash string) map[string]any {
 // apqResponse is a GraphQL answer, the method of its request and the
 // Cache-Control it came with.
 type apqResponse struct {
-	gqlResponse
+	servertest.Response
 	Method       string
 	CacheControl string
 }
 
 func apqDo(t testing.TB, req *http.Request) apqResponse {
 	t.Helper()
-	resp, body := send(t, req)
-	r := apqResponse{gqlResponse: gqlResponse{Status: resp.StatusCode, Raw: body}, Method: req.Method, CacheControl: resp.Header.Get("Cache-Control")}
-	if err := json.Unmarshal([]byte(body), &r.gqlResponse); err != nil {
+	resp, body := servertest.Send(t, req)
+	r := apqResponse{Response: servertest.Response{Status: resp.StatusCode, Raw: body}, Method: req.Method, CacheControl: resp.Header.Get("Cache-Control")}
+	if err := json.Unmarshal([]byte(body), &r.Response); err != nil {
 		t.Fatalf("response is not JSON: %v: %s", err, body)
 	}
 	return r
@@ -109,13 +110,13 @@ type apqInstance struct {
 
 // apqSibling starts another server on the Redis of s (not flushed), as a
 // second instance behind the load balancer, with its own configuration.
-func apqSibling(t *testing.T, s *testServer, opt *redis.Options, adjust ...func(*Config)) *apqInstance {
+func apqSibling(t *testing.T, s *testServer, opt *redis.Options, adjust ...func(*testConfig)) *apqInstance {
 	t.Helper()
-	cfg := testConfig(t, adjust...)
-	rdb := newRedis(opt, cfg)
+	cfg := newTestConfig(adjust...)
+	rdb := store.NewRedisClient(opt, cfg.Redis)
 	t.Cleanup(func() { _ = rdb.Close() })
 	ac := storetest.CountRedisKeys(rdb, store.PersistedQueryKey(""))
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), s.base, rdb, newTokenVerifier(testSecret)))
+	hs := httptest.NewServer(newTestHandler(t, cfg, s.Base, rdb))
 	t.Cleanup(hs.Close)
 	return &apqInstance{URL: hs.URL, apq: ac}
 }
@@ -126,7 +127,7 @@ func apqSibling(t *testing.T, s *testServer, opt *redis.Options, adjust ...func(
 // cacheable answers, it must say that no cache may keep it.
 func wantAPQRefused(t *testing.T, r apqResponse, msg, code string) {
 	t.Helper()
-	if r.Status != http.StatusOK || len(r.Errors) != 1 || r.Errors[0].Message != msg || r.code("") != code || r.Data != nil {
+	if r.Status != http.StatusOK || len(r.Errors) != 1 || r.Errors[0].Message != msg || r.Code("") != code || r.Data != nil {
 		t.Errorf("%s: want 200 and only %s with code %s, got %d %s", r.Method, msg, code, r.Status, r.Raw)
 	}
 	if want := "private, no-cache, must-revalidate"; r.Method == http.MethodGet && r.CacheControl != want {
@@ -141,13 +142,13 @@ func wantNotFound(t *testing.T, r apqResponse) {
 
 func TestAPQ(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(26001, 3)...)
-	a := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))}
+	s.AddUsers(t, servertest.SeqUsers(26001, 3)...)
+	a := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))}
 	const query = `query Profile($id: ID!) { user(id: $id) { id name photo intro certi } }`
 	hash := sha256Hex(query)
 	vars := map[string]any{"id": "26002"}
 	const want = `{"data":{"user":{"id":"26002","name":"u26002","photo":"https://img.example.com/26002.png","intro":"intro 26002","certi":"certi"}}}`
-	if r := s.post(t, query, vars); r.Raw != want {
+	if r := s.Post(t, query, vars); r.Raw != want {
 		t.Fatalf("the query sent in full answers %s, want %s", r.Raw, want)
 	}
 	takeAPQ(a.apq)
@@ -170,13 +171,13 @@ func TestAPQ(t *testing.T) {
 			t.Errorf("persisted-query commands: %s, want GET=0 SET=1", got)
 		}
 		ctx := context.Background()
-		if got, err := s.redis.Raw.Get(ctx, "headline:apq:"+hash).Result(); err != nil || got != query {
+		if got, err := s.Redis.Raw.Get(ctx, "headline:apq:"+hash).Result(); err != nil || got != query {
 			t.Errorf("GET headline:apq:<hash> = %q, %v; want the query byte for byte", got, err)
 		}
-		if ttl := s.redis.TTL(t, "headline:apq:"+hash); ttl <= 24*time.Hour-10*time.Second || ttl > 24*time.Hour {
+		if ttl := s.Redis.TTL(t, "headline:apq:"+hash); ttl <= 24*time.Hour-10*time.Second || ttl > 24*time.Hour {
 			t.Errorf("TTL = %v, want 24h (APQ_TTL's default)", ttl)
 		}
-		if keys, err := s.redis.Raw.Keys(ctx, "headline:apq:*").Result(); err != nil || len(keys) != 1 {
+		if keys, err := s.Redis.Raw.Keys(ctx, "headline:apq:*").Result(); err != nil || len(keys) != 1 {
 			t.Errorf("headline:apq:* = %v, %v; want the one query", keys, err)
 		}
 	})
@@ -194,7 +195,7 @@ func TestAPQ(t *testing.T) {
 	})
 
 	t.Run("a second instance on the same Redis: one GET, then its LRU", func(t *testing.T) {
-		b := apqSibling(t, s, s.redis.Options())
+		b := apqSibling(t, s, s.Redis.Options())
 		for i, wantCmds := range []string{"GET=1 SET=0", "GET=0 SET=0", "GET=0 SET=0"} {
 			r := apqGet(t, b.URL, "", apqExtensions(hash), map[string]any{"id": "26002"})
 			if r.Raw != want {
@@ -208,7 +209,7 @@ func TestAPQ(t *testing.T) {
 
 	t.Run("other variables with the same hash", func(t *testing.T) {
 		r := apqGet(t, a.URL, "", apqExtensions(hash), map[string]any{"id": "26001"})
-		if got := r.user(t, "user"); got == nil || got.ID != "26001" || got.Name != "u26001" || got.Photo != nil {
+		if got := r.User(t, "user"); got == nil || got.ID != "26001" || got.Name != "u26001" || got.Photo != nil {
 			t.Errorf("got %s, want user 26001", r.Raw)
 		}
 	})
@@ -216,8 +217,8 @@ func TestAPQ(t *testing.T) {
 
 func TestAPQRefusals(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(26101, 1)...)
-	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
+	s.AddUsers(t, servertest.SeqUsers(26101, 1)...)
+	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
 	const query = `{ user(id: "26101") { id } }`
 	for _, tc := range []struct {
 		name     string
@@ -241,7 +242,7 @@ func TestAPQRefusals(t *testing.T) {
 			takeAPQ(ac)
 			for _, send := range []func(testing.TB, string, string, map[string]any, map[string]any) apqResponse{apqPost, apqGet} {
 				r := send(t, s.URL, tc.query, tc.ext, nil)
-				if len(r.Errors) != 1 || r.Errors[0].Message != tc.wantMsg || r.code("") != tc.wantCode || r.Data != nil {
+				if len(r.Errors) != 1 || r.Errors[0].Message != tc.wantMsg || r.Code("") != tc.wantCode || r.Data != nil {
 					t.Errorf("got %d %s, want only %q with code %s", r.Status, r.Raw, tc.wantMsg, tc.wantCode)
 				}
 			}
@@ -250,15 +251,15 @@ func TestAPQRefusals(t *testing.T) {
 			}
 		})
 	}
-	if keys, err := s.redis.Raw.Keys(context.Background(), "headline:apq:*").Result(); err != nil || len(keys) != 0 {
+	if keys, err := s.Redis.Raw.Keys(context.Background(), "headline:apq:*").Result(); err != nil || len(keys) != 0 {
 		t.Errorf("headline:apq:* = %v, %v; want nothing stored", keys, err)
 	}
 }
 
 func TestAPQOff(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.APQ = false })
-	s.addUsers(t, seqUsers(26201, 1)...)
-	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
+	s := newTestServer(t, func(c *testConfig) { c.APQ = false })
+	s.AddUsers(t, servertest.SeqUsers(26201, 1)...)
+	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
 	const query = `{ user(id: "26201") { id name } }`
 	hash := sha256Hex(query)
 	const want = `{"data":{"user":{"id":"26201","name":"u26201"}}}`
@@ -277,8 +278,8 @@ func TestAPQOff(t *testing.T) {
 func TestAPQRedisDown(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
 	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr})
-	s.addUsers(t, seqUsers(26301, 2)...)
-	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
+	s.AddUsers(t, servertest.SeqUsers(26301, 2)...)
+	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
 	registered := `{ user(id: "26301") { id name } }`
 	if r := apqPost(t, s.URL, registered, apqExtensions(sha256Hex(registered)), nil); len(r.Errors) > 0 {
 		t.Fatalf("register: %s", r.Raw)
@@ -319,8 +320,8 @@ func TestAPQRedisDown(t *testing.T) {
 			// At most one timeout for the persisted query and one for the
 			// profile lookup.
 			t.Logf("%s with Redis hung: %v", step.name, d)
-			if d > 2*s.cfg.RedisReadTimeout+150*time.Millisecond {
-				t.Errorf("%s took %v with Redis hung, want ≤ 2 × REDIS_READ_TIMEOUT (%v) and a margin", step.name, d, s.cfg.RedisReadTimeout)
+			if d > 2*s.cfg.Redis.ReadTimeout+150*time.Millisecond {
+				t.Errorf("%s took %v with Redis hung, want ≤ 2 × REDIS_READ_TIMEOUT (%v) and a margin", step.name, d, s.cfg.Redis.ReadTimeout)
 			}
 		}
 	})
@@ -374,25 +375,25 @@ func TestAPQRedisDown(t *testing.T) {
 // rollout that tightens a limit.
 func TestAPQLimits(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(26401, 2)...)
-	loose := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))}
+	s.AddUsers(t, servertest.SeqUsers(26401, 2)...)
+	loose := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))}
 	for _, tc := range []struct {
 		name   string
-		adjust func(*Config)
+		adjust func(*testConfig)
 		query  string
 	}{
-		{"depth", func(c *Config) { c.MaxDepth = 1 }, `{ user(id: "26401") { id } }`},
-		{"aliases", func(c *Config) { c.MaxAliases = 1 }, `{ a: user(id: "26401") { id } b: user(id: "26402") { id } }`},
-		{"fields", func(c *Config) { c.MaxFields = 2 }, `{ user(id: "26401") { id name } }`},
-		{"tokens", func(c *Config) { c.MaxTokens = 10 }, `{ user(id: "26401") { id name photo intro certi } }`},
-		{"complexity", func(c *Config) { c.ComplexityLimit = 2 }, `{ users(ids: ["26401", "26402"]) { id } }`},
+		{"depth", func(c *testConfig) { c.GraphQL.MaxDepth = 1 }, `{ user(id: "26401") { id } }`},
+		{"aliases", func(c *testConfig) { c.GraphQL.MaxAliases = 1 }, `{ a: user(id: "26401") { id } b: user(id: "26402") { id } }`},
+		{"fields", func(c *testConfig) { c.GraphQL.MaxFields = 2 }, `{ user(id: "26401") { id name } }`},
+		{"tokens", func(c *testConfig) { c.GraphQL.MaxTokens = 10 }, `{ user(id: "26401") { id name photo intro certi } }`},
+		{"complexity", func(c *testConfig) { c.GraphQL.ComplexityLimit = 2 }, `{ users(ids: ["26401", "26402"]) { id } }`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hash := sha256Hex(tc.query)
 			if r := apqPost(t, loose.URL, tc.query, apqExtensions(hash), nil); len(r.Errors) > 0 {
 				t.Fatalf("the loose instance refused it: %s", r.Raw)
 			}
-			strict := apqSibling(t, s, s.redis.Options(), tc.adjust)
+			strict := apqSibling(t, s, s.Redis.Options(), tc.adjust)
 			full := apqPost(t, strict.URL, tc.query, nil, nil)
 			if full.Status == http.StatusOK && len(full.Errors) == 0 {
 				t.Fatalf("the strict instance ran the full query: %s", full.Raw)
@@ -410,10 +411,10 @@ func TestAPQLimits(t *testing.T) {
 	}
 
 	t.Run("a query a limit refuses is not stored", func(t *testing.T) {
-		strict := apqSibling(t, s, s.redis.Options(), func(c *Config) { c.MaxDepth = 1 })
+		strict := apqSibling(t, s, s.Redis.Options(), func(c *testConfig) { c.GraphQL.MaxDepth = 1 })
 		q := `query Deep { user(id: "26402") { id } }`
 		r := apqPost(t, strict.URL, q, apqExtensions(sha256Hex(q)), nil)
-		if r.code("") != "GRAPHQL_VALIDATION_FAILED" {
+		if r.Code("") != "GRAPHQL_VALIDATION_FAILED" {
 			t.Errorf("query and hash over the depth limit: got %s", r.Raw)
 		}
 		if got := takeAPQ(strict.apq); got != "GET=0 SET=0" {
@@ -432,9 +433,9 @@ func TestAPQLimits(t *testing.T) {
 // header limit for GET.
 func TestAPQSizeBound(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(26501, 1)...)
-	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
-	limit := int(s.cfg.MaxBodyBytes)
+	s.AddUsers(t, servertest.SeqUsers(26501, 1)...)
+	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
+	limit := int(s.cfg.API.MaxBodyBytes)
 	const answer = `{"data":{"user":{"id":"26501"}}}`
 	// sized returns a query of exactly n bytes.
 	sized := func(n int) string {
@@ -455,13 +456,13 @@ func TestAPQSizeBound(t *testing.T) {
 		for _, tc := range []struct {
 			n      int
 			stored bool
-		}{{s.cfg.APQMaxBytes, true}, {s.cfg.APQMaxBytes + 1, false}} {
+		}{{s.cfg.GraphQL.APQMaxBytes, true}, {s.cfg.GraphQL.APQMaxBytes + 1, false}} {
 			q := sized(tc.n)
 			takeAPQ(ac)
 			if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Raw != answer {
 				t.Fatalf("%d bytes with its hash: %d %.200s", tc.n, r.Status, r.Raw)
 			}
-			n, err := s.redis.Raw.StrLen(context.Background(), store.PersistedQueryKey(sha256Hex(q))).Result()
+			n, err := s.Redis.Raw.StrLen(context.Background(), store.PersistedQueryKey(sha256Hex(q))).Result()
 			if err != nil || (tc.stored && int(n) != len(q)) || (!tc.stored && n != 0) {
 				t.Errorf("%d bytes: STRLEN = %d, %v; stored: %v", tc.n, n, err, tc.stored)
 			}
@@ -505,7 +506,7 @@ func TestAPQSizeBound(t *testing.T) {
 	})
 
 	t.Run("GET: a URL over the header limit (64 KiB, and net/http's 4 KiB of slack) is 431", func(t *testing.T) {
-		addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
+		addr := strings.TrimPrefix(serveFromServer(t, s.Handler), "http://")
 		for _, tc := range []struct {
 			pad        int
 			wantStatus int
@@ -536,32 +537,32 @@ func TestAPQBreakerApart(t *testing.T) {
 	// enough to open a breaker twice over.
 	unknownHashes := func(t *testing.T, s *testServer) {
 		t.Helper()
-		for i := range 2 * s.cfg.BreakerFailures {
+		for i := range 2 * s.cfg.Breaker.Failures {
 			wantNotFound(t, apqGet(t, s.URL, "", apqExtensions(sha256Hex(fmt.Sprintf("query Unknown%d { __typename }", i))), nil))
 		}
 	}
 	// profileFromCache reads the warm profile and wants it read from Redis.
 	profileFromCache := func(t *testing.T, s *testServer) {
 		t.Helper()
-		s.resetCounts()
-		if r := s.post(t, profile, nil); r.Raw != wantProfile {
+		s.ResetCounts()
+		if r := s.Post(t, profile, nil); r.Raw != wantProfile {
 			t.Fatalf("got %s, want %s", r.Raw, wantProfile)
 		}
-		if got := s.rc.Count("MGET"); got != 1 {
-			t.Errorf("MGET = %d, want 1: the profile cache's breaker kept the lookup off Redis (%s)", got, s.rc)
+		if got := s.RC.Count("MGET"); got != 1 {
+			t.Errorf("MGET = %d, want 1: the profile cache's breaker kept the lookup off Redis (%s)", got, s.RC)
 		}
-		if got := s.sql.Count("SELECT"); got != 0 {
+		if got := s.SQL.Count("SELECT"); got != 0 {
 			t.Errorf("SELECT = %d, want 0", got)
 		}
 	}
 
 	t.Run("a hash Redis does not hold is an answer, not a failure", func(t *testing.T) {
 		s := newTestServer(t)
-		s.addUsers(t, seqUsers(id, 1)...)
-		s.post(t, profile, nil) // warm
+		s.AddUsers(t, servertest.SeqUsers(id, 1)...)
+		s.Post(t, profile, nil) // warm
 		unknownHashes(t, s)
 		profileFromCache(t, s)
-		if _, body := get(t, s.URL+"/readyz"); !strings.Contains(body, `"apq_breaker":"closed"`) || !strings.Contains(body, `"redis_breaker":"closed"`) {
+		if _, body := servertest.Get(t, s.URL+"/readyz"); !strings.Contains(body, `"apq_breaker":"closed"`) || !strings.Contains(body, `"redis_breaker":"closed"`) {
 			t.Errorf("/readyz = %s, want both breakers closed", body)
 		}
 	})
@@ -576,10 +577,10 @@ func TestAPQBreakerApart(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr, Username: "profiles", Password: "secret"})
-		s.post(t, profile, nil) // warm
+		s.Post(t, profile, nil) // warm
 		unknownHashes(t, s)
 		profileFromCache(t, s)
-		if _, body := get(t, s.URL+"/readyz"); !strings.Contains(body, `"apq_breaker":"open"`) || !strings.Contains(body, `"redis_breaker":"closed"`) {
+		if _, body := servertest.Get(t, s.URL+"/readyz"); !strings.Contains(body, `"apq_breaker":"open"`) || !strings.Contains(body, `"redis_breaker":"closed"`) {
 			t.Errorf("/readyz = %s, want the persisted queries' breaker open and the profile cache's closed", body)
 		}
 	})
@@ -637,8 +638,8 @@ func TestAPQRegistrationFlood(t *testing.T) {
 	const maxmemory = 6 << 20
 	rs := storetest.StartRedisServer(t, "--maxmemory", fmt.Sprint(maxmemory), "--maxmemory-policy", "allkeys-lru")
 	const budget, perClient = 1 << 20, 20
-	cfg := func(c *Config) {
-		c.APQRegistrationBytes, c.APQClientRegistrations, c.ClientIPHeader = budget, perClient, "X-Forwarded-For"
+	cfg := func(c *testConfig) {
+		c.PersistedQueries.Limits.Bytes, c.PersistedQueries.Limits.PerClient, c.API.ClientIPHeader = budget, perClient, "X-Forwarded-For"
 		c.LogRequests = false
 	}
 	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr}, cfg)
@@ -646,22 +647,27 @@ func TestAPQRegistrationFlood(t *testing.T) {
 	defer raw.Close()
 	ctx := context.Background()
 
-	ids := idRange(26701, 26800)
-	s.addUsers(t, seqUsers(ids[0], len(ids))...)
-	feed := fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids))
-	if r := s.post(t, feed, nil); len(r.Errors) > 0 {
+	users := servertest.SeqUsers(storetest.IDs(t, 100), 100)
+	ids := make([]int64, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	s.AddUsers(t, users...)
+	f := flood{id: ids[0]}
+	feed := fmt.Sprintf(`{ users(ids: %s) { id name } }`, servertest.IDList(ids))
+	if r := s.Post(t, feed, nil); len(r.Errors) > 0 {
 		t.Fatalf("warm: %s", r.Raw)
 	}
 	t.Run("one client: refused past APQ_CLIENT_REGISTRATIONS", func(t *testing.T) {
-		if got := registerFlood(t, s.URL, 0, 200, func(int) string { return "" }); got != 200-perClient {
+		if got := f.register(t, s.URL, 0, 200, func(int) string { return "" }); got != 200-perClient {
 			t.Errorf("%d of 200 registrations refused, want %d (all but %d)", got, 200-perClient, perClient)
 		}
 	})
 
 	t.Run("thousands of clients: refused past APQ_REGISTRATION_BYTES", func(t *testing.T) {
 		const n = 2000 // 16 MiB of queries, over twice maxmemory
-		refused := registerFlood(t, s.URL, 200, n, func(i int) string { return fmt.Sprintf("2001:db8:%x::1", i) })
-		cost := len(store.PersistedQueryKey(sha256Hex(floodQuery(0)))) + len(floodQuery(0)) + store.RegistrationOverhead
+		refused := f.register(t, s.URL, 200, n, func(i int) string { return fmt.Sprintf("2001:db8:%x::1", i) })
+		cost := len(store.PersistedQueryKey(sha256Hex(f.query(0)))) + len(f.query(0)) + store.RegistrationOverhead
 		stored := budget/cost - perClient // what the one client's left
 		if refused != n-stored {
 			t.Errorf("%d of %d registrations refused, want %d (the %d-byte budget holds %d of %d bytes, the first client's %d included)",
@@ -672,7 +678,7 @@ func TestAPQRegistrationFlood(t *testing.T) {
 			t.Errorf("headline:apq:* = %d keys, %v; want %d", len(keys), err, budget/cost)
 		}
 		t.Logf("stored %d queries of %d bytes each (%d bytes charged); Redis used_memory %d of maxmemory %d",
-			len(keys), len(floodQuery(0)), cost, redisInfoInt(t, raw, "memory", "used_memory"), maxmemory)
+			len(keys), len(f.query(0)), cost, storetest.RedisInfoInt(t, raw, "memory", "used_memory"), maxmemory)
 	})
 
 	t.Run("every profile entry stayed, and is read from the cache", func(t *testing.T) {
@@ -681,9 +687,9 @@ func TestAPQRegistrationFlood(t *testing.T) {
 
 	t.Run("an Apollo client whose registration is refused still works", func(t *testing.T) {
 		// As large as a flood query: what the budget has left is less.
-		q := "query Late { user(id: \"26702\") { id name } }\n#"
+		q := fmt.Sprintf("query Late { user(id: \"%d\") { id name } }\n#", ids[1])
 		q += strings.Repeat("x", 8<<10-len(q))
-		want := `{"data":{"user":{"id":"26702","name":"u26702"}},"extensions":{"persistedQuery":`
+		want := fmt.Sprintf(`{"data":{"user":{"id":"%d","name":"u%d"}},"extensions":{"persistedQuery":`, ids[1], ids[1])
 		for range 2 {
 			wantNotFound(t, apqPost(t, s.URL, "", apqExtensions(sha256Hex(q)), nil))
 			r := apqRegister(t, s.URL, q, "192.0.2.1")
@@ -695,9 +701,9 @@ func TestAPQRegistrationFlood(t *testing.T) {
 
 	t.Run("a query already stored costs nothing: registering it again is no refusal", func(t *testing.T) {
 		// The thousands' first registration, stored before the budget ran out.
-		r := apqRegister(t, s.URL, floodQuery(200), "192.0.2.2")
-		if r.Raw != floodAnswer {
-			t.Errorf("got %.300s, want %s alone", r.Raw, floodAnswer)
+		r := apqRegister(t, s.URL, f.query(200), "192.0.2.2")
+		if r.Raw != f.answer() {
+			t.Errorf("got %.300s, want %s alone", r.Raw, f.answer())
 		}
 	})
 }
@@ -706,7 +712,7 @@ func TestAPQRegistrationFlood(t *testing.T) {
 // profile of every id, and a read of them all to be one MGET and no SELECT.
 func wantProfilesCached(t *testing.T, s *testServer, raw *redis.Client, ids []int64) {
 	t.Helper()
-	if n := redisInfoInt(t, raw, "stats", "evicted_keys"); n != 0 {
+	if n := storetest.RedisInfoInt(t, raw, "stats", "evicted_keys"); n != 0 {
 		t.Errorf("Redis evicted %d keys", n)
 	}
 	keys := make([]string, len(ids))
@@ -716,32 +722,35 @@ func wantProfilesCached(t *testing.T, s *testServer, raw *redis.Client, ids []in
 	if n, err := raw.Exists(context.Background(), keys...).Result(); err != nil || n != int64(len(ids)) {
 		t.Errorf("%d of %d profile entries in Redis (%v)", n, len(ids), err)
 	}
-	s.resetCounts()
-	r := s.post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids)), nil)
-	if len(r.Errors) > 0 || len(r.users(t, "users")) != len(ids) {
+	s.ResetCounts()
+	r := s.Post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, servertest.IDList(ids)), nil)
+	if len(r.Errors) > 0 || len(r.Users(t, "users")) != len(ids) {
 		t.Fatalf("feed: %.300s", r.Raw)
 	}
-	if got := s.sql.Count("SELECT"); got != 0 {
+	if got := s.SQL.Count("SELECT"); got != 0 {
 		t.Errorf("SELECT = %d, want 0: every profile a cache hit", got)
 	}
-	if got := s.rc.Count("MGET"); got != 1 {
-		t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+	if got := s.RC.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
 	}
 }
 
-// floodAnswer is what every flood query answers.
-const floodAnswer = `{"data":{"user":{"id":"26701"}}}`
+// flood is distinct valid queries of 8 KiB, each of user id.
+type flood struct{ id int64 }
 
-// floodQuery returns the i-th of distinct valid queries of 8 KiB.
-func floodQuery(i int) string {
-	q := fmt.Sprintf("{ user(id: \"26701\") { id } }\n# flood %d ", i)
+// answer is what every flood query answers.
+func (f flood) answer() string { return fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, f.id) }
+
+// query returns the i-th flood query.
+func (f flood) query(i int) string {
+	q := fmt.Sprintf("{ user(id: \"%d\") { id } }\n# flood %d ", f.id, i)
 	return q + strings.Repeat("x", 8<<10-len(q))
 }
 
-// registerFlood registers flood queries from..from+n-1 from 4 clients at
-// once, each from the address addr(i) names, wants each answered, and
-// returns how many were refused.
-func registerFlood(t *testing.T, url string, from, n int, addr func(i int) string) (refused int) {
+// register registers flood queries from..from+n-1 from 4 clients at once,
+// each from the address addr(i) names, wants each answered, and returns how
+// many were refused.
+func (f flood) register(t *testing.T, url string, from, n int, addr func(i int) string) (refused int) {
 	t.Helper()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -749,9 +758,9 @@ func registerFlood(t *testing.T, url string, from, n int, addr func(i int) strin
 	for range 4 {
 		wg.Go(func() {
 			for i := range next {
-				r := apqRegister(t, url, floodQuery(i), addr(i))
+				r := apqRegister(t, url, f.query(i), addr(i))
 				code := r.registration(t)
-				if r.Raw != floodAnswer && !strings.HasPrefix(r.Raw, floodAnswer[:len(floodAnswer)-1]+`,"extensions"`) {
+				if answer := f.answer(); r.Raw != answer && !strings.HasPrefix(r.Raw, answer[:len(answer)-1]+`,"extensions"`) {
 					t.Errorf("registration %d: %.300s, want the data", i, r.Raw)
 				}
 				mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 // Users of this file: 20000..20999.
@@ -39,7 +40,7 @@ func paddedToken(t testing.TB, id headline.UserID, limit int, over bool) string 
 	t.Helper()
 	var best string
 	for n := 0; n < 2*limit; n++ {
-		tok := token(t, tokenOpts{userID: id, claims: jwt.MapClaims{"pad": strings.Repeat("x", n)}})
+		tok := servertest.Token(t, servertest.TokenOptions{UserID: id, Claims: jwt.MapClaims{"pad": strings.Repeat("x", n)}})
 		if len(tok) > limit {
 			if over {
 				return tok
@@ -57,11 +58,11 @@ func paddedToken(t testing.TB, id headline.UserID, limit int, over bool) string 
 
 func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t,
+	s.AddUsers(t,
 		headline.User{ID: authPublicID, Name: "public-20001"},
 		headline.User{ID: authViewerID, Name: "viewer-20002"},
 	)
-	valid := token(t, tokenOpts{userID: authViewerID})
+	valid := servertest.Token(t, servertest.TokenOptions{UserID: authViewerID})
 
 	cases := []struct {
 		name          string
@@ -77,31 +78,31 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 		{name: "the token without a scheme", authorization: valid},
 		{name: "garbage", authorization: "Bearer not-a-jwt"},
 		{name: "three dots of garbage", authorization: "Bearer a.b.c"},
-		{name: "signed with another secret", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, secret: "some-other-secret"})},
-		{name: "expired beyond the leeway", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, ttl: -time.Minute})},
-		{name: "alg none", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, method: jwt.SigningMethodNone})},
-		{name: "HS512 with the same secret", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, method: jwt.SigningMethodHS512})},
-		{name: "HS384 with the same secret", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, method: jwt.SigningMethodHS384})},
-		{name: "a refresh token", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, claims: jwt.MapClaims{"refresh": true}}), wantMessage: "Do not use refresh token."},
-		{name: "refresh claim missing", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, omit: []string{"refresh"}})},
-		{name: "refresh claim a string", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, claims: jwt.MapClaims{"refresh": "false"}})},
-		{name: "user_id missing", authorization: "Bearer " + token(t, tokenOpts{})},
-		{name: "user_id null", authorization: "Bearer " + token(t, tokenOpts{claims: jwt.MapClaims{"user_id": nil}})},
+		{name: "signed with another secret", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Secret: "some-other-secret"})},
+		{name: "expired beyond the leeway", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, TTL: -time.Minute})},
+		{name: "alg none", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Method: jwt.SigningMethodNone})},
+		{name: "HS512 with the same secret", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Method: jwt.SigningMethodHS512})},
+		{name: "HS384 with the same secret", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Method: jwt.SigningMethodHS384})},
+		{name: "a refresh token", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Claims: jwt.MapClaims{"refresh": true}}), wantMessage: "Do not use refresh token."},
+		{name: "refresh claim missing", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Omit: []string{"refresh"}})},
+		{name: "refresh claim a string", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Claims: jwt.MapClaims{"refresh": "false"}})},
+		{name: "user_id missing", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{})},
+		{name: "user_id null", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{Claims: jwt.MapClaims{"user_id": nil}})},
 		// The ids below name the existing viewer once coerced, so a verifier
 		// that coerced them would answer me with a user.
-		{name: "user_id the string 20002", authorization: "Bearer " + token(t, tokenOpts{userID: "20002"})},
-		{name: "user_id the float 20002.5", authorization: "Bearer " + token(t, tokenOpts{userID: 20002.5})},
+		{name: "user_id the string 20002", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: "20002"})},
+		{name: "user_id the float 20002.5", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: 20002.5})},
 		{name: "user_id a whole float spelt 20002.0", authorization: "Bearer " + signRawPayload(t, `{"user_id": 20002.0, "refresh": false, "exp": `+futureExp()+`}`)},
 		{name: "user_id in exponent form", authorization: "Bearer " + signRawPayload(t, `{"user_id": 2.0002e4, "refresh": false, "exp": `+futureExp()+`}`)},
-		{name: "user_id a list", authorization: "Bearer " + token(t, tokenOpts{userID: []int{authViewerID}})},
-		{name: "user_id zero", authorization: "Bearer " + token(t, tokenOpts{userID: 0})},
-		{name: "user_id negative", authorization: "Bearer " + token(t, tokenOpts{userID: -authViewerID})},
-		{name: "user_id beyond int64", authorization: "Bearer " + token(t, tokenOpts{userID: uint64(1) << 63})},
-		{name: "exp missing", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, omit: []string{"exp"}})},
-		{name: "iat an hour ahead", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, claims: jwt.MapClaims{"iat": time.Now().Add(time.Hour).Unix()}})},
-		{name: "nbf an hour ahead", authorization: "Bearer " + token(t, tokenOpts{userID: authViewerID, claims: jwt.MapClaims{"nbf": time.Now().Add(time.Hour).Unix()}})},
+		{name: "user_id a list", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: []int{authViewerID}})},
+		{name: "user_id zero", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: 0})},
+		{name: "user_id negative", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: -authViewerID})},
+		{name: "user_id beyond int64", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: uint64(1) << 63})},
+		{name: "exp missing", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Omit: []string{"exp"}})},
+		{name: "iat an hour ahead", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Claims: jwt.MapClaims{"iat": time.Now().Add(time.Hour).Unix()}})},
+		{name: "nbf an hour ahead", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Claims: jwt.MapClaims{"nbf": time.Now().Add(time.Hour).Unix()}})},
 		{name: "a valid token over 2048 bytes", authorization: "Bearer " + paddedToken(t, authViewerID, maxTokenBytes, true)},
-		{name: "a valid token for an id with no user", authorization: "Bearer " + token(t, tokenOpts{userID: authMissingID}), wantMessage: "User must be authorized."},
+		{name: "a valid token for an id with no user", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authMissingID}), wantMessage: "User must be authorized."},
 	}
 	const query = `{ me { id name } u: user(id: "20001") { name } }`
 	for _, tc := range cases {
@@ -110,14 +111,14 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 			if tc.authorization != "" {
 				headers = []string{"Authorization", tc.authorization}
 			}
-			r := s.post(t, query, nil, headers...)
+			r := s.Post(t, query, nil, headers...)
 			if r.Status != 200 {
 				t.Errorf("status = %d, want 200: %s", r.Status, r.Raw)
 			}
 			if got := string(r.Data["me"]); got != "null" {
 				t.Errorf("me = %s, want null", got)
 			}
-			if got, want := r.code("me"), headline.ECodeUnauthenticated; got != want {
+			if got, want := r.Code("me"), headline.ECodeUnauthenticated; got != want {
 				t.Errorf("me's extensions.code = %q, want %q: %s", got, want, r.Raw)
 			}
 			if len(r.Errors) != 1 {
@@ -128,7 +129,7 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 					t.Errorf("message = %q, want %q", got, tc.wantMessage)
 				}
 			}
-			if u := r.user(t, "u"); u == nil || u.Name != "public-20001" {
+			if u := r.User(t, "u"); u == nil || u.Name != "public-20001" {
 				t.Errorf("u = %+v, want user 20001 whatever the token: %s", u, r.Raw)
 			}
 		})
@@ -138,7 +139,7 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 func TestValidTokensNameTheViewer(t *testing.T) {
 	s := newTestServer(t)
 	const publicID, viewerID = 20011, 20012
-	s.addUsers(t,
+	s.AddUsers(t,
 		headline.User{ID: publicID, Name: "public-20011"},
 		headline.User{ID: viewerID, Name: "viewer-20012"},
 	)
@@ -146,24 +147,24 @@ func TestValidTokensNameTheViewer(t *testing.T) {
 		name  string
 		token string
 	}{
-		{"a fresh access token", token(t, tokenOpts{userID: viewerID})},
+		{"a fresh access token", servertest.Token(t, servertest.TokenOptions{UserID: viewerID})},
 		{"as mintToken signs it", mustMint(t, viewerID)},
-		{"expired within the 5s leeway", token(t, tokenOpts{userID: viewerID, ttl: -2 * time.Second})},
-		{"iat now", token(t, tokenOpts{userID: viewerID, claims: jwt.MapClaims{"iat": time.Now().Unix()}})},
-		{"nbf in the past", token(t, tokenOpts{userID: viewerID, claims: jwt.MapClaims{"nbf": time.Now().Add(-time.Minute).Unix()}})},
+		{"expired within the 5s leeway", servertest.Token(t, servertest.TokenOptions{UserID: viewerID, TTL: -2 * time.Second})},
+		{"iat now", servertest.Token(t, servertest.TokenOptions{UserID: viewerID, Claims: jwt.MapClaims{"iat": time.Now().Unix()}})},
+		{"nbf in the past", servertest.Token(t, servertest.TokenOptions{UserID: viewerID, Claims: jwt.MapClaims{"nbf": time.Now().Add(-time.Minute).Unix()}})},
 		{"as long as allowed", paddedToken(t, viewerID, maxTokenBytes, false)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" returns the user as me", func(t *testing.T) {
-			r := s.post(t, `{ me { id name } u: user(id: "20011") { name } }`, nil, "Authorization", "Bearer "+tc.token)
+			r := s.Post(t, `{ me { id name } u: user(id: "20011") { name } }`, nil, "Authorization", "Bearer "+tc.token)
 			if len(r.Errors) > 0 {
 				t.Fatalf("errors: %s", r.Raw)
 			}
-			me := r.user(t, "me")
+			me := r.User(t, "me")
 			if me == nil || me.ID != "20012" || me.Name != "viewer-20012" {
 				t.Errorf("me = %+v, want user 20012", me)
 			}
-			if u := r.user(t, "u"); u == nil || u.Name != "public-20011" {
+			if u := r.User(t, "u"); u == nil || u.Name != "public-20011" {
 				t.Errorf("u = %+v, want user 20011", u)
 			}
 		})
@@ -172,7 +173,7 @@ func TestValidTokensNameTheViewer(t *testing.T) {
 
 func mustMint(t testing.TB, id headline.UserID) string {
 	t.Helper()
-	tok, err := mintToken(testSecret, id, time.Hour)
+	tok, err := MintToken(testSecret, id, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,14 +13,16 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
-// benchServer is newTestServer with logging off, so the log does not
-// dominate what is measured.
-func benchServer(b *testing.B, adjust ...func(*Config)) *testServer {
+// benchServer is newTestServer, whose log takes a line per request, as in
+// production with LOG_REQUESTS on. (The LOG_LEVEL=error it once set was
+// never read by the handler, so the lines were always written.)
+func benchServer(b *testing.B, adjust ...func(*testConfig)) *testServer {
 	b.Helper()
-	s := newTestServer(b, append(adjust, func(c *Config) { c.LogLevel = "error" })...)
-	return s
+	return newTestServer(b, adjust...)
 }
 
 // BenchmarkWarmUsers50 is a feed page: users(ids:) with 50 warm authors,
@@ -33,17 +35,17 @@ func BenchmarkWarmUsers50(b *testing.B) { benchWarmUsers50(b, benchServer(b)) }
 func BenchmarkWarmUsers50Traced(b *testing.B) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	s := newTestServerWith(b, []serverOption{withTracing(tp)}, func(c *Config) { c.LogLevel = "error" })
+	s := benchServer(b, func(c *testConfig) { c.Tracer = tp })
 	benchWarmUsers50(b, s)
 }
 
 func benchWarmUsers50(b *testing.B, s *testServer) {
-	s.replaceUsers(b, seqUsers(6000, 50)...)
+	s.ReplaceUsers(b, servertest.SeqUsers(6000, 50)...)
 	ids := make([]int64, 50)
 	for i := range ids {
 		ids[i] = 6000 + int64(i)
 	}
-	body := fmt.Sprintf(`{"query":"{ users(ids: %s) { id name photo intro certi } }"}`, strings.ReplaceAll(idList(ids), `"`, `\"`))
+	body := fmt.Sprintf(`{"query":"{ users(ids: %s) { id name photo intro certi } }"}`, strings.ReplaceAll(servertest.IDList(ids), `"`, `\"`))
 	serve := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -54,15 +56,15 @@ func benchWarmUsers50(b *testing.B, s *testServer) {
 	if w := serve(); w.Code != 200 || strings.Contains(w.Body.String(), "errors") {
 		b.Fatalf("warm-up: %d %s", w.Code, w.Body)
 	}
-	s.resetCounts()
+	s.ResetCounts()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		serve()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(s.rc.RoundTrips())/float64(b.N), "redis-rt/op")
-	b.ReportMetric(float64(s.sql.Count("SELECT"))/float64(b.N), "selects/op")
+	b.ReportMetric(float64(s.RC.RoundTrips())/float64(b.N), "redis-rt/op")
+	b.ReportMetric(float64(s.SQL.Count("SELECT"))/float64(b.N), "selects/op")
 }
 
 // BenchmarkWarmUserLatency sends warm user(id:) requests one at a time over
@@ -70,7 +72,7 @@ func benchWarmUsers50(b *testing.B, s *testServer) {
 // reports the median and 99th percentile.
 func BenchmarkWarmUserLatency(b *testing.B) {
 	s := benchServer(b)
-	s.replaceUsers(b, seqUsers(6100, 1)...)
+	s.ReplaceUsers(b, servertest.SeqUsers(6100, 1)...)
 	body := `{"query":"{ user(id: \"6100\") { id name photo intro certi } }"}`
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	send := func() {

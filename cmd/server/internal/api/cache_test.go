@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 )
 
@@ -18,19 +19,19 @@ const userFields = "id name photo intro certi"
 func TestFeedBatch(t *testing.T) {
 	s := newTestServer(t)
 	// 45 users that exist, 5 ids that do not.
-	s.addUsers(t, seqUsers(1000, 45)...)
+	s.AddUsers(t, servertest.SeqUsers(1000, 45)...)
 	ids := make([]int64, 50)
 	for i := range ids {
 		ids[i] = 1000 + int64(i)
 	}
-	q := fmt.Sprintf(`{ users(ids: %s) { %s } }`, idList(ids), userFields)
+	q := fmt.Sprintf(`{ users(ids: %s) { %s } }`, servertest.IDList(ids), userFields)
 
-	check := func(t *testing.T, r gqlResponse) {
+	check := func(t *testing.T, r servertest.Response) {
 		t.Helper()
 		if len(r.Errors) > 0 {
 			t.Fatalf("errors: %s", r.Raw)
 		}
-		got := r.users(t, "users")
+		got := r.Users(t, "users")
 		if len(got) != 50 {
 			t.Fatalf("got %d entries, want 50", len(got))
 		}
@@ -52,24 +53,24 @@ func TestFeedBatch(t *testing.T) {
 	}
 
 	t.Run("cold batch of 50 is one MGET, one lease pipeline, one SELECT and one fill pipeline", func(t *testing.T) {
-		s.resetCounts()
-		check(t, s.post(t, q, nil))
-		if got := s.rc.Count("MGET"); got != 1 {
-			t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+		s.ResetCounts()
+		check(t, s.Post(t, q, nil))
+		if got := s.RC.Count("MGET"); got != 1 {
+			t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
 		}
-		if got := s.sql.Count("SELECT"); got != 1 {
-			t.Errorf("SELECT = %d, want 1: %q", got, s.sql.Queries())
+		if got := s.SQL.Count("SELECT"); got != 1 {
+			t.Errorf("SELECT = %d, want 1: %q", got, s.SQL.Queries())
 		}
-		if got := s.rc.Count("SET"); got != 50 {
-			t.Errorf("SET NX (leases) = %d, want 50 (%s)", got, s.rc)
+		if got := s.RC.Count("SET"); got != 50 {
+			t.Errorf("SET NX (leases) = %d, want 50 (%s)", got, s.RC)
 		}
-		if got := s.rc.Count("EVAL"); got != 50 {
-			t.Errorf("EVAL (fills under a lease) = %d, want 50 (%s)", got, s.rc)
+		if got := s.RC.Count("EVAL"); got != 50 {
+			t.Errorf("EVAL (fills under a lease) = %d, want 50 (%s)", got, s.RC)
 		}
-		if got := s.rc.RoundTrips(); got != 3 {
-			t.Errorf("Redis round trips = %d, want 3 (MGET, leases, fills): %s", got, s.rc)
+		if got := s.RC.RoundTrips(); got != 3 {
+			t.Errorf("Redis round trips = %d, want 3 (MGET, leases, fills): %s", got, s.RC)
 		}
-		q := s.sql.Queries()[0]
+		q := s.SQL.Queries()[0]
 		if !strings.Contains(q, "user_id IN (") || strings.Count(q, ",") < 49 {
 			t.Errorf("SELECT is not one IN query over the 50 ids: %s", q)
 		}
@@ -80,7 +81,7 @@ func TestFeedBatch(t *testing.T) {
 		profileTTLs := map[time.Duration]bool{}
 		for _, id := range ids[:45] {
 			key := fmt.Sprintf("user:%d:info", id)
-			v, err := s.redis.Raw.Get(ctx, key).Result()
+			v, err := s.Redis.Raw.Get(ctx, key).Result()
 			if err != nil {
 				t.Fatalf("GET %s: %v", key, err)
 			}
@@ -96,7 +97,7 @@ func TestFeedBatch(t *testing.T) {
 					t.Errorf("%s = %s: no %q (NULL must be written as null)", key, v, k)
 				}
 			}
-			ttl := s.redis.TTL(t, key)
+			ttl := s.Redis.TTL(t, key)
 			if ttl < 1800*time.Second-2*time.Second || ttl > 2399*time.Second {
 				t.Errorf("TTL %s = %v, want 1800..2399s", key, ttl)
 			}
@@ -107,42 +108,42 @@ func TestFeedBatch(t *testing.T) {
 		}
 		for _, id := range ids[45:] {
 			key := fmt.Sprintf("user:%d:info", id)
-			if v, _ := s.redis.Raw.Get(ctx, key).Result(); v != "-1" {
+			if v, _ := s.Redis.Raw.Get(ctx, key).Result(); v != "-1" {
 				t.Errorf("%s = %q, want -1", key, v)
 			}
-			if ttl := s.redis.TTL(t, key); ttl < 298*time.Second || ttl > 359*time.Second {
+			if ttl := s.Redis.TTL(t, key); ttl < 298*time.Second || ttl > 359*time.Second {
 				t.Errorf("TTL %s = %v, want 300..359s", key, ttl)
 			}
 		}
 	})
 
 	t.Run("the same batch warm is one MGET and no SQL", func(t *testing.T) {
-		s.resetCounts()
-		check(t, s.post(t, q, nil))
-		if got := s.rc.RoundTrips(); got != 1 || s.rc.Count("MGET") != 1 {
-			t.Errorf("Redis: %s, want exactly one MGET", s.rc)
+		s.ResetCounts()
+		check(t, s.Post(t, q, nil))
+		if got := s.RC.RoundTrips(); got != 1 || s.RC.Count("MGET") != 1 {
+			t.Errorf("Redis: %s, want exactly one MGET", s.RC)
 		}
-		if got := s.sql.Count("SELECT"); got != 0 {
+		if got := s.SQL.Count("SELECT"); got != 0 {
 			t.Errorf("SELECT = %d, want 0", got)
 		}
 	})
 
 	t.Run("duplicate ids are one key", func(t *testing.T) {
-		s.resetCounts()
-		r := s.post(t, `{ users(ids: ["1001","1001","1002","1001"]) { id } }`, nil)
-		got := r.users(t, "users")
+		s.ResetCounts()
+		r := s.Post(t, `{ users(ids: ["1001","1001","1002","1001"]) { id } }`, nil)
+		got := r.Users(t, "users")
 		if len(got) != 4 || got[0].ID != "1001" || got[2].ID != "1002" || got[3].ID != "1001" {
 			t.Fatalf("got %s", r.Raw)
 		}
-		if s.rc.Count("MGET") != 1 {
-			t.Errorf("Redis: %s", s.rc)
+		if s.RC.Count("MGET") != 1 {
+			t.Errorf("Redis: %s", s.RC)
 		}
 	})
 }
 
 func TestAliasesAndFieldsShareOneBatch(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(2000, 30)...)
+	s.AddUsers(t, servertest.SeqUsers(2000, 30)...)
 	var b strings.Builder
 	b.WriteString("{")
 	for i := range 20 {
@@ -160,19 +161,19 @@ func TestAliasesAndFieldsShareOneBatch(t *testing.T) {
 		{"user, users and me together", `{ x: user(id: "2025") { id } users(ids: ["2026","2027"]) { id } me { id } }`, false},
 	} {
 		t.Run(tc.name+" are one MGET", func(t *testing.T) {
-			s.resetCounts()
-			r := s.post(t, tc.query, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: 2028}))
+			s.ResetCounts()
+			r := s.Post(t, tc.query, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: 2028}))
 			if len(r.Errors) > 0 {
 				t.Fatalf("errors: %s", r.Raw)
 			}
-			if got := s.rc.Count("MGET"); got != 1 {
-				t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+			if got := s.RC.Count("MGET"); got != 1 {
+				t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
 			}
 			want := 1
 			if tc.warm {
 				want = 0
 			}
-			if got := s.sql.Count("SELECT"); got != want {
+			if got := s.SQL.Count("SELECT"); got != want {
 				t.Errorf("SELECT = %d, want %d", got, want)
 			}
 		})
@@ -182,32 +183,32 @@ func TestAliasesAndFieldsShareOneBatch(t *testing.T) {
 func TestCacheWrittenByFlask(t *testing.T) {
 	s := newTestServer(t)
 	ctx := context.Background()
-	s.addUsers(t,
+	s.AddUsers(t,
 		headline.User{ID: 3001, Name: "mysql-name"},
 		headline.User{ID: 3002, Name: "exists-in-mysql"},
 	)
 	// What Python's json.dumps writes: ", " and ": " separators, \uXXXX escapes.
 	flask := `{"name": "\u5f20\u4e09", "photo": null, "intro": "\u4f60\u597d \"quoted\"", "certi": null}`
-	s.redis.Raw.Set(ctx, store.ProfileKey(3001), flask, time.Hour)
+	s.Redis.Raw.Set(ctx, store.ProfileKey(3001), flask, time.Hour)
 	// The Flask app's negative entry, although MySQL has the row now.
-	s.redis.Raw.Set(ctx, store.ProfileKey(3002), "-1", time.Hour)
+	s.Redis.Raw.Set(ctx, store.ProfileKey(3002), "-1", time.Hour)
 
-	s.resetCounts()
-	r := s.post(t, `{ a: user(id: "3001") { id name photo intro certi } b: user(id: "3002") { id } }`, nil)
+	s.ResetCounts()
+	r := s.Post(t, `{ a: user(id: "3001") { id name photo intro certi } b: user(id: "3002") { id } }`, nil)
 	if len(r.Errors) > 0 {
 		t.Fatalf("errors: %s", r.Raw)
 	}
-	a := r.user(t, "a")
+	a := r.User(t, "a")
 	if a == nil || a.Name != "张三" || a.Photo != nil || a.Intro == nil || *a.Intro != `你好 "quoted"` {
 		t.Errorf("a = %+v, want the cached 张三 entry as written", a)
 	}
-	if b := r.user(t, "b"); b != nil {
+	if b := r.User(t, "b"); b != nil {
 		t.Errorf("b = %+v, want null: the cache says -1", b)
 	}
-	if got := s.sql.Count("SELECT"); got != 0 {
+	if got := s.SQL.Count("SELECT"); got != 0 {
 		t.Errorf("SELECT = %d, want 0: both answers were cached", got)
 	}
-	if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(3001)).Result(); got != flask {
+	if got, _ := s.Redis.Raw.Get(ctx, store.ProfileKey(3001)).Result(); got != flask {
 		t.Errorf("the Flask entry was rewritten: %q", got)
 	}
 }
@@ -233,18 +234,18 @@ func TestCorruptEntriesAreRepaired(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := int64(3100 + i)
-			s.addUsers(t, headline.User{ID: id, Name: fmt.Sprintf("fresh%d", id)})
+			s.AddUsers(t, headline.User{ID: id, Name: fmt.Sprintf("fresh%d", id)})
 			key := store.ProfileKey(id)
-			s.redis.Raw.Set(ctx, key, tc.value, time.Hour)
-			s.resetCounts()
-			r := s.post(t, fmt.Sprintf(`{ user(id: "%d") { id name } }`, id), nil)
-			if u := r.user(t, "user"); u == nil || u.Name != fmt.Sprintf("fresh%d", id) {
+			s.Redis.Raw.Set(ctx, key, tc.value, time.Hour)
+			s.ResetCounts()
+			r := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { id name } }`, id), nil)
+			if u := r.User(t, "user"); u == nil || u.Name != fmt.Sprintf("fresh%d", id) {
 				t.Fatalf("user = %+v (%s), want the MySQL row", u, r.Raw)
 			}
-			if s.sql.Count("SELECT") != 1 {
-				t.Errorf("SELECT = %d, want 1", s.sql.Count("SELECT"))
+			if s.SQL.Count("SELECT") != 1 {
+				t.Errorf("SELECT = %d, want 1", s.SQL.Count("SELECT"))
 			}
-			got, _ := s.redis.Raw.Get(ctx, key).Result()
+			got, _ := s.Redis.Raw.Get(ctx, key).Result()
 			want := fmt.Sprintf(`{"name":"fresh%d","photo":null,"intro":null,"certi":null}`, id)
 			if got != want {
 				t.Errorf("%s = %.80q, want it repaired to %s", key, got, want)
@@ -255,20 +256,20 @@ func TestCorruptEntriesAreRepaired(t *testing.T) {
 
 // slowMachine gives Redis timeouts that hold on a loaded machine (the race
 // detector, 200 clients on 2 cores), for tests about something else.
-func slowMachine(c *Config) {
-	c.RedisDialTimeout, c.RedisReadTimeout, c.RedisWriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+func slowMachine(c *testConfig) {
+	c.Redis.DialTimeout, c.Redis.ReadTimeout, c.Redis.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
 }
 
 func TestColdHerdIsOneSelect(t *testing.T) {
 	s := newTestServer(t, slowMachine)
-	s.addUsers(t, headline.User{ID: 4001, Name: "herd"})
+	s.AddUsers(t, headline.User{ID: 4001, Name: "herd"})
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
 	for range n {
 		wg.Go(func() {
-			r := s.post(t, `{ user(id: "4001") { name } }`, nil)
-			if u := r.user(t, "user"); u == nil || u.Name != "herd" {
+			r := s.Post(t, `{ user(id: "4001") { name } }`, nil)
+			if u := r.User(t, "user"); u == nil || u.Name != "herd" {
 				errs <- r.Raw
 			}
 		})
@@ -278,7 +279,7 @@ func TestColdHerdIsOneSelect(t *testing.T) {
 	for e := range errs {
 		t.Errorf("wrong answer: %s", e)
 	}
-	if got := s.sql.Count("SELECT"); got != 1 {
+	if got := s.SQL.Count("SELECT"); got != 1 {
 		t.Errorf("%d concurrent cold requests ran %d SELECTs, want 1", n, got)
 	}
 }
@@ -294,7 +295,7 @@ func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 	const good1, big, badUTF8, surrogate, good2 = 3200, 3201, 3202, 3203, 3204
 	ids := []int64{good1, big, badUTF8, surrogate, good2}
 	for _, id := range ids {
-		s.addUsers(t, headline.User{ID: id, Name: fmt.Sprintf("row%d", id)})
+		s.AddUsers(t, headline.User{ID: id, Name: fmt.Sprintf("row%d", id)})
 	}
 	entries := map[int64]string{
 		good1:     `{"name": "cached3200", "photo": null, "intro": null, "certi": null}`,
@@ -304,17 +305,17 @@ func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 		good2:     `{"name":"cached3204","photo":null,"intro":null,"certi":null}`,
 	}
 	for id, v := range entries {
-		if err := s.redis.Raw.Set(ctx, store.ProfileKey(id), v, time.Hour).Err(); err != nil {
+		if err := s.Redis.Raw.Set(ctx, store.ProfileKey(id), v, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	before := scrapeMetrics(t, s.URL)
-	s.resetCounts()
-	r := s.post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids)), nil)
+	before := servertest.ScrapeMetrics(t, s.URL)
+	s.ResetCounts()
+	r := s.Post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, servertest.IDList(ids)), nil)
 	if len(r.Errors) > 0 {
 		t.Fatalf("errors: %.300s", r.Raw)
 	}
-	got := r.users(t, "users")
+	got := r.Users(t, "users")
 	if len(got) != len(ids) {
 		t.Fatalf("%d users, want %d: %.300s", len(got), len(ids), r.Raw)
 	}
@@ -323,36 +324,36 @@ func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 			t.Errorf("users[%d] = %.80s, want name %s", i, showJSON(got[i]), want)
 		}
 	}
-	if got := s.rc.Count("MGET"); got != 1 {
-		t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+	if got := s.RC.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
 	}
-	if got := s.rc.Count("SET"); got != 3 {
-		t.Errorf("SET NX (leases) = %d, want 3: one per unservable entry (%s)", got, s.rc)
+	if got := s.RC.Count("SET"); got != 3 {
+		t.Errorf("SET NX (leases) = %d, want 3: one per unservable entry (%s)", got, s.RC)
 	}
-	if got := s.rc.Count("EVAL"); got != 3 {
-		t.Errorf("EVAL (fills under a lease) = %d, want 3 (%s)", got, s.rc)
+	if got := s.RC.Count("EVAL"); got != 3 {
+		t.Errorf("EVAL (fills under a lease) = %d, want 3 (%s)", got, s.RC)
 	}
-	if got := s.rc.RoundTrips(); got != 3 {
-		t.Errorf("Redis round trips = %d, want 3 (MGET, leases, fills): %s", got, s.rc)
+	if got := s.RC.RoundTrips(); got != 3 {
+		t.Errorf("Redis round trips = %d, want 3 (MGET, leases, fills): %s", got, s.RC)
 	}
-	if got := s.sql.Count("SELECT"); got != 1 {
-		t.Errorf("SELECT = %d, want 1: %q", got, s.sql.Queries())
+	if got := s.SQL.Count("SELECT"); got != 1 {
+		t.Errorf("SELECT = %d, want 1: %q", got, s.SQL.Queries())
 	}
 	for _, id := range []int64{big, badUTF8, surrogate} {
 		want := fmt.Sprintf(`{"name":"row%d","photo":null,"intro":null,"certi":null}`, id)
-		if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != want {
+		if got, _ := s.Redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != want {
 			t.Errorf("%s = %.80q, want it overwritten with %s", store.ProfileKey(id), got, want)
 		}
 	}
 	for _, id := range []int64{good1, good2} {
-		if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != entries[id] {
+		if got, _ := s.Redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != entries[id] {
 			t.Errorf("%s = %q, want it untouched", store.ProfileKey(id), got)
 		}
 	}
-	after := scrapeMetrics(t, s.URL)
+	after := servertest.ScrapeMetrics(t, s.URL)
 	for result, want := range map[string]float64{"corrupt": 3, "hit": 2, "miss": 0} {
 		name := "headline_cache_requests_total"
-		if got := after.value(t, name, "result", result) - before.value(t, name, "result", result); got != want {
+		if got := after.Value(t, name, "result", result) - before.Value(t, name, "result", result); got != want {
 			t.Errorf("%s{result=%q} grew by %v, want %v", name, result, got, want)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 // TestCORS sends what a browser sends, a preflight and then the request,
@@ -16,9 +17,9 @@ import (
 func TestCORS(t *testing.T) {
 	// As a browser lists them (the Fetch standard): lower case, sorted.
 	const apolloHeaders = "apollo-require-preflight,apollographql-client-name,apollographql-client-version,authorization,content-type,x-request-id"
-	narrowed := newTestServer(t, func(c *Config) { c.CORSAllowedOrigins = "https://app.example.com, https://*.toutiao.example" })
+	narrowed := newTestServer(t, func(c *testConfig) { c.API.CORSAllowedOrigins = "https://app.example.com, https://*.toutiao.example" })
 	anyOrigin := newTestServer(t)
-	narrowed.replaceUsers(t, headline.User{ID: 47101, Name: "cors-47101"})
+	narrowed.ReplaceUsers(t, headline.User{ID: 47101, Name: "cors-47101"})
 	query := `{ user(id: "47101") { name } }`
 	wantBody := `{"data":{"user":{"name":"cors-47101"}}}`
 
@@ -141,7 +142,7 @@ func TestCORS(t *testing.T) {
 // lines) is answered as the browser's spelling of the same list is; a list
 // with a header not allowed is refused in any spelling.
 func TestCORSPreflightSpellings(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.CORSAllowedOrigins = "https://app.example.com" })
+	s := newTestServer(t, func(c *testConfig) { c.API.CORSAllowedOrigins = "https://app.example.com" })
 	const origin = "https://app.example.com"
 	preflight := func(t *testing.T, origin string, lines ...string) http.Header {
 		t.Helper()
@@ -151,7 +152,7 @@ func TestCORSPreflightSpellings(t *testing.T) {
 		for _, l := range lines {
 			req.Header.Add("Access-Control-Request-Headers", l)
 		}
-		resp, _ := send(t, req)
+		resp, _ := servertest.Send(t, req)
 		if resp.StatusCode != http.StatusNoContent {
 			t.Errorf("status %d, want 204", resp.StatusCode)
 		}

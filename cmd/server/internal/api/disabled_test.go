@@ -7,26 +7,27 @@ import (
 	"time"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 )
 
 func TestDisabledAccounts(t *testing.T) {
 	s := newTestServer(t)
 	ctx := context.Background()
-	s.addUsers(t,
+	s.AddUsers(t,
 		headline.User{ID: 7001, Name: "enabled"},
 		headline.User{ID: 7002, Name: "disabled"},
 		headline.User{ID: 7003, Name: "disabled-by-cache"},
 		headline.User{ID: 7004, Name: "corrupt-status"},
 	)
-	if _, err := s.base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", 7002).Exec(ctx); err != nil {
+	if _, err := s.Base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", 7002).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.redis.Raw.Set(ctx, store.StatusKey(7003), "0", time.Hour) // the Flask app's status cache
-	s.redis.Raw.Set(ctx, store.StatusKey(7004), "enabled?", time.Hour)
+	s.Redis.Raw.Set(ctx, store.StatusKey(7003), "0", time.Hour) // the Flask app's status cache
+	s.Redis.Raw.Set(ctx, store.StatusKey(7004), "enabled?", time.Hour)
 
-	me := func(id int64) gqlResponse {
-		return s.post(t, `{ me { id name } }`, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: id}))
+	me := func(id int64) servertest.Response {
+		return s.Post(t, `{ me { id name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: id}))
 	}
 	for _, tc := range []struct {
 		name       string
@@ -43,25 +44,25 @@ func TestDisabledAccounts(t *testing.T) {
 		{"a status entry of another shape is reloaded and repaired", 7004, "", "1", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.resetCounts()
+			s.ResetCounts()
 			r := me(tc.id)
-			if got := r.code("me"); got != tc.wantCode {
+			if got := r.Code("me"); got != tc.wantCode {
 				t.Errorf("me code = %q, want %q: %s", got, tc.wantCode, r.Raw)
 			}
 			if tc.wantCode == "" {
-				if u := r.user(t, "me"); u == nil || u.ID != fmt.Sprint(tc.id) {
+				if u := r.User(t, "me"); u == nil || u.ID != fmt.Sprint(tc.id) {
 					t.Errorf("me = %+v, want user %d", u, tc.id)
 				}
-			} else if u := r.user(t, "me"); u != nil {
+			} else if u := r.User(t, "me"); u != nil {
 				t.Errorf("me = %+v, want null", u)
 			}
-			if got := s.rc.Count("MGET"); got != 1 {
-				t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+			if got := s.RC.Count("MGET"); got != 1 {
+				t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
 			}
-			if got := s.sql.Count("SELECT"); got != tc.wantSelect {
+			if got := s.SQL.Count("SELECT"); got != tc.wantSelect {
 				t.Errorf("SELECT = %d, want %d", got, tc.wantSelect)
 			}
-			if got, _ := s.redis.Raw.Get(ctx, store.StatusKey(tc.id)).Result(); got != tc.wantStatus {
+			if got, _ := s.Redis.Raw.Get(ctx, store.StatusKey(tc.id)).Result(); got != tc.wantStatus {
 				t.Errorf("%s = %q, want %q", store.StatusKey(tc.id), got, tc.wantStatus)
 			}
 		})
@@ -69,27 +70,27 @@ func TestDisabledAccounts(t *testing.T) {
 
 	t.Run("status entries live 3600..4199s", func(t *testing.T) {
 		for _, id := range []int64{7001, 7002} {
-			if ttl := s.redis.TTL(t, store.StatusKey(id)); ttl < 3598*time.Second || ttl > 4199*time.Second {
+			if ttl := s.Redis.TTL(t, store.StatusKey(id)); ttl < 3598*time.Second || ttl > 4199*time.Second {
 				t.Errorf("TTL %s = %v", store.StatusKey(id), ttl)
 			}
 		}
 	})
 
 	t.Run("the public profile of a disabled account is still served", func(t *testing.T) {
-		r := s.post(t, `{ user(id: "7002") { name } }`, nil)
-		if u := r.user(t, "user"); u == nil || u.Name != "disabled" {
+		r := s.Post(t, `{ user(id: "7002") { name } }`, nil)
+		if u := r.User(t, "user"); u == nil || u.Name != "disabled" {
 			t.Errorf("user = %+v: %s", u, r.Raw)
 		}
 	})
 
 	t.Run("me and user of the same id share one MGET", func(t *testing.T) {
-		s.resetCounts()
-		r := s.post(t, `{ me { name } user(id: "7001") { name } }`, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: 7001}))
-		if len(r.Errors) > 0 || r.user(t, "me") == nil || r.user(t, "user") == nil {
+		s.ResetCounts()
+		r := s.Post(t, `{ me { name } user(id: "7001") { name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: 7001}))
+		if len(r.Errors) > 0 || r.User(t, "me") == nil || r.User(t, "user") == nil {
 			t.Fatalf("got %s", r.Raw)
 		}
-		if s.rc.RoundTrips() != 1 {
-			t.Errorf("Redis: %s, want one MGET", s.rc)
+		if s.RC.RoundTrips() != 1 {
+			t.Errorf("Redis: %s, want one MGET", s.RC)
 		}
 	})
 }

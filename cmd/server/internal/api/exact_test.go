@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 // Ids 23030–23089 belong to this file (updateMe's validation range, see
@@ -18,12 +19,12 @@ import (
 // storedBytes reads user id's profile columns straight from MySQL as the
 // hex of the bytes stored, so that no decoding between the table and the
 // test can hide a difference; a NULL column is a nil field.
-func (s *testServer) storedBytes(t *testing.T, id int64) userJSON {
+func (s *testServer) storedBytes(t *testing.T, id int64) servertest.User {
 	t.Helper()
 	var name string
 	var photo, intro, certi sql.NullString
 	// HEX(NULL) is NULL in MySQL but '' in SQLite: ask for the NULLs apart.
-	row := s.base.QueryRowContext(context.Background(), `SELECT HEX(user_name),
+	row := s.Base.QueryRowContext(context.Background(), `SELECT HEX(user_name),
 		CASE WHEN profile_photo IS NULL THEN NULL ELSE HEX(profile_photo) END,
 		CASE WHEN introduction IS NULL THEN NULL ELSE HEX(introduction) END,
 		CASE WHEN certificate IS NULL THEN NULL ELSE HEX(certificate) END
@@ -45,12 +46,12 @@ func (s *testServer) storedBytes(t *testing.T, id int64) userJSON {
 		s := unhex(h.String)
 		return &s
 	}
-	return userJSON{ID: strconv.FormatInt(id, 10), Name: unhex(name), Photo: opt(photo), Intro: opt(intro), Certi: opt(certi)}
+	return servertest.User{ID: strconv.FormatInt(id, 10), Name: unhex(name), Photo: opt(photo), Intro: opt(intro), Certi: opt(certi)}
 }
 
 // showBytes renders u with every string quoted in ASCII, so a difference in
 // a single byte or an invisible character shows in the failure.
-func showBytes(u userJSON) string {
+func showBytes(u servertest.User) string {
 	q := func(p *string) string {
 		if p == nil {
 			return "null"
@@ -77,39 +78,41 @@ func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 			in: map[string]any{"name": "ascii 23030"}, want: func(u *headline.User) { u.Name = "ascii 23030" }},
 		{name: "a Chinese name and intro",
 			in:   map[string]any{"name": "张三 23031", "intro": "你好，世界"},
-			want: func(u *headline.User) { u.Name, u.Intro = "张三 23031", ptr2("你好，世界") }},
+			want: func(u *headline.User) { u.Name, u.Intro = "张三 23031", servertest.Ptr("你好，世界") }},
 		{name: "emoji, four bytes each, in the name and the intro",
 			in:   map[string]any{"name": "\U0001f642 23032", "intro": "\U0001f389\U0001f389"},
-			want: func(u *headline.User) { u.Name, u.Intro = "\U0001f642 23032", ptr2("\U0001f389\U0001f389") }},
+			want: func(u *headline.User) { u.Name, u.Intro = "\U0001f642 23032", servertest.Ptr("\U0001f389\U0001f389") }},
 		{name: "an emoji sequence joined by ZWJ",
 			in: map[string]any{"name": "\U0001f469\u200d\U0001f4bb 23033"}, want: func(u *headline.User) { u.Name = "\U0001f469\u200d\U0001f4bb 23033" }},
 		{name: "combining marks are kept as sent, not composed",
 			in:   map[string]any{"name": "Jose\u0301 23034", "intro": "cafe\u0301 \u00e9"},
-			want: func(u *headline.User) { u.Name, u.Intro = "Jose\u0301 23034", ptr2("cafe\u0301 \u00e9") }},
+			want: func(u *headline.User) { u.Name, u.Intro = "Jose\u0301 23034", servertest.Ptr("cafe\u0301 \u00e9") }},
 		{name: "a name of 32 characters, 27 of them emoji (113 bytes)",
 			in: map[string]any{"name": emoji32 + "23035"}, want: func(u *headline.User) { u.Name = emoji32 + "23035" }},
 		{name: "an intro of 50 emoji (200 bytes)",
-			in: map[string]any{"intro": strings.Repeat("\U0001f600", 50)}, want: func(u *headline.User) { u.Intro = ptr2(strings.Repeat("\U0001f600", 50)) }},
+			in: map[string]any{"intro": strings.Repeat("\U0001f600", 50)}, want: func(u *headline.User) { u.Intro = servertest.Ptr(strings.Repeat("\U0001f600", 50)) }},
 		{name: "a photo of 128 characters, 104 of them Chinese",
-			in: map[string]any{"photo": photo128}, want: func(u *headline.User) { u.Photo = ptr2(photo128) }},
+			in: map[string]any{"photo": photo128}, want: func(u *headline.User) { u.Photo = servertest.Ptr(photo128) }},
 		{name: "a name trimmed of spaces, tabs and ideographic spaces",
 			in: map[string]any{"name": " \t trimmed 23038\u3000\n"}, want: func(u *headline.User) { u.Name = "trimmed 23038" }},
 		{name: "an intro keeps its surrounding spaces",
-			in: map[string]any{"intro": "  spaced  "}, want: func(u *headline.User) { u.Intro = ptr2("  spaced  ") }},
+			in: map[string]any{"intro": "  spaced  "}, want: func(u *headline.User) { u.Intro = servertest.Ptr("  spaced  ") }},
 		{name: "an empty intro is stored empty, not null",
-			in: map[string]any{"intro": ""}, want: func(u *headline.User) { u.Intro = ptr2("") }},
+			in: map[string]any{"intro": ""}, want: func(u *headline.User) { u.Intro = servertest.Ptr("") }},
 		{name: "null clears the intro and the photo",
 			in: map[string]any{"intro": nil, "photo": nil}, want: func(u *headline.User) { u.Intro, u.Photo = nil, nil }},
 		{name: "quotes, backslashes and placeholders reach the row as sent",
 			in: map[string]any{"name": `o'brien\ "23042"`, "intro": `C:\dir\ 'a' "b" ? ?0 ?name %_ \0 \n`},
 			want: func(u *headline.User) {
-				u.Name, u.Intro = `o'brien\ "23042"`, ptr2(`C:\dir\ 'a' "b" ? ?0 ?name %_ \0 \n`)
+				u.Name, u.Intro = `o'brien\ "23042"`, servertest.Ptr(`C:\dir\ 'a' "b" ? ?0 ?name %_ \0 \n`)
 			}},
 		{name: "a zero-width space between visible letters",
 			in: map[string]any{"name": "a\u200bb 23043"}, want: func(u *headline.User) { u.Name = "a\u200bb 23043" }},
 		{name: "astral CJK, private use, U+FFFD and noncharacters",
-			in:   map[string]any{"name": "\U00020000\ue000 23044", "intro": "\ufffd\uffff\U0010ffff"},
-			want: func(u *headline.User) { u.Name, u.Intro = "\U00020000\ue000 23044", ptr2("\ufffd\uffff\U0010ffff") }},
+			in: map[string]any{"name": "\U00020000\ue000 23044", "intro": "\ufffd\uffff\U0010ffff"},
+			want: func(u *headline.User) {
+				u.Name, u.Intro = "\U00020000\ue000 23044", servertest.Ptr("\ufffd\uffff\U0010ffff")
+			}},
 
 		{name: "a name of one NUL", in: map[string]any{"name": "\x00"}, field: "name", msg: "control characters"},
 		{name: "a NUL inside a name", in: map[string]any{"name": "a\x00b"}, field: "name", msg: "control characters"},
@@ -133,8 +136,8 @@ func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 				t.Fatalf("id %d is past this file's range", id)
 			}
 			before := updateProfile(id)
-			s.replaceUsers(t, before)
-			r := s.updateMe(t, id, tc.in)
+			s.ReplaceUsers(t, before)
+			r := s.UpdateMe(t, id, tc.in)
 			stored := s.storedBytes(t, id)
 			if tc.want == nil {
 				wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
@@ -146,7 +149,7 @@ func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 			if len(r.Errors) > 0 {
 				t.Fatalf("refused: %s", r.Raw)
 			}
-			answer := r.user(t, "updateMe")
+			answer := r.User(t, "updateMe")
 			if answer == nil {
 				t.Fatalf("updateMe = null: %s", r.Raw)
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
@@ -45,7 +45,7 @@ type faultServer struct {
 // for setup.
 func newFaultServer(t *testing.T, dbMode int, deadRedis bool) *faultServer {
 	t.Helper()
-	cfg := testConfig(t)
+	cfg := newTestConfig()
 	var db *bun.DB
 	switch dbMode {
 	case dbUp:
@@ -64,13 +64,12 @@ func newFaultServer(t *testing.T, dbMode int, deadRedis bool) *faultServer {
 	if deadRedis {
 		opt = &redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))}
 	}
-	rdb := newRedis(opt, cfg)
+	rdb := store.NewRedisClient(opt, cfg.Redis)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), counted, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	h := newTestHandler(t, cfg, counted, rdb)
 	return &faultServer{
-		testServer: &testServer{URL: hs.URL, cfg: cfg, base: db, sql: sc, redis: r, rdb: rdb, rc: rc},
+		testServer: &testServer{servertest.Serve(t, h, servertest.Server{Base: db, SQL: sc, Redis: r, RDB: rdb, RC: rc}), cfg},
 		db:         db,
 	}
 }
@@ -86,7 +85,7 @@ func ownDBHandle(t *testing.T) *bun.DB {
 	var db *bun.DB
 	if dsn := os.Getenv(storetest.MySQLEnv); dsn != "" {
 		var name string
-		if err := storetest.DB(t, "server").QueryRowContext(ctx, "SELECT DATABASE()").Scan(&name); err != nil {
+		if err := storetest.DB(t, "api").QueryRowContext(ctx, "SELECT DATABASE()").Scan(&name); err != nil {
 			t.Fatal(err)
 		}
 		cfg, err := mysql.ParseDSN(dsn)
@@ -116,7 +115,7 @@ func (s *faultServer) seedFlaskCache(t *testing.T, users ...headline.User) {
 	t.Helper()
 	for _, u := range users {
 		v, _ := json.Marshal(map[string]any{"name": u.Name, "photo": u.Photo, "intro": u.Intro, "certi": u.Certi})
-		if err := s.redis.Raw.Set(context.Background(), store.ProfileKey(u.ID), v, time.Hour).Err(); err != nil {
+		if err := s.Redis.Raw.Set(context.Background(), store.ProfileKey(u.ID), v, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -144,8 +143,8 @@ func TestDatabaseDown(t *testing.T) {
 	}{
 		{"database closed after a request warmed the cache", func(t *testing.T) *faultServer {
 			s := newFaultServer(t, dbUp, false)
-			s.addUsers(t, seqUsers(22001, 3)...)
-			if r := s.post(t, `{ users(ids: ["22001","22002","22003"]) { id } }`, nil); len(r.Errors) > 0 {
+			s.AddUsers(t, servertest.SeqUsers(22001, 3)...)
+			if r := s.Post(t, `{ users(ids: ["22001","22002","22003"]) { id } }`, nil); len(r.Errors) > 0 {
 				t.Fatalf("warming: %s", r.Raw)
 			}
 			if err := s.db.Close(); err != nil {
@@ -155,7 +154,7 @@ func TestDatabaseDown(t *testing.T) {
 		}},
 		{"MySQL unreachable, the cache written by the Flask app", func(t *testing.T) *faultServer {
 			s := newFaultServer(t, dbUnreachable, false)
-			s.seedFlaskCache(t, seqUsers(22001, 3)...)
+			s.seedFlaskCache(t, servertest.SeqUsers(22001, 3)...)
 			return s
 		}},
 	}
@@ -164,12 +163,12 @@ func TestDatabaseDown(t *testing.T) {
 			s := tc.down(t)
 
 			t.Run("cached users are served and the uncached one is an opaque internal error", func(t *testing.T) {
-				s.resetCounts()
-				r := s.post(t, `{ users(ids: ["22001","22002","22099"]) { id name } }`, nil)
+				s.ResetCounts()
+				r := s.Post(t, `{ users(ids: ["22001","22002","22099"]) { id name } }`, nil)
 				if r.Status != http.StatusOK {
 					t.Errorf("status = %d, want 200", r.Status)
 				}
-				got := r.users(t, "users")
+				got := r.Users(t, "users")
 				if len(got) != 3 {
 					t.Fatalf("got %d entries, want 3: %s", len(got), r.Raw)
 				}
@@ -181,50 +180,38 @@ func TestDatabaseDown(t *testing.T) {
 				if got[2] != nil {
 					t.Errorf("users[2] = %+v, want null", got[2])
 				}
-				if got, want := r.code("users.2"), headline.ECodeInternal; got != want {
+				if got, want := r.Code("users.2"), headline.ECodeInternal; got != want {
 					t.Errorf("users.2 code = %q, want %q: %s", got, want, r.Raw)
 				}
 				if len(r.Errors) != 1 || r.Errors[0].Message != "internal server error" {
 					t.Errorf("want one error, \"internal server error\": %s", r.Raw)
 				}
 				requireNoInternals(t, r.Raw)
-				if got := s.rc.Count("MGET"); got != 1 {
-					t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+				if got := s.RC.Count("MGET"); got != 1 {
+					t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
 				}
-				if got := s.rc.Count("SETEX") + s.rc.Count("EVAL") - s.rc.Count("SET"); got != 0 {
-					t.Errorf("fills = %d, want 0: a failed load must not be cached as missing (%s)", got, s.rc)
+				if got := s.RC.Count("SETEX") + s.RC.Count("EVAL") - s.RC.Count("SET"); got != 0 {
+					t.Errorf("fills = %d, want 0: a failed load must not be cached as missing (%s)", got, s.RC)
 				}
 			})
 
 			t.Run("the failure is not cached: the uncached id is tried again", func(t *testing.T) {
-				s.resetCounts()
-				r := s.post(t, `{ user(id: "22099") { id } }`, nil)
-				if got, want := r.code("user"), headline.ECodeInternal; got != want {
+				s.ResetCounts()
+				r := s.Post(t, `{ user(id: "22099") { id } }`, nil)
+				if got, want := r.Code("user"), headline.ECodeInternal; got != want {
 					t.Errorf("code = %q, want %q: %s", got, want, r.Raw)
 				}
 				requireNoInternals(t, r.Raw)
-				if got := s.sql.Count("SELECT"); got != 1 {
+				if got := s.SQL.Count("SELECT"); got != 1 {
 					t.Errorf("SELECT = %d, want 1", got)
 				}
-				if v, err := s.redis.Raw.Get(context.Background(), store.ProfileKey(22099)).Result(); err != redis.Nil {
+				if v, err := s.Redis.Raw.Get(context.Background(), store.ProfileKey(22099)).Result(); err != redis.Nil {
 					t.Errorf("%s = %q, %v; want no entry", store.ProfileKey(22099), v, err)
 				}
 			})
 
 		})
 	}
-}
-
-// probe is one GET of a health endpoint.
-type probe struct {
-	status int
-	body   string
-}
-
-func getProbe(t *testing.T, url string) probe {
-	t.Helper()
-	resp, body := get(t, url)
-	return probe{resp.StatusCode, body}
 }
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -257,28 +244,28 @@ func TestHealthAndReadiness(t *testing.T) {
 			}
 
 			t.Run("healthz is 200 ok", func(t *testing.T) {
-				p := getProbe(t, s.URL+"/healthz")
-				if p.status != http.StatusOK || p.body != "ok\n" {
-					t.Errorf("healthz = %d %q, want 200 \"ok\\n\"", p.status, p.body)
+				p := servertest.GetProbe(t, s.URL+"/healthz")
+				if p.Status != http.StatusOK || p.Body != "ok\n" {
+					t.Errorf("healthz = %d %q, want 200 \"ok\\n\"", p.Status, p.Body)
 				}
 			})
 
 			t.Run(fmt.Sprintf("readyz is %d %s", tc.wantStatus, tc.wantBody["status"]), func(t *testing.T) {
 				start := time.Now()
-				p := getProbe(t, s.URL+"/readyz")
+				p := servertest.GetProbe(t, s.URL+"/readyz")
 				if d := time.Since(start); d > 1500*time.Millisecond {
 					t.Errorf("readyz took %v; it must answer within its 1s budget", d)
 				}
-				if p.status != tc.wantStatus {
-					t.Errorf("status = %d, want %d", p.status, tc.wantStatus)
+				if p.Status != tc.wantStatus {
+					t.Errorf("status = %d, want %d", p.Status, tc.wantStatus)
 				}
 				var got map[string]string
-				if err := json.Unmarshal([]byte(p.body), &got); err != nil {
-					t.Fatalf("body %q: %v", p.body, err)
+				if err := json.Unmarshal([]byte(p.Body), &got); err != nil {
+					t.Fatalf("body %q: %v", p.Body, err)
 				}
 				for k, want := range tc.wantBody {
 					if got[k] != want {
-						t.Errorf("%s = %q, want %q (body %s)", k, got[k], want, p.body)
+						t.Errorf("%s = %q, want %q (body %s)", k, got[k], want, p.Body)
 					}
 				}
 				for k, v := range got {
@@ -292,9 +279,9 @@ func TestHealthAndReadiness(t *testing.T) {
 
 	t.Run("with Redis unreachable users are served from MySQL", func(t *testing.T) {
 		s := newFaultServer(t, dbUp, true)
-		s.addUsers(t, headline.User{ID: 22101, Name: "no-redis"})
-		r := s.post(t, `{ user(id: "22101") { id name } }`, nil)
-		if u := r.user(t, "user"); u == nil || u.Name != "no-redis" || len(r.Errors) > 0 {
+		s.AddUsers(t, headline.User{ID: 22101, Name: "no-redis"})
+		r := s.Post(t, `{ user(id: "22101") { id name } }`, nil)
+		if u := r.User(t, "user"); u == nil || u.Name != "no-redis" || len(r.Errors) > 0 {
 			t.Errorf("user = %+v, want user 22101: %s", u, r.Raw)
 		}
 	})

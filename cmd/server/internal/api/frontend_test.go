@@ -11,57 +11,19 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store/storetest"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 // frontendDir holds the npm packages of the tests that run what a browser or
 // a JavaScript client runs (package.json, package-lock.json; `npm ci` there
 // installs node_modules, which .ci/run does).
 const frontendDir = "testdata/frontend"
-
-// unavailable skips the test on a machine that lacks what it needs, or fails
-// it when the tests run on real services: CI promises those and installs the
-// tools too, so there a missing tool is a broken CI, not a reason to skip.
-func unavailable(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if storetest.RealServices() {
-		t.Fatalf("%s, but %s/%s promise real services (.ci/run installs it)", msg, storetest.MySQLEnv, storetest.RedisEnv)
-	}
-	t.Skip(msg)
-}
-
-// needProgram returns the path of a program the test runs.
-func needProgram(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		unavailable(t, "%s is not installed", name)
-	}
-	return p
-}
-
-// needNodeModules returns the absolute path of frontendDir's node_modules,
-// installed by `npm ci`.
-func needNodeModules(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join(frontendDir, "node_modules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// npm ci writes this file last; without it the install is absent or broken.
-	if _, err := os.Stat(filepath.Join(dir, ".package-lock.json")); err != nil {
-		unavailable(t, "no npm packages in cmd/server/%s: run `npm ci` there", frontendDir)
-	}
-	return dir
-}
 
 // requestCost is what one request cost the server, counted at its clients.
 type requestCost struct {
@@ -96,15 +58,15 @@ func (c *costRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.s.resetCounts()
+	c.s.ResetCounts()
 	rec := httptest.NewRecorder()
 	c.s.Handler.ServeHTTP(rec, r)
 	c.costs = append(c.costs, requestCost{
 		operation:  req.OperationName,
 		status:     rec.Code,
-		roundTrips: c.s.rc.RoundTrips(),
-		mgets:      c.s.rc.Count("MGET"),
-		selects:    c.s.sql.Count("SELECT"),
+		roundTrips: c.s.RC.RoundTrips(),
+		mgets:      c.s.RC.Count("MGET"),
+		selects:    c.s.SQL.Count("SELECT"),
 	})
 	for k, v := range rec.Header() {
 		w.Header()[k] = v
@@ -115,10 +77,10 @@ func (c *costRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // clientStep is one line client.mjs printed: what the frontend got back.
 type clientStep struct {
-	Step      string          `json:"step"`
-	Operation string          `json:"operation"`
-	Data      json.RawMessage `json:"data"`
-	Errors    []gqlError      `json:"errors"`
+	Step      string                `json:"step"`
+	Operation string                `json:"operation"`
+	Data      json.RawMessage       `json:"data"`
+	Errors    []servertest.GQLError `json:"errors"`
 }
 
 // TestFrontendClient runs a web frontend's profile queries through
@@ -126,13 +88,13 @@ type clientStep struct {
 // on the real MariaDB and Redis when HEADLINE_TEST_* name them, and checks
 // every answer the client got and what each request cost the server.
 func TestFrontendClient(t *testing.T) {
-	node := needProgram(t, "node")
-	needNodeModules(t)
+	node := servertest.NeedProgram(t, "node")
+	servertest.NeedNodeModules(t, frontendDir)
 
 	s := newTestServer(t)
-	reader := seqUsers(31000, 1)
-	page1, page2 := seqUsers(31001, 50), seqUsers(31051, 50)
-	s.addUsers(t, append(append(reader, page1...), page2...)...)
+	reader := servertest.SeqUsers(31000, 1)
+	page1, page2 := servertest.SeqUsers(31001, 50), servertest.SeqUsers(31051, 50)
+	s.AddUsers(t, append(append(reader, page1...), page2...)...)
 	rec := &costRecorder{s: s}
 	hs := httptest.NewServer(rec)
 	t.Cleanup(hs.Close)
@@ -175,18 +137,18 @@ func TestFrontendClient(t *testing.T) {
 		steps = append(steps, st)
 	}
 
-	card := func(u headline.User) userJSON {
-		return userJSON{ID: fmt.Sprint(u.ID), Name: u.Name, Photo: u.Photo, Intro: u.Intro, Certi: u.Certi}
+	card := func(u headline.User) servertest.User {
+		return servertest.User{ID: fmt.Sprint(u.ID), Name: u.Name, Photo: u.Photo, Intro: u.Intro, Certi: u.Certi}
 	}
-	cards := func(us []headline.User) []userJSON {
-		out := make([]userJSON, len(us))
+	cards := func(us []headline.User) []servertest.User {
+		out := make([]servertest.User, len(us))
 		for i, u := range us {
 			out[i] = card(u)
 		}
 		return out
 	}
-	aliased := func(us []headline.User) map[string]userJSON {
-		out := make(map[string]userJSON, len(us))
+	aliased := func(us []headline.User) map[string]servertest.User {
+		out := make(map[string]servertest.User, len(us))
 		for i, u := range us {
 			out[fmt.Sprintf("a%d", i)] = card(u)
 		}

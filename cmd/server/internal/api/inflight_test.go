@@ -152,13 +152,13 @@ func TestRequestBytesInFlight(t *testing.T) {
 	})
 }
 
-// TestServerBoundsRequestBytesInFlight: through NewServer, a POST whose
+// TestServerBoundsRequestBytesInFlight: through NewHandler, a POST whose
 // body is still arriving holds its bytes, so another that does not fit
 // beside it waits, and is refused once HTTP_READ_TIMEOUT has passed.
 func TestServerBoundsRequestBytesInFlight(t *testing.T) {
-	s := newTestServer(t, func(c *Config) {
+	s := newTestServer(t, func(c *testConfig) {
 		// Room for the held body of 4,000 bytes and a little more.
-		c.MaxBodyBytes, c.InFlightBytes, c.ReadTimeout = 4096, int(requestWeight(4000))+100, 200*time.Millisecond
+		c.API.MaxBodyBytes, c.API.InFlightBytes, c.API.InFlightWait = 4096, requestWeight(4000)+100, 200*time.Millisecond
 	})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 	if err != nil {
@@ -171,7 +171,7 @@ func TestServerBoundsRequestBytesInFlight(t *testing.T) {
 	// Until the server has read the first request's headers, a second one
 	// may still get in: try a few times. Each is charged more than 100.
 	for try := range 50 {
-		r := s.post(t, `{ __typename }`, map[string]any{"pad": strings.Repeat("x", 200)})
+		r := s.Post(t, `{ __typename }`, map[string]any{"pad": strings.Repeat("x", 200)})
 		if r.Status == http.StatusServiceUnavailable {
 			if code := r.Errors[0].Extensions["code"]; code != codeBusy {
 				t.Errorf("503 with code %v, want %s", code, codeBusy)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 // Users of this file: 21000..21999.
@@ -40,11 +41,11 @@ func settle() { time.Sleep(20 * time.Millisecond) }
 func (s *testServer) lookups() string {
 	settle()
 	var out []string
-	if got := s.rc.RoundTrips(); got != 0 {
-		out = append(out, fmt.Sprintf("Redis round trips = %d, want 0: %s", got, s.rc))
+	if got := s.RC.RoundTrips(); got != 0 {
+		out = append(out, fmt.Sprintf("Redis round trips = %d, want 0: %s", got, s.RC))
 	}
-	if got := s.sql.Count("SELECT"); got != 0 {
-		out = append(out, fmt.Sprintf("SELECT = %d, want 0: %q", got, s.sql.Queries()))
+	if got := s.SQL.Count("SELECT"); got != 0 {
+		out = append(out, fmt.Sprintf("SELECT = %d, want 0: %q", got, s.SQL.Queries()))
 	}
 	return strings.Join(out, "; ")
 }
@@ -58,21 +59,9 @@ func (s *testServer) requireNoLookups(t *testing.T) {
 	}
 }
 
-// errorAt returns the error at path, failing t when there is none.
-func (r gqlResponse) errorAt(t *testing.T, path string) gqlError {
-	t.Helper()
-	for _, e := range r.Errors {
-		if pathString(e.Path) == path {
-			return e
-		}
-	}
-	t.Fatalf("no error at %q: %s", path, r.Raw)
-	return gqlError{}
-}
-
 func TestBadIDsAreRefusedBeforeAnyLookup(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(21001, 3)...)
+	s.AddUsers(t, servertest.SeqUsers(21001, 3)...)
 
 	type form struct {
 		name  string
@@ -101,12 +90,12 @@ func TestBadIDsAreRefusedBeforeAnyLookup(t *testing.T) {
 		for _, bad := range badIDs {
 			t.Run(fmt.Sprintf("%s with %s is BAD_USER_INPUT naming %s", f.name, bad.name, f.field), func(t *testing.T) {
 				q, vars := f.query(bad.id)
-				s.resetCounts()
-				r := s.post(t, q, vars)
+				s.ResetCounts()
+				r := s.Post(t, q, vars)
 				if r.Status != http.StatusOK {
 					t.Errorf("status = %d, want 200", r.Status)
 				}
-				e := r.errorAt(t, f.path)
+				e := r.ErrorAt(t, f.path)
 				if got, want := e.Extensions["code"], headline.ECodeBadInput; got != want {
 					t.Errorf("extensions.code = %v, want %q", got, want)
 				}
@@ -127,11 +116,11 @@ func TestBadIDsAreRefusedBeforeAnyLookup(t *testing.T) {
 	}
 
 	t.Run("a bad id does not spoil a good user field beside it", func(t *testing.T) {
-		r := s.post(t, `{ bad: user(id: "x") { id } good: user(id: "21003") { name } }`, nil)
-		if got := r.code("bad"); got != headline.ECodeBadInput {
+		r := s.Post(t, `{ bad: user(id: "x") { id } good: user(id: "21003") { name } }`, nil)
+		if got := r.Code("bad"); got != headline.ECodeBadInput {
 			t.Errorf("bad: code = %q, want BAD_USER_INPUT: %s", got, r.Raw)
 		}
-		if u := r.user(t, "good"); u == nil || u.Name != "u21003" {
+		if u := r.User(t, "good"); u == nil || u.Name != "u21003" {
 			t.Errorf("good = %+v, want user 21003", u)
 		}
 	})
@@ -139,15 +128,15 @@ func TestBadIDsAreRefusedBeforeAnyLookup(t *testing.T) {
 
 func TestRefusedListLooksNothingUp(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(21011, 2)...)
+	s.AddUsers(t, servertest.SeqUsers(21011, 2)...)
 	for _, tc := range []struct{ name, query string }{
 		{"a bad id after good ones", `{ users(ids: ["21011", "21012", "x"]) { id } }`},
 		{"a bad id before good ones", `{ users(ids: ["x", "21011", "21012"]) { id } }`},
 	} {
 		t.Run(tc.name+" refuses the whole list and looks none of it up", func(t *testing.T) {
-			s.resetCounts()
-			r := s.post(t, tc.query, nil)
-			if got := r.code("users"); got != headline.ECodeBadInput {
+			s.ResetCounts()
+			r := s.Post(t, tc.query, nil)
+			if got := r.Code("users"); got != headline.ECodeBadInput {
 				t.Fatalf("code = %q, want BAD_USER_INPUT: %s", got, r.Raw)
 			}
 			if got := string(r.Data["users"]); got != "" && got != "null" {
@@ -163,7 +152,7 @@ func TestRefusedListLooksNothingUp(t *testing.T) {
 
 func TestIDCountLimit(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(21100, 100)...) // 21100..21199
+	s.AddUsers(t, servertest.SeqUsers(21100, 100)...) // 21100..21199
 	ids := func(n int) []int64 {
 		out := make([]int64, n)
 		for i := range out {
@@ -173,9 +162,9 @@ func TestIDCountLimit(t *testing.T) {
 	}
 
 	t.Run("101 ids are BAD_USER_INPUT and look nothing up", func(t *testing.T) {
-		s.resetCounts()
-		r := s.post(t, fmt.Sprintf(`{ users(ids: %s) { id } }`, idList(ids(101))), nil)
-		e := r.errorAt(t, "users")
+		s.ResetCounts()
+		r := s.Post(t, fmt.Sprintf(`{ users(ids: %s) { id } }`, servertest.IDList(ids(101))), nil)
+		e := r.ErrorAt(t, "users")
 		if got, want := e.Extensions["code"], headline.ECodeBadInput; got != want {
 			t.Errorf("extensions.code = %v, want %q", got, want)
 		}
@@ -189,12 +178,12 @@ func TestIDCountLimit(t *testing.T) {
 	})
 
 	t.Run("100 ids are served in one batch", func(t *testing.T) {
-		s.resetCounts()
-		r := s.post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids(100))), nil)
+		s.ResetCounts()
+		r := s.Post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, servertest.IDList(ids(100))), nil)
 		if len(r.Errors) > 0 {
 			t.Fatalf("errors: %s", r.Raw)
 		}
-		got := r.users(t, "users")
+		got := r.Users(t, "users")
 		if len(got) != 100 {
 			t.Fatalf("got %d users, want 100", len(got))
 		}
@@ -203,16 +192,16 @@ func TestIDCountLimit(t *testing.T) {
 				t.Fatalf("users[%d] = %+v, want user %s", i, u, want)
 			}
 		}
-		if got := s.rc.Count("MGET"); got != 1 {
+		if got := s.RC.Count("MGET"); got != 1 {
 			t.Errorf("MGET = %d, want 1", got)
 		}
 	})
 
 	t.Run("a MAX_IDS of 3 refuses 4 ids", func(t *testing.T) {
-		small := newTestServer(t, func(c *Config) { c.MaxIDs = 3 })
-		small.resetCounts()
-		r := small.post(t, `{ users(ids: ["21100","21101","21102","21103"]) { id } }`, nil)
-		if got := r.code("users"); got != headline.ECodeBadInput {
+		small := newTestServer(t, func(c *testConfig) { c.GraphQL.MaxIDs = 3 })
+		small.ResetCounts()
+		r := small.Post(t, `{ users(ids: ["21100","21101","21102","21103"]) { id } }`, nil)
+		if got := r.Code("users"); got != headline.ECodeBadInput {
 			t.Errorf("code = %q, want BAD_USER_INPUT: %s", got, r.Raw)
 		}
 		small.requireNoLookups(t)
@@ -236,13 +225,13 @@ func aliasedUsers(n int) string {
 // complexity limit can refuse it.
 func complexityQuery(extra string) string {
 	return fmt.Sprintf(`{ a: users(ids: %s) { %s } b: users(ids: %s) { %s } %s }`,
-		idList(seqIDs(21200, 100)), userFields, idList(seqIDs(21200, 99)), userFields, extra)
+		servertest.IDList(seqIDs(21200, 100)), userFields, servertest.IDList(seqIDs(21200, 99)), userFields, extra)
 }
 
 func TestComplexityLimit(t *testing.T) {
 	s := newTestServer(t)
-	s.addUsers(t, seqUsers(21200, 100)...) // 21200..21299
-	const limit = 1000                     // COMPLEXITY_LIMIT's default
+	s.AddUsers(t, servertest.SeqUsers(21200, 100)...) // 21200..21299
+	const limit = 1000                                // COMPLEXITY_LIMIT's default
 
 	refused := []struct {
 		name           string
@@ -250,15 +239,15 @@ func TestComplexityLimit(t *testing.T) {
 		wantComplexity int
 	}{
 		{"a query of complexity 1001, one over", complexityQuery(`c: user(id: "21299") { id name photo }`), 1001},
-		{"four users(ids:) lists, complexity 1999", complexityQuery(fmt.Sprintf(`c: users(ids: %[1]s) { %[2]s } d: users(ids: %[1]s) { %[2]s }`, idList(seqIDs(21200, 100)), userFields)), 997 + 2*501},
+		{"four users(ids:) lists, complexity 1999", complexityQuery(fmt.Sprintf(`c: users(ids: %[1]s) { %[2]s } d: users(ids: %[1]s) { %[2]s }`, servertest.IDList(seqIDs(21200, 100)), userFields)), 997 + 2*501},
 	}
 	for _, tc := range refused {
 		// gqlgen v0.17 gives COMPLEXITY_LIMIT_EXCEEDED the kind of a user
 		// error, so the POST transport answers it with 200, not the 422 its
 		// doc comment promises; the operation never runs.
 		t.Run(tc.name+" is refused with COMPLEXITY_LIMIT_EXCEEDED and looks nothing up", func(t *testing.T) {
-			s.resetCounts()
-			r := s.post(t, tc.query, nil)
+			s.ResetCounts()
+			r := s.Post(t, tc.query, nil)
 			if got, want := r.Status, http.StatusOK; got != want {
 				t.Errorf("status = %d, want %d", got, want)
 			}
@@ -280,22 +269,22 @@ func TestComplexityLimit(t *testing.T) {
 	}
 
 	t.Run("a query of complexity 1000, at the limit, is served in one batch", func(t *testing.T) {
-		s.resetCounts()
-		r := s.post(t, complexityQuery(`c: user(id: "21299") { id name }`), nil)
+		s.ResetCounts()
+		r := s.Post(t, complexityQuery(`c: user(id: "21299") { id name }`), nil)
 		if r.Status != http.StatusOK || len(r.Errors) > 0 {
 			t.Fatalf("status %d, errors: %.300s", r.Status, r.Raw)
 		}
-		if got := len(r.users(t, "a")); got != 100 {
+		if got := len(r.Users(t, "a")); got != 100 {
 			t.Errorf("a: got %d users, want 100", got)
 		}
-		if got := len(r.users(t, "b")); got != 99 {
+		if got := len(r.Users(t, "b")); got != 99 {
 			t.Errorf("b: got %d users, want 99", got)
 		}
-		if u := r.user(t, "c"); u == nil || u.Name != "u21299" {
+		if u := r.User(t, "c"); u == nil || u.Name != "u21299" {
 			t.Errorf("c = %+v, want user 21299", u)
 		}
-		if got := s.rc.Count("MGET"); got != 1 {
-			t.Errorf("MGET = %d, want 1 (%s)", got, s.rc)
+		if got := s.RC.Count("MGET"); got != 1 {
+			t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
 		}
 	})
 
@@ -311,8 +300,8 @@ func TestComplexityLimit(t *testing.T) {
 		{120, "GRAPHQL_VALIDATION_FAILED", "operation has 120 aliased fields, which exceeds the limit of 100"},
 	} {
 		t.Run(fmt.Sprintf("%d aliased user fields are refused with 422 and look nothing up", tc.n), func(t *testing.T) {
-			s.resetCounts()
-			r := s.post(t, aliasedUsers(tc.n), nil)
+			s.ResetCounts()
+			r := s.Post(t, aliasedUsers(tc.n), nil)
 			if got, want := r.Status, http.StatusUnprocessableEntity; got != want {
 				t.Errorf("status = %d, want %d", got, want)
 			}
@@ -344,23 +333,17 @@ func seqIDs(first int64, n int) []int64 {
 
 // rawResponse sends req and returns its status, Content-Type and body,
 // which need not be JSON.
-func rawResponse(t testing.TB, req *http.Request) (int, string, string) {
-	t.Helper()
-	resp, body := send(t, req)
-	return resp.StatusCode, resp.Header.Get("Content-Type"), body
-}
-
 func TestTransport(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.MaxBodyBytes = 1024 })
-	s.addUsers(t, headline.User{ID: 21300, Name: "served-21300"})
+	s := newTestServer(t, func(c *testConfig) { c.API.MaxBodyBytes = 1024 })
+	s.AddUsers(t, headline.User{ID: 21300, Name: "served-21300"})
 	small := `{"query":"{ user(id: \"21300\") { name } }"}`
 
 	t.Run("a POST body over MAX_BODY_BYTES is a 4xx with errors and looks nothing up", func(t *testing.T) {
 		body := fmt.Sprintf(`{"query":"{ user(id: \"21300\") { name } }", "variables": {"pad": %q}}`, strings.Repeat("x", 2048))
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		s.resetCounts()
-		r := do(t, req)
+		s.ResetCounts()
+		r := servertest.Do(t, req)
 		if len(r.Errors) == 0 {
 			t.Errorf("no errors: %s", r.Raw)
 		}
@@ -380,28 +363,28 @@ func TestTransport(t *testing.T) {
 	t.Run("a POST body under MAX_BODY_BYTES is served", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(small))
 		req.Header.Set("Content-Type", "application/json")
-		r := do(t, req)
-		if u := r.user(t, "user"); r.Status != http.StatusOK || u == nil || u.Name != "served-21300" {
+		r := servertest.Do(t, req)
+		if u := r.User(t, "user"); r.Status != http.StatusOK || u == nil || u.Name != "served-21300" {
 			t.Errorf("status %d, user %+v: %s", r.Status, u, r.Raw)
 		}
 	})
 
 	t.Run("GET with the query in the URL is served", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(`{ user(id: "21300") { id name } }`), nil)
-		r := do(t, req)
+		r := servertest.Do(t, req)
 		if r.Status != http.StatusOK || len(r.Errors) > 0 {
 			t.Fatalf("status %d: %s", r.Status, r.Raw)
 		}
-		if u := r.user(t, "user"); u == nil || u.ID != "21300" || u.Name != "served-21300" {
+		if u := r.User(t, "user"); u == nil || u.ID != "21300" || u.Name != "served-21300" {
 			t.Errorf("user = %+v, want user 21300", u)
 		}
 	})
 
 	t.Run("GET with a bad id is BAD_USER_INPUT", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(`{ user(id: "-1") { id } }`), nil)
-		s.resetCounts()
-		r := do(t, req)
-		if got := r.code("user"); got != headline.ECodeBadInput {
+		s.ResetCounts()
+		r := servertest.Do(t, req)
+		if got := r.Code("user"); got != headline.ECodeBadInput {
 			t.Errorf("code = %q, want BAD_USER_INPUT: %s", got, r.Raw)
 		}
 		s.requireNoLookups(t)
@@ -409,8 +392,8 @@ func TestTransport(t *testing.T) {
 
 	t.Run("GET over the complexity limit is refused", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(complexityQuery(`c: user(id: "21299") { id name photo }`)), nil)
-		s.resetCounts()
-		r := do(t, req)
+		s.ResetCounts()
+		r := servertest.Do(t, req)
 		if got, want := r.Status, http.StatusOK; got != want {
 			t.Errorf("status = %d, want %d", got, want)
 		}
@@ -426,8 +409,8 @@ func TestTransport(t *testing.T) {
 			if ct != "" {
 				req.Header.Set("Content-Type", ct)
 			}
-			s.resetCounts()
-			status, _, body := rawResponse(t, req)
+			s.ResetCounts()
+			status, _, body := servertest.RawResponse(t, req)
 			if status < 400 || status > 499 {
 				t.Errorf("status = %d, want 4xx: %s", status, body)
 			}

@@ -11,14 +11,14 @@ func TestIntrospectionSwitch(t *testing.T) {
 		{"off with INTROSPECTION=false", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newTestServer(t, func(c *Config) { c.Introspection = tc.on })
-			r := s.post(t, `{ __schema { queryType { name } } }`, nil)
+			s := newTestServer(t, func(c *testConfig) { c.GraphQL.Introspection = tc.on })
+			r := s.Post(t, `{ __schema { queryType { name } } }`, nil)
 			served := len(r.Errors) == 0 && string(r.Data["__schema"]) == `{"queryType":{"name":"Query"}}`
 			if served != tc.on {
 				t.Errorf("introspection served = %v, want %v: %s", served, tc.on, r.Raw)
 			}
 			// Without introspection, ordinary queries are unaffected.
-			r = s.post(t, `{ user(id: "8001") { id } }`, nil)
+			r = s.Post(t, `{ user(id: "8001") { id } }`, nil)
 			if len(r.Errors) > 0 {
 				t.Errorf("a plain query failed: %s", r.Raw)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 func TestTooManyJSONValues(t *testing.T) {
@@ -60,7 +61,7 @@ func TestRequestsWithTooManyJSONValuesAreRefused(t *testing.T) {
 				req, _ = http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(tc.body))
 				req.Header.Set("Content-Type", "application/json")
 			}
-			r := do(t, req)
+			r := servertest.Do(t, req)
 			refused := r.Status == http.StatusBadRequest && len(r.Errors) == 1 && r.Errors[0].Extensions["code"] == headline.ECodeBadInput
 			if refused != tc.refused || (!tc.refused && (r.Status != http.StatusOK || len(r.Errors) > 0)) {
 				t.Errorf("status %d: %.300s; want refused = %v", r.Status, r.Raw, tc.refused)

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 // liveHeap is the heap in use once garbage is collected.
@@ -25,7 +27,7 @@ func liveHeap() uint64 {
 // the live heap before and after them.
 func sendLargeQueries(t *testing.T, s *testServer, n int) (before, after uint64) {
 	t.Helper()
-	pad := strings.Repeat("x", int(s.cfg.MaxBodyBytes)-200)
+	pad := strings.Repeat("x", int(s.cfg.API.MaxBodyBytes)-200)
 	small := func(i int) []byte {
 		b, _ := json.Marshal(map[string]string{"query": fmt.Sprintf("query Warm%d { __typename }", i)})
 		return b
@@ -33,7 +35,7 @@ func sendLargeQueries(t *testing.T, s *testServer, n int) (before, after uint64)
 	post := func(body []byte) {
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		if r := do(t, req); r.Status != http.StatusOK || len(r.Errors) > 0 {
+		if r := servertest.Do(t, req); r.Status != http.StatusOK || len(r.Errors) > 0 {
 			t.Fatalf("status %d: %.300s", r.Status, r.Raw)
 		}
 	}
@@ -59,7 +61,7 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 // document over 1/64 of QUERY_CACHE_BYTES is not kept, and the cache's
 // bytes are bounded.
 func TestDistinctLargeQueriesDoNotGrowTheHeap(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.LogRequests = false })
+	s := newTestServer(t, func(c *testConfig) { c.LogRequests = false })
 	before, after := sendLargeQueries(t, s, 100)
 	t.Logf("live heap %.1f MiB before, %.1f MiB after 100 distinct 1 MiB queries", mib(before), mib(after))
 	if after > before && after-before >= 32<<20 {
@@ -77,25 +79,25 @@ func TestMeasureLiveHeapAfter1000LargeQueries(t *testing.T) {
 	if os.Getenv("HEADLINE_MEASURE_HEAP") == "" {
 		t.Skip("a measurement: set HEADLINE_MEASURE_HEAP=1 to run it")
 	}
-	s := newTestServer(t, func(c *Config) { c.LogRequests = false })
+	s := newTestServer(t, func(c *testConfig) { c.LogRequests = false })
 	before, after := sendLargeQueries(t, s, 1000)
 	t.Logf("live heap: %.1f MiB with the server warmed up, %.1f MiB after 1,000 distinct 1 MiB queries", mib(before), mib(after))
 
 	// Documents the cache keeps, at ~212 KB charged each: it holds what
 	// QUERY_CACHE_BYTES allows. MAX_ALIASES 1 refuses them after they
 	// were parsed, validated and cached, so none looks anything up.
-	s = newTestServer(t, func(c *Config) { c.LogRequests, c.MaxAliases = false, 1 })
+	s = newTestServer(t, func(c *testConfig) { c.LogRequests, c.GraphQL.MaxAliases = false, 1 })
 	before = liveHeap()
 	for i := range 1000 {
 		var q strings.Builder
 		for j := range 100 {
 			fmt.Fprintf(&q, " u%d: user(id: \"%d\") { id name photo intro certi }", j, i*1000+j)
 		}
-		if r := s.post(t, "{"+q.String()+" }", nil); len(r.Errors) != 1 || r.Errors[0].Extensions["limit"] != "aliases" {
+		if r := s.Post(t, "{"+q.String()+" }", nil); len(r.Errors) != 1 || r.Errors[0].Extensions["limit"] != "aliases" {
 			t.Fatalf("want the aliases limit: %.300s", r.Raw)
 		}
 	}
 	after = liveHeap()
 	t.Logf("live heap: %.1f MiB with the server set up, %.1f MiB after 1,000 distinct documents of 100 aliased fields (QUERY_CACHE_BYTES %d MiB)",
-		mib(before), mib(after), s.cfg.QueryCacheBytes>>20)
+		mib(before), mib(after), s.cfg.GraphQL.QueryCacheBytes>>20)
 }

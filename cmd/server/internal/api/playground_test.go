@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,19 +18,35 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store/storetest"
 )
+
+// playgroundServer is a test server whose Playground loads its scripts from
+// modules, a node_modules folder (PLAYGROUND_ASSETS_DIR), or from the CDN
+// when modules is "".
+func playgroundServer(t *testing.T, modules string) *testServer {
+	t.Helper()
+	if modules == "" {
+		return newTestServer(t)
+	}
+	assets, err := LocalPlayground(modules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newTestServer(t, func(c *testConfig) { c.Playground = assets })
+}
 
 // TestPlaygroundAssets serves the Playground's scripts from node_modules
 // (PLAYGROUND_ASSETS_DIR): the page names no CDN, each file it names is
 // served with the hash the page asks for, and nothing else is served.
 func TestPlaygroundAssets(t *testing.T) {
-	modules := needNodeModules(t)
-	addr, _, _ := startEmbedded(t, "-playground-assets-dir", modules)
-	base := "http://" + addr
+	modules := servertest.NeedNodeModules(t, frontendDir)
+	base := playgroundServer(t, modules).URL
 	getPath := func(path string) (int, []byte) {
 		t.Helper()
-		resp, body := get(t, base+path)
+		resp, body := servertest.Get(t, base+path)
 		return resp.StatusCode, []byte(body)
 	}
 
@@ -63,77 +78,57 @@ func TestPlaygroundAssets(t *testing.T) {
 	}
 }
 
-func TestPlaygroundAssetsRefused(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "graphiql"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "graphiql", "package.json"), []byte(`{"version":"5.0.0"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ dir, want string }{
-		{dir, `graphiql is at "5.0.0"`},
-		{filepath.Join(dir, "absent"), "no npm package graphiql"},
-	} {
-		err := run(context.Background(), []string{"server", "-http-addr", "127.0.0.1:0", "-playground-assets-dir", tc.dir}, envOf(nil), io.Discard)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("PLAYGROUND_ASSETS_DIR=%s: %v, want an error with %q", tc.dir, err, tc.want)
-		}
-	}
-}
-
 // TestPlaygroundAssetsInBrowser runs a query in the Playground with every
 // request off the machine refused: with PLAYGROUND_ASSETS_DIR the page needs
 // none.
 func TestPlaygroundAssetsInBrowser(t *testing.T) {
-	chromium := needProgram(t, "chromium")
-	modules := needNodeModules(t)
-	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "50", "-playground-assets-dir", modules)
+	chromium := servertest.NeedProgram(t, "chromium")
+	modules := servertest.NeedNodeModules(t, frontendDir)
+	s := playgroundServer(t, modules)
+	id := storetest.IDs(t, 1)
+	name := fmt.Sprintf("头条用户%d", id)
+	s.AddUsers(t, headline.User{ID: id, Name: name})
 
-	ctx := newBrowser(t, chromium, &syncBuffer{})
-	console := recordConsole(ctx)
-	outside := serveCDNFromNodeModules(t, ctx, t.TempDir()) // no files there: every https request is refused
+	ctx := servertest.NewBrowser(t, chromium, &storetest.SyncBuffer{})
+	console := servertest.RecordConsole(ctx)
+	outside := servertest.ServeCDNFromNodeModules(t, ctx, t.TempDir()) // no files there: every https request is refused
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+addr+"/"),
-		chromedp.WaitVisible(queryEditor),
-		chromedp.WaitVisible(runButton),
-		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).CodeMirror.setValue(%q)`, queryEditor, `{ user(id: "3") { name } }`)),
-		chromedp.Click(runButton),
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.WaitVisible(servertest.QueryEditor),
+		chromedp.WaitVisible(servertest.RunButton),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).CodeMirror.setValue(%q)`, servertest.QueryEditor, fmt.Sprintf(`{ user(id: "%d") { name } }`, id))),
+		chromedp.Click(servertest.RunButton),
 	); err != nil {
-		_, refused := outside.report()
+		_, refused := outside.Report()
 		t.Fatalf("the Playground did not run a query: %v\nrefused: %q\nconsole:\n%s", err, refused, console)
 	}
 	got, err := chromedp.Run(ctx, chromedp.Poll[string](fmt.Sprintf(`(() => {
 		const el = document.querySelector(%q);
 		return el && el.CodeMirror.getValue().includes('"name"') ? el.CodeMirror.getValue() : '';
-	})()`, responseEditor), chromedp.WithPollingTimeout(20*time.Second)))
-	if err != nil || !strings.Contains(got, "头条用户3") {
+	})()`, servertest.ResponseEditor), chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil || !strings.Contains(got, name) {
 		t.Fatalf("the Playground shows %q (%v)", got, err)
 	}
-	if served, refused := outside.report(); len(served)+len(refused) > 0 {
+	if served, refused := outside.Report(); len(served)+len(refused) > 0 {
 		t.Errorf("the page asked outside the machine: served %q, refused %q", served, refused)
 	}
-	if errs := console.errors(); len(errs) > 0 {
+	if errs := console.Errors(); len(errs) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
 
 // cdnHint is the command the Playground's page gives for serving its
 // scripts locally.
-const cdnHint = "PLAYGROUND_ASSETS_DIR=$PWD/cmd/server/testdata/frontend/node_modules go run ./cmd/server"
+const cdnHint = "PLAYGROUND_ASSETS_DIR=$PWD/cmd/server/internal/api/testdata/frontend/node_modules go run ./cmd/server"
 
 // TestPlaygroundPageExplainsAFailedCDN: the page served with scripts from
 // the CDN carries, ahead of them, the note it shows if they fail; the
 // commands in it name the folder whose package.json pins the versions the
 // page needs. With PLAYGROUND_ASSETS_DIR it has no such note.
 func TestPlaygroundPageExplainsAFailedCDN(t *testing.T) {
-	addr, _, stop := startEmbedded(t, "-embedded-demo-users", "1")
-	resp, page := get(t, "http://"+addr+"/")
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	resp, page := servertest.Get(t, playgroundServer(t, "").URL+"/")
 	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=UTF-8" {
 		t.Errorf("Content-Type %q", ct)
 	}
@@ -141,7 +136,7 @@ func TestPlaygroundPageExplainsAFailedCDN(t *testing.T) {
 	if note < 0 || cdn < 0 || note > cdn {
 		t.Fatalf("the note (at %d) is not ahead of the first CDN script (at %d):\n%.3000s", note, cdn, page)
 	}
-	for _, want := range []string{"npm ci --prefix cmd/server/" + frontendDir + "\n", cdnHint} {
+	for _, want := range []string{"npm ci --prefix cmd/server/internal/api/" + frontendDir + "\n", cdnHint} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}
@@ -163,9 +158,8 @@ func TestPlaygroundPageExplainsAFailedCDN(t *testing.T) {
 		t.Errorf("the hint's folder is not %s/node_modules", frontendDir)
 	}
 
-	modules := needNodeModules(t)
-	addr, _, _ = startEmbedded(t, "-embedded-demo-users", "1", "-playground-assets-dir", modules)
-	if _, page := get(t, "http://"+addr+"/"); strings.Contains(page, "headline-cdn-note") {
+	modules := servertest.NeedNodeModules(t, frontendDir)
+	if _, page := servertest.Get(t, playgroundServer(t, modules).URL+"/"); strings.Contains(page, "headline-cdn-note") {
 		t.Errorf("with PLAYGROUND_ASSETS_DIR the page still carries the CDN note")
 	}
 }
@@ -174,9 +168,9 @@ func TestPlaygroundPageExplainsAFailedCDN(t *testing.T) {
 // with the CDN out of reach — refusing every request off the machine, or
 // never answering — and reads what the page shows instead of "Loading…".
 func TestPlaygroundInBrowserWithoutTheCDN(t *testing.T) {
-	chromium := needProgram(t, "chromium")
-	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
-	_, served := get(t, "http://"+addr+"/")
+	chromium := servertest.NeedProgram(t, "chromium")
+	url := playgroundServer(t, "").URL
+	_, served := servertest.Get(t, url+"/")
 	var assets []string
 	for _, m := range regexp.MustCompile(`(?:src|href)="(https://[^"]+)"`).FindAllStringSubmatch(served, -1) {
 		assets = append(assets, m[1])
@@ -187,14 +181,14 @@ func TestPlaygroundInBrowserWithoutTheCDN(t *testing.T) {
 		within  time.Duration
 	}{
 		{"every request refused", func(t *testing.T) context.Context {
-			ctx := newBrowser(t, chromium, &syncBuffer{})
-			serveCDNFromNodeModules(t, ctx, t.TempDir()) // no files there: each is refused
+			ctx := servertest.NewBrowser(t, chromium, &storetest.SyncBuffer{})
+			servertest.ServeCDNFromNodeModules(t, ctx, t.TempDir()) // no files there: each is refused
 			return ctx
 		}, 20 * time.Second},
 		{"a CDN that accepts and never answers", func(t *testing.T) context.Context {
 			// As behind a firewall that drops: nothing fails for minutes.
 			silent := storetest.StartUnanswering(t)
-			return newBrowser(t, chromium, &syncBuffer{},
+			return servertest.NewBrowser(t, chromium, &storetest.SyncBuffer{},
 				chromedp.Flag("host-resolver-rules", "MAP cdn.jsdelivr.net "+silent.Addr))
 		}, 40 * time.Second},
 	} {
@@ -205,7 +199,7 @@ func TestPlaygroundInBrowserWithoutTheCDN(t *testing.T) {
 			began := time.Now()
 			// Not chromedp.Navigate, which waits for the load event: with a
 			// CDN that never answers, it comes when the browser gives up.
-			if _, err := chromedp.Call(ctx, page.Navigate, page.NavigateParams{URL: "http://" + addr + "/"}); err != nil {
+			if _, err := chromedp.Call(ctx, page.Navigate, page.NavigateParams{URL: url + "/"}); err != nil {
 				t.Fatalf("navigate: %v", err)
 			}
 			shown, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
@@ -217,7 +211,7 @@ func TestPlaygroundInBrowserWithoutTheCDN(t *testing.T) {
 				t.Fatalf("no note drawn on the page: %v", err)
 			}
 			t.Logf("the note showed %v after the navigation began", time.Since(began).Round(time.Millisecond))
-			for _, want := range []string{"could not load its scripts", "npm ci --prefix cmd/server/testdata/frontend", cdnHint} {
+			for _, want := range []string{"could not load its scripts", "npm ci --prefix cmd/server/internal/api/testdata/frontend", cdnHint} {
 				if !strings.Contains(shown, want) {
 					t.Errorf("the page shows no %q:\n%s", want, shown)
 				}
@@ -234,7 +228,7 @@ func TestPlaygroundInBrowserWithoutTheCDN(t *testing.T) {
 			if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
 				t.Errorf("screenshot: %v", err)
 			} else {
-				shot := filepath.Join(artifactDir(t), "playground-cdn-"+strings.ReplaceAll(tc.name, " ", "-")+".png")
+				shot := filepath.Join(servertest.ArtifactDir(t), "playground-cdn-"+strings.ReplaceAll(tc.name, " ", "-")+".png")
 				if err := os.WriteFile(shot, png, 0o644); err == nil {
 					t.Logf("screenshot: %s", shot)
 				}

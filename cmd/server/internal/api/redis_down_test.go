@@ -3,41 +3,27 @@ package api
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
 
-// newTestServerOnRedis is newTestServer on a Redis of the test's own.
-func newTestServerOnRedis(t testing.TB, opt *redis.Options, adjust ...func(*Config)) *testServer {
-	t.Helper()
-	cfg := testConfig(t, adjust...)
-	base := storetest.DB(t, "server")
-	db, sc := storetest.CountSQL(base)
-	rdb := newRedis(opt, cfg)
-	t.Cleanup(func() { _ = rdb.Close() })
-	rc := storetest.CountRedis(rdb)
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
-	return &testServer{URL: hs.URL, cfg: cfg, base: base, sql: sc, rdb: rdb, rc: rc}
-}
-
 func TestRedisKilled(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
 	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr})
-	s.addUsers(t, seqUsers(5001, 8)...) // 5001..5008; 5009 and 5010 do not exist
+	s.AddUsers(t, servertest.SeqUsers(5001, 8)...) // 5001..5008; 5009 and 5010 do not exist
 	q := `{ users(ids: ["5001","5002","5003","5004","5005","5006","5007","5008","5009","5010"]) { id name } }`
-	check := func(t *testing.T, r gqlResponse) {
+	check := func(t *testing.T, r servertest.Response) {
 		t.Helper()
 		if len(r.Errors) > 0 {
 			t.Fatalf("errors: %s", r.Raw)
 		}
-		got := r.users(t, "users")
+		got := r.Users(t, "users")
 		for i, u := range got {
 			id := 5001 + i
 			switch {
@@ -59,19 +45,19 @@ func TestRedisKilled(t *testing.T) {
 		raw.Set(context.Background(), fmt.Sprintf("user:%d:info", id), v, time.Hour)
 	}
 	_ = raw.Close()
-	s.resetCounts()
-	check(t, s.post(t, q, nil))
-	if s.sql.Count("SELECT") != 0 {
+	s.ResetCounts()
+	check(t, s.Post(t, q, nil))
+	if s.SQL.Count("SELECT") != 0 {
 		t.Fatalf("warm request ran SQL")
 	}
 
 	rs.Kill()
 	t.Run("with Redis dead every request is answered from MySQL in under 100ms", func(t *testing.T) {
-		s.resetCounts()
+		s.ResetCounts()
 		const n = 20
 		for range n {
 			start := time.Now()
-			check(t, s.post(t, q, nil))
+			check(t, s.Post(t, q, nil))
 			if d := time.Since(start); d > 100*time.Millisecond {
 				t.Errorf("request took %v with Redis dead, want < 100ms", d)
 			}
@@ -79,10 +65,10 @@ func TestRedisKilled(t *testing.T) {
 		// The first request loads from MySQL; the others, within the 2s a
 		// finished load stays joinable, share it: a dead Redis does not turn
 		// into one SELECT per request.
-		if got := s.sql.Count("SELECT"); got != 1 {
+		if got := s.SQL.Count("SELECT"); got != 1 {
 			t.Errorf("SELECT = %d for %d requests, want 1", got, n)
 		}
-		if got := s.rc.Count("SET"); got != 0 {
+		if got := s.RC.Count("SET"); got != 0 {
 			t.Errorf("SET = %d: no write-back is tried after a failed read", got)
 		}
 	})
@@ -95,7 +81,7 @@ func TestRedisKilled(t *testing.T) {
 		defer raw.Close()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			check(t, s.post(t, q, nil))
+			check(t, s.Post(t, q, nil))
 			n, err := raw.Exists(context.Background(), store.ProfileKey(5001), store.ProfileKey(5010)).Result()
 			if err == nil && n == 2 {
 				break
@@ -105,10 +91,10 @@ func TestRedisKilled(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		s.resetCounts()
-		check(t, s.post(t, q, nil))
-		if s.sql.Count("SELECT") != 0 || s.rc.Count("MGET") != 1 {
-			t.Errorf("after refill: SELECT = %d, Redis %s; want 0 and one MGET", s.sql.Count("SELECT"), s.rc)
+		s.ResetCounts()
+		check(t, s.Post(t, q, nil))
+		if s.SQL.Count("SELECT") != 0 || s.RC.Count("MGET") != 1 {
+			t.Errorf("after refill: SELECT = %d, Redis %s; want 0 and one MGET", s.SQL.Count("SELECT"), s.RC)
 		}
 	})
 }

@@ -10,19 +10,22 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/store/storetest"
 )
 
 // loggedServer is the whole server with its log in JSON lines the test reads.
 type loggedServer struct {
 	*testServer
-	logs *syncBuffer
+	logs *storetest.SyncBuffer
 }
 
-func newLoggedServer(t *testing.T, adjust ...func(*Config)) *loggedServer {
+func newLoggedServer(t *testing.T, adjust ...func(*testConfig)) *loggedServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &storetest.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return &loggedServer{testServer: newTestServerLogging(t, log, nil, adjust...), logs: logs}
+	return &loggedServer{testServer: newTestServer(t, append(adjust, func(c *testConfig) { c.Log = log })...), logs: logs}
 }
 
 // send posts a GraphQL query with an optional X-Request-ID and returns the
@@ -35,7 +38,7 @@ func (s *loggedServer) send(t *testing.T, query, requestID string) string {
 	if requestID != "" {
 		req.Header.Set("X-Request-ID", requestID)
 	}
-	resp, body := send(t, req)
+	resp, body := servertest.Send(t, req)
 	if resp.StatusCode != 200 || strings.Contains(body, `"errors"`) {
 		t.Fatalf("%s: %d %s", query, resp.StatusCode, body)
 	}
@@ -81,7 +84,7 @@ var generatedID = regexp.MustCompile(`^[A-Z2-7]{26}$`)
 
 func TestRequestLog(t *testing.T) {
 	s := newLoggedServer(t)
-	s.replaceUsers(t, seqUsers(47201, 3)...) // 47201–47203; 47299 does not exist
+	s.ReplaceUsers(t, servertest.SeqUsers(47201, 3)...) // 47201–47203; 47299 does not exist
 	feed := `query Feed { users(ids: ["47201", "47202", "47203", "47299"]) { id name } }`
 
 	// The fields a request line has beyond request_id and time, as JSON
@@ -141,8 +144,8 @@ func TestRequestLog(t *testing.T) {
 	})
 
 	t.Run("a herd on one cold id: each row is counted once, by the request that read it", func(t *testing.T) {
-		s.replaceUsers(t, seqUsers(47210, 1)...)
-		s.resetCounts()
+		s.ReplaceUsers(t, servertest.SeqUsers(47210, 1)...)
+		s.ResetCounts()
 		const n = 16
 		ids := make([]string, n)
 		var wg sync.WaitGroup
@@ -166,19 +169,19 @@ func TestRequestLog(t *testing.T) {
 			}
 			rows += int(r)
 		}
-		if selects := s.sql.Count("SELECT"); rows != selects {
+		if selects := s.SQL.Count("SELECT"); rows != selects {
 			t.Errorf("sql_rows add up to %d over the %d lines, but %d SELECTs of one row ran", rows, n, selects)
 		}
 		t.Logf("%d concurrent requests for one cold id: %d hits, %d joined another's load, %d loaded themselves; %d SELECTs",
-			n, hits, joined, own, s.sql.Count("SELECT"))
+			n, hits, joined, own, s.SQL.Count("SELECT"))
 	})
 
 	// Last: it breaks the server's Redis client.
 	t.Run("every line of a request carries its id", func(t *testing.T) {
 		// An id not loaded before: with the cache unreadable, a load of the
 		// last 2 s would be joined instead of read.
-		s.replaceUsers(t, seqUsers(47230, 1)...)
-		_ = s.rdb.Close() // the cache read fails, is logged, and MySQL answers
+		s.ReplaceUsers(t, servertest.SeqUsers(47230, 1)...)
+		_ = s.RDB.Close() // the cache read fails, is logged, and MySQL answers
 		s.send(t, `{ user(id: "47230") { id } }`, "trace-redis-gone")
 		var msgs []string
 		for _, rec := range s.lines(t, "trace-redis-gone") {
@@ -192,8 +195,8 @@ func TestRequestLog(t *testing.T) {
 }
 
 func TestRequestLogOff(t *testing.T) {
-	s := newLoggedServer(t, func(c *Config) { c.LogRequests = false })
-	s.replaceUsers(t, seqUsers(47220, 1)...)
+	s := newLoggedServer(t, func(c *testConfig) { c.LogRequests = false })
+	s.ReplaceUsers(t, servertest.SeqUsers(47220, 1)...)
 	for _, sent := range []string{"", "trace-off"} {
 		got := s.send(t, `{ user(id: "47220") { id } }`, sent)
 		if (sent == "" && !generatedID.MatchString(got)) || (sent != "" && got != sent) {

@@ -5,10 +5,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 func TestTokenVerifierRotationAndLeeway(t *testing.T) {
-	v := newTokenVerifierWith(5*time.Second, "current", "previous")
+	v := NewTokenVerifier(5*time.Second, "current", "previous")
 	now := time.Now()
 	for _, tc := range []struct {
 		name   string
@@ -27,7 +29,7 @@ func TestTokenVerifierRotationAndLeeway(t *testing.T) {
 		{"iat in the past", "current", jwt.MapClaims{"iat": now.Add(-time.Minute).Unix()}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok := token(t, tokenOpts{userID: 42, secret: tc.secret, claims: tc.claims})
+			tok := servertest.Token(t, servertest.TokenOptions{UserID: 42, Secret: tc.secret, Claims: tc.claims})
 			got := v.viewer("Bearer " + tok)
 			if ok := got.Err == nil; ok != tc.ok {
 				t.Fatalf("accepted = %v (err %v), want %v", ok, got.Err, tc.ok)
@@ -39,8 +41,8 @@ func TestTokenVerifierRotationAndLeeway(t *testing.T) {
 	}
 
 	t.Run("with no previous secret only the current one is accepted", func(t *testing.T) {
-		v := newTokenVerifierWith(5*time.Second, "current", "")
-		if got := v.viewer("Bearer " + token(t, tokenOpts{userID: 42, secret: "previous"})); got.Err == nil {
+		v := NewTokenVerifier(5*time.Second, "current", "")
+		if got := v.viewer("Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: 42, Secret: "previous"})); got.Err == nil {
 			t.Error("a token signed with an unconfigured secret was accepted")
 		}
 	})
@@ -49,13 +51,13 @@ func TestTokenVerifierRotationAndLeeway(t *testing.T) {
 // FuzzTokenViewer feeds the Authorization header parser anything: it must
 // never panic, and it accepts nothing that was not signed with the secret.
 func FuzzTokenViewer(f *testing.F) {
-	v := newTokenVerifier(testSecret)
-	good := token(f, tokenOpts{userID: 42})
+	v := NewTokenVerifier(DefaultTokenLeeway, testSecret)
+	good := servertest.Token(f, servertest.TokenOptions{UserID: 42})
 	f.Add("Bearer " + good)
 	f.Add("Bearer " + good[:len(good)-3])
-	f.Add("Bearer " + token(f, tokenOpts{userID: "42"}))
-	f.Add("Bearer " + token(f, tokenOpts{userID: 4.5}))
-	f.Add("Bearer " + token(f, tokenOpts{userID: 42, method: jwt.SigningMethodNone}))
+	f.Add("Bearer " + servertest.Token(f, servertest.TokenOptions{UserID: "42"}))
+	f.Add("Bearer " + servertest.Token(f, servertest.TokenOptions{UserID: 4.5}))
+	f.Add("Bearer " + servertest.Token(f, servertest.TokenOptions{UserID: 42, Method: jwt.SigningMethodNone}))
 	f.Add("Bearer e30.e30.")
 	f.Add("Bearer ")
 	f.Add("")

@@ -2,11 +2,8 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +14,7 @@ import (
 	"github.com/uptrace/bun/dialect"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/storetest"
 )
@@ -29,41 +27,14 @@ import (
 //	232xx who may update        237xx–239xx renames to a name just given up
 //	233xx the cache after an update
 
-const updateMeQuery = `mutation($in: UpdateMeInput!) { updateMe(input: $in) { id name photo intro certi } }`
-
-// updateMe sends updateMe(input: in) as user id; in's nil values are sent as
-// JSON null, its absent keys are omitted.
-func (s *testServer) updateMe(t testing.TB, id int64, in map[string]any) gqlResponse {
-	t.Helper()
-	return s.post(t, updateMeQuery, map[string]any{"in": in}, "Authorization", "Bearer "+token(t, tokenOpts{userID: id}))
-}
-
 // row reads user id from MySQL, uncached; nil when there is no row.
 func (s *testServer) storedRow(t testing.TB, id int64) *headline.User {
 	t.Helper()
-	users, err := store.GetUsers(context.Background(), s.base, []headline.UserID{id})
+	users, err := store.GetUsers(context.Background(), s.Base, []headline.UserID{id})
 	if err != nil {
 		t.Fatalf("read user %d: %v", id, err)
 	}
 	return users[id]
-}
-
-// cachedProfile reads user:<id>:info as the Flask app would; ok is false
-// when the key is absent.
-func cachedInfo(t testing.TB, rdb *redis.Client, id int64) (p userJSON, raw string, ok bool) {
-	t.Helper()
-	raw, err := rdb.Get(context.Background(), store.ProfileKey(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return p, "", false
-	}
-	if err != nil {
-		t.Fatalf("GET %s: %v", store.ProfileKey(id), err)
-	}
-	var m map[string]*string
-	if err := json.Unmarshal([]byte(raw), &m); err != nil || len(m) != 4 || m["name"] == nil {
-		t.Fatalf("%s = %s: not the Flask format", store.ProfileKey(id), raw)
-	}
-	return userJSON{ID: strconv.FormatInt(id, 10), Name: *m["name"], Photo: m["photo"], Intro: m["intro"], Certi: m["certi"]}, raw, true
 }
 
 func showOpt(p *string) string {
@@ -73,7 +44,7 @@ func showOpt(p *string) string {
 	return strconv.Quote(*p)
 }
 
-func showJSON(u *userJSON) string {
+func showJSON(u *servertest.User) string {
 	if u == nil {
 		return "null"
 	}
@@ -81,11 +52,11 @@ func showJSON(u *userJSON) string {
 }
 
 // asJSON renders a stored user as the API shows it.
-func asJSON(u *headline.User) *userJSON {
+func asJSON(u *headline.User) *servertest.User {
 	if u == nil {
 		return nil
 	}
-	return &userJSON{ID: strconv.FormatInt(u.ID, 10), Name: u.Name, Photo: u.Photo, Intro: u.Intro, Certi: u.Certi}
+	return &servertest.User{ID: strconv.FormatInt(u.ID, 10), Name: u.Name, Photo: u.Photo, Intro: u.Intro, Certi: u.Certi}
 }
 
 // updateProfile is a user as the update tests start it: every field set.
@@ -93,15 +64,15 @@ func updateProfile(id int64) headline.User {
 	return headline.User{
 		ID:    id,
 		Name:  fmt.Sprintf("m%d", id),
-		Photo: ptr2(fmt.Sprintf("https://img.example.com/%d.png", id)),
-		Intro: ptr2(fmt.Sprintf("intro %d", id)),
-		Certi: ptr2("certi"),
+		Photo: servertest.Ptr(fmt.Sprintf("https://img.example.com/%d.png", id)),
+		Intro: servertest.Ptr(fmt.Sprintf("intro %d", id)),
+		Certi: servertest.Ptr("certi"),
 	}
 }
 
 // wantRefused checks that r is a null updateMe with an error of code at
 // path updateMe, naming field when field is not "", with msg in its message.
-func wantRefused(t *testing.T, r gqlResponse, code, field, msg string) {
+func wantRefused(t *testing.T, r servertest.Response, code, field, msg string) {
 	t.Helper()
 	if r.Status != 200 {
 		t.Errorf("HTTP status %d, want 200: %s", r.Status, r.Raw)
@@ -109,7 +80,7 @@ func wantRefused(t *testing.T, r gqlResponse, code, field, msg string) {
 	if len(r.Errors) != 1 {
 		t.Errorf("want exactly one error: %s", r.Raw)
 	}
-	e := r.errorAt(t, "updateMe")
+	e := r.ErrorAt(t, "updateMe")
 	if got, _ := e.Extensions["code"].(string); got != code {
 		t.Errorf("code = %q, want %q: %s", got, code, r.Raw)
 	}
@@ -141,7 +112,7 @@ func TestUpdateMeValidation(t *testing.T) {
 		msg   string
 	}{
 		{name: "name omitted: the other fields change, the name stays",
-			in: map[string]any{"intro": "only the intro"}, want: func(u *headline.User) { u.Intro = ptr2("only the intro") }},
+			in: map[string]any{"intro": "only the intro"}, want: func(u *headline.User) { u.Intro = servertest.Ptr("only the intro") }},
 		{name: "name unchanged: the user's own name is not taken",
 			in: map[string]any{"name": "m23002"}, want: func(u *headline.User) {}},
 		{name: "an empty input changes nothing and answers the profile",
@@ -166,17 +137,17 @@ func TestUpdateMeValidation(t *testing.T) {
 			in:   map[string]any{"name": "  " + "n23011-" + strings.Repeat("b", 25) + "  "},
 			want: func(u *headline.User) { u.Name = "n23011-" + strings.Repeat("b", 25) }},
 		{name: "intro of 50 CJK characters is accepted",
-			in: map[string]any{"intro": cjk(50)}, want: func(u *headline.User) { u.Intro = ptr2(cjk(50)) }},
+			in: map[string]any{"intro": cjk(50)}, want: func(u *headline.User) { u.Intro = servertest.Ptr(cjk(50)) }},
 		{name: "intro of 51 CJK characters is refused",
 			in: map[string]any{"intro": cjk(51)}, field: "intro", msg: "at most 50 characters"},
 		{name: "intro null clears it",
 			in: map[string]any{"intro": nil}, want: func(u *headline.User) { u.Intro = nil }},
 		{name: "photo https://x/y.png is accepted",
-			in: map[string]any{"photo": "https://x/y.png"}, want: func(u *headline.User) { u.Photo = ptr2("https://x/y.png") }},
+			in: map[string]any{"photo": "https://x/y.png"}, want: func(u *headline.User) { u.Photo = servertest.Ptr("https://x/y.png") }},
 		{name: "photo over http is accepted",
-			in: map[string]any{"photo": "http://img.example.com/a.png"}, want: func(u *headline.User) { u.Photo = ptr2("http://img.example.com/a.png") }},
+			in: map[string]any{"photo": "http://img.example.com/a.png"}, want: func(u *headline.User) { u.Photo = servertest.Ptr("http://img.example.com/a.png") }},
 		{name: "photo of 128 characters is accepted",
-			in: map[string]any{"photo": photo128}, want: func(u *headline.User) { u.Photo = ptr2(photo128) }},
+			in: map[string]any{"photo": photo128}, want: func(u *headline.User) { u.Photo = servertest.Ptr(photo128) }},
 		{name: "photo of 129 characters is refused",
 			in: map[string]any{"photo": photo128 + "p"}, field: "photo", msg: "at most 128 characters"},
 		{name: "photo ftp://x is refused",
@@ -191,15 +162,15 @@ func TestUpdateMeValidation(t *testing.T) {
 			in: map[string]any{"photo": nil}, want: func(u *headline.User) { u.Photo = nil }},
 		{name: "all three at once",
 			in:   map[string]any{"name": "all 23025", "intro": "hi", "photo": nil},
-			want: func(u *headline.User) { u.Name, u.Intro, u.Photo = "all 23025", ptr2("hi"), nil }},
+			want: func(u *headline.User) { u.Name, u.Intro, u.Photo = "all 23025", servertest.Ptr("hi"), nil }},
 		{name: "a valid name with a refused photo changes nothing",
 			in: map[string]any{"name": "never 23026", "photo": "ftp://x"}, field: "photo", msg: "http or https"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := int64(23001 + i)
 			before := updateProfile(id)
-			s.replaceUsers(t, before)
-			r := s.updateMe(t, id, tc.in)
+			s.ReplaceUsers(t, before)
+			r := s.UpdateMe(t, id, tc.in)
 			stored := s.storedRow(t, id)
 			if tc.want == nil {
 				wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
@@ -214,7 +185,7 @@ func TestUpdateMeValidation(t *testing.T) {
 			if len(r.Errors) > 0 {
 				t.Fatalf("refused: %s", r.Raw)
 			}
-			if got := r.user(t, "updateMe"); showJSON(got) != showJSON(asJSON(&want)) {
+			if got := r.User(t, "updateMe"); showJSON(got) != showJSON(asJSON(&want)) {
 				t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(asJSON(&want)))
 			}
 			want.Status = headline.StatusEnabled
@@ -240,9 +211,9 @@ func TestUpdateMeNameTaken(t *testing.T) {
 	s := newTestServer(t)
 	t.Run("a name another user has is BAD_USER_INPUT already taken, and nothing changes", func(t *testing.T) {
 		a, b := updateProfile(23101), updateProfile(23102)
-		s.replaceUsers(t, a, b)
+		s.ReplaceUsers(t, a, b)
 		for _, name := range []string{a.Name, "  " + a.Name + " "} {
-			r := s.updateMe(t, b.ID, map[string]any{"name": name, "intro": "changed too"})
+			r := s.UpdateMe(t, b.ID, map[string]any{"name": name, "intro": "changed too"})
 			wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
 			b.Status = headline.StatusEnabled
 			if got := s.storedRow(t, b.ID); showRow(got) != showRow(&b) {
@@ -259,24 +230,24 @@ func TestUpdateMeNameTaken(t *testing.T) {
 		var faults []string
 		for k := range int64(rounds) {
 			x, y := updateProfile(first+3*k), updateProfile(first+3*k+1)
-			s.replaceUsers(t, x, y)
+			s.ReplaceUsers(t, x, y)
 			name := fmt.Sprintf("contested %d", first+3*k)
 			if freed {
 				holder := updateProfile(first + 3*k + 2)
 				holder.Name = name
-				s.replaceUsers(t, holder)
-				if r := s.updateMe(t, holder.ID, map[string]any{"name": fmt.Sprintf("gave up %d", holder.ID)}); len(r.Errors) > 0 {
+				s.ReplaceUsers(t, holder)
+				if r := s.UpdateMe(t, holder.ID, map[string]any{"name": fmt.Sprintf("gave up %d", holder.ID)}); len(r.Errors) > 0 {
 					t.Fatalf("round %d: the holder could not give the name up: %s", k, r.Raw)
 				}
 			}
 			ids := []int64{x.ID, y.ID}
-			rs := make([]gqlResponse, 2)
+			rs := make([]servertest.Response, 2)
 			start := make(chan struct{})
 			var wg sync.WaitGroup
 			for j, id := range ids {
 				wg.Go(func() {
 					<-start
-					rs[j] = s.updateMe(t, id, map[string]any{"name": name})
+					rs[j] = s.UpdateMe(t, id, map[string]any{"name": name})
 				})
 			}
 			close(start)
@@ -285,12 +256,12 @@ func TestUpdateMeNameTaken(t *testing.T) {
 			for j, r := range rs {
 				if len(r.Errors) == 0 {
 					winners++
-					if u := r.user(t, "updateMe"); u == nil || u.Name != name {
+					if u := r.User(t, "updateMe"); u == nil || u.Name != name {
 						t.Errorf("round %d: winner %d answered %s", k, ids[j], showJSON(u))
 					}
 					continue
 				}
-				if r.code("updateMe") != headline.ECodeBadInput {
+				if r.Code("updateMe") != headline.ECodeBadInput {
 					faults = append(faults, fmt.Sprintf("round %d: the losing rename of %d got %s", k, ids[j], r.Raw))
 				} else {
 					wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
@@ -303,7 +274,7 @@ func TestUpdateMeNameTaken(t *testing.T) {
 				t.Fatalf("round %d: %d renames to %q succeeded, want exactly 1:\n%s\n%s", k, winners, name, rs[0].Raw, rs[1].Raw)
 			}
 			var n int
-			if err := s.base.NewSelect().Table("user_basic").ColumnExpr("COUNT(*)").Where("user_name = ?", name).Scan(context.Background(), &n); err != nil || n != 1 {
+			if err := s.Base.NewSelect().Table("user_basic").ColumnExpr("COUNT(*)").Where("user_name = ?", name).Scan(context.Background(), &n); err != nil || n != 1 {
 				t.Errorf("round %d: %d rows named %q (%v), want 1", k, n, name, err)
 			}
 		}
@@ -320,17 +291,17 @@ func TestUpdateMeNameTaken(t *testing.T) {
 		// both renames wait for it in the unique key's duplicate check;
 		// it rolls back; both waiters then hold a shared lock on the
 		// entry and both need an exclusive one.
-		if s.base.Dialect().Name() != dialect.MySQL {
+		if s.Base.Dialect().Name() != dialect.MySQL {
 			t.Skip("needs InnoDB's row locks: the embedded SQLite serializes writers")
 		}
 		ctx := context.Background()
 		x, y := updateProfile(23090), updateProfile(23091)
-		s.replaceUsers(t, x, y)
-		if _, err := s.base.NewDelete().Table("user_basic").Where("user_id = ?", 23092).Exec(ctx); err != nil {
+		s.ReplaceUsers(t, x, y)
+		if _, err := s.Base.NewDelete().Table("user_basic").Where("user_id = ?", 23092).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
 		name := "contested 23090"
-		tx, err := s.base.BeginTx(ctx, nil)
+		tx, err := s.Base.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,16 +310,16 @@ func TestUpdateMeNameTaken(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids := []int64{x.ID, y.ID}
-		rs := make([]gqlResponse, 2)
+		rs := make([]servertest.Response, 2)
 		var wg sync.WaitGroup
 		for j, id := range ids {
-			wg.Go(func() { rs[j] = s.updateMe(t, id, map[string]any{"name": name}) })
+			wg.Go(func() { rs[j] = s.UpdateMe(t, id, map[string]any{"name": name}) })
 		}
 		// Both renames wait on the uncommitted row before it goes away.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			var n int
-			err := s.base.NewSelect().TableExpr("information_schema.PROCESSLIST").ColumnExpr("COUNT(*)").
+			err := s.Base.NewSelect().TableExpr("information_schema.PROCESSLIST").ColumnExpr("COUNT(*)").
 				Where("info LIKE ?", "UPDATE%"+name+"%").Scan(ctx, &n)
 			if err != nil {
 				t.Fatal(err)
@@ -372,7 +343,7 @@ func TestUpdateMeNameTaken(t *testing.T) {
 				winners++
 				continue
 			}
-			if r.code("updateMe") != headline.ECodeBadInput {
+			if r.Code("updateMe") != headline.ECodeBadInput {
 				t.Errorf("BUG: the losing rename of %d got %s; want BAD_USER_INPUT \"already taken\". InnoDB ended it with a "+
 					"deadlock (Error 1213, see the server log above), which store.UpdateUser does not retry or map: "+
 					"only 1062 is \"already taken\"", ids[j], r.Raw)
@@ -398,8 +369,8 @@ func TestUpdateMeWhoMayUpdate(t *testing.T) {
 	ctx := context.Background()
 	u := updateProfile(23201)
 	disabled := updateProfile(23202)
-	s.replaceUsers(t, u, disabled)
-	if _, err := s.base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", disabled.ID).Exec(ctx); err != nil {
+	s.ReplaceUsers(t, u, disabled)
+	if _, err := s.Base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", disabled.ID).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
 	in := map[string]any{"in": map[string]any{"name": "intruder 23200", "intro": nil}}
@@ -411,27 +382,27 @@ func TestUpdateMeWhoMayUpdate(t *testing.T) {
 	}{
 		{"no token is UNAUTHENTICATED", nil, headline.ECodeUnauthenticated, "User must be authorized."},
 		{"a refresh token is UNAUTHENTICATED",
-			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: u.ID, claims: map[string]any{"refresh": true}, ttl: 14 * 24 * time.Hour})},
+			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: u.ID, Claims: map[string]any{"refresh": true}, TTL: 14 * 24 * time.Hour})},
 			headline.ECodeUnauthenticated, "Do not use refresh token."},
 		{"an expired access token is UNAUTHENTICATED",
-			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: u.ID, ttl: -time.Hour})},
+			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: u.ID, TTL: -time.Hour})},
 			headline.ECodeUnauthenticated, "User must be authorized"},
 		{"a token signed with another secret is UNAUTHENTICATED",
-			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: u.ID, secret: "not-the-secret"})},
+			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: u.ID, Secret: "not-the-secret"})},
 			headline.ECodeUnauthenticated, "User must be authorized"},
 		{"a token naming no user is UNAUTHENTICATED",
-			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: int64(23299)})},
+			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: int64(23299)})},
 			headline.ECodeUnauthenticated, "User must be authorized."},
 		{"a disabled account (status 0) is FORBIDDEN",
-			[]string{"Authorization", "Bearer " + token(t, tokenOpts{userID: disabled.ID})},
+			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: disabled.ID})},
 			headline.ECodeForbidden, "User denied."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.resetCounts()
-			r := s.post(t, updateMeQuery, in, tc.headers...)
+			s.ResetCounts()
+			r := s.Post(t, servertest.UpdateQuery, in, tc.headers...)
 			wantRefused(t, r, tc.code, "", tc.msg)
-			if n := s.sql.Count("UPDATE"); n != 0 {
-				t.Errorf("ran %d UPDATEs: %q", n, s.sql.Queries())
+			if n := s.SQL.Count("UPDATE"); n != 0 {
+				t.Errorf("ran %d UPDATEs: %q", n, s.SQL.Queries())
 			}
 			for _, want := range []headline.User{u, disabled} {
 				want.Status = headline.StatusEnabled
@@ -450,77 +421,77 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 	s := newTestServer(t)
 	ctx := context.Background()
 
-	check := func(t *testing.T, id int64, r gqlResponse, want *userJSON) {
+	check := func(t *testing.T, id int64, r servertest.Response, want *servertest.User) {
 		t.Helper()
 		if len(r.Errors) > 0 {
 			t.Fatalf("updateMe refused: %s", r.Raw)
 		}
-		if got := r.user(t, "updateMe"); showJSON(got) != showJSON(want) {
+		if got := r.User(t, "updateMe"); showJSON(got) != showJSON(want) {
 			t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
 		}
-		if p, raw, ok := cachedInfo(t, s.redis.Raw, id); ok && showJSON(&p) != showJSON(want) {
+		if p, raw, ok := servertest.CachedInfo(t, s.Redis.Raw, id); ok && showJSON(&p) != showJSON(want) {
 			t.Errorf("after the update %s = %s, want it gone or the new profile", store.ProfileKey(id), raw)
 		}
-		if n, err := s.redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 0 {
+		if n, err := s.Redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 0 {
 			t.Errorf("%s exists = %d (%v) after the update, want 0", store.LeaseKey(id), n, err)
 		}
 		if got := asJSON(s.storedRow(t, id)); showJSON(got) != showJSON(want) {
 			t.Errorf("MySQL has %s, want %s", showJSON(got), showJSON(want))
 		}
-		s.resetCounts()
-		q := s.post(t, `{ user(id: "`+strconv.FormatInt(id, 10)+`") { id name photo intro certi } }`, nil)
-		if got := q.user(t, "user"); showJSON(got) != showJSON(want) {
+		s.ResetCounts()
+		q := s.Post(t, `{ user(id: "`+strconv.FormatInt(id, 10)+`") { id name photo intro certi } }`, nil)
+		if got := q.User(t, "user"); showJSON(got) != showJSON(want) {
 			t.Errorf("user(id:) after the update = %s, want %s", showJSON(got), showJSON(want))
 		}
-		if p, raw, ok := cachedInfo(t, s.redis.Raw, id); !ok || showJSON(&p) != showJSON(want) {
+		if p, raw, ok := servertest.CachedInfo(t, s.Redis.Raw, id); !ok || showJSON(&p) != showJSON(want) {
 			t.Errorf("after user(id:) %s = %q (present %v), want the new profile", store.ProfileKey(id), raw, ok)
 		}
 	}
 
 	t.Run("an entry the Flask app wrote before the update is deleted by it", func(t *testing.T) {
 		u := updateProfile(23301)
-		s.replaceUsers(t, u)
+		s.ReplaceUsers(t, u)
 		flask := fmt.Sprintf(`{"name": "m%d", "photo": "https://img.example.com/%d.png", "intro": "intro %d", "certi": "certi"}`, u.ID, u.ID, u.ID)
-		if err := s.redis.Raw.Set(ctx, store.ProfileKey(u.ID), flask, 30*time.Minute).Err(); err != nil {
+		if err := s.Redis.Raw.Set(ctx, store.ProfileKey(u.ID), flask, 30*time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		// The Flask entry is what the API serves until the update.
-		if got := s.post(t, `{ user(id: "23301") { name } }`, nil).user(t, "user"); got == nil || got.Name != u.Name {
+		if got := s.Post(t, `{ user(id: "23301") { name } }`, nil).User(t, "user"); got == nil || got.Name != u.Name {
 			t.Fatalf("before the update user = %s", showJSON(got))
 		}
-		r := s.updateMe(t, u.ID, map[string]any{"name": "flask 23301", "intro": nil, "photo": "https://x/y.png"})
-		if _, raw, ok := cachedInfo(t, s.redis.Raw, u.ID); ok {
+		r := s.UpdateMe(t, u.ID, map[string]any{"name": "flask 23301", "intro": nil, "photo": "https://x/y.png"})
+		if _, raw, ok := servertest.CachedInfo(t, s.Redis.Raw, u.ID); ok {
 			t.Errorf("the Flask entry survived the update: %s", raw)
 		}
-		check(t, u.ID, r, &userJSON{ID: "23301", Name: "flask 23301", Photo: ptr2("https://x/y.png"), Certi: ptr2("certi")})
+		check(t, u.ID, r, &servertest.User{ID: "23301", Name: "flask 23301", Photo: servertest.Ptr("https://x/y.png"), Certi: servertest.Ptr("certi")})
 	})
 
 	t.Run("an entry headline filled is deleted, and the next read fills the new profile", func(t *testing.T) {
 		u := updateProfile(23302)
-		s.replaceUsers(t, u)
-		s.post(t, `{ user(id: "23302") { name } }`, nil)
-		if _, _, ok := cachedInfo(t, s.redis.Raw, u.ID); !ok {
+		s.ReplaceUsers(t, u)
+		s.Post(t, `{ user(id: "23302") { name } }`, nil)
+		if _, _, ok := servertest.CachedInfo(t, s.Redis.Raw, u.ID); !ok {
 			t.Fatalf("user(id:) did not fill %s", store.ProfileKey(u.ID))
 		}
-		r := s.updateMe(t, u.ID, map[string]any{"intro": "新的简介"})
-		if _, raw, ok := cachedInfo(t, s.redis.Raw, u.ID); ok {
+		r := s.UpdateMe(t, u.ID, map[string]any{"intro": "新的简介"})
+		if _, raw, ok := servertest.CachedInfo(t, s.Redis.Raw, u.ID); ok {
 			t.Errorf("the cached profile survived the update: %s", raw)
 		}
 		want := asJSON(&u)
-		want.Intro = ptr2("新的简介")
+		want.Intro = servertest.Ptr("新的简介")
 		check(t, u.ID, r, want)
 	})
 
 	t.Run("updateMe and me in one request: me answers the new profile", func(t *testing.T) {
 		u := updateProfile(23303)
-		s.replaceUsers(t, u)
-		r := s.post(t, `mutation { updateMe(input: {name: "both 23303"}) { name } }`, nil,
-			"Authorization", "Bearer "+token(t, tokenOpts{userID: u.ID}))
-		if got := r.user(t, "updateMe"); got == nil || got.Name != "both 23303" {
+		s.ReplaceUsers(t, u)
+		r := s.Post(t, `mutation { updateMe(input: {name: "both 23303"}) { name } }`, nil,
+			"Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: u.ID}))
+		if got := r.User(t, "updateMe"); got == nil || got.Name != "both 23303" {
 			t.Fatalf("updateMe = %s", r.Raw)
 		}
-		q := s.post(t, `{ me { name } }`, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: u.ID}))
-		if got := q.user(t, "me"); got == nil || got.Name != "both 23303" {
+		q := s.Post(t, `{ me { name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: u.ID}))
+		if got := q.User(t, "me"); got == nil || got.Name != "both 23303" {
 			t.Errorf("me after the update = %s", q.Raw)
 		}
 	})
@@ -528,31 +499,30 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 
 func TestUpdateMeRedisDown(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
-	cfg := testConfig(t)
-	base := storetest.DB(t, "server")
-	rdb := newRedis(&redis.Options{Addr: rs.Addr}, cfg)
-	t.Cleanup(func() { _ = rdb.Close() })
-	logs := &syncBuffer{}
+	logs := &storetest.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hs := httptest.NewServer(NewServer(cfg, logger, base, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
-	s := &testServer{URL: hs.URL, cfg: cfg, base: base, rdb: rdb}
+	cfg := newTestConfig(func(c *testConfig) { c.Log = logger })
+	base := storetest.DB(t, "api")
+	rdb := store.NewRedisClient(&redis.Options{Addr: rs.Addr}, cfg.Redis)
+	t.Cleanup(func() { _ = rdb.Close() })
+	h := newTestHandler(t, cfg, base, rdb)
+	s := &testServer{servertest.Serve(t, h, servertest.Server{Base: base, RDB: rdb}), cfg}
 
 	u := updateProfile(23401)
-	s.replaceUsers(t, u)
+	s.ReplaceUsers(t, u)
 	// Warm: the profile is cached when Redis dies.
-	if got := s.post(t, `{ user(id: "23401") { name } }`, nil).user(t, "user"); got == nil || got.Name != u.Name {
+	if got := s.Post(t, `{ user(id: "23401") { name } }`, nil).User(t, "user"); got == nil || got.Name != u.Name {
 		t.Fatalf("user = %s", showJSON(got))
 	}
 	rs.Kill()
 
-	r := s.updateMe(t, u.ID, map[string]any{"name": "offline 23401", "photo": nil})
+	r := s.UpdateMe(t, u.ID, map[string]any{"name": "offline 23401", "photo": nil})
 	if len(r.Errors) > 0 {
 		t.Fatalf("with Redis down the update was refused: %s\nlog:\n%s", r.Raw, logs.String())
 	}
 	want := asJSON(&u)
 	want.Name, want.Photo = "offline 23401", nil
-	if got := r.user(t, "updateMe"); showJSON(got) != showJSON(want) {
+	if got := r.User(t, "updateMe"); showJSON(got) != showJSON(want) {
 		t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
 	}
 	if got := asJSON(s.storedRow(t, u.ID)); showJSON(got) != showJSON(want) {
@@ -569,7 +539,7 @@ func TestUpdateMeRedisDown(t *testing.T) {
 	} else {
 		t.Logf("logged: %s", strings.TrimSpace(line))
 	}
-	if got := s.post(t, `{ user(id: "23401") { name photo } }`, nil).user(t, "user"); got == nil || got.Name != want.Name || got.Photo != nil {
+	if got := s.Post(t, `{ user(id: "23401") { name photo } }`, nil).User(t, "user"); got == nil || got.Name != want.Name || got.Photo != nil {
 		t.Errorf("user(id:) with Redis down = %s, want the new profile from MySQL", showJSON(got))
 	}
 }

@@ -1,7 +1,6 @@
-package main
+package servertest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,9 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -23,13 +22,15 @@ import (
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/headline/headline/store/storetest"
 )
 
-// artifactDir is where tests leave files for a person to look at:
+// ArtifactDir is where tests leave files for a person to look at:
 // $HEADLINE_TEST_ARTIFACTS, else headline-test-artifacts in the OS's temp
 // directory. Unlike t.TempDir it outlives the test, at a path that does not
 // change from run to run.
-func artifactDir(t *testing.T) string {
+func ArtifactDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("HEADLINE_TEST_ARTIFACTS")
 	if dir == "" {
@@ -41,12 +42,12 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// newBrowser starts headless Chromium with a fresh profile (and extra
+// NewBrowser starts headless Chromium with a fresh profile (and extra
 // options) and returns a context for one tab; the test's cleanup closes it. The flags keep it off
 // the network at start (no update checks, no sync, no QUIC probes), which a
 // machine without internet would otherwise refuse, many connections at a
 // time.
-func newBrowser(t *testing.T, chromium string, output io.Writer, extra ...chromedp.ExecAllocatorOption) context.Context {
+func NewBrowser(t testing.TB, chromium string, output io.Writer, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
@@ -104,31 +105,33 @@ func cdnFile(modules, rawURL string) (string, error) {
 	name, version := pkg[:at], pkg[at+1:]
 	manifest, err := os.ReadFile(filepath.Join(modules, name, "package.json"))
 	if err != nil {
-		return "", fmt.Errorf("%s is not in node_modules: add it to %s/package.json at %s", name, frontendDir, version)
+		return "", fmt.Errorf("%s is not in node_modules: add it to %s at %s", name, filepath.Join(filepath.Dir(modules), "package.json"), version)
 	}
 	var m struct{ Version string }
 	if err := json.Unmarshal(manifest, &m); err != nil {
 		return "", fmt.Errorf("%s/package.json: %w", name, err)
 	}
 	if m.Version != version {
-		return "", fmt.Errorf("node_modules has %s@%s, the page wants %s: pin it in %s/package.json", name, m.Version, version, frontendDir)
+		return "", fmt.Errorf("node_modules has %s@%s, the page wants %s: pin it in %s", name, m.Version, version, filepath.Join(filepath.Dir(modules), "package.json"))
 	}
 	return filepath.Join(modules, name, filepath.FromSlash(file)), nil
 }
 
-// offlineCDN answers the page's https requests in the browser itself:
+// OfflineCDN answers the page's https requests in the browser itself:
 // files of the npm CDN from node_modules, anything else refused. The page is
 // the one gqlgen serves, unchanged, so the browser still checks each file
 // against the page's SRI hash.
-type offlineCDN struct {
+type OfflineCDN struct {
 	mu      sync.Mutex
 	served  []string
 	refused []string
 }
 
-func serveCDNFromNodeModules(t *testing.T, ctx context.Context, modules string) *offlineCDN {
+// ServeCDNFromNodeModules answers the browser's https requests from
+// modules, a node_modules folder, as OfflineCDN says.
+func ServeCDNFromNodeModules(t testing.TB, ctx context.Context, modules string) *OfflineCDN {
 	t.Helper()
-	c := &offlineCDN{}
+	c := &OfflineCDN{}
 	paused := chromedp.Events(ctx, fetch.RequestPaused)
 	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{
 		Patterns: []*fetch.RequestPattern{{URLPattern: "https://*"}},
@@ -146,7 +149,7 @@ func serveCDNFromNodeModules(t *testing.T, ctx context.Context, modules string) 
 	return c
 }
 
-func (c *offlineCDN) answer(ctx context.Context, modules string, ev fetch.EventRequestPaused) {
+func (c *OfflineCDN) answer(ctx context.Context, modules string, ev fetch.EventRequestPaused) {
 	raw := ev.Request.URL
 	file, err := cdnFile(modules, raw)
 	var body []byte
@@ -176,21 +179,23 @@ func (c *offlineCDN) answer(ctx context.Context, modules string, ev fetch.EventR
 	})
 }
 
-func (c *offlineCDN) report() (served, refused []string) {
+// Report lists the URLs served and those refused, with why.
+func (c *OfflineCDN) Report() (served, refused []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.served), slices.Clone(c.refused)
 }
 
-// consoleLog keeps what the page wrote to its console, for failure messages
+// ConsoleLog keeps what the page wrote to its console, for failure messages
 // and to check that it logged no error.
-type consoleLog struct {
+type ConsoleLog struct {
 	mu   sync.Mutex
 	msgs []chromedp.ConsoleMessage
 }
 
-func recordConsole(ctx context.Context) *consoleLog {
-	l := &consoleLog{}
+// RecordConsole keeps what the page of ctx writes to its console.
+func RecordConsole(ctx context.Context) *ConsoleLog {
+	l := &ConsoleLog{}
 	msgs := chromedp.Console(ctx)
 	go func() {
 		for m, err := range msgs {
@@ -205,7 +210,7 @@ func recordConsole(ctx context.Context) *consoleLog {
 	return l
 }
 
-func (l *consoleLog) String() string {
+func (l *ConsoleLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var b strings.Builder
@@ -215,7 +220,8 @@ func (l *consoleLog) String() string {
 	return b.String()
 }
 
-func (l *consoleLog) errors() []string {
+// Errors are the errors and exceptions the page logged.
+func (l *ConsoleLog) Errors() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var errs []string
@@ -236,137 +242,48 @@ const (
 	runButton      = `.graphiql-execute-button`
 )
 
-// TestPlaygroundInBrowser opens the Playground of a server run as `go run
-// ./cmd/server` runs it (the embedded mode) in headless Chromium, runs
-// queries by clicking its run button, and reads the answers from the page.
-// The machine has no internet, so the Playground's scripts and CSS, which
-// gqlgen's page loads from a CDN, come from node_modules at the versions the
-// page pins.
-func TestPlaygroundInBrowser(t *testing.T) {
-	chromium := needProgram(t, "chromium")
-	modules := needNodeModules(t)
-	addr, serverLog, _ := startEmbedded(t, "-embedded-demo-users", "50")
-	base := "http://" + addr
+// Where GraphiQL 4 (the Playground gqlgen serves) keeps its editors: each is
+// a CodeMirror 5 instance, reachable from its element.
+const (
+	QueryEditor    = `.graphiql-query-editor .CodeMirror`
+	ResponseEditor = `.result-window .CodeMirror`
+	RunButton      = `.graphiql-execute-button`
+)
 
-	// The CDN files the page asks for, read from the page as served.
-	_, page := get(t, base+"/")
-	var wantAssets []string
-	for _, m := range regexp.MustCompile(`(?:src|href)="(https://[^"]+)"`).FindAllStringSubmatch(page, -1) {
-		wantAssets = append(wantAssets, string(m[1]))
+// Unavailable skips the test on a machine that lacks what it needs, or
+// fails it when the tests run on real services: CI promises those and
+// installs the tools too, so there a missing tool is a broken CI, not a
+// reason to skip.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if storetest.RealServices() {
+		t.Fatalf("%s, but %s/%s promise real services (.ci/run installs it)", msg, storetest.MySQLEnv, storetest.RedisEnv)
 	}
-	if len(wantAssets) == 0 {
-		t.Fatalf("the page at / loads nothing from outside; has the Playground changed?\n%s", page)
-	}
+	t.Skip(msg)
+}
 
-	ctx := newBrowser(t, chromium, &syncBuffer{})
-	console := recordConsole(ctx)
-	cdn := serveCDNFromNodeModules(t, ctx, modules)
-	fail := func(t *testing.T, format string, args ...any) {
-		t.Helper()
-		served, refused := cdn.report()
-		t.Fatalf("%s\nCDN files served from node_modules: %q\nrequests refused: %q\nconsole:\n%sserver log:\n%s",
-			fmt.Sprintf(format, args...), served, refused, console, serverLog)
+// NeedProgram returns the path of a program the test runs.
+func NeedProgram(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Unavailable(t, "%s is not installed", name)
 	}
+	return p
+}
 
-	start := time.Now()
-	// A page whose scripts failed never renders: give up well before the
-	// test's deadline, with the console's reasons.
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(rctx,
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(queryEditor),
-		chromedp.WaitVisible(runButton),
-	); err != nil {
-		fail(t, "the Playground did not render: %v", err)
+// NeedNodeModules returns the absolute path of the node_modules folder that
+// `npm ci` installed in dir.
+func NeedNodeModules(t testing.TB, dir string) string {
+	t.Helper()
+	modules, err := filepath.Abs(filepath.Join(dir, "node_modules"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("the Playground rendered %v after the navigation began", time.Since(start).Round(time.Millisecond))
-
-	dir := artifactDir(t)
-	prev := ""
-	for _, tc := range []struct {
-		name, query, want, shot string
-	}{
-		{
-			name:  "user(id:)",
-			query: `{ user(id: "3") { id name } }`,
-			want:  `{"data":{"user":{"id":"3","name":"头条用户3"}}}`,
-			shot:  "playground-user.png",
-		},
-		{
-			// The demo token the embedded mode puts in the headers editor.
-			name:  "me, with the Playground's default Authorization header",
-			query: `{ me { id name } }`,
-			want:  `{"data":{"me":{"id":"1","name":"user1"}}}`,
-			shot:  "playground-me.png",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			q, _ := json.Marshal(tc.query)
-			p, _ := json.Marshal(prev)
-			// The query goes in through CodeMirror's own API: typed keys
-			// would meet its bracket auto-closing and completion popups.
-			// The run is a real click on the run button.
-			if err := chromedp.Do(ctx,
-				chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).CodeMirror.setValue(%s)`, queryEditor, q)),
-				chromedp.Click(runButton),
-			); err != nil {
-				fail(t, "run %s in the Playground: %v", tc.query, err)
-			}
-			// The answer is in when the response editor holds JSON other
-			// than the previous answer.
-			got, err := chromedp.Run(ctx, chromedp.Poll[string](fmt.Sprintf(`(() => {
-				const el = document.querySelector(%q);
-				const v = el ? el.CodeMirror.getValue() : '';
-				try { JSON.parse(v); } catch { return ''; }
-				return v !== %s ? v : '';
-			})()`, responseEditor, p), chromedp.WithPollingTimeout(30*time.Second)))
-			if err != nil {
-				fail(t, "no answer to %s in the Playground: %v", tc.query, err)
-			}
-			shown, err := chromedp.Run(ctx, chromedp.Text(responseEditor))
-			if err != nil {
-				fail(t, "read the response pane: %v", err)
-			}
-			png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-			if err != nil {
-				fail(t, "screenshot: %v", err)
-			}
-			prev = got
-			shotPath := filepath.Join(dir, tc.shot)
-			if err := os.WriteFile(shotPath, png, 0o644); err != nil {
-				t.Errorf("save the screenshot: %v", err)
-			}
-			t.Logf("screenshot: %s", shotPath)
-
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, []byte(got)); err != nil {
-				t.Fatalf("the response editor holds %q: %v", got, err)
-			}
-			if compact.String() != tc.want {
-				t.Errorf("the Playground shows\n%s\nwant %s", got, tc.want)
-			}
-			// What a person sees: the rendered lines, not only the editor's
-			// model.
-			var answer struct {
-				Data map[string]struct{ Name string }
-			}
-			_ = json.Unmarshal([]byte(tc.want), &answer)
-			for _, u := range answer.Data {
-				if !strings.Contains(shown, `"`+u.Name+`"`) {
-					t.Errorf("the response pane's visible text has no %q:\n%s", u.Name, shown)
-				}
-			}
-		})
+	// npm ci writes this file last; without it the install is absent or broken.
+	if _, err := os.Stat(filepath.Join(modules, ".package-lock.json")); err != nil {
+		Unavailable(t, "no npm packages in %s: run `npm ci` there", dir)
 	}
-
-	served, refused := cdn.report()
-	slices.Sort(served)
-	slices.Sort(wantAssets)
-	if !slices.Equal(served, wantAssets) || len(refused) > 0 {
-		t.Errorf("CDN files served from node_modules: %q\nwant exactly the page's: %q\nrefused: %q", served, wantAssets, refused)
-	}
-	if errs := console.errors(); len(errs) > 0 {
-		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
-	}
+	return modules
 }
