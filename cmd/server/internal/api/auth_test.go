@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,13 +12,7 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
-)
-
-// Users of this file: 20000..20999.
-const (
-	authPublicID  = 20001 // the user every query reads publicly
-	authViewerID  = 20002 // the user the valid tokens name
-	authMissingID = 20999 // no user has this id
+	"github.com/headline/headline/store/storetest"
 )
 
 // signRawPayload signs payload, a JSON object written out by hand, with the
@@ -58,9 +53,12 @@ func paddedToken(t testing.TB, id headline.UserID, limit int, over bool) string 
 
 func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 	s := newTestServer(t)
+	authPublicID := storetest.IDs(t, 3) // the user every query reads publicly
+	authViewerID := authPublicID + 1    // the user the valid tokens name
+	authMissingID := authPublicID + 2   // no user has this id
 	s.AddUsers(t,
-		headline.User{ID: authPublicID, Name: "public-20001"},
-		headline.User{ID: authViewerID, Name: "viewer-20002"},
+		headline.User{ID: authPublicID, Name: fmt.Sprintf("public-%d", authPublicID)},
+		headline.User{ID: authViewerID, Name: fmt.Sprintf("viewer-%d", authViewerID)},
 	)
 	valid := servertest.Token(t, servertest.TokenOptions{UserID: authViewerID})
 
@@ -90,11 +88,11 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 		{name: "user_id null", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{Claims: jwt.MapClaims{"user_id": nil}})},
 		// The ids below name the existing viewer once coerced, so a verifier
 		// that coerced them would answer me with a user.
-		{name: "user_id the string 20002", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: "20002"})},
-		{name: "user_id the float 20002.5", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: 20002.5})},
-		{name: "user_id a whole float spelt 20002.0", authorization: "Bearer " + signRawPayload(t, `{"user_id": 20002.0, "refresh": false, "exp": `+futureExp()+`}`)},
-		{name: "user_id in exponent form", authorization: "Bearer " + signRawPayload(t, `{"user_id": 2.0002e4, "refresh": false, "exp": `+futureExp()+`}`)},
-		{name: "user_id a list", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: []int{authViewerID}})},
+		{name: "user_id the viewer's id as a string", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: fmt.Sprint(authViewerID)})},
+		{name: "user_id the float viewer+0.5", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: float64(authViewerID) + 0.5})},
+		{name: "user_id a whole float spelt viewer.0", authorization: "Bearer " + signRawPayload(t, fmt.Sprintf(`{"user_id": %d.0, "refresh": false, "exp": `+futureExp()+`}`, authViewerID))},
+		{name: "user_id in exponent form", authorization: "Bearer " + signRawPayload(t, `{"user_id": `+strconv.FormatFloat(float64(authViewerID), 'e', -1, 64)+`, "refresh": false, "exp": `+futureExp()+`}`)},
+		{name: "user_id a list", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: []int64{authViewerID}})},
 		{name: "user_id zero", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: 0})},
 		{name: "user_id negative", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: -authViewerID})},
 		{name: "user_id beyond int64", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: uint64(1) << 63})},
@@ -104,7 +102,7 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 		{name: "a valid token over 2048 bytes", authorization: "Bearer " + paddedToken(t, authViewerID, maxTokenBytes, true)},
 		{name: "a valid token for an id with no user", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authMissingID}), wantMessage: "User must be authorized."},
 	}
-	const query = `{ me { id name } u: user(id: "20001") { name } }`
+	query := fmt.Sprintf(`{ me { id name } u: user(id: "%d") { name } }`, authPublicID)
 	for _, tc := range cases {
 		t.Run(tc.name+" leaves me null and user served", func(t *testing.T) {
 			var headers []string
@@ -129,8 +127,8 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 					t.Errorf("message = %q, want %q", got, tc.wantMessage)
 				}
 			}
-			if u := r.User(t, "u"); u == nil || u.Name != "public-20001" {
-				t.Errorf("u = %+v, want user 20001 whatever the token: %s", u, r.Raw)
+			if u := r.User(t, "u"); u == nil || u.Name != fmt.Sprintf("public-%d", authPublicID) {
+				t.Errorf("u = %+v, want user %d whatever the token: %s", u, authPublicID, r.Raw)
 			}
 		})
 	}
@@ -138,10 +136,11 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 
 func TestValidTokensNameTheViewer(t *testing.T) {
 	s := newTestServer(t)
-	const publicID, viewerID = 20011, 20012
+	publicID := storetest.IDs(t, 2)
+	viewerID := publicID + 1
 	s.AddUsers(t,
-		headline.User{ID: publicID, Name: "public-20011"},
-		headline.User{ID: viewerID, Name: "viewer-20012"},
+		headline.User{ID: publicID, Name: fmt.Sprintf("public-%d", publicID)},
+		headline.User{ID: viewerID, Name: fmt.Sprintf("viewer-%d", viewerID)},
 	)
 	cases := []struct {
 		name  string
@@ -156,16 +155,16 @@ func TestValidTokensNameTheViewer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" returns the user as me", func(t *testing.T) {
-			r := s.Post(t, `{ me { id name } u: user(id: "20011") { name } }`, nil, "Authorization", "Bearer "+tc.token)
+			r := s.Post(t, fmt.Sprintf(`{ me { id name } u: user(id: "%d") { name } }`, publicID), nil, "Authorization", "Bearer "+tc.token)
 			if len(r.Errors) > 0 {
 				t.Fatalf("errors: %s", r.Raw)
 			}
 			me := r.User(t, "me")
-			if me == nil || me.ID != "20012" || me.Name != "viewer-20012" {
-				t.Errorf("me = %+v, want user 20012", me)
+			if me == nil || me.ID != fmt.Sprint(viewerID) || me.Name != fmt.Sprintf("viewer-%d", viewerID) {
+				t.Errorf("me = %+v, want user %d", me, viewerID)
 			}
-			if u := r.User(t, "u"); u == nil || u.Name != "public-20011" {
-				t.Errorf("u = %+v, want user 20011", u)
+			if u := r.User(t, "u"); u == nil || u.Name != fmt.Sprintf("public-%d", publicID) {
+				t.Errorf("u = %+v, want user %d", u, publicID)
 			}
 		})
 	}

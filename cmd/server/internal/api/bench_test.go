@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/store/storetest"
 )
 
 // benchServer is newTestServer, whose log takes a line per request, as in
@@ -40,10 +41,11 @@ func BenchmarkWarmUsers50Traced(b *testing.B) {
 }
 
 func benchWarmUsers50(b *testing.B, s *testServer) {
-	s.ReplaceUsers(b, servertest.SeqUsers(6000, 50)...)
+	first := storetest.IDs(b, 50)
+	s.ReplaceUsers(b, servertest.SeqUsers(first, 50)...)
 	ids := make([]int64, 50)
 	for i := range ids {
-		ids[i] = 6000 + int64(i)
+		ids[i] = first + int64(i)
 	}
 	body := fmt.Sprintf(`{"query":"{ users(ids: %s) { id name photo intro certi } }"}`, strings.ReplaceAll(servertest.IDList(ids), `"`, `\"`))
 	serve := func() *httptest.ResponseRecorder {
@@ -72,8 +74,9 @@ func benchWarmUsers50(b *testing.B, s *testServer) {
 // reports the median and 99th percentile.
 func BenchmarkWarmUserLatency(b *testing.B) {
 	s := benchServer(b)
-	s.ReplaceUsers(b, servertest.SeqUsers(6100, 1)...)
-	body := `{"query":"{ user(id: \"6100\") { id name photo intro certi } }"}`
+	id := storetest.IDs(b, 1)
+	s.ReplaceUsers(b, servertest.SeqUsers(id, 1)...)
+	body := fmt.Sprintf(`{"query":"{ user(id: \"%d\") { id name photo intro certi } }"}`, id)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	send := func() {
 		resp, err := client.Post(s.URL+"/graphql", "application/json", strings.NewReader(body))

@@ -12,6 +12,7 @@ import (
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
 )
 
 const userFields = "id name photo intro certi"
@@ -19,10 +20,11 @@ const userFields = "id name photo intro certi"
 func TestFeedBatch(t *testing.T) {
 	s := newTestServer(t)
 	// 45 users that exist, 5 ids that do not.
-	s.AddUsers(t, servertest.SeqUsers(1000, 45)...)
+	first := storetest.IDs(t, 50)
+	s.AddUsers(t, servertest.SeqUsers(first, 45)...)
 	ids := make([]int64, 50)
 	for i := range ids {
-		ids[i] = 1000 + int64(i)
+		ids[i] = first + int64(i)
 	}
 	q := fmt.Sprintf(`{ users(ids: %s) { %s } }`, servertest.IDList(ids), userFields)
 
@@ -37,7 +39,7 @@ func TestFeedBatch(t *testing.T) {
 		}
 		for i, u := range got {
 			id := ids[i]
-			if id >= 1045 {
+			if id >= first+45 {
 				if u != nil {
 					t.Errorf("users[%d] = %+v, want null for unknown id %d", i, u, id)
 				}
@@ -130,9 +132,10 @@ func TestFeedBatch(t *testing.T) {
 
 	t.Run("duplicate ids are one key", func(t *testing.T) {
 		s.ResetCounts()
-		r := s.Post(t, `{ users(ids: ["1001","1001","1002","1001"]) { id } }`, nil)
+		a, b := fmt.Sprint(first+1), fmt.Sprint(first+2)
+		r := s.Post(t, fmt.Sprintf(`{ users(ids: ["%s","%s","%s","%s"]) { id } }`, a, a, b, a), nil)
 		got := r.Users(t, "users")
-		if len(got) != 4 || got[0].ID != "1001" || got[2].ID != "1002" || got[3].ID != "1001" {
+		if len(got) != 4 || got[0].ID != a || got[2].ID != b || got[3].ID != a {
 			t.Fatalf("got %s", r.Raw)
 		}
 		if s.RC.Count("MGET") != 1 {
@@ -143,11 +146,12 @@ func TestFeedBatch(t *testing.T) {
 
 func TestAliasesAndFieldsShareOneBatch(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(2000, 30)...)
+	first := storetest.IDs(t, 30)
+	s.AddUsers(t, servertest.SeqUsers(first, 30)...)
 	var b strings.Builder
 	b.WriteString("{")
 	for i := range 20 {
-		fmt.Fprintf(&b, " a%d: user(id: \"%d\") { id name }", i, 2000+i)
+		fmt.Fprintf(&b, " a%d: user(id: \"%d\") { id name }", i, first+int64(i))
 	}
 	b.WriteString(" }")
 
@@ -158,11 +162,11 @@ func TestAliasesAndFieldsShareOneBatch(t *testing.T) {
 	}{
 		{"20 aliased user fields cold", b.String(), false},
 		{"20 aliased user fields warm", b.String(), true},
-		{"user, users and me together", `{ x: user(id: "2025") { id } users(ids: ["2026","2027"]) { id } me { id } }`, false},
+		{"user, users and me together", fmt.Sprintf(`{ x: user(id: "%d") { id } users(ids: ["%d","%d"]) { id } me { id } }`, first+25, first+26, first+27), false},
 	} {
 		t.Run(tc.name+" are one MGET", func(t *testing.T) {
 			s.ResetCounts()
-			r := s.Post(t, tc.query, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: 2028}))
+			r := s.Post(t, tc.query, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: first + 28}))
 			if len(r.Errors) > 0 {
 				t.Fatalf("errors: %s", r.Raw)
 			}
@@ -183,18 +187,19 @@ func TestAliasesAndFieldsShareOneBatch(t *testing.T) {
 func TestCacheWrittenByFlask(t *testing.T) {
 	s := newTestServer(t)
 	ctx := context.Background()
+	id := storetest.IDs(t, 2)
 	s.AddUsers(t,
-		headline.User{ID: 3001, Name: "mysql-name"},
-		headline.User{ID: 3002, Name: "exists-in-mysql"},
+		headline.User{ID: id, Name: "mysql-name"},
+		headline.User{ID: id + 1, Name: "exists-in-mysql"},
 	)
 	// What Python's json.dumps writes: ", " and ": " separators, \uXXXX escapes.
 	flask := `{"name": "\u5f20\u4e09", "photo": null, "intro": "\u4f60\u597d \"quoted\"", "certi": null}`
-	s.Redis.Raw.Set(ctx, store.ProfileKey(3001), flask, time.Hour)
+	s.Redis.Raw.Set(ctx, store.ProfileKey(id), flask, time.Hour)
 	// The Flask app's negative entry, although MySQL has the row now.
-	s.Redis.Raw.Set(ctx, store.ProfileKey(3002), "-1", time.Hour)
+	s.Redis.Raw.Set(ctx, store.ProfileKey(id+1), "-1", time.Hour)
 
 	s.ResetCounts()
-	r := s.Post(t, `{ a: user(id: "3001") { id name photo intro certi } b: user(id: "3002") { id } }`, nil)
+	r := s.Post(t, fmt.Sprintf(`{ a: user(id: "%d") { id name photo intro certi } b: user(id: "%d") { id } }`, id, id+1), nil)
 	if len(r.Errors) > 0 {
 		t.Fatalf("errors: %s", r.Raw)
 	}
@@ -208,7 +213,7 @@ func TestCacheWrittenByFlask(t *testing.T) {
 	if got := s.SQL.Count("SELECT"); got != 0 {
 		t.Errorf("SELECT = %d, want 0: both answers were cached", got)
 	}
-	if got, _ := s.Redis.Raw.Get(ctx, store.ProfileKey(3001)).Result(); got != flask {
+	if got, _ := s.Redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != flask {
 		t.Errorf("the Flask entry was rewritten: %q", got)
 	}
 }
@@ -231,9 +236,10 @@ func TestCorruptEntriesAreRepaired(t *testing.T) {
 		{"two documents", `{"name": "old", "photo": null, "intro": null, "certi": null} {}`},
 		{"several megabytes", `{"name": "` + strings.Repeat("x", 4<<20) + `"`},
 	}
+	first := storetest.IDs(t, len(cases))
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			id := int64(3100 + i)
+			id := first + int64(i)
 			s.AddUsers(t, headline.User{ID: id, Name: fmt.Sprintf("fresh%d", id)})
 			key := store.ProfileKey(id)
 			s.Redis.Raw.Set(ctx, key, tc.value, time.Hour)
@@ -262,13 +268,14 @@ func slowMachine(c *testConfig) {
 
 func TestColdHerdIsOneSelect(t *testing.T) {
 	s := newTestServer(t, slowMachine)
-	s.AddUsers(t, headline.User{ID: 4001, Name: "herd"})
+	id := storetest.IDs(t, 1)
+	s.AddUsers(t, headline.User{ID: id, Name: "herd"})
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
 	for range n {
 		wg.Go(func() {
-			r := s.Post(t, `{ user(id: "4001") { name } }`, nil)
+			r := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { name } }`, id), nil)
 			if u := r.User(t, "user"); u == nil || u.Name != "herd" {
 				errs <- r.Raw
 			}
@@ -292,17 +299,18 @@ func TestColdHerdIsOneSelect(t *testing.T) {
 func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 	s := newTestServer(t, slowMachine)
 	ctx := context.Background()
-	const good1, big, badUTF8, surrogate, good2 = 3200, 3201, 3202, 3203, 3204
+	first := storetest.IDs(t, 5)
+	good1, big, badUTF8, surrogate, good2 := first, first+1, first+2, first+3, first+4
 	ids := []int64{good1, big, badUTF8, surrogate, good2}
 	for _, id := range ids {
 		s.AddUsers(t, headline.User{ID: id, Name: fmt.Sprintf("row%d", id)})
 	}
 	entries := map[int64]string{
-		good1:     `{"name": "cached3200", "photo": null, "intro": null, "certi": null}`,
+		good1:     fmt.Sprintf(`{"name": "cached%d", "photo": null, "intro": null, "certi": null}`, good1),
 		big:       `{"name": "` + strings.Repeat("x", 2<<20) + `", "photo": null, "intro": null, "certi": null}`,
-		badUTF8:   "{\"name\": \"bad\xff3202\", \"photo\": null, \"intro\": null, \"certi\": null}",
-		surrogate: `{"name": "lone\ud8003203", "photo": null, "intro": null, "certi": null}`,
-		good2:     `{"name":"cached3204","photo":null,"intro":null,"certi":null}`,
+		badUTF8:   fmt.Sprintf("{\"name\": \"bad\xff%d\", \"photo\": null, \"intro\": null, \"certi\": null}", badUTF8),
+		surrogate: fmt.Sprintf(`{"name": "lone\ud800%d", "photo": null, "intro": null, "certi": null}`, surrogate),
+		good2:     fmt.Sprintf(`{"name":"cached%d","photo":null,"intro":null,"certi":null}`, good2),
 	}
 	for id, v := range entries {
 		if err := s.Redis.Raw.Set(ctx, store.ProfileKey(id), v, time.Hour).Err(); err != nil {
@@ -319,7 +327,7 @@ func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 	if len(got) != len(ids) {
 		t.Fatalf("%d users, want %d: %.300s", len(got), len(ids), r.Raw)
 	}
-	for i, want := range []string{"cached3200", "row3201", "row3202", "row3203", "cached3204"} {
+	for i, want := range []string{fmt.Sprintf("cached%d", good1), fmt.Sprintf("row%d", big), fmt.Sprintf("row%d", badUTF8), fmt.Sprintf("row%d", surrogate), fmt.Sprintf("cached%d", good2)} {
 		if got[i] == nil || got[i].Name != want {
 			t.Errorf("users[%d] = %.80s, want name %s", i, showJSON(got[i]), want)
 		}

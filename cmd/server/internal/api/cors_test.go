@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/store/storetest"
 )
 
 // TestCORS sends what a browser sends, a preflight and then the request,
@@ -19,9 +21,10 @@ func TestCORS(t *testing.T) {
 	const apolloHeaders = "apollo-require-preflight,apollographql-client-name,apollographql-client-version,authorization,content-type,x-request-id"
 	narrowed := newTestServer(t, func(c *testConfig) { c.API.CORSAllowedOrigins = "https://app.example.com, https://*.toutiao.example" })
 	anyOrigin := newTestServer(t)
-	narrowed.ReplaceUsers(t, headline.User{ID: 47101, Name: "cors-47101"})
-	query := `{ user(id: "47101") { name } }`
-	wantBody := `{"data":{"user":{"name":"cors-47101"}}}`
+	id := storetest.IDs(t, 1)
+	narrowed.ReplaceUsers(t, headline.User{ID: id, Name: fmt.Sprintf("cors-%d", id)})
+	query := fmt.Sprintf(`{ user(id: "%d") { name } }`, id)
+	wantBody := fmt.Sprintf(`{"data":{"user":{"name":"cors-%d"}}}`, id)
 
 	preflight := func(s *testServer, origin, method, headers string) *http.Request {
 		req, _ := http.NewRequest(http.MethodOptions, s.URL+"/graphql", nil)
@@ -98,7 +101,7 @@ func TestCORS(t *testing.T) {
 		},
 		{
 			name: "default: POST from any origin", req: post(anyOrigin, "http://localhost:3000"),
-			wantStatus: 200, wantBody: `{"data":{"user":{"name":"cors-47101"}}}`, allowOrigin: "*", expose: "X-Request-Id",
+			wantStatus: 200, wantBody: wantBody, allowOrigin: "*", expose: "X-Request-Id",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

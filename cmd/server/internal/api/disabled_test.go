@@ -9,22 +9,25 @@ import (
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
 )
 
 func TestDisabledAccounts(t *testing.T) {
 	s := newTestServer(t)
 	ctx := context.Background()
+	enabled := storetest.IDs(t, 4)
+	disabled, disabledByCache, corrupt := enabled+1, enabled+2, enabled+3
 	s.AddUsers(t,
-		headline.User{ID: 7001, Name: "enabled"},
-		headline.User{ID: 7002, Name: "disabled"},
-		headline.User{ID: 7003, Name: "disabled-by-cache"},
-		headline.User{ID: 7004, Name: "corrupt-status"},
+		headline.User{ID: enabled, Name: "enabled"},
+		headline.User{ID: disabled, Name: "disabled"},
+		headline.User{ID: disabledByCache, Name: "disabled-by-cache"},
+		headline.User{ID: corrupt, Name: "corrupt-status"},
 	)
-	if _, err := s.Base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", 7002).Exec(ctx); err != nil {
+	if _, err := s.Base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", disabled).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.Redis.Raw.Set(ctx, store.StatusKey(7003), "0", time.Hour) // the Flask app's status cache
-	s.Redis.Raw.Set(ctx, store.StatusKey(7004), "enabled?", time.Hour)
+	s.Redis.Raw.Set(ctx, store.StatusKey(disabledByCache), "0", time.Hour) // the Flask app's status cache
+	s.Redis.Raw.Set(ctx, store.StatusKey(corrupt), "enabled?", time.Hour)
 
 	me := func(id int64) servertest.Response {
 		return s.Post(t, `{ me { id name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: id}))
@@ -36,12 +39,12 @@ func TestDisabledAccounts(t *testing.T) {
 		wantStatus string // the status entry afterwards
 		wantSelect int
 	}{
-		{"an enabled account signs in; profile and status are read in one MGET and loaded in one SELECT", 7001, "", "1", 1},
-		{"the same account warm costs one MGET and no SQL", 7001, "", "1", 0},
-		{"a disabled account is FORBIDDEN", 7002, headline.ECodeForbidden, "0", 1},
-		{"a disabled account warm is FORBIDDEN without SQL", 7002, headline.ECodeForbidden, "0", 0},
-		{"a status of 0 cached by the Flask app is believed", 7003, headline.ECodeForbidden, "0", 1},
-		{"a status entry of another shape is reloaded and repaired", 7004, "", "1", 1},
+		{"an enabled account signs in; profile and status are read in one MGET and loaded in one SELECT", enabled, "", "1", 1},
+		{"the same account warm costs one MGET and no SQL", enabled, "", "1", 0},
+		{"a disabled account is FORBIDDEN", disabled, headline.ECodeForbidden, "0", 1},
+		{"a disabled account warm is FORBIDDEN without SQL", disabled, headline.ECodeForbidden, "0", 0},
+		{"a status of 0 cached by the Flask app is believed", disabledByCache, headline.ECodeForbidden, "0", 1},
+		{"a status entry of another shape is reloaded and repaired", corrupt, "", "1", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.ResetCounts()
@@ -69,7 +72,7 @@ func TestDisabledAccounts(t *testing.T) {
 	}
 
 	t.Run("status entries live 3600..4199s", func(t *testing.T) {
-		for _, id := range []int64{7001, 7002} {
+		for _, id := range []int64{enabled, disabled} {
 			if ttl := s.Redis.TTL(t, store.StatusKey(id)); ttl < 3598*time.Second || ttl > 4199*time.Second {
 				t.Errorf("TTL %s = %v", store.StatusKey(id), ttl)
 			}
@@ -77,7 +80,7 @@ func TestDisabledAccounts(t *testing.T) {
 	})
 
 	t.Run("the public profile of a disabled account is still served", func(t *testing.T) {
-		r := s.Post(t, `{ user(id: "7002") { name } }`, nil)
+		r := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { name } }`, disabled), nil)
 		if u := r.User(t, "user"); u == nil || u.Name != "disabled" {
 			t.Errorf("user = %+v: %s", u, r.Raw)
 		}
@@ -85,7 +88,7 @@ func TestDisabledAccounts(t *testing.T) {
 
 	t.Run("me and user of the same id share one MGET", func(t *testing.T) {
 		s.ResetCounts()
-		r := s.Post(t, `{ me { name } user(id: "7001") { name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: 7001}))
+		r := s.Post(t, fmt.Sprintf(`{ me { name } user(id: "%d") { name } }`, enabled), nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: enabled}))
 		if len(r.Errors) > 0 || r.User(t, "me") == nil || r.User(t, "user") == nil {
 			t.Fatalf("got %s", r.Raw)
 		}

@@ -11,10 +11,8 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/store/storetest"
 )
-
-// Ids 23030–23089 belong to this file (updateMe's validation range, see
-// update_test.go).
 
 // storedBytes reads user id's profile columns straight from MySQL as the
 // hex of the bytes stored, so that no decoding between the table and the
@@ -63,7 +61,13 @@ func showBytes(u servertest.User) string {
 
 func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 	s := newTestServer(t)
-	emoji32 := strings.Repeat("\U0001f642", 27) // 27 four-byte characters, and 5 digits of the id
+	// Each row is a user of its own, and each name it sets is unique by
+	// that user's id, n(i) for the i-th row.
+	const rows = 60
+	first := storetest.IDs(t, rows)
+	n := func(i int64) string { return fmt.Sprint(first + i) }
+	// 27 four-byte characters, and the last 5 digits of the id.
+	emoji32 := strings.Repeat("\U0001f642", 27) + fmt.Sprintf("%05d", (first+5)%100000)
 	photo128 := "https://img.example.com/" + strings.Repeat("\u56fe", 128-len("https://img.example.com/"))
 	for i, tc := range []struct {
 		name string
@@ -75,26 +79,26 @@ func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 		field, msg string
 	}{
 		{name: "an ASCII name",
-			in: map[string]any{"name": "ascii 23030"}, want: func(u *headline.User) { u.Name = "ascii 23030" }},
+			in: map[string]any{"name": "ascii " + n(0)}, want: func(u *headline.User) { u.Name = "ascii " + n(0) }},
 		{name: "a Chinese name and intro",
-			in:   map[string]any{"name": "张三 23031", "intro": "你好，世界"},
-			want: func(u *headline.User) { u.Name, u.Intro = "张三 23031", servertest.Ptr("你好，世界") }},
+			in:   map[string]any{"name": "张三 " + n(1), "intro": "你好，世界"},
+			want: func(u *headline.User) { u.Name, u.Intro = "张三 "+n(1), servertest.Ptr("你好，世界") }},
 		{name: "emoji, four bytes each, in the name and the intro",
-			in:   map[string]any{"name": "\U0001f642 23032", "intro": "\U0001f389\U0001f389"},
-			want: func(u *headline.User) { u.Name, u.Intro = "\U0001f642 23032", servertest.Ptr("\U0001f389\U0001f389") }},
+			in:   map[string]any{"name": "\U0001f642 " + n(2), "intro": "\U0001f389\U0001f389"},
+			want: func(u *headline.User) { u.Name, u.Intro = "\U0001f642 "+n(2), servertest.Ptr("\U0001f389\U0001f389") }},
 		{name: "an emoji sequence joined by ZWJ",
-			in: map[string]any{"name": "\U0001f469\u200d\U0001f4bb 23033"}, want: func(u *headline.User) { u.Name = "\U0001f469\u200d\U0001f4bb 23033" }},
+			in: map[string]any{"name": "\U0001f469\u200d\U0001f4bb " + n(3)}, want: func(u *headline.User) { u.Name = "\U0001f469\u200d\U0001f4bb " + n(3) }},
 		{name: "combining marks are kept as sent, not composed",
-			in:   map[string]any{"name": "Jose\u0301 23034", "intro": "cafe\u0301 \u00e9"},
-			want: func(u *headline.User) { u.Name, u.Intro = "Jose\u0301 23034", servertest.Ptr("cafe\u0301 \u00e9") }},
+			in:   map[string]any{"name": "Jose\u0301 " + n(4), "intro": "cafe\u0301 \u00e9"},
+			want: func(u *headline.User) { u.Name, u.Intro = "Jose\u0301 "+n(4), servertest.Ptr("cafe\u0301 \u00e9") }},
 		{name: "a name of 32 characters, 27 of them emoji (113 bytes)",
-			in: map[string]any{"name": emoji32 + "23035"}, want: func(u *headline.User) { u.Name = emoji32 + "23035" }},
+			in: map[string]any{"name": emoji32}, want: func(u *headline.User) { u.Name = emoji32 }},
 		{name: "an intro of 50 emoji (200 bytes)",
 			in: map[string]any{"intro": strings.Repeat("\U0001f600", 50)}, want: func(u *headline.User) { u.Intro = servertest.Ptr(strings.Repeat("\U0001f600", 50)) }},
 		{name: "a photo of 128 characters, 104 of them Chinese",
 			in: map[string]any{"photo": photo128}, want: func(u *headline.User) { u.Photo = servertest.Ptr(photo128) }},
 		{name: "a name trimmed of spaces, tabs and ideographic spaces",
-			in: map[string]any{"name": " \t trimmed 23038\u3000\n"}, want: func(u *headline.User) { u.Name = "trimmed 23038" }},
+			in: map[string]any{"name": " \t trimmed " + n(8) + "\u3000\n"}, want: func(u *headline.User) { u.Name = "trimmed " + n(8) }},
 		{name: "an intro keeps its surrounding spaces",
 			in: map[string]any{"intro": "  spaced  "}, want: func(u *headline.User) { u.Intro = servertest.Ptr("  spaced  ") }},
 		{name: "an empty intro is stored empty, not null",
@@ -102,16 +106,16 @@ func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 		{name: "null clears the intro and the photo",
 			in: map[string]any{"intro": nil, "photo": nil}, want: func(u *headline.User) { u.Intro, u.Photo = nil, nil }},
 		{name: "quotes, backslashes and placeholders reach the row as sent",
-			in: map[string]any{"name": `o'brien\ "23042"`, "intro": `C:\dir\ 'a' "b" ? ?0 ?name %_ \0 \n`},
+			in: map[string]any{"name": `o'brien\ "` + n(12) + `"`, "intro": `C:\dir\ 'a' "b" ? ?0 ?name %_ \0 \n`},
 			want: func(u *headline.User) {
-				u.Name, u.Intro = `o'brien\ "23042"`, servertest.Ptr(`C:\dir\ 'a' "b" ? ?0 ?name %_ \0 \n`)
+				u.Name, u.Intro = `o'brien\ "`+n(12)+`"`, servertest.Ptr(`C:\dir\ 'a' "b" ? ?0 ?name %_ \0 \n`)
 			}},
 		{name: "a zero-width space between visible letters",
-			in: map[string]any{"name": "a\u200bb 23043"}, want: func(u *headline.User) { u.Name = "a\u200bb 23043" }},
+			in: map[string]any{"name": "a\u200bb " + n(13)}, want: func(u *headline.User) { u.Name = "a\u200bb " + n(13) }},
 		{name: "astral CJK, private use, U+FFFD and noncharacters",
-			in: map[string]any{"name": "\U00020000\ue000 23044", "intro": "\ufffd\uffff\U0010ffff"},
+			in: map[string]any{"name": "\U00020000\ue000 " + n(14), "intro": "\ufffd\uffff\U0010ffff"},
 			want: func(u *headline.User) {
-				u.Name, u.Intro = "\U00020000\ue000 23044", servertest.Ptr("\ufffd\uffff\U0010ffff")
+				u.Name, u.Intro = "\U00020000\ue000 "+n(14), servertest.Ptr("\ufffd\uffff\U0010ffff")
 			}},
 
 		{name: "a name of one NUL", in: map[string]any{"name": "\x00"}, field: "name", msg: "control characters"},
@@ -131,10 +135,10 @@ func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 		{name: "a photo with a user", in: map[string]any{"photo": "https://user@img.example.com/a.png"}, field: "photo", msg: "credentials"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id := int64(23030 + i)
-			if id > 23089 {
-				t.Fatalf("id %d is past this file's range", id)
+			if i >= rows {
+				t.Fatalf("row %d is past the %d ids this test took", i, rows)
 			}
+			id := first + int64(i)
 			before := updateProfile(id)
 			s.ReplaceUsers(t, before)
 			r := s.UpdateMe(t, id, tc.in)

@@ -22,8 +22,6 @@ import (
 	"github.com/headline/headline/store/storetest"
 )
 
-// Users of this file: 22000..22999.
-
 // How the database of a fault server is taken away.
 const (
 	dbUp          = iota // a handle of the server's own on the test database
@@ -135,16 +133,18 @@ func requireNoInternals(t *testing.T, raw string) {
 }
 
 func TestDatabaseDown(t *testing.T) {
+	first := storetest.IDs(t, 4)
+	uncached := first + 3
 	cases := []struct {
 		name string
-		// down builds a server with 22001..22003 in the cache and its
+		// down builds a server with first..first+2 in the cache and its
 		// database gone.
 		down func(t *testing.T) *faultServer
 	}{
 		{"database closed after a request warmed the cache", func(t *testing.T) *faultServer {
 			s := newFaultServer(t, dbUp, false)
-			s.AddUsers(t, servertest.SeqUsers(22001, 3)...)
-			if r := s.Post(t, `{ users(ids: ["22001","22002","22003"]) { id } }`, nil); len(r.Errors) > 0 {
+			s.AddUsers(t, servertest.SeqUsers(first, 3)...)
+			if r := s.Post(t, fmt.Sprintf(`{ users(ids: ["%d","%d","%d"]) { id } }`, first, first+1, first+2), nil); len(r.Errors) > 0 {
 				t.Fatalf("warming: %s", r.Raw)
 			}
 			if err := s.db.Close(); err != nil {
@@ -154,7 +154,7 @@ func TestDatabaseDown(t *testing.T) {
 		}},
 		{"MySQL unreachable, the cache written by the Flask app", func(t *testing.T) *faultServer {
 			s := newFaultServer(t, dbUnreachable, false)
-			s.seedFlaskCache(t, servertest.SeqUsers(22001, 3)...)
+			s.seedFlaskCache(t, servertest.SeqUsers(first, 3)...)
 			return s
 		}},
 	}
@@ -164,7 +164,7 @@ func TestDatabaseDown(t *testing.T) {
 
 			t.Run("cached users are served and the uncached one is an opaque internal error", func(t *testing.T) {
 				s.ResetCounts()
-				r := s.Post(t, `{ users(ids: ["22001","22002","22099"]) { id name } }`, nil)
+				r := s.Post(t, fmt.Sprintf(`{ users(ids: ["%d","%d","%d"]) { id name } }`, first, first+1, uncached), nil)
 				if r.Status != http.StatusOK {
 					t.Errorf("status = %d, want 200", r.Status)
 				}
@@ -172,7 +172,7 @@ func TestDatabaseDown(t *testing.T) {
 				if len(got) != 3 {
 					t.Fatalf("got %d entries, want 3: %s", len(got), r.Raw)
 				}
-				for i, id := range []string{"22001", "22002"} {
+				for i, id := range []string{fmt.Sprint(first), fmt.Sprint(first + 1)} {
 					if u := got[i]; u == nil || u.ID != id || u.Name != "u"+id {
 						t.Errorf("users[%d] = %+v, want user %s from the cache", i, u, id)
 					}
@@ -197,7 +197,7 @@ func TestDatabaseDown(t *testing.T) {
 
 			t.Run("the failure is not cached: the uncached id is tried again", func(t *testing.T) {
 				s.ResetCounts()
-				r := s.Post(t, `{ user(id: "22099") { id } }`, nil)
+				r := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { id } }`, uncached), nil)
 				if got, want := r.Code("user"), headline.ECodeInternal; got != want {
 					t.Errorf("code = %q, want %q: %s", got, want, r.Raw)
 				}
@@ -205,8 +205,8 @@ func TestDatabaseDown(t *testing.T) {
 				if got := s.SQL.Count("SELECT"); got != 1 {
 					t.Errorf("SELECT = %d, want 1", got)
 				}
-				if v, err := s.Redis.Raw.Get(context.Background(), store.ProfileKey(22099)).Result(); err != redis.Nil {
-					t.Errorf("%s = %q, %v; want no entry", store.ProfileKey(22099), v, err)
+				if v, err := s.Redis.Raw.Get(context.Background(), store.ProfileKey(uncached)).Result(); err != redis.Nil {
+					t.Errorf("%s = %q, %v; want no entry", store.ProfileKey(uncached), v, err)
 				}
 			})
 
@@ -279,10 +279,11 @@ func TestHealthAndReadiness(t *testing.T) {
 
 	t.Run("with Redis unreachable users are served from MySQL", func(t *testing.T) {
 		s := newFaultServer(t, dbUp, true)
-		s.AddUsers(t, headline.User{ID: 22101, Name: "no-redis"})
-		r := s.Post(t, `{ user(id: "22101") { id name } }`, nil)
+		id := storetest.IDs(t, 1)
+		s.AddUsers(t, headline.User{ID: id, Name: "no-redis"})
+		r := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { id name } }`, id), nil)
 		if u := r.User(t, "user"); u == nil || u.Name != "no-redis" || len(r.Errors) > 0 {
-			t.Errorf("user = %+v, want user 22101: %s", u, r.Raw)
+			t.Errorf("user = %+v, want user %d: %s", u, id, r.Raw)
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/store/storetest"
 )
 
 // frontendDir holds the npm packages of the tests that run what a browser or
@@ -92,8 +93,9 @@ func TestFrontendClient(t *testing.T) {
 	servertest.NeedNodeModules(t, frontendDir)
 
 	s := newTestServer(t)
-	reader := servertest.SeqUsers(31000, 1)
-	page1, page2 := servertest.SeqUsers(31001, 50), servertest.SeqUsers(31051, 50)
+	first := storetest.IDs(t, 101)
+	reader := servertest.SeqUsers(first, 1)
+	page1, page2 := servertest.SeqUsers(first+1, 50), servertest.SeqUsers(first+51, 50)
 	s.AddUsers(t, append(append(reader, page1...), page2...)...)
 	rec := &costRecorder{s: s}
 	hs := httptest.NewServer(rec)

@@ -1,6 +1,11 @@
 package api
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/headline/headline/store/storetest"
+)
 
 func TestIntrospectionSwitch(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,7 +23,7 @@ func TestIntrospectionSwitch(t *testing.T) {
 				t.Errorf("introspection served = %v, want %v: %s", served, tc.on, r.Raw)
 			}
 			// Without introspection, ordinary queries are unaffected.
-			r = s.Post(t, `{ user(id: "8001") { id } }`, nil)
+			r = s.Post(t, fmt.Sprintf(`{ user(id: "%d") { id } }`, storetest.IDs(t, 1)), nil)
 			if len(r.Errors) > 0 {
 				t.Errorf("a plain query failed: %s", r.Raw)
 			}

@@ -74,7 +74,7 @@ func TestDistinctLargeQueriesDoNotGrowTheHeap(t *testing.T) {
 // keeps, the figures the operations notes cite. It takes a while, so it
 // runs only with HEADLINE_MEASURE_HEAP=1:
 //
-//	HEADLINE_MEASURE_HEAP=1 go test -count=1 -v -run TestMeasureLiveHeapAfter1000LargeQueries ./cmd/server
+//	HEADLINE_MEASURE_HEAP=1 go test -count=1 -v -run TestMeasureLiveHeapAfter1000LargeQueries ./cmd/server/internal/api
 func TestMeasureLiveHeapAfter1000LargeQueries(t *testing.T) {
 	if os.Getenv("HEADLINE_MEASURE_HEAP") == "" {
 		t.Skip("a measurement: set HEADLINE_MEASURE_HEAP=1 to run it")

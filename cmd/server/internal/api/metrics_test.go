@@ -2,17 +2,20 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
 )
 
 func TestMetrics(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(25000, 3)...) // 25000–25002; 25999 does not exist
-	feed := `query Feed { users(ids: ["25000", "25001", "25002", "25999"]) { id name } }`
+	id := storetest.IDs(t, 4) // id..id+2 exist; id+3 does not
+	s.AddUsers(t, servertest.SeqUsers(id, 3)...)
+	feed := fmt.Sprintf(`query Feed { users(ids: ["%d", "%d", "%d", "%d"]) { id name } }`, id, id+1, id+2, id+3)
 	s.ResetCounts()
 
 	mustOK := func(t *testing.T, r servertest.Response) {
@@ -23,15 +26,15 @@ func TestMetrics(t *testing.T) {
 	}
 	// 1. Cold: one batch of 4 keys, all absent from the cache, one SELECT.
 	mustOK(t, s.Post(t, feed, nil))
-	// 2. Warm: 3 profiles and the "-1" of 25999.
+	// 2. Warm: 3 profiles and the "-1" of id+3.
 	mustOK(t, s.Post(t, feed, nil))
-	// 3. A value of another shape for 25001: loaded again, one more SELECT.
-	if err := s.Redis.Raw.Set(context.Background(), store.ProfileKey(25001), `{"name": 42}`, 0).Err(); err != nil {
+	// 3. A value of another shape for id+1: loaded again, one more SELECT.
+	if err := s.Redis.Raw.Set(context.Background(), store.ProfileKey(id+1), `{"name": 42}`, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	mustOK(t, s.Post(t, feed, nil))
 	// 4. Unnamed: one batch of 1 key, a hit.
-	mustOK(t, s.Post(t, `{ user(id: "25002") { id } }`, nil))
+	mustOK(t, s.Post(t, fmt.Sprintf(`{ user(id: "%d") { id } }`, id+2), nil))
 	// 5. A bad id: refused before any loader, Redis or SQL work.
 	if r := s.Post(t, `query BadID { user(id: "abc") { id } }`, nil); r.Code("user") != "BAD_USER_INPUT" {
 		t.Fatalf("bad id: want BAD_USER_INPUT, got %s", r.Raw)

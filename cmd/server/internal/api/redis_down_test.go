@@ -16,8 +16,14 @@ import (
 func TestRedisKilled(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
 	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr})
-	s.AddUsers(t, servertest.SeqUsers(5001, 8)...) // 5001..5008; 5009 and 5010 do not exist
-	q := `{ users(ids: ["5001","5002","5003","5004","5005","5006","5007","5008","5009","5010"]) { id name } }`
+	first := storetest.IDs(t, 10)
+	last := first + 7 // first..last exist; the next two do not
+	s.AddUsers(t, servertest.SeqUsers(first, 8)...)
+	ids := make([]int64, 10)
+	for i := range ids {
+		ids[i] = first + int64(i)
+	}
+	q := fmt.Sprintf(`{ users(ids: %s) { id name } }`, servertest.IDList(ids))
 	check := func(t *testing.T, r servertest.Response) {
 		t.Helper()
 		if len(r.Errors) > 0 {
@@ -25,11 +31,11 @@ func TestRedisKilled(t *testing.T) {
 		}
 		got := r.Users(t, "users")
 		for i, u := range got {
-			id := 5001 + i
+			id := ids[i]
 			switch {
-			case id > 5008 && u != nil:
+			case id > last && u != nil:
 				t.Errorf("users[%d] = %+v, want null", i, u)
-			case id <= 5008 && (u == nil || u.Name != fmt.Sprintf("u%d", id)):
+			case id <= last && (u == nil || u.Name != fmt.Sprintf("u%d", id)):
 				t.Errorf("users[%d] = %+v, want u%d", i, u, id)
 			}
 		}
@@ -37,9 +43,9 @@ func TestRedisKilled(t *testing.T) {
 	// Warm the cache as the Flask app would, so that no load of this
 	// process is still fresh when Redis dies.
 	raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
-	for id := 5001; id <= 5010; id++ {
+	for _, id := range ids {
 		v := fmt.Sprintf(`{"name": "u%d", "photo": null, "intro": null, "certi": null}`, id)
-		if id > 5008 {
+		if id > last {
 			v = "-1"
 		}
 		raw.Set(context.Background(), fmt.Sprintf("user:%d:info", id), v, time.Hour)
@@ -82,7 +88,7 @@ func TestRedisKilled(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			check(t, s.Post(t, q, nil))
-			n, err := raw.Exists(context.Background(), store.ProfileKey(5001), store.ProfileKey(5010)).Result()
+			n, err := raw.Exists(context.Background(), store.ProfileKey(first), store.ProfileKey(ids[9])).Result()
 			if err == nil && n == 2 {
 				break
 			}

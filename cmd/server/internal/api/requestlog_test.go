@@ -84,8 +84,10 @@ var generatedID = regexp.MustCompile(`^[A-Z2-7]{26}$`)
 
 func TestRequestLog(t *testing.T) {
 	s := newLoggedServer(t)
-	s.ReplaceUsers(t, servertest.SeqUsers(47201, 3)...) // 47201–47203; 47299 does not exist
-	feed := `query Feed { users(ids: ["47201", "47202", "47203", "47299"]) { id name } }`
+	id := storetest.IDs(t, 6) // id..id+2 exist; id+3 does not; id+4 and id+5 are the herd's and the last test's
+	s.ReplaceUsers(t, servertest.SeqUsers(id, 3)...)
+	feed := fmt.Sprintf(`query Feed { users(ids: ["%d", "%d", "%d", "%d"]) { id name } }`, id, id+1, id+2, id+3)
+	one := fmt.Sprintf(`query One { user(id: "%d") { id } }`, id+1)
 
 	// The fields a request line has beyond request_id and time, as JSON
 	// decodes them; duration_ms is checked apart.
@@ -114,11 +116,11 @@ func TestRequestLog(t *testing.T) {
 	}{
 		{"cold: 4 misses, 3 rows read (the 4th id has no row)", feed, "", false, want("Feed", 0, 4, 0, 3)},
 		{"warm: 4 hits (one of them -1), nothing read", feed, "", false, want("Feed", 4, 0, 0, 0)},
-		{"an incoming X-Request-ID is kept", `{ user(id: "47201") { name } }`, "trace-0f3a/web:42", true, want("", 1, 0, 0, 0)},
-		{"the longest kept X-Request-ID", `query One { user(id: "47202") { id } }`, strings.Repeat("x", 128), true, want("One", 1, 0, 0, 0)},
-		{"one too long is replaced", `query One { user(id: "47202") { id } }`, strings.Repeat("x", 129), false, want("One", 1, 0, 0, 0)},
-		{"one with a space is replaced", `query One { user(id: "47202") { id } }`, "a b", false, want("One", 1, 0, 0, 0)},
-		{"one not ASCII is replaced", `query One { user(id: "47202") { id } }`, "trace-é", false, want("One", 1, 0, 0, 0)},
+		{"an incoming X-Request-ID is kept", fmt.Sprintf(`{ user(id: "%d") { name } }`, id), "trace-0f3a/web:42", true, want("", 1, 0, 0, 0)},
+		{"the longest kept X-Request-ID", one, strings.Repeat("x", 128), true, want("One", 1, 0, 0, 0)},
+		{"one too long is replaced", one, strings.Repeat("x", 129), false, want("One", 1, 0, 0, 0)},
+		{"one with a space is replaced", one, "a b", false, want("One", 1, 0, 0, 0)},
+		{"one not ASCII is replaced", one, "trace-é", false, want("One", 1, 0, 0, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := s.send(t, tc.query, tc.sentID)
@@ -144,13 +146,13 @@ func TestRequestLog(t *testing.T) {
 	})
 
 	t.Run("a herd on one cold id: each row is counted once, by the request that read it", func(t *testing.T) {
-		s.ReplaceUsers(t, servertest.SeqUsers(47210, 1)...)
+		s.ReplaceUsers(t, servertest.SeqUsers(id+4, 1)...)
 		s.ResetCounts()
 		const n = 16
 		ids := make([]string, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() { ids[i] = s.send(t, `{ user(id: "47210") { id } }`, fmt.Sprintf("herd-%d", i)) })
+			wg.Go(func() { ids[i] = s.send(t, fmt.Sprintf(`{ user(id: "%d") { id } }`, id+4), fmt.Sprintf("herd-%d", i)) })
 		}
 		wg.Wait()
 		var hits, own, joined, rows int
@@ -180,9 +182,9 @@ func TestRequestLog(t *testing.T) {
 	t.Run("every line of a request carries its id", func(t *testing.T) {
 		// An id not loaded before: with the cache unreadable, a load of the
 		// last 2 s would be joined instead of read.
-		s.ReplaceUsers(t, servertest.SeqUsers(47230, 1)...)
+		s.ReplaceUsers(t, servertest.SeqUsers(id+5, 1)...)
 		_ = s.RDB.Close() // the cache read fails, is logged, and MySQL answers
-		s.send(t, `{ user(id: "47230") { id } }`, "trace-redis-gone")
+		s.send(t, fmt.Sprintf(`{ user(id: "%d") { id } }`, id+5), "trace-redis-gone")
 		var msgs []string
 		for _, rec := range s.lines(t, "trace-redis-gone") {
 			msgs = append(msgs, rec["msg"].(string))
@@ -196,9 +198,10 @@ func TestRequestLog(t *testing.T) {
 
 func TestRequestLogOff(t *testing.T) {
 	s := newLoggedServer(t, func(c *testConfig) { c.LogRequests = false })
-	s.ReplaceUsers(t, servertest.SeqUsers(47220, 1)...)
+	id := storetest.IDs(t, 1)
+	s.ReplaceUsers(t, servertest.SeqUsers(id, 1)...)
 	for _, sent := range []string{"", "trace-off"} {
-		got := s.send(t, `{ user(id: "47220") { id } }`, sent)
+		got := s.send(t, fmt.Sprintf(`{ user(id: "%d") { id } }`, id), sent)
 		if (sent == "" && !generatedID.MatchString(got)) || (sent != "" && got != sent) {
 			t.Errorf("sent X-Request-ID %q, got %q back", sent, got)
 		}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/store/storetest"
 )
 
 // tracedServer is a test server whose spans are exported, synchronously as
@@ -135,9 +137,10 @@ func oneTrace(t *testing.T, s *testServer, exp *tracetest.InMemoryExporter, body
 
 func TestTracing(t *testing.T) {
 	s, exp := tracedServer(t)
-	s.ReplaceUsers(t, servertest.SeqUsers(31700, 3)...)
+	id := storetest.IDs(t, 5)
+	s.ReplaceUsers(t, servertest.SeqUsers(id, 3)...)
 	// Three users and an id with none: the fill writes three profiles and a -1.
-	feed := `{"query":"query Feed { users(ids: [\"31700\", \"31701\", \"31702\", \"31799\"]) { id name } }"}`
+	feed := fmt.Sprintf(`{"query":"query Feed { users(ids: [\"%d\", \"%d\", \"%d\", \"%d\"]) { id name } }"}`, id, id+1, id+2, id+3)
 
 	t.Run("a cold users(ids:) is one trace: HTTP, the operation, its resolver and the planned batch's MGET, lease, SELECT and fill", func(t *testing.T) {
 		spans := oneTrace(t, s, exp, feed)
@@ -160,7 +163,7 @@ func TestTracing(t *testing.T) {
 		}
 		// Statements without values, commands without arguments: profiles,
 		// ids and lease tokens stay out of the traces.
-		if stmt, _ := attr(span(t, spans, "SELECT"), "db.statement"); !strings.Contains(stmt.AsString(), "IN (?)") || strings.Contains(stmt.AsString(), "31700") {
+		if stmt, _ := attr(span(t, spans, "SELECT"), "db.statement"); !strings.Contains(stmt.AsString(), "IN (?)") || strings.Contains(stmt.AsString(), fmt.Sprint(id)) {
 			t.Errorf("SELECT statement %q, want placeholders and no ids", stmt.AsString())
 		}
 		for _, name := range []string{"mget", "redis.pipeline set", "redis.pipeline eval"} {
@@ -186,7 +189,7 @@ func TestTracing(t *testing.T) {
 	t.Run("two requests are two traces", func(t *testing.T) {
 		exp.Reset()
 		serveGraphQL(t, s, feed)
-		serveGraphQL(t, s, `{"query":"{ user(id: \"31700\") { id } }"}`)
+		serveGraphQL(t, s, fmt.Sprintf(`{"query":"{ user(id: \"%d\") { id } }"}`, id))
 		spans := exp.GetSpans()
 		ids := traceIDs(spans)
 		if len(ids) != 2 {
@@ -228,12 +231,12 @@ func TestTracing(t *testing.T) {
 	})
 
 	t.Run("updateMe: the resolver parents the account lookup, its detached load, the transaction and the invalidation", func(t *testing.T) {
-		s.ReplaceUsers(t, servertest.SeqUsers(31710, 1)...)
-		tok, err := MintToken(testSecret, 31710, time.Hour)
+		s.ReplaceUsers(t, servertest.SeqUsers(id+4, 1)...)
+		tok, err := MintToken(testSecret, id+4, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
-		spans := oneTrace(t, s, exp, `{"query":"mutation Rename { updateMe(input: {name: \"x31710\"}) { id name } }"}`,
+		spans := oneTrace(t, s, exp, fmt.Sprintf(`{"query":"mutation Rename { updateMe(input: {name: \"x%d\"}) { id name } }"}`, id+4),
 			"Authorization", "Bearer "+tok)
 		// A mutation plans nothing: the account is loaded by the
 		// resolver's own batch, cold, on a context detached from the
