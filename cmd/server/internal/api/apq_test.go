@@ -23,8 +23,6 @@ import (
 	"github.com/headline/headline/store/storetest"
 )
 
-// Ids 26000–26999 belong to the persisted-query tests.
-
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -142,12 +140,14 @@ func wantNotFound(t *testing.T, r apqResponse) {
 
 func TestAPQ(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(26001, 3)...)
+	odd := servertest.OddIDs(t, 3) // odd has no optional fields, odd+1 all of them
+	s.AddUsers(t, servertest.SeqUsers(odd, 3)...)
 	a := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))}
 	const query = `query Profile($id: ID!) { user(id: $id) { id name photo intro certi } }`
 	hash := sha256Hex(query)
-	vars := map[string]any{"id": "26002"}
-	const want = `{"data":{"user":{"id":"26002","name":"u26002","photo":"https://img.example.com/26002.png","intro":"intro 26002","certi":"certi"}}}`
+	even := odd + 1
+	vars := map[string]any{"id": fmt.Sprint(even)}
+	want := fmt.Sprintf(`{"data":{"user":{"id":"%[1]d","name":"u%[1]d","photo":"https://img.example.com/%[1]d.png","intro":"intro %[1]d","certi":"certi"}}}`, even)
 	if r := s.Post(t, query, vars); r.Raw != want {
 		t.Fatalf("the query sent in full answers %s, want %s", r.Raw, want)
 	}
@@ -197,7 +197,7 @@ func TestAPQ(t *testing.T) {
 	t.Run("a second instance on the same Redis: one GET, then its LRU", func(t *testing.T) {
 		b := apqSibling(t, s, s.Redis.Options())
 		for i, wantCmds := range []string{"GET=1 SET=0", "GET=0 SET=0", "GET=0 SET=0"} {
-			r := apqGet(t, b.URL, "", apqExtensions(hash), map[string]any{"id": "26002"})
+			r := apqGet(t, b.URL, "", apqExtensions(hash), map[string]any{"id": fmt.Sprint(even)})
 			if r.Raw != want {
 				t.Errorf("request %d: got %s, want %s", i+1, r.Raw, want)
 			}
@@ -208,18 +208,19 @@ func TestAPQ(t *testing.T) {
 	})
 
 	t.Run("other variables with the same hash", func(t *testing.T) {
-		r := apqGet(t, a.URL, "", apqExtensions(hash), map[string]any{"id": "26001"})
-		if got := r.User(t, "user"); got == nil || got.ID != "26001" || got.Name != "u26001" || got.Photo != nil {
-			t.Errorf("got %s, want user 26001", r.Raw)
+		r := apqGet(t, a.URL, "", apqExtensions(hash), map[string]any{"id": fmt.Sprint(odd)})
+		if got := r.User(t, "user"); got == nil || got.ID != fmt.Sprint(odd) || got.Name != fmt.Sprintf("u%d", odd) || got.Photo != nil {
+			t.Errorf("got %s, want user %d", r.Raw, odd)
 		}
 	})
 }
 
 func TestAPQRefusals(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(26101, 1)...)
+	id := storetest.IDs(t, 1)
+	s.AddUsers(t, servertest.SeqUsers(id, 1)...)
 	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
-	const query = `{ user(id: "26101") { id } }`
+	query := fmt.Sprintf(`{ user(id: "%d") { id } }`, id)
 	for _, tc := range []struct {
 		name     string
 		query    string
@@ -258,11 +259,12 @@ func TestAPQRefusals(t *testing.T) {
 
 func TestAPQOff(t *testing.T) {
 	s := newTestServer(t, func(c *testConfig) { c.APQ = false })
-	s.AddUsers(t, servertest.SeqUsers(26201, 1)...)
+	id := storetest.IDs(t, 1)
+	s.AddUsers(t, servertest.SeqUsers(id, 1)...)
 	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
-	const query = `{ user(id: "26201") { id name } }`
+	query := fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)
 	hash := sha256Hex(query)
-	const want = `{"data":{"user":{"id":"26201","name":"u26201"}}}`
+	want := fmt.Sprintf(`{"data":{"user":{"id":"%d","name":"u%d"}}}`, id, id)
 
 	for _, send := range []func(testing.TB, string, string, map[string]any, map[string]any) apqResponse{apqGet, apqPost} {
 		wantAPQRefused(t, send(t, s.URL, "", apqExtensions(hash), nil), "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
@@ -278,9 +280,10 @@ func TestAPQOff(t *testing.T) {
 func TestAPQRedisDown(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
 	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr})
-	s.AddUsers(t, servertest.SeqUsers(26301, 2)...)
+	id := storetest.IDs(t, 2)
+	s.AddUsers(t, servertest.SeqUsers(id, 2)...)
 	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
-	registered := `{ user(id: "26301") { id name } }`
+	registered := fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)
 	if r := apqPost(t, s.URL, registered, apqExtensions(sha256Hex(registered)), nil); len(r.Errors) > 0 {
 		t.Fatalf("register: %s", r.Raw)
 	}
@@ -294,7 +297,7 @@ func TestAPQRedisDown(t *testing.T) {
 		if err := raw.Do(context.Background(), "CLIENT", "PAUSE", "3000", "ALL").Err(); err != nil {
 			t.Fatal(err)
 		}
-		q := `query Hung { user(id: "26302") { id } }`
+		q := fmt.Sprintf(`query Hung { user(id: "%d") { id } }`, id+1)
 		h := sha256Hex(q)
 		for _, step := range []struct {
 			name     string
@@ -303,8 +306,8 @@ func TestAPQRedisDown(t *testing.T) {
 			want     string // "": PersistedQueryNotFound
 		}{
 			{"hash only, unknown", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=1 SET=0", ""},
-			{"query and hash", func() apqResponse { return apqPost(t, s.URL, q, apqExtensions(h), nil) }, "GET=0 SET=1", `{"data":{"user":{"id":"26302"}}}`},
-			{"hash only, just registered", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=0 SET=0", `{"data":{"user":{"id":"26302"}}}`},
+			{"query and hash", func() apqResponse { return apqPost(t, s.URL, q, apqExtensions(h), nil) }, "GET=0 SET=1", fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, id+1)},
+			{"hash only, just registered", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=0 SET=0", fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, id+1)},
 		} {
 			start := time.Now()
 			r := step.send()
@@ -339,7 +342,7 @@ func TestAPQRedisDown(t *testing.T) {
 	t.Run("a registered query is served from the LRU", func(t *testing.T) {
 		for range 10 {
 			r := timed(func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(sha256Hex(registered)), nil) })
-			if r.Raw != `{"data":{"user":{"id":"26301","name":"u26301"}}}` {
+			if r.Raw != fmt.Sprintf(`{"data":{"user":{"id":"%d","name":"u%d"}}}`, id, id) {
 				t.Fatalf("got %s", r.Raw)
 			}
 		}
@@ -349,10 +352,10 @@ func TestAPQRedisDown(t *testing.T) {
 	})
 	t.Run("an unknown hash is not found, and registering it works", func(t *testing.T) {
 		for i := range 10 {
-			q := fmt.Sprintf(`query Q%d { user(id: "26302") { id name } }`, i)
+			q := fmt.Sprintf(`query Q%d { user(id: "%d") { id name } }`, i, id+1)
 			h := sha256Hex(q)
 			wantNotFound(t, timed(func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }))
-			want := `{"data":{"user":{"id":"26302","name":"u26302"}}}`
+			want := fmt.Sprintf(`{"data":{"user":{"id":"%d","name":"u%d"}}}`, id+1, id+1)
 			if r := timed(func() apqResponse { return apqPost(t, s.URL, q, apqExtensions(h), nil) }); r.Raw != want {
 				t.Fatalf("register with Redis down: got %s", r.Raw)
 			}
@@ -375,18 +378,19 @@ func TestAPQRedisDown(t *testing.T) {
 // rollout that tightens a limit.
 func TestAPQLimits(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(26401, 2)...)
+	id := storetest.IDs(t, 2)
+	s.AddUsers(t, servertest.SeqUsers(id, 2)...)
 	loose := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))}
 	for _, tc := range []struct {
 		name   string
 		adjust func(*testConfig)
 		query  string
 	}{
-		{"depth", func(c *testConfig) { c.GraphQL.MaxDepth = 1 }, `{ user(id: "26401") { id } }`},
-		{"aliases", func(c *testConfig) { c.GraphQL.MaxAliases = 1 }, `{ a: user(id: "26401") { id } b: user(id: "26402") { id } }`},
-		{"fields", func(c *testConfig) { c.GraphQL.MaxFields = 2 }, `{ user(id: "26401") { id name } }`},
-		{"tokens", func(c *testConfig) { c.GraphQL.MaxTokens = 10 }, `{ user(id: "26401") { id name photo intro certi } }`},
-		{"complexity", func(c *testConfig) { c.GraphQL.ComplexityLimit = 2 }, `{ users(ids: ["26401", "26402"]) { id } }`},
+		{"depth", func(c *testConfig) { c.GraphQL.MaxDepth = 1 }, fmt.Sprintf(`{ user(id: "%d") { id } }`, id)},
+		{"aliases", func(c *testConfig) { c.GraphQL.MaxAliases = 1 }, fmt.Sprintf(`{ a: user(id: "%d") { id } b: user(id: "%d") { id } }`, id, id+1)},
+		{"fields", func(c *testConfig) { c.GraphQL.MaxFields = 2 }, fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)},
+		{"tokens", func(c *testConfig) { c.GraphQL.MaxTokens = 10 }, fmt.Sprintf(`{ user(id: "%d") { id name photo intro certi } }`, id)},
+		{"complexity", func(c *testConfig) { c.GraphQL.ComplexityLimit = 2 }, fmt.Sprintf(`{ users(ids: ["%d", "%d"]) { id } }`, id, id+1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hash := sha256Hex(tc.query)
@@ -412,7 +416,7 @@ func TestAPQLimits(t *testing.T) {
 
 	t.Run("a query a limit refuses is not stored", func(t *testing.T) {
 		strict := apqSibling(t, s, s.Redis.Options(), func(c *testConfig) { c.GraphQL.MaxDepth = 1 })
-		q := `query Deep { user(id: "26402") { id } }`
+		q := fmt.Sprintf(`query Deep { user(id: "%d") { id } }`, id+1)
 		r := apqPost(t, strict.URL, q, apqExtensions(sha256Hex(q)), nil)
 		if r.Code("") != "GRAPHQL_VALIDATION_FAILED" {
 			t.Errorf("query and hash over the depth limit: got %s", r.Raw)
@@ -433,13 +437,14 @@ func TestAPQLimits(t *testing.T) {
 // header limit for GET.
 func TestAPQSizeBound(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(26501, 1)...)
+	id := storetest.IDs(t, 1)
+	s.AddUsers(t, servertest.SeqUsers(id, 1)...)
 	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
 	limit := int(s.cfg.API.MaxBodyBytes)
-	const answer = `{"data":{"user":{"id":"26501"}}}`
+	answer := fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, id)
 	// sized returns a query of exactly n bytes.
 	sized := func(n int) string {
-		q := `{ user(id: "26501") { id } }` + "\n#"
+		q := fmt.Sprintf(`{ user(id: "%d") { id } }`, id) + "\n#"
 		return q + strings.Repeat("x", n-len(q))
 	}
 	// padded returns a query whose POST body is exactly n bytes.
@@ -448,8 +453,8 @@ func TestAPQSizeBound(t *testing.T) {
 			b, _ := json.Marshal(map[string]any{"variables": nil, "extensions": apqExtensions(sha256Hex(q)), "query": q})
 			return len(b)
 		}
-		base := sized(32)
-		return sized(32 + n - body(base))
+		base := sized(64)
+		return sized(64 + n - body(base))
 	}
 
 	t.Run("a query of APQ_MAX_QUERY_BYTES is stored; one byte more runs, is not stored, and is asked for again", func(t *testing.T) {
@@ -530,7 +535,7 @@ func TestAPQSizeBound(t *testing.T) {
 // own, so that neither their misses nor their failures keep profile
 // lookups off Redis.
 func TestAPQBreakerApart(t *testing.T) {
-	const id = 26601
+	id := storetest.IDs(t, 1)
 	profile := fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)
 	wantProfile := fmt.Sprintf(`{"data":{"user":{"id":"%d","name":"u%d"}}}`, id, id)
 	// unknownHashes sends hash-only requests for queries nobody registered,

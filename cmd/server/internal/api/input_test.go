@@ -11,9 +11,8 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/store/storetest"
 )
-
-// Users of this file: 21000..21999.
 
 // badIDs are ids ParseUserID must refuse, by what is wrong with them.
 var badIDs = []struct{ name, id string }{
@@ -61,7 +60,8 @@ func (s *testServer) requireNoLookups(t *testing.T) {
 
 func TestBadIDsAreRefusedBeforeAnyLookup(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(21001, 3)...)
+	first := storetest.IDs(t, 3)
+	s.AddUsers(t, servertest.SeqUsers(first, 3)...)
 
 	type form struct {
 		name  string
@@ -83,7 +83,7 @@ func TestBadIDsAreRefusedBeforeAnyLookup(t *testing.T) {
 			return `query($ids: [ID!]!) { users(ids: $ids) { id } }`, map[string]any{"ids": []string{bad}}
 		}, "users", "ids[0]", false},
 		{"users(ids:) after two good ids", func(bad string) (string, map[string]any) {
-			return fmt.Sprintf(`{ users(ids: ["21001", "21002", %s]) { id } }`, strconv.Quote(bad)), nil
+			return fmt.Sprintf(`{ users(ids: ["%d", "%d", %s]) { id } }`, first, first+1, strconv.Quote(bad)), nil
 		}, "users", "ids[2]", true},
 	}
 	for _, f := range forms {
@@ -116,22 +116,23 @@ func TestBadIDsAreRefusedBeforeAnyLookup(t *testing.T) {
 	}
 
 	t.Run("a bad id does not spoil a good user field beside it", func(t *testing.T) {
-		r := s.Post(t, `{ bad: user(id: "x") { id } good: user(id: "21003") { name } }`, nil)
+		r := s.Post(t, fmt.Sprintf(`{ bad: user(id: "x") { id } good: user(id: "%d") { name } }`, first+2), nil)
 		if got := r.Code("bad"); got != headline.ECodeBadInput {
 			t.Errorf("bad: code = %q, want BAD_USER_INPUT: %s", got, r.Raw)
 		}
-		if u := r.User(t, "good"); u == nil || u.Name != "u21003" {
-			t.Errorf("good = %+v, want user 21003", u)
+		if u := r.User(t, "good"); u == nil || u.Name != fmt.Sprintf("u%d", first+2) {
+			t.Errorf("good = %+v, want user %d", u, first+2)
 		}
 	})
 }
 
 func TestRefusedListLooksNothingUp(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(21011, 2)...)
+	first := storetest.IDs(t, 2)
+	s.AddUsers(t, servertest.SeqUsers(first, 2)...)
 	for _, tc := range []struct{ name, query string }{
-		{"a bad id after good ones", `{ users(ids: ["21011", "21012", "x"]) { id } }`},
-		{"a bad id before good ones", `{ users(ids: ["x", "21011", "21012"]) { id } }`},
+		{"a bad id after good ones", fmt.Sprintf(`{ users(ids: ["%d", "%d", "x"]) { id } }`, first, first+1)},
+		{"a bad id before good ones", fmt.Sprintf(`{ users(ids: ["x", "%d", "%d"]) { id } }`, first, first+1)},
 	} {
 		t.Run(tc.name+" refuses the whole list and looks none of it up", func(t *testing.T) {
 			s.ResetCounts()
@@ -152,14 +153,9 @@ func TestRefusedListLooksNothingUp(t *testing.T) {
 
 func TestIDCountLimit(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(21100, 100)...) // 21100..21199
-	ids := func(n int) []int64 {
-		out := make([]int64, n)
-		for i := range out {
-			out[i] = 21100 + int64(i)
-		}
-		return out
-	}
+	first := storetest.IDs(t, 101)
+	s.AddUsers(t, servertest.SeqUsers(first, 100)...)
+	ids := func(n int) []int64 { return seqIDs(first, n) }
 
 	t.Run("101 ids are BAD_USER_INPUT and look nothing up", func(t *testing.T) {
 		s.ResetCounts()
@@ -188,7 +184,7 @@ func TestIDCountLimit(t *testing.T) {
 			t.Fatalf("got %d users, want 100", len(got))
 		}
 		for i, u := range got {
-			if want := fmt.Sprint(21100 + i); u == nil || u.ID != want {
+			if want := fmt.Sprint(first + int64(i)); u == nil || u.ID != want {
 				t.Fatalf("users[%d] = %+v, want user %s", i, u, want)
 			}
 		}
@@ -200,7 +196,7 @@ func TestIDCountLimit(t *testing.T) {
 	t.Run("a MAX_IDS of 3 refuses 4 ids", func(t *testing.T) {
 		small := newTestServer(t, func(c *testConfig) { c.GraphQL.MaxIDs = 3 })
 		small.ResetCounts()
-		r := small.Post(t, `{ users(ids: ["21100","21101","21102","21103"]) { id } }`, nil)
+		r := small.Post(t, fmt.Sprintf(`{ users(ids: %s) { id } }`, servertest.IDList(ids(4))), nil)
 		if got := r.Code("users"); got != headline.ECodeBadInput {
 			t.Errorf("code = %q, want BAD_USER_INPUT: %s", got, r.Raw)
 		}
@@ -208,38 +204,41 @@ func TestIDCountLimit(t *testing.T) {
 	})
 }
 
-// aliasedUsers is a query of n aliased user fields, each { name }.
-func aliasedUsers(n int) string {
+// aliasedUsers is a query of n aliased user fields, each { name }, of the
+// 100 users from first.
+func aliasedUsers(first int64, n int) string {
 	var b strings.Builder
 	b.WriteString("{")
 	for i := range n {
-		fmt.Fprintf(&b, " a%d: user(id: \"%d\") { name }", i, 21200+i%100)
+		fmt.Fprintf(&b, " a%d: user(id: \"%d\") { name }", i, first+int64(i%100))
 	}
 	b.WriteString(" }")
 	return b.String()
 }
 
 // complexityQuery is a query of complexity 997 plus that of extra: a
-// users(ids:) of 100 ids (1 + 100×5 = 501) and one of 99 (1 + 99×5 = 496),
-// both asking for the five fields. It has few aliases, so only the
-// complexity limit can refuse it.
-func complexityQuery(extra string) string {
+// users(ids:) of 100 ids from first (1 + 100×5 = 501) and one of 99 (1 +
+// 99×5 = 496), both asking for the five fields. It has few aliases, so only
+// the complexity limit can refuse it.
+func complexityQuery(first int64, extra string) string {
 	return fmt.Sprintf(`{ a: users(ids: %s) { %s } b: users(ids: %s) { %s } %s }`,
-		servertest.IDList(seqIDs(21200, 100)), userFields, servertest.IDList(seqIDs(21200, 99)), userFields, extra)
+		servertest.IDList(seqIDs(first, 100)), userFields, servertest.IDList(seqIDs(first, 99)), userFields, extra)
 }
 
 func TestComplexityLimit(t *testing.T) {
 	s := newTestServer(t)
-	s.AddUsers(t, servertest.SeqUsers(21200, 100)...) // 21200..21299
-	const limit = 1000                                // COMPLEXITY_LIMIT's default
+	first := storetest.IDs(t, 100)
+	last := fmt.Sprintf(`c: user(id: "%d")`, first+99)
+	s.AddUsers(t, servertest.SeqUsers(first, 100)...)
+	const limit = 1000 // COMPLEXITY_LIMIT's default
 
 	refused := []struct {
 		name           string
 		query          string
 		wantComplexity int
 	}{
-		{"a query of complexity 1001, one over", complexityQuery(`c: user(id: "21299") { id name photo }`), 1001},
-		{"four users(ids:) lists, complexity 1999", complexityQuery(fmt.Sprintf(`c: users(ids: %[1]s) { %[2]s } d: users(ids: %[1]s) { %[2]s }`, servertest.IDList(seqIDs(21200, 100)), userFields)), 997 + 2*501},
+		{"a query of complexity 1001, one over", complexityQuery(first, last+` { id name photo }`), 1001},
+		{"four users(ids:) lists, complexity 1999", complexityQuery(first, fmt.Sprintf(`c: users(ids: %[1]s) { %[2]s } d: users(ids: %[1]s) { %[2]s }`, servertest.IDList(seqIDs(first, 100)), userFields)), 997 + 2*501},
 	}
 	for _, tc := range refused {
 		// gqlgen v0.17 gives COMPLEXITY_LIMIT_EXCEEDED the kind of a user
@@ -270,7 +269,7 @@ func TestComplexityLimit(t *testing.T) {
 
 	t.Run("a query of complexity 1000, at the limit, is served in one batch", func(t *testing.T) {
 		s.ResetCounts()
-		r := s.Post(t, complexityQuery(`c: user(id: "21299") { id name }`), nil)
+		r := s.Post(t, complexityQuery(first, last+` { id name }`), nil)
 		if r.Status != http.StatusOK || len(r.Errors) > 0 {
 			t.Fatalf("status %d, errors: %.300s", r.Status, r.Raw)
 		}
@@ -280,8 +279,8 @@ func TestComplexityLimit(t *testing.T) {
 		if got := len(r.Users(t, "b")); got != 99 {
 			t.Errorf("b: got %d users, want 99", got)
 		}
-		if u := r.User(t, "c"); u == nil || u.Name != "u21299" {
-			t.Errorf("c = %+v, want user 21299", u)
+		if u := r.User(t, "c"); u == nil || u.Name != fmt.Sprintf("u%d", first+99) {
+			t.Errorf("c = %+v, want user %d", u, first+99)
 		}
 		if got := s.RC.Count("MGET"); got != 1 {
 			t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
@@ -301,7 +300,7 @@ func TestComplexityLimit(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%d aliased user fields are refused with 422 and look nothing up", tc.n), func(t *testing.T) {
 			s.ResetCounts()
-			r := s.Post(t, aliasedUsers(tc.n), nil)
+			r := s.Post(t, aliasedUsers(first, tc.n), nil)
 			if got, want := r.Status, http.StatusUnprocessableEntity; got != want {
 				t.Errorf("status = %d, want %d", got, want)
 			}
@@ -331,15 +330,15 @@ func seqIDs(first int64, n int) []int64 {
 	return out
 }
 
-// rawResponse sends req and returns its status, Content-Type and body,
-// which need not be JSON.
 func TestTransport(t *testing.T) {
 	s := newTestServer(t, func(c *testConfig) { c.API.MaxBodyBytes = 1024 })
-	s.AddUsers(t, headline.User{ID: 21300, Name: "served-21300"})
-	small := `{"query":"{ user(id: \"21300\") { name } }"}`
+	id := storetest.IDs(t, 1)
+	served := fmt.Sprintf("served-%d", id)
+	s.AddUsers(t, headline.User{ID: id, Name: served})
+	small := fmt.Sprintf(`{"query":"{ user(id: \"%d\") { name } }"}`, id)
 
 	t.Run("a POST body over MAX_BODY_BYTES is a 4xx with errors and looks nothing up", func(t *testing.T) {
-		body := fmt.Sprintf(`{"query":"{ user(id: \"21300\") { name } }", "variables": {"pad": %q}}`, strings.Repeat("x", 2048))
+		body := fmt.Sprintf(`{"query":"{ user(id: \"%d\") { name } }", "variables": {"pad": %q}}`, id, strings.Repeat("x", 2048))
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		s.ResetCounts()
@@ -347,7 +346,7 @@ func TestTransport(t *testing.T) {
 		if len(r.Errors) == 0 {
 			t.Errorf("no errors: %s", r.Raw)
 		}
-		if strings.Contains(r.Raw, "served-21300") {
+		if strings.Contains(r.Raw, served) {
 			t.Errorf("the oversized request was executed: %s", r.Raw)
 		}
 		s.requireNoLookups(t)
@@ -364,19 +363,19 @@ func TestTransport(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(small))
 		req.Header.Set("Content-Type", "application/json")
 		r := servertest.Do(t, req)
-		if u := r.User(t, "user"); r.Status != http.StatusOK || u == nil || u.Name != "served-21300" {
+		if u := r.User(t, "user"); r.Status != http.StatusOK || u == nil || u.Name != served {
 			t.Errorf("status %d, user %+v: %s", r.Status, u, r.Raw)
 		}
 	})
 
 	t.Run("GET with the query in the URL is served", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(`{ user(id: "21300") { id name } }`), nil)
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)), nil)
 		r := servertest.Do(t, req)
 		if r.Status != http.StatusOK || len(r.Errors) > 0 {
 			t.Fatalf("status %d: %s", r.Status, r.Raw)
 		}
-		if u := r.User(t, "user"); u == nil || u.ID != "21300" || u.Name != "served-21300" {
-			t.Errorf("user = %+v, want user 21300", u)
+		if u := r.User(t, "user"); u == nil || u.ID != fmt.Sprint(id) || u.Name != served {
+			t.Errorf("user = %+v, want user %d", u, id)
 		}
 	})
 
@@ -391,7 +390,7 @@ func TestTransport(t *testing.T) {
 	})
 
 	t.Run("GET over the complexity limit is refused", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(complexityQuery(`c: user(id: "21299") { id name photo }`)), nil)
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/graphql?query="+url.QueryEscape(complexityQuery(id, fmt.Sprintf(`c: user(id: "%d") { id name photo }`, id))), nil)
 		s.ResetCounts()
 		r := servertest.Do(t, req)
 		if got, want := r.Status, http.StatusOK; got != want {
@@ -414,7 +413,7 @@ func TestTransport(t *testing.T) {
 			if status < 400 || status > 499 {
 				t.Errorf("status = %d, want 4xx: %s", status, body)
 			}
-			if strings.Contains(body, "served-21300") {
+			if strings.Contains(body, served) {
 				t.Errorf("the request was executed: %s", body)
 			}
 			s.requireNoLookups(t)

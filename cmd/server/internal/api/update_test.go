@@ -19,14 +19,6 @@ import (
 	"github.com/headline/headline/store/storetest"
 )
 
-// Ids 23000–23999 belong to updateMe's tests (this file and herd_test.go):
-//
-//	230xx validation (23090–23092: renames waiting on another transaction)
-//	                            234xx Redis down during an update
-//	231xx names already taken   235xx–236xx herds across instances (herd_test.go)
-//	232xx who may update        237xx–239xx renames to a name just given up
-//	233xx the cache after an update
-
 // row reads user id from MySQL, uncached; nil when there is no row.
 func (s *testServer) storedRow(t testing.TB, id int64) *headline.User {
 	t.Helper()
@@ -101,6 +93,10 @@ func TestUpdateMeValidation(t *testing.T) {
 	s := newTestServer(t)
 	cjk := func(n int) string { return strings.Repeat("界", n) }
 	photo128 := "https://x/" + strings.Repeat("p", 128-len("https://x/"))
+	// Each row is a user of its own, first+i; names it sets end in n(i).
+	const rows = 30
+	first := storetest.IDs(t, rows)
+	n := func(i int64) string { return fmt.Sprint(first + i) }
 	for i, tc := range []struct {
 		name string
 		in   map[string]any
@@ -114,7 +110,7 @@ func TestUpdateMeValidation(t *testing.T) {
 		{name: "name omitted: the other fields change, the name stays",
 			in: map[string]any{"intro": "only the intro"}, want: func(u *headline.User) { u.Intro = servertest.Ptr("only the intro") }},
 		{name: "name unchanged: the user's own name is not taken",
-			in: map[string]any{"name": "m23002"}, want: func(u *headline.User) {}},
+			in: map[string]any{"name": "m" + n(1)}, want: func(u *headline.User) {}},
 		{name: "an empty input changes nothing and answers the profile",
 			in: map[string]any{}, want: func(u *headline.User) {}},
 		{name: "name null is refused: a name cannot be cleared",
@@ -132,10 +128,10 @@ func TestUpdateMeValidation(t *testing.T) {
 		{name: "name of 33 ASCII characters is refused",
 			in: map[string]any{"name": strings.Repeat("a", 33)}, field: "name", msg: "at most 32 characters"},
 		{name: "surrounding spaces are trimmed before storing",
-			in: map[string]any{"name": "  trimmed 23010 \t"}, want: func(u *headline.User) { u.Name = "trimmed 23010" }},
+			in: map[string]any{"name": "  trimmed " + n(10) + " \t"}, want: func(u *headline.User) { u.Name = "trimmed " + n(10) }},
 		{name: "32 characters between spaces are accepted: the limit counts the trimmed name",
-			in:   map[string]any{"name": "  " + "n23011-" + strings.Repeat("b", 25) + "  "},
-			want: func(u *headline.User) { u.Name = "n23011-" + strings.Repeat("b", 25) }},
+			in:   map[string]any{"name": "  " + "n" + n(11) + "-" + strings.Repeat("b", 32-len("n"+n(11)+"-")) + "  "},
+			want: func(u *headline.User) { u.Name = "n" + n(11) + "-" + strings.Repeat("b", 32-len("n"+n(11)+"-")) }},
 		{name: "intro of 50 CJK characters is accepted",
 			in: map[string]any{"intro": cjk(50)}, want: func(u *headline.User) { u.Intro = servertest.Ptr(cjk(50)) }},
 		{name: "intro of 51 CJK characters is refused",
@@ -161,13 +157,16 @@ func TestUpdateMeValidation(t *testing.T) {
 		{name: "photo null clears it",
 			in: map[string]any{"photo": nil}, want: func(u *headline.User) { u.Photo = nil }},
 		{name: "all three at once",
-			in:   map[string]any{"name": "all 23025", "intro": "hi", "photo": nil},
-			want: func(u *headline.User) { u.Name, u.Intro, u.Photo = "all 23025", servertest.Ptr("hi"), nil }},
+			in:   map[string]any{"name": "all " + n(25), "intro": "hi", "photo": nil},
+			want: func(u *headline.User) { u.Name, u.Intro, u.Photo = "all "+n(25), servertest.Ptr("hi"), nil }},
 		{name: "a valid name with a refused photo changes nothing",
-			in: map[string]any{"name": "never 23026", "photo": "ftp://x"}, field: "photo", msg: "http or https"},
+			in: map[string]any{"name": "never " + n(26), "photo": "ftp://x"}, field: "photo", msg: "http or https"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id := int64(23001 + i)
+			if i >= rows {
+				t.Fatalf("row %d is past the %d ids this test took", i, rows)
+			}
+			id := first + int64(i)
 			before := updateProfile(id)
 			s.ReplaceUsers(t, before)
 			r := s.UpdateMe(t, id, tc.in)
@@ -210,7 +209,8 @@ func showRow(u *headline.User) string {
 func TestUpdateMeNameTaken(t *testing.T) {
 	s := newTestServer(t)
 	t.Run("a name another user has is BAD_USER_INPUT already taken, and nothing changes", func(t *testing.T) {
-		a, b := updateProfile(23101), updateProfile(23102)
+		id := storetest.IDs(t, 2)
+		a, b := updateProfile(id), updateProfile(id+1)
 		s.ReplaceUsers(t, a, b)
 		for _, name := range []string{a.Name, "  " + a.Name + " "} {
 			r := s.UpdateMe(t, b.ID, map[string]any{"name": name, "intro": "changed too"})
@@ -295,18 +295,19 @@ func TestUpdateMeNameTaken(t *testing.T) {
 			t.Skip("needs InnoDB's row locks: the embedded SQLite serializes writers")
 		}
 		ctx := context.Background()
-		x, y := updateProfile(23090), updateProfile(23091)
+		id := storetest.IDs(t, 3)
+		x, y := updateProfile(id), updateProfile(id+1)
 		s.ReplaceUsers(t, x, y)
-		if _, err := s.Base.NewDelete().Table("user_basic").Where("user_id = ?", 23092).Exec(ctx); err != nil {
+		if _, err := s.Base.NewDelete().Table("user_basic").Where("user_id = ?", id+2).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		name := "contested 23090"
+		name := fmt.Sprintf("contested %d", id)
 		tx, err := s.Base.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() { _ = tx.Rollback() }()
-		if err := store.InsertUsers(ctx, tx, headline.User{ID: 23092, Name: name}); err != nil {
+		if err := store.InsertUsers(ctx, tx, headline.User{ID: id + 2, Name: name}); err != nil {
 			t.Fatal(err)
 		}
 		ids := []int64{x.ID, y.ID}
@@ -357,23 +358,24 @@ func TestUpdateMeNameTaken(t *testing.T) {
 	})
 
 	t.Run("two concurrent renames to the same new name: exactly one wins, the other is told it is taken", func(t *testing.T) {
-		contest(t, 23110, 30, false)
+		contest(t, storetest.IDs(t, 3*30), 30, false)
 	})
 	t.Run("two concurrent renames to a name just given up: exactly one wins, the other is told it is taken", func(t *testing.T) {
-		contest(t, 23700, 100, true)
+		contest(t, storetest.IDs(t, 3*100), 100, true)
 	})
 }
 
 func TestUpdateMeWhoMayUpdate(t *testing.T) {
 	s := newTestServer(t)
 	ctx := context.Background()
-	u := updateProfile(23201)
-	disabled := updateProfile(23202)
+	id := storetest.IDs(t, 3)
+	u := updateProfile(id)
+	disabled := updateProfile(id + 1)
 	s.ReplaceUsers(t, u, disabled)
 	if _, err := s.Base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", disabled.ID).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	in := map[string]any{"in": map[string]any{"name": "intruder 23200", "intro": nil}}
+	in := map[string]any{"in": map[string]any{"name": fmt.Sprintf("intruder %d", id), "intro": nil}}
 	for _, tc := range []struct {
 		name    string
 		headers []string
@@ -391,7 +393,7 @@ func TestUpdateMeWhoMayUpdate(t *testing.T) {
 			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: u.ID, Secret: "not-the-secret"})},
 			headline.ECodeUnauthenticated, "User must be authorized"},
 		{"a token naming no user is UNAUTHENTICATED",
-			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: int64(23299)})},
+			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: id + 2})},
 			headline.ECodeUnauthenticated, "User must be authorized."},
 		{"a disabled account (status 0) is FORBIDDEN",
 			[]string{"Authorization", "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: disabled.ID})},
@@ -449,27 +451,27 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 	}
 
 	t.Run("an entry the Flask app wrote before the update is deleted by it", func(t *testing.T) {
-		u := updateProfile(23301)
+		u := updateProfile(storetest.IDs(t, 1))
 		s.ReplaceUsers(t, u)
 		flask := fmt.Sprintf(`{"name": "m%d", "photo": "https://img.example.com/%d.png", "intro": "intro %d", "certi": "certi"}`, u.ID, u.ID, u.ID)
 		if err := s.Redis.Raw.Set(ctx, store.ProfileKey(u.ID), flask, 30*time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		// The Flask entry is what the API serves until the update.
-		if got := s.Post(t, `{ user(id: "23301") { name } }`, nil).User(t, "user"); got == nil || got.Name != u.Name {
+		if got := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { name } }`, u.ID), nil).User(t, "user"); got == nil || got.Name != u.Name {
 			t.Fatalf("before the update user = %s", showJSON(got))
 		}
-		r := s.UpdateMe(t, u.ID, map[string]any{"name": "flask 23301", "intro": nil, "photo": "https://x/y.png"})
+		r := s.UpdateMe(t, u.ID, map[string]any{"name": fmt.Sprintf("flask %d", u.ID), "intro": nil, "photo": "https://x/y.png"})
 		if _, raw, ok := servertest.CachedInfo(t, s.Redis.Raw, u.ID); ok {
 			t.Errorf("the Flask entry survived the update: %s", raw)
 		}
-		check(t, u.ID, r, &servertest.User{ID: "23301", Name: "flask 23301", Photo: servertest.Ptr("https://x/y.png"), Certi: servertest.Ptr("certi")})
+		check(t, u.ID, r, &servertest.User{ID: fmt.Sprint(u.ID), Name: fmt.Sprintf("flask %d", u.ID), Photo: servertest.Ptr("https://x/y.png"), Certi: servertest.Ptr("certi")})
 	})
 
 	t.Run("an entry headline filled is deleted, and the next read fills the new profile", func(t *testing.T) {
-		u := updateProfile(23302)
+		u := updateProfile(storetest.IDs(t, 1))
 		s.ReplaceUsers(t, u)
-		s.Post(t, `{ user(id: "23302") { name } }`, nil)
+		s.Post(t, fmt.Sprintf(`{ user(id: "%d") { name } }`, u.ID), nil)
 		if _, _, ok := servertest.CachedInfo(t, s.Redis.Raw, u.ID); !ok {
 			t.Fatalf("user(id:) did not fill %s", store.ProfileKey(u.ID))
 		}
@@ -483,15 +485,16 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 	})
 
 	t.Run("updateMe and me in one request: me answers the new profile", func(t *testing.T) {
-		u := updateProfile(23303)
+		u := updateProfile(storetest.IDs(t, 1))
 		s.ReplaceUsers(t, u)
-		r := s.Post(t, `mutation { updateMe(input: {name: "both 23303"}) { name } }`, nil,
+		name := fmt.Sprintf("both %d", u.ID)
+		r := s.Post(t, fmt.Sprintf(`mutation { updateMe(input: {name: "%s"}) { name } }`, name), nil,
 			"Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: u.ID}))
-		if got := r.User(t, "updateMe"); got == nil || got.Name != "both 23303" {
+		if got := r.User(t, "updateMe"); got == nil || got.Name != name {
 			t.Fatalf("updateMe = %s", r.Raw)
 		}
 		q := s.Post(t, `{ me { name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: u.ID}))
-		if got := q.User(t, "me"); got == nil || got.Name != "both 23303" {
+		if got := q.User(t, "me"); got == nil || got.Name != name {
 			t.Errorf("me after the update = %s", q.Raw)
 		}
 	})
@@ -508,20 +511,20 @@ func TestUpdateMeRedisDown(t *testing.T) {
 	h := newTestHandler(t, cfg, base, rdb)
 	s := &testServer{servertest.Serve(t, h, servertest.Server{Base: base, RDB: rdb}), cfg}
 
-	u := updateProfile(23401)
+	u := updateProfile(storetest.IDs(t, 1))
 	s.ReplaceUsers(t, u)
 	// Warm: the profile is cached when Redis dies.
-	if got := s.Post(t, `{ user(id: "23401") { name } }`, nil).User(t, "user"); got == nil || got.Name != u.Name {
+	if got := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { name } }`, u.ID), nil).User(t, "user"); got == nil || got.Name != u.Name {
 		t.Fatalf("user = %s", showJSON(got))
 	}
 	rs.Kill()
 
-	r := s.UpdateMe(t, u.ID, map[string]any{"name": "offline 23401", "photo": nil})
+	r := s.UpdateMe(t, u.ID, map[string]any{"name": fmt.Sprintf("offline %d", u.ID), "photo": nil})
 	if len(r.Errors) > 0 {
 		t.Fatalf("with Redis down the update was refused: %s\nlog:\n%s", r.Raw, logs.String())
 	}
 	want := asJSON(&u)
-	want.Name, want.Photo = "offline 23401", nil
+	want.Name, want.Photo = fmt.Sprintf("offline %d", u.ID), nil
 	if got := r.User(t, "updateMe"); showJSON(got) != showJSON(want) {
 		t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
 	}
@@ -534,12 +537,12 @@ func TestUpdateMeRedisDown(t *testing.T) {
 			line = l
 		}
 	}
-	if line == "" || !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "user=23401") {
-		t.Errorf("want an ERROR line saying the invalidation of user 23401 failed; log:\n%s", logs.String())
+	if line == "" || !strings.Contains(line, "level=ERROR") || !strings.Contains(line, fmt.Sprintf("user=%d", u.ID)) {
+		t.Errorf("want an ERROR line saying the invalidation of user %d failed; log:\n%s", u.ID, logs.String())
 	} else {
 		t.Logf("logged: %s", strings.TrimSpace(line))
 	}
-	if got := s.Post(t, `{ user(id: "23401") { name photo } }`, nil).User(t, "user"); got == nil || got.Name != want.Name || got.Photo != nil {
+	if got := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { name photo } }`, u.ID), nil).User(t, "user"); got == nil || got.Name != want.Name || got.Photo != nil {
 		t.Errorf("user(id:) with Redis down = %s, want the new profile from MySQL", showJSON(got))
 	}
 }

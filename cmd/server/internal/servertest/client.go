@@ -16,6 +16,7 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/storetest"
 )
 
 // GQLError is one error of a GraphQL response.
@@ -215,4 +216,16 @@ func CachedInfo(t testing.TB, rdb *redis.Client, id int64) (p User, raw string, 
 		t.Fatalf("%s = %s: not the Flask format", store.ProfileKey(id), raw)
 	}
 	return User{ID: strconv.FormatInt(id, 10), Name: *m["name"], Photo: m["photo"], Intro: m["intro"], Certi: m["certi"]}, raw, true
+}
+
+// OddIDs is storetest.IDs(t, n) with an odd first id. SeqUsers gives odd
+// ids none of the optional fields and even ids all of them, so a test that
+// says which of its users have them needs its ids' parity.
+func OddIDs(t testing.TB, n int) int64 {
+	t.Helper()
+	first := storetest.IDs(t, n+1)
+	if first%2 == 0 {
+		first++
+	}
+	return first
 }
