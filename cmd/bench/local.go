@@ -27,7 +27,11 @@ const (
 	metricUsable    = "headline_local_cache_usable"
 	metricHeapAlloc = "go_memstats_heap_alloc_bytes"
 
-	defaultLocalSize = 64 << 20
+	defaultLocalSize   = 64 << 20
+	defaultLocalMaxAge = time.Minute
+	// maxSweep is about what asking headline for 100,000 profiles takes
+	// on a 2-core machine (1–2 s), with room.
+	maxSweep = 5 * time.Second
 	// sweepBatch is MAX_IDS's default: the most ids one users(ids:) takes.
 	sweepBatch = 100
 	sweepConc  = 4
@@ -366,6 +370,17 @@ func (b *bench) localSettings(getenv func(string) string) {
 			n = -1
 		}
 		b.localBound = n
+	}
+	// The tier drops an entry LOCAL_CACHE_MAX_AGE after its fill, hit or
+	// not: a run must end within it of the sweep before it to be local.
+	maxAge := defaultLocalMaxAge
+	if v := getenv("LOCAL_CACHE_MAX_AGE"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			maxAge = d
+		}
+	}
+	if b.o.duration+maxSweep > maxAge {
+		b.note("runs of %s (after a sweep of up to %s) outlast LOCAL_CACHE_MAX_AGE %s: the local tier refills from Redis during them", b.o.duration, maxSweep, maxAge)
 	}
 }
 

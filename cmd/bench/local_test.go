@@ -221,15 +221,18 @@ func TestLocalSettings(t *testing.T) {
 		env   map[string]string
 		bound int64
 		pass  []string
+		note  string
 	}{
-		{map[string]string{}, 64 << 20, nil},
-		{map[string]string{"LOCAL_CACHE_SIZE": "16MiB", "LOCAL_CACHE_MAX_AGE": "5m"}, 16 << 20, []string{"LOCAL_CACHE_SIZE=16MiB", "LOCAL_CACHE_MAX_AGE=5m"}},
-		{map[string]string{"LOCAL_CACHE_SIZE": "lots"}, -1, []string{"LOCAL_CACHE_SIZE=lots"}},
+		{map[string]string{}, 64 << 20, nil, ""},
+		{map[string]string{"LOCAL_CACHE_SIZE": "16MiB", "LOCAL_CACHE_MAX_AGE": "5m"}, 16 << 20, []string{"LOCAL_CACHE_SIZE=16MiB", "LOCAL_CACHE_MAX_AGE=5m"}, ""},
+		{map[string]string{"LOCAL_CACHE_SIZE": "lots"}, -1, []string{"LOCAL_CACHE_SIZE=lots"}, "the memory bound is not checked"},
+		{map[string]string{"LOCAL_CACHE_MAX_AGE": "8s"}, 64 << 20, []string{"LOCAL_CACHE_MAX_AGE=8s"}, "outlast LOCAL_CACHE_MAX_AGE 8s"},
 	} {
 		b := &bench{o: &options{duration: 5 * time.Second}}
 		b.localSettings(func(k string) string { return c.env[k] })
-		if b.localBound != c.bound || !slices.Equal(b.hlEnv, c.pass) {
-			t.Errorf("%v: bound %d, env %q", c.env, b.localBound, b.hlEnv)
+		notes := strings.Join(b.notes, "\n")
+		if b.localBound != c.bound || !slices.Equal(b.hlEnv, c.pass) || !strings.Contains(notes, c.note) || (c.note == "") != (notes == "") {
+			t.Errorf("%v: bound %d, env %q, notes %q", c.env, b.localBound, b.hlEnv, notes)
 		}
 	}
 }
