@@ -128,19 +128,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	b := &bench{o: o, out: stdout, results: map[runKey]measure{}, mget: map[int]float64{}}
-	if !o.flaskSet {
-		o.flaskDir = filepath.Clean(filepath.Join(root, "..", "shared", "peers", "flask_seed"))
-		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
-			b.note("no Flask app at %s: headline's figures alone", o.flaskDir)
-			o.flaskDir = ""
-		}
-	} else if o.flaskDir != "" {
-		if o.flaskDir, err = filepath.Abs(o.flaskDir); err != nil {
-			return err
-		}
-		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
-			return fmt.Errorf("-flask-dir %s: no app.py there", o.flaskDir)
-		}
+	if err := b.findFlask(root); err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "headline-bench-")
 	if err != nil {
@@ -202,6 +191,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	b.report(stdout)
 	fmt.Fprintf(stdout, "\ntotal wall time %s\n", time.Since(begin).Round(time.Second))
+	return nil
+}
+
+// findFlask settles o.flaskDir: -flask-dir's folder, which must hold the
+// app, or ../shared/peers/flask_seed from the repository root if it does.
+func (b *bench) findFlask(root string) error {
+	o := b.o
+	if !o.flaskSet {
+		o.flaskDir = filepath.Clean(filepath.Join(root, "..", "shared", "peers", "flask_seed"))
+		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
+			b.note("no Flask app at %s: headline's figures alone", o.flaskDir)
+			o.flaskDir = ""
+		}
+		return nil
+	}
+	if o.flaskDir == "" {
+		return nil
+	}
+	var err error
+	if o.flaskDir, err = filepath.Abs(o.flaskDir); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
+		return fmt.Errorf("-flask-dir %s: no app.py there", o.flaskDir)
+	}
 	return nil
 }
 
