@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -384,18 +385,25 @@ func (b *bench) localSettings(getenv func(string) string) {
 	}
 }
 
-// memPoint is headline's memory at one moment of the session.
+// memPoint is a headline's memory at one moment of the session.
 type memPoint struct {
 	when string
+	kind memKind
 	rss  int64 // 0 when /proc could not be read
 	tier localTier
-	all  bool // after every profile was asked for
 }
 
-// memory records and prints headline's RSS and its tier's size now.
-func (b *bench) memory(ctx context.Context, when string) {
-	hl := b.servers[0]
-	p := memPoint{when: when, tier: scrapeLocal(ctx, hl)}
+type memKind int
+
+const (
+	memMain   memKind = iota // the headline measured
+	memTwin                  // a fresh one as configured, every profile asked for
+	memNoTier                // a fresh one with LOCAL_CACHE_SIZE=0, the same requests
+)
+
+// memory records and prints the RSS of hl and its tier's size now.
+func (b *bench) memory(ctx context.Context, hl *process, kind memKind, when string) {
+	p := memPoint{when: when, kind: kind, tier: scrapeLocal(ctx, hl)}
 	var err error
 	if p.rss, err = readRSS(hl.pids()[0]); err != nil {
 		b.note("headline's RSS %s: %v", when, err)
@@ -440,8 +448,8 @@ func (b *bench) fillLocal(ctx context.Context, sc scenario, srv *process) error 
 	return nil
 }
 
-// allLocal asks headline for every user, then records its memory: the
-// figure for "RSS with every profile local".
+// allLocal asks the measured headline for every user and records its
+// memory; then twins compares two fresh ones.
 func (b *bench) allLocal(ctx context.Context) error {
 	if err := prepWarm(ctx, b, nil); err != nil {
 		return err
@@ -450,7 +458,62 @@ func (b *bench) allLocal(ctx context.Context) error {
 	if err := sweep(ctx, b.servers[0], idRange(1, b.o.users)); err != nil {
 		return fmt.Errorf("ask headline for every profile: %w", err)
 	}
-	b.memory(ctx, fmt.Sprintf("after all %d profiles were asked for (%.1fs)", b.o.users, time.Since(t).Seconds()))
-	b.mem[len(b.mem)-1].all = true
+	b.memory(ctx, b.servers[0], memMain, fmt.Sprintf("after all %d profiles were asked for (%.1fs)", b.o.users, time.Since(t).Seconds()))
+	return b.twins(ctx)
+}
+
+// twins starts two fresh headlines in turn, one as configured and one with
+// LOCAL_CACHE_SIZE=0, asks each for every profile twice (the second time
+// all from a full tier), and records their RSS. The one without a tier is
+// "the runtime's own" for the same requests; the difference is what the
+// tier costs, the garbage collector's headroom over a larger live heap
+// included. The measured headline's own figures include the scenarios'
+// load, which the tier is not the cause of.
+func (b *bench) twins(ctx context.Context) error {
+	for i, tw := range []struct {
+		kind memKind
+		when string
+		env  []string
+	}{
+		{memTwin, "fresh, as configured", b.hlEnv},
+		{memNoTier, "fresh, LOCAL_CACHE_SIZE=0", append(slices.Clone(b.hlEnv), "LOCAL_CACHE_SIZE=0")}, // the last value counts
+	} {
+		dir := filepath.Join(b.tmp, "twin"+strconv.Itoa(i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		hl, err := b.startHL(ctx, dir, tw.env)
+		if err != nil {
+			return fmt.Errorf("headline %s: %w", tw.when, err)
+		}
+		waitUsable(ctx, hl)
+		for range 2 {
+			if err = sweep(ctx, hl, idRange(1, b.o.users)); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			b.memory(ctx, hl, tw.kind, fmt.Sprintf("%s, all %d profiles asked for twice", tw.when, b.o.users))
+		}
+		hl.stop()
+		if err != nil {
+			return fmt.Errorf("headline %s: %w", tw.when, err)
+		}
+	}
 	return nil
+}
+
+// waitUsable waits, at most 5 s, for a fresh headline's tier to be usable
+// (its tracking connection up): until then it caches nothing.
+func waitUsable(ctx context.Context, hl *process) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if t := scrapeLocal(ctx, hl); !t.present || t.usable {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -108,6 +108,9 @@ type bench struct {
 	localBound int64
 	tier       bool
 	mem        []memPoint
+	// startHL starts another headline, logging into dir, with env added.
+	startHL func(ctx context.Context, dir string, env []string) (*process, error)
+	tmp     string
 }
 
 type runKey struct {
@@ -165,7 +168,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "seeded %d users into %s.user_basic in %.1fs\n", o.users, benchDB, time.Since(t0).Seconds())
 
 	b.localSettings(getenv)
-	hl, err := startHeadline(ctx, bin, tmp, o.path, o.mysqlDSN, o.redisAddr, b.hlEnv)
+	b.startHL = func(ctx context.Context, dir string, env []string) (*process, error) {
+		return startHeadline(ctx, bin, dir, o.path, o.mysqlDSN, o.redisAddr, env)
+	}
+	b.tmp = tmp
+	hl, err := b.startHL(ctx, tmp, b.hlEnv)
 	if err != nil {
 		return err
 	}
@@ -368,7 +375,7 @@ func (b *bench) all(ctx context.Context) error {
 	b.machine = b.describe(ctx)
 	fmt.Fprintf(b.out, "%s\n%s per run; concurrency %v; servers: %s\n", b.machine, b.o.duration, b.o.concurrency, b.serverNames())
 	b.waitTests(ctx)
-	b.memory(ctx, "after start")
+	b.memory(ctx, b.servers[0], memMain, "after start")
 	b.tier = b.mem[0].tier.present
 	if err := prepWarm(ctx, b, nil); err != nil {
 		return err
@@ -409,7 +416,7 @@ func (b *bench) all(ctx context.Context) error {
 			}
 		}
 	}
-	b.memory(ctx, "after the scenarios")
+	b.memory(ctx, b.servers[0], memMain, "after the scenarios")
 	if !b.o.localWarmup {
 		return nil
 	}
