@@ -145,15 +145,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer b.db.Close()
 	defer b.rdb.Close()
-	if o.flaskDir != "" && flaskDepsMissing(ctx) {
-		if err := aptInstall(ctx, stdout, flaskPackages...); err != nil {
-			return fmt.Errorf("the Flask app's packages: %w", err)
-		}
-	}
-	if _, err := exec.LookPath("redis-benchmark"); err != nil {
-		if err := aptInstall(ctx, stdout, "redis-tools"); err != nil {
-			b.mgetNote = "redis-benchmark not run: " + err.Error()
-		}
+	if err := b.packages(ctx); err != nil {
+		return err
 	}
 
 	fmt.Fprintln(stdout, "building headline …")
@@ -222,6 +215,22 @@ func (b *bench) findFlask(root string) error {
 	}
 	if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
 		return fmt.Errorf("-flask-dir %s: no app.py there", o.flaskDir)
+	}
+	return nil
+}
+
+// packages installs what the Flask app and redis-benchmark need, when
+// they are missing.
+func (b *bench) packages(ctx context.Context) error {
+	if b.o.flaskDir != "" && flaskDepsMissing(ctx) {
+		if err := aptInstall(ctx, b.out, flaskPackages...); err != nil {
+			return fmt.Errorf("the Flask app's packages: %w", err)
+		}
+	}
+	if _, err := exec.LookPath("redis-benchmark"); err != nil {
+		if err := aptInstall(ctx, b.out, "redis-tools"); err != nil {
+			b.mgetNote = "redis-benchmark not run: " + err.Error()
+		}
 	}
 	return nil
 }
