@@ -201,8 +201,11 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(o.concurrency, []int{1, 8, 32}) || !o.only["feed-cold"] || o.flaskSet || o.duration != 5*time.Second {
+	if !reflect.DeepEqual(o.concurrency, []int{1, 8, 32}) || !o.only["feed-cold"] || o.flaskSet || o.duration != 5*time.Second || !o.localWarmup {
 		t.Fatalf("%+v", o)
+	}
+	if o, err = parseFlags([]string{"-only", "hot", "-local-warmup=false"}, &strings.Builder{}); err != nil || !o.only["hot"] || o.localWarmup {
+		t.Fatalf("-only hot -local-warmup=false: %+v %v", o, err)
 	}
 	if o, err = parseFlags([]string{"-flask-dir", ""}, &strings.Builder{}); err != nil || !o.flaskSet {
 		t.Fatalf("-flask-dir '': %+v %v", o, err)

@@ -46,7 +46,8 @@ type measure struct {
 	selfTicks          int64 // this process: the load generator
 	busyTicks          int64 // the whole machine
 	wall               time.Duration
-	tests              bool // a test binary ran at the start or the end
+	tests              bool       // a test binary ran at the start or the end
+	local              localDelta // headline's local tier
 }
 
 func (c *counters) mysqlStatus(ctx context.Context) (questions, selects int64, err error) {

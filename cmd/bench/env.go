@@ -273,8 +273,8 @@ func buildHeadline(ctx context.Context, root, dir string) (string, error) {
 }
 
 // startHeadline runs the built server on a free port against the real
-// MySQL and Redis, production settings but for the log level.
-func startHeadline(ctx context.Context, bin, dir, path, dsn, redisAddr string) (*process, error) {
+// MySQL and Redis, production settings but for the log level and extraEnv.
+func startHeadline(ctx context.Context, bin, dir, path, dsn, redisAddr string, extraEnv []string) (*process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -297,6 +297,7 @@ func startHeadline(ctx context.Context, bin, dir, path, dsn, redisAddr string) (
 		"JWT_SECRET=" + jwtSecret,
 		"LOG_LEVEL=warn",
 	}
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

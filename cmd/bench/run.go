@@ -30,6 +30,7 @@ type options struct {
 	users       int
 	only        map[string]bool
 	testWait    time.Duration
+	localWarmup bool
 	path        string // PATH for the commands bench runs
 }
 
@@ -45,6 +46,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.users, "users", 100000, "users to seed (ids 1…users)")
 	only := fs.String("only", "", "comma-separated scenario keys to run (default all: "+strings.Join(scenarioKeys(), ",")+")")
 	fs.DurationVar(&o.testWait, "test-wait", 5*time.Minute, "before each scenario, wait at most this long for running Go test binaries to finish")
+	fs.BoolVar(&o.localWarmup, "local-warmup", true, "ask headline for every profile before each warm run (when it has a local tier) and once at the end, for the memory figures; false: the tier fills during the runs")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -99,7 +101,16 @@ type bench struct {
 	mget     map[int]float64 // redis-benchmark MGET req/s per concurrency
 	mgetNote string
 	notes    []string
-	machine  string // CPUs, kernel, versions
+	machine  string   // CPUs, kernel, versions
+	hlEnv    []string // LOCAL_CACHE_* passed on to headline
+	// localBound is LOCAL_CACHE_SIZE as headline was started with it
+	// (0 when it could not be read); tier whether headline has a local tier.
+	localBound int64
+	tier       bool
+	mem        []memPoint
+	// startHL starts another headline, logging into dir, with env added.
+	startHL func(ctx context.Context, dir string, env []string) (*process, error)
+	tmp     string
 }
 
 type runKey struct {
@@ -120,19 +131,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	b := &bench{o: o, out: stdout, results: map[runKey]measure{}, mget: map[int]float64{}}
-	if !o.flaskSet {
-		o.flaskDir = filepath.Clean(filepath.Join(root, "..", "shared", "peers", "flask_seed"))
-		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
-			b.note("no Flask app at %s: headline's figures alone", o.flaskDir)
-			o.flaskDir = ""
-		}
-	} else if o.flaskDir != "" {
-		if o.flaskDir, err = filepath.Abs(o.flaskDir); err != nil {
-			return err
-		}
-		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
-			return fmt.Errorf("-flask-dir %s: no app.py there", o.flaskDir)
-		}
+	if err := b.findFlask(root); err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "headline-bench-")
 	if err != nil {
@@ -145,15 +145,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer b.db.Close()
 	defer b.rdb.Close()
-	if o.flaskDir != "" && flaskDepsMissing(ctx) {
-		if err := aptInstall(ctx, stdout, flaskPackages...); err != nil {
-			return fmt.Errorf("the Flask app's packages: %w", err)
-		}
-	}
-	if _, err := exec.LookPath("redis-benchmark"); err != nil {
-		if err := aptInstall(ctx, stdout, "redis-tools"); err != nil {
-			b.mgetNote = "redis-benchmark not run: " + err.Error()
-		}
+	if err := b.packages(ctx); err != nil {
+		return err
 	}
 
 	fmt.Fprintln(stdout, "building headline …")
@@ -167,7 +160,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	fmt.Fprintf(stdout, "seeded %d users into %s.user_basic in %.1fs\n", o.users, benchDB, time.Since(t0).Seconds())
 
-	hl, err := startHeadline(ctx, bin, tmp, o.path, o.mysqlDSN, o.redisAddr)
+	b.localSettings(getenv)
+	b.startHL = func(ctx context.Context, dir string, env []string) (*process, error) {
+		return startHeadline(ctx, bin, dir, o.path, o.mysqlDSN, o.redisAddr, env)
+	}
+	b.tmp = tmp
+	hl, err := b.startHL(ctx, tmp, b.hlEnv)
 	if err != nil {
 		return err
 	}
@@ -193,6 +191,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	b.report(stdout)
 	fmt.Fprintf(stdout, "\ntotal wall time %s\n", time.Since(begin).Round(time.Second))
+	return nil
+}
+
+// findFlask settles o.flaskDir: -flask-dir's folder, which must hold the
+// app, or ../shared/peers/flask_seed from the repository root if it does.
+func (b *bench) findFlask(root string) error {
+	o := b.o
+	if !o.flaskSet {
+		o.flaskDir = filepath.Clean(filepath.Join(root, "..", "shared", "peers", "flask_seed"))
+		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
+			b.note("no Flask app at %s: headline's figures alone", o.flaskDir)
+			o.flaskDir = ""
+		}
+		return nil
+	}
+	if o.flaskDir == "" {
+		return nil
+	}
+	var err error
+	if o.flaskDir, err = filepath.Abs(o.flaskDir); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
+		return fmt.Errorf("-flask-dir %s: no app.py there", o.flaskDir)
+	}
+	return nil
+}
+
+// packages installs what the Flask app and redis-benchmark need, when
+// they are missing.
+func (b *bench) packages(ctx context.Context) error {
+	if b.o.flaskDir != "" && flaskDepsMissing(ctx) {
+		if err := aptInstall(ctx, b.out, flaskPackages...); err != nil {
+			return fmt.Errorf("the Flask app's packages: %w", err)
+		}
+	}
+	if _, err := exec.LookPath("redis-benchmark"); err != nil {
+		if err := aptInstall(ctx, b.out, "redis-tools"); err != nil {
+			b.mgetNote = "redis-benchmark not run: " + err.Error()
+		}
+	}
 	return nil
 }
 
@@ -262,21 +301,40 @@ type scenario struct {
 	flaskStatus int
 	prep        func(ctx context.Context, b *bench, srv *process) error // before each run
 	mget        bool                                                    // also run redis-benchmark's MGET after the pair
+	cold        bool                                                    // every lookup misses Redis
+	// local lists the ids headline is asked for before its run, so that
+	// its local tier holds what the run reads (nil: nothing).
+	local func(users int) []int
 }
 
 func random(users int) idSource { return randomIDs{1, users} }
 
+func allUsers(users int) []int { return idRange(1, users) }
+
+// hotIDs are the hot-key scenario's 20 authors: users/20, 2·users/20, …,
+// users, the same in every request of every run.
+func hotIDs(users int) []int {
+	ids := make([]int, feedSize)
+	for i := range ids {
+		ids[i] = (i + 1) * (users / feedSize)
+	}
+	return ids
+}
+
 var scenarios = []scenario{
-	{key: "user", title: "warm user(id) [/v1_0/users/<id>]", kind: kindUser, keepAlive: true, ids: random, prep: prepWarm},
-	{key: "user-close", title: "warm user(id), Connection: close", kind: kindUser, ids: random, prep: prepWarm},
+	{key: "user", title: "warm user(id) [/v1_0/users/<id>]", kind: kindUser, keepAlive: true, ids: random, prep: prepWarm, local: allUsers},
+	{key: "user-close", title: "warm user(id), Connection: close", kind: kindUser, ids: random, prep: prepWarm, local: allUsers},
 	{key: "me", title: "me, token [/v1_0/user]", kind: kindMe, keepAlive: true, ids: random, prep: prepMe},
-	{key: "feed", title: "warm feed, users(ids:) 20 [/v1_0/authors]", kind: kindFeed, keepAlive: true, ids: random, prep: prepWarm, mget: true},
-	{key: "feed-close", title: "warm feed, Connection: close", kind: kindFeed, ids: random, prep: prepWarm},
-	{key: "feed-cold", title: "cold feed, users(ids:) 20, FLUSHDB first", kind: kindFeed, keepAlive: true,
+	{key: "feed", title: "warm feed, users(ids:) 20 [/v1_0/authors]", kind: kindFeed, keepAlive: true, ids: random, prep: prepWarm, mget: true, local: allUsers},
+	{key: "feed-close", title: "warm feed, Connection: close", kind: kindFeed, ids: random, prep: prepWarm, local: allUsers},
+	{key: "hot", title: "hot keys: users(ids:) of the same 20 [/v1_0/authors]", kind: kindFeed, keepAlive: true,
+		ids: func(users int) idSource { return fixedIDs(hotIDs(users)) }, prep: prepWarm, local: hotIDs},
+	{key: "feed-cold", title: "cold feed, users(ids:) 20, FLUSHDB first", kind: kindFeed, keepAlive: true, cold: true,
 		ids: func(users int) idSource { return newFreshIDs(1, users) }, prep: prepCold},
 	{key: "unknown", title: "unknown ids, negative cache", kind: kindUser, keepAlive: true, flaskStatus: http.StatusNotFound,
-		ids: func(users int) idSource { return randomIDs{users + 1, users + unknownIDs} }, prep: prepUnknown},
-	{key: "aliases", title: "warm feed, 20 aliased user(id) [Flask: /v1_0/authors]", kind: kindAliases, keepAlive: true, ids: random, prep: prepWarm},
+		ids: func(users int) idSource { return randomIDs{users + 1, users + unknownIDs} }, prep: prepUnknown,
+		local: func(users int) []int { return idRange(users+1, users+unknownIDs) }},
+	{key: "aliases", title: "warm feed, 20 aliased user(id) [Flask: /v1_0/authors]", kind: kindAliases, keepAlive: true, ids: random, prep: prepWarm, local: allUsers},
 }
 
 func scenarioKeys() []string {
@@ -326,6 +384,8 @@ func (b *bench) all(ctx context.Context) error {
 	b.machine = b.describe(ctx)
 	fmt.Fprintf(b.out, "%s\n%s per run; concurrency %v; servers: %s\n", b.machine, b.o.duration, b.o.concurrency, b.serverNames())
 	b.waitTests(ctx)
+	b.memory(ctx, b.servers[0], memMain, "after start")
+	b.tier = b.mem[0].tier.present
 	if err := prepWarm(ctx, b, nil); err != nil {
 		return err
 	}
@@ -353,9 +413,9 @@ func (b *bench) all(ctx context.Context) error {
 					return fmt.Errorf("%s c=%d %s: %w", sc.key, c, srv.name, err)
 				}
 				b.results[runKey{sc.key, c, srv.name}] = m
-				fmt.Fprintf(b.out, "%-10s c=%-3d %-8s %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  errors %d  redis %5.2f/req  SELECT %5.2f/req  server CPU %.3f ms/req  other CPU %2.0f%%\n",
-					sc.key, c, srv.name, m.rps(), ms(m.p50), ms(m.p99), m.errors, m.perReq(m.redisTotal()), m.perReq(m.selects),
-					m.msPerReq(m.srvTicks), m.otherCPU(ncpu))
+				fmt.Fprintf(b.out, "%-10s c=%-3d %-8s %8.0f req/s  server CPU %.3f ms/req  p50 %6.2f ms  p99 %7.2f ms  errors %d  redis %5.2f/req  SELECT %5.2f/req  local hit %s  other CPU %2.0f%%\n",
+					sc.key, c, srv.name, m.rps(), m.msPerReq(m.srvTicks), ms(m.p50), ms(m.p99), m.errors, m.perReq(m.redisTotal()),
+					m.perReq(m.selects), m.local.hitPct(), m.otherCPU(ncpu))
 				for _, e := range m.errSample {
 					fmt.Fprintf(b.out, "    error: %s\n", e)
 				}
@@ -365,7 +425,11 @@ func (b *bench) all(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	b.memory(ctx, b.servers[0], memMain, "after the scenarios")
+	if !b.o.localWarmup {
+		return nil
+	}
+	return b.allLocal(ctx)
 }
 
 // describe names the machine and the software measured.
@@ -399,6 +463,9 @@ func (b *bench) one(ctx context.Context, sc scenario, c int, srv *process) (meas
 	if err := sc.prep(ctx, b, srv); err != nil {
 		return measure{}, err
 	}
+	if err := b.fillLocal(ctx, sc, srv); err != nil {
+		return measure{}, err
+	}
 	if !sc.keepAlive || srv.name == "Flask" {
 		b.waitTimeWait(ctx)
 	}
@@ -407,6 +474,9 @@ func (b *bench) one(ctx context.Context, sc scenario, c int, srv *process) (meas
 	if flaskStatus == 0 {
 		flaskStatus = http.StatusOK
 	}
+	// /metrics is read outside the counted span: its CPU and its Go
+	// collector's work are not a request's.
+	tier := scrapeLocal(ctx, srv)
 	snap, err := b.cnt.begin(ctx, srv)
 	if err != nil {
 		return measure{}, err
@@ -414,6 +484,7 @@ func (b *bench) one(ctx context.Context, sc scenario, c int, srv *process) (meas
 	l := attack(ctx, targeter(srv, sc.kind, sc.ids(b.o.users), b.token), c, b.o.duration, sc.keepAlive, answerOK(srv, flaskStatus))
 	m, err := b.cnt.end(ctx, srv, snap, l)
 	m.tests = tests || len(runningTests()) > 0
+	m.local = localBetween(tier, scrapeLocal(ctx, srv))
 	return m, err
 }
 
