@@ -279,34 +279,7 @@ func (l load) one(client *http.Client, ids []int64) record {
 		return fail(verdictFailed, false, "not JSON: %v: %s", err, raw)
 	}
 
-	// One answer per id, from data and from the errors at its path.
-	answers := make([]answer, len(ids))
-	errAt := map[string]*servertest.GQLError{}
-	for i := range r.Errors {
-		errAt[servertest.PathString(r.Errors[i].Path)] = &r.Errors[i]
-	}
-	used := 0
-	if len(ids) == 1 {
-		a := &answers[0]
-		if d, ok := r.Data["user"]; ok {
-			a.present = json.Unmarshal(d, &a.user) == nil
-		}
-		if a.err = errAt["user"]; a.err != nil {
-			used++
-		}
-	} else {
-		var us []*servertest.User
-		if d, ok := r.Data["users"]; ok && json.Unmarshal(d, &us) == nil && len(us) == len(ids) {
-			for i := range us {
-				answers[i].user, answers[i].present = us[i], true
-			}
-		}
-		for i := range ids {
-			if answers[i].err = errAt[fmt.Sprintf("users.%d", i)]; answers[i].err != nil {
-				used++
-			}
-		}
-	}
+	answers, used := answersOf(ids, r.Data, r.Errors)
 	if used != len(r.Errors) {
 		return fail(verdictFailed, false, "errors at no id's path: %s", raw)
 	}
@@ -319,4 +292,36 @@ func (l load) one(client *http.Client, ids []int64) record {
 	}
 	rec.end = time.Now()
 	return rec
+}
+
+// answersOf is one answer per id, from data and from the errors at its
+// path, and how many of the errors were at an id's path.
+func answersOf(ids []int64, data map[string]json.RawMessage, errs []servertest.GQLError) (answers []answer, used int) {
+	answers = make([]answer, len(ids))
+	errAt := map[string]*servertest.GQLError{}
+	for i := range errs {
+		errAt[servertest.PathString(errs[i].Path)] = &errs[i]
+	}
+	if len(ids) == 1 {
+		a := &answers[0]
+		if d, ok := data["user"]; ok {
+			a.present = json.Unmarshal(d, &a.user) == nil
+		}
+		if a.err = errAt["user"]; a.err != nil {
+			used++
+		}
+		return answers, used
+	}
+	var us []*servertest.User
+	if d, ok := data["users"]; ok && json.Unmarshal(d, &us) == nil && len(us) == len(ids) {
+		for i := range us {
+			answers[i].user, answers[i].present = us[i], true
+		}
+	}
+	for i := range ids {
+		if answers[i].err = errAt[fmt.Sprintf("users.%d", i)]; answers[i].err != nil {
+			used++
+		}
+	}
+	return answers, used
 }

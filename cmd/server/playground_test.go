@@ -91,80 +91,8 @@ func TestPlaygroundInBrowser(t *testing.T) {
 
 	dir := servertest.ArtifactDir(t)
 	prev := ""
-	for _, tc := range []struct {
-		name, query, want, shot string
-	}{
-		{
-			name:  "user(id:)",
-			query: `{ user(id: "3") { id name } }`,
-			want:  `{"data":{"user":{"id":"3","name":"头条用户3"}}}`,
-			shot:  "playground-user.png",
-		},
-		{
-			// The demo token the embedded mode puts in the headers editor.
-			name:  "me, with the Playground's default Authorization header",
-			query: `{ me { id name } }`,
-			want:  `{"data":{"me":{"id":"1","name":"user1"}}}`,
-			shot:  "playground-me.png",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			q, _ := json.Marshal(tc.query)
-			p, _ := json.Marshal(prev)
-			// The query goes in through CodeMirror's own API: typed keys
-			// would meet its bracket auto-closing and completion popups.
-			// The run is a real click on the run button.
-			if err := chromedp.Do(ctx,
-				chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).CodeMirror.setValue(%s)`, servertest.QueryEditor, q)),
-				chromedp.Click(servertest.RunButton),
-			); err != nil {
-				fail(t, "run %s in the Playground: %v", tc.query, err)
-			}
-			// The answer is in when the response editor holds JSON other
-			// than the previous answer.
-			got, err := chromedp.Run(ctx, chromedp.Poll[string](fmt.Sprintf(`(() => {
-				const el = document.querySelector(%q);
-				const v = el ? el.CodeMirror.getValue() : '';
-				try { JSON.parse(v); } catch { return ''; }
-				return v !== %s ? v : '';
-			})()`, servertest.ResponseEditor, p), chromedp.WithPollingTimeout(30*time.Second)))
-			if err != nil {
-				fail(t, "no answer to %s in the Playground: %v", tc.query, err)
-			}
-			shown, err := chromedp.Run(ctx, chromedp.Text(servertest.ResponseEditor))
-			if err != nil {
-				fail(t, "read the response pane: %v", err)
-			}
-			png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-			if err != nil {
-				fail(t, "screenshot: %v", err)
-			}
-			prev = got
-			shotPath := filepath.Join(dir, tc.shot)
-			if err := os.WriteFile(shotPath, png, 0o644); err != nil {
-				t.Errorf("save the screenshot: %v", err)
-			}
-			t.Logf("screenshot: %s", shotPath)
-
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, []byte(got)); err != nil {
-				t.Fatalf("the response editor holds %q: %v", got, err)
-			}
-			if compact.String() != tc.want {
-				t.Errorf("the Playground shows\n%s\nwant %s", got, tc.want)
-			}
-			// What a person sees: the rendered lines, not only the editor's
-			// model.
-			var answer struct {
-				Data map[string]struct{ Name string }
-			}
-			_ = json.Unmarshal([]byte(tc.want), &answer)
-			for _, u := range answer.Data {
-				if !strings.Contains(shown, `"`+u.Name+`"`) {
-					t.Errorf("the response pane's visible text has no %q:\n%s", u.Name, shown)
-				}
-			}
-		})
+	for _, tc := range playgroundQueries {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, ctx, dir, &prev, fail) })
 	}
 
 	served, refused := cdn.Report()
@@ -175,5 +103,86 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	}
 	if errs := console.Errors(); len(errs) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// playgroundQuery is a query TestPlaygroundInBrowser runs in the page, the
+// answer it wants shown, and the file of its screenshot.
+type playgroundQuery struct{ name, query, want, shot string }
+
+var playgroundQueries = []playgroundQuery{
+	{
+		name:  "user(id:)",
+		query: `{ user(id: "3") { id name } }`,
+		want:  `{"data":{"user":{"id":"3","name":"头条用户3"}}}`,
+		shot:  "playground-user.png",
+	},
+	{
+		// The demo token the embedded mode puts in the headers editor.
+		name:  "me, with the Playground's default Authorization header",
+		query: `{ me { id name } }`,
+		want:  `{"data":{"me":{"id":"1","name":"user1"}}}`,
+		shot:  "playground-me.png",
+	},
+}
+
+// run runs q in the Playground of ctx, whose last answer was *prev (which
+// it sets to q's), and saves a screenshot in dir; fail reports what the
+// page and the server said.
+func (pq playgroundQuery) run(t *testing.T, ctx context.Context, dir string, prev *string, fail func(*testing.T, string, ...any)) {
+	q, _ := json.Marshal(pq.query)
+	p, _ := json.Marshal(*prev)
+	// The query goes in through CodeMirror's own API: typed keys
+	// would meet its bracket auto-closing and completion popups.
+	// The run is a real click on the run button.
+	if err := chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).CodeMirror.setValue(%s)`, servertest.QueryEditor, q)),
+		chromedp.Click(servertest.RunButton),
+	); err != nil {
+		fail(t, "run %s in the Playground: %v", pq.query, err)
+	}
+	// The answer is in when the response editor holds JSON other
+	// than the previous answer.
+	got, err := chromedp.Run(ctx, chromedp.Poll[string](fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		const v = el ? el.CodeMirror.getValue() : '';
+		try { JSON.parse(v); } catch { return ''; }
+		return v !== %s ? v : '';
+	})()`, servertest.ResponseEditor, p), chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		fail(t, "no answer to %s in the Playground: %v", pq.query, err)
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Text(servertest.ResponseEditor))
+	if err != nil {
+		fail(t, "read the response pane: %v", err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		fail(t, "screenshot: %v", err)
+	}
+	*prev = got
+	shotPath := filepath.Join(dir, pq.shot)
+	if err := os.WriteFile(shotPath, png, 0o644); err != nil {
+		t.Errorf("save the screenshot: %v", err)
+	}
+	t.Logf("screenshot: %s", shotPath)
+
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(got)); err != nil {
+		t.Fatalf("the response editor holds %q: %v", got, err)
+	}
+	if compact.String() != pq.want {
+		t.Errorf("the Playground shows\n%s\nwant %s", got, pq.want)
+	}
+	// What a person sees: the rendered lines, not only the editor's
+	// model.
+	var answer struct {
+		Data map[string]struct{ Name string }
+	}
+	_ = json.Unmarshal([]byte(pq.want), &answer)
+	for _, u := range answer.Data {
+		if !strings.Contains(shown, `"`+u.Name+`"`) {
+			t.Errorf("the response pane's visible text has no %q:\n%s", u.Name, shown)
+		}
 	}
 }

@@ -60,13 +60,51 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 		headline.User{ID: authPublicID, Name: fmt.Sprintf("public-%d", authPublicID)},
 		headline.User{ID: authViewerID, Name: fmt.Sprintf("viewer-%d", authViewerID)},
 	)
-	valid := servertest.Token(t, servertest.TokenOptions{UserID: authViewerID})
+	cases := badTokenCases(t, authViewerID, authMissingID)
+	query := fmt.Sprintf(`{ me { id name } u: user(id: "%d") { name } }`, authPublicID)
+	for _, tc := range cases {
+		t.Run(tc.name+" leaves me null and user served", func(t *testing.T) {
+			var headers []string
+			if tc.authorization != "" {
+				headers = []string{"Authorization", tc.authorization}
+			}
+			r := s.Post(t, query, nil, headers...)
+			if r.Status != 200 {
+				t.Errorf("status = %d, want 200: %s", r.Status, r.Raw)
+			}
+			if got := string(r.Data["me"]); got != "null" {
+				t.Errorf("me = %s, want null", got)
+			}
+			if got, want := r.Code("me"), headline.ECodeUnauthenticated; got != want {
+				t.Errorf("me's extensions.code = %q, want %q: %s", got, want, r.Raw)
+			}
+			if len(r.Errors) != 1 {
+				t.Errorf("got %d errors, want only the one at me: %s", len(r.Errors), r.Raw)
+			}
+			if tc.wantMessage != "" && len(r.Errors) > 0 {
+				if got := r.Errors[0].Message; got != tc.wantMessage {
+					t.Errorf("message = %q, want %q", got, tc.wantMessage)
+				}
+			}
+			if u := r.User(t, "u"); u == nil || u.Name != fmt.Sprintf("public-%d", authPublicID) {
+				t.Errorf("u = %+v, want user %d whatever the token: %s", u, authPublicID, r.Raw)
+			}
+		})
+	}
+}
 
-	cases := []struct {
-		name          string
-		authorization string // "" sends no Authorization header
-		wantMessage   string // checked when not empty
-	}{
+// badTokenCase is an Authorization header that must leave me null.
+type badTokenCase struct {
+	name          string
+	authorization string // "" sends no Authorization header
+	wantMessage   string // checked when not empty
+}
+
+// badTokenCases are the headers that name no viewer, where viewerID is the
+// user the valid tokens name and missingID names no user.
+func badTokenCases(t *testing.T, authViewerID, authMissingID int64) []badTokenCase {
+	valid := servertest.Token(t, servertest.TokenOptions{UserID: authViewerID})
+	return []badTokenCase{
 		{name: "no Authorization header", authorization: "", wantMessage: "User must be authorized."},
 		{name: "Bearer with an empty token", authorization: "Bearer "},
 		{name: "Bearer without a space or token", authorization: "Bearer"},
@@ -101,36 +139,6 @@ func TestBadTokensLeavePublicFieldsServed(t *testing.T) {
 		{name: "nbf an hour ahead", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authViewerID, Claims: jwt.MapClaims{"nbf": time.Now().Add(time.Hour).Unix()}})},
 		{name: "a valid token over 2048 bytes", authorization: "Bearer " + paddedToken(t, authViewerID, maxTokenBytes, true)},
 		{name: "a valid token for an id with no user", authorization: "Bearer " + servertest.Token(t, servertest.TokenOptions{UserID: authMissingID}), wantMessage: "User must be authorized."},
-	}
-	query := fmt.Sprintf(`{ me { id name } u: user(id: "%d") { name } }`, authPublicID)
-	for _, tc := range cases {
-		t.Run(tc.name+" leaves me null and user served", func(t *testing.T) {
-			var headers []string
-			if tc.authorization != "" {
-				headers = []string{"Authorization", tc.authorization}
-			}
-			r := s.Post(t, query, nil, headers...)
-			if r.Status != 200 {
-				t.Errorf("status = %d, want 200: %s", r.Status, r.Raw)
-			}
-			if got := string(r.Data["me"]); got != "null" {
-				t.Errorf("me = %s, want null", got)
-			}
-			if got, want := r.Code("me"), headline.ECodeUnauthenticated; got != want {
-				t.Errorf("me's extensions.code = %q, want %q: %s", got, want, r.Raw)
-			}
-			if len(r.Errors) != 1 {
-				t.Errorf("got %d errors, want only the one at me: %s", len(r.Errors), r.Raw)
-			}
-			if tc.wantMessage != "" && len(r.Errors) > 0 {
-				if got := r.Errors[0].Message; got != tc.wantMessage {
-					t.Errorf("message = %q, want %q", got, tc.wantMessage)
-				}
-			}
-			if u := r.User(t, "u"); u == nil || u.Name != fmt.Sprintf("public-%d", authPublicID) {
-				t.Errorf("u = %+v, want user %d whatever the token: %s", u, authPublicID, r.Raw)
-			}
-		})
 	}
 }
 

@@ -17,12 +17,30 @@ import (
 // TestCORS sends what a browser sends, a preflight and then the request,
 // and checks the headers the browser decides by.
 func TestCORS(t *testing.T) {
-	// As a browser lists them (the Fetch standard): lower case, sorted.
-	const apolloHeaders = "apollo-require-preflight,apollographql-client-name,apollographql-client-version,authorization,content-type,x-request-id"
 	narrowed := newTestServer(t, func(c *testConfig) { c.API.CORSAllowedOrigins = "https://app.example.com, https://*.toutiao.example" })
 	anyOrigin := newTestServer(t)
 	id := storetest.IDs(t, 1)
 	narrowed.ReplaceUsers(t, headline.User{ID: id, Name: fmt.Sprintf("cors-%d", id)})
+	for _, tc := range corsCases(narrowed, anyOrigin, id) {
+		t.Run(tc.name, tc.check)
+	}
+}
+
+// corsCase is one request of TestCORS and the answer it wants.
+type corsCase struct {
+	name       string
+	req        *http.Request
+	wantStatus int
+	wantBody   string // "" for a preflight
+	// The CORS response headers, exactly; "" means absent.
+	allowOrigin, allowMethods, allowHeaders, maxAge, expose string
+}
+
+// corsCases are TestCORS's requests, to narrowed (CORS_ALLOWED_ORIGINS set)
+// and anyOrigin (not set), for user id.
+func corsCases(narrowed, anyOrigin *testServer, id int64) []corsCase {
+	// As a browser lists them (the Fetch standard): lower case, sorted.
+	const apolloHeaders = "apollo-require-preflight,apollographql-client-name,apollographql-client-version,authorization,content-type,x-request-id"
 	query := fmt.Sprintf(`{ user(id: "%d") { name } }`, id)
 	wantBody := fmt.Sprintf(`{"data":{"user":{"name":"cors-%d"}}}`, id)
 
@@ -50,14 +68,7 @@ func TestCORS(t *testing.T) {
 		return req
 	}
 
-	for _, tc := range []struct {
-		name       string
-		req        *http.Request
-		wantStatus int
-		wantBody   string // "" for a preflight
-		// The CORS response headers, exactly; "" means absent.
-		allowOrigin, allowMethods, allowHeaders, maxAge, expose string
-	}{
+	return []corsCase{
 		{
 			name: "preflight from an allowed origin with Apollo's headers",
 			req:  preflight(narrowed, "https://app.example.com", "POST", apolloHeaders), wantStatus: 204,
@@ -103,40 +114,40 @@ func TestCORS(t *testing.T) {
 			name: "default: POST from any origin", req: post(anyOrigin, "http://localhost:3000"),
 			wantStatus: 200, wantBody: wantBody, allowOrigin: "*", expose: "X-Request-Id",
 		},
+	}
+}
+
+func (tc corsCase) check(t *testing.T) {
+	resp, err := http.DefaultClient.Do(tc.req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.TrimSuffix(string(b), "\n")
+	if resp.StatusCode != tc.wantStatus {
+		t.Errorf("status %d, want %d", resp.StatusCode, tc.wantStatus)
+	}
+	if body != tc.wantBody {
+		t.Errorf("body %q, want %q", body, tc.wantBody)
+	}
+	for _, h := range []struct{ name, want string }{
+		{"Access-Control-Allow-Origin", tc.allowOrigin},
+		{"Access-Control-Allow-Methods", tc.allowMethods},
+		{"Access-Control-Allow-Headers", tc.allowHeaders},
+		{"Access-Control-Max-Age", tc.maxAge},
+		{"Access-Control-Expose-Headers", tc.expose},
+		{"Access-Control-Allow-Credentials", ""}, // tokens are headers, not cookies
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			resp, err := http.DefaultClient.Do(tc.req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			body := strings.TrimSuffix(string(b), "\n")
-			if resp.StatusCode != tc.wantStatus {
-				t.Errorf("status %d, want %d", resp.StatusCode, tc.wantStatus)
-			}
-			if body != tc.wantBody {
-				t.Errorf("body %q, want %q", body, tc.wantBody)
-			}
-			for _, h := range []struct{ name, want string }{
-				{"Access-Control-Allow-Origin", tc.allowOrigin},
-				{"Access-Control-Allow-Methods", tc.allowMethods},
-				{"Access-Control-Allow-Headers", tc.allowHeaders},
-				{"Access-Control-Max-Age", tc.maxAge},
-				{"Access-Control-Expose-Headers", tc.expose},
-				{"Access-Control-Allow-Credentials", ""}, // tokens are headers, not cookies
-			} {
-				if got := strings.Join(resp.Header.Values(h.name), ","); got != h.want {
-					t.Errorf("%s: %q, want %q", h.name, got, h.want)
-				}
-			}
-			if !strings.Contains(resp.Header.Get("Vary"), "Origin") {
-				t.Errorf("Vary %q does not name Origin: a shared cache would serve one origin's grant to another", resp.Header.Values("Vary"))
-			}
-		})
+		if got := strings.Join(resp.Header.Values(h.name), ","); got != h.want {
+			t.Errorf("%s: %q, want %q", h.name, got, h.want)
+		}
+	}
+	if !strings.Contains(resp.Header.Get("Vary"), "Origin") {
+		t.Errorf("Vary %q does not name Origin: a shared cache would serve one origin's grant to another", resp.Header.Values("Vary"))
 	}
 }
 

@@ -61,23 +61,38 @@ func showBytes(u servertest.User) string {
 
 func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 	s := newTestServer(t)
-	// Each row is a user of its own, and each name it sets is unique by
-	// that user's id, n(i) for the i-th row.
+	// Each row is a user of its own, first+i for the i-th row.
 	const rows = 60
 	first := storetest.IDs(t, rows)
+	for i, tc := range exactCases(first) {
+		t.Run(tc.name, func(t *testing.T) {
+			if i >= rows {
+				t.Fatalf("row %d is past the %d ids this test took", i, rows)
+			}
+			s.checkExact(t, first+int64(i), tc)
+		})
+	}
+}
+
+// exactCase is an updateMe input of TestUpdateMeStoresExactlyWhatItAccepted.
+type exactCase struct {
+	name string
+	in   map[string]any
+	// want changes the starting profile into the one stored; nil: the
+	// input is refused with BAD_USER_INPUT naming field, and the row
+	// keeps every byte.
+	want       func(u *headline.User)
+	field, msg string
+}
+
+// exactCases are the inputs, the i-th for user first+i; each name one sets
+// is unique by that user's id, n(i).
+func exactCases(first int64) []exactCase {
 	n := func(i int64) string { return fmt.Sprint(first + i) }
 	// 27 four-byte characters, and the last 5 digits of the id.
 	emoji32 := strings.Repeat("\U0001f642", 27) + fmt.Sprintf("%05d", (first+5)%100000)
 	photo128 := "https://img.example.com/" + strings.Repeat("\u56fe", 128-len("https://img.example.com/"))
-	for i, tc := range []struct {
-		name string
-		in   map[string]any
-		// want changes the starting profile into the one stored; nil: the
-		// input is refused with BAD_USER_INPUT naming field, and the row
-		// keeps every byte.
-		want       func(u *headline.User)
-		field, msg string
-	}{
+	return []exactCase{
 		{name: "an ASCII name",
 			in: map[string]any{"name": "ascii " + n(0)}, want: func(u *headline.User) { u.Name = "ascii " + n(0) }},
 		{name: "a Chinese name and intro",
@@ -133,38 +148,35 @@ func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 		{name: "a name of a braille blank between spaces", in: map[string]any{"name": " \u2800 "}, field: "name", msg: "must not be empty"},
 		{name: "a photo with a user and password", in: map[string]any{"photo": "http://user:pass@img.example.com/a.png"}, field: "photo", msg: "credentials"},
 		{name: "a photo with a user", in: map[string]any{"photo": "https://user@img.example.com/a.png"}, field: "photo", msg: "credentials"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if i >= rows {
-				t.Fatalf("row %d is past the %d ids this test took", i, rows)
-			}
-			id := first + int64(i)
-			before := updateProfile(id)
-			s.ReplaceUsers(t, before)
-			r := s.UpdateMe(t, id, tc.in)
-			stored := s.storedBytes(t, id)
-			if tc.want == nil {
-				wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
-				if got, want := showBytes(stored), showBytes(*asJSON(&before)); got != want {
-					t.Errorf("a refused update changed the row: MySQL has %s, want %s", got, want)
-				}
-				return
-			}
-			if len(r.Errors) > 0 {
-				t.Fatalf("refused: %s", r.Raw)
-			}
-			answer := r.User(t, "updateMe")
-			if answer == nil {
-				t.Fatalf("updateMe = null: %s", r.Raw)
-			}
-			if got, want := showBytes(stored), showBytes(*answer); got != want {
-				t.Errorf("MySQL has %s, the answer says %s", got, want)
-			}
-			want := before
-			tc.want(&want)
-			if got, want := showBytes(stored), showBytes(*asJSON(&want)); got != want {
-				t.Errorf("MySQL has %s, want what was sent: %s", got, want)
-			}
-		})
+	}
+}
+
+// checkExact sends tc's input as user id and checks every byte stored.
+func (s *testServer) checkExact(t *testing.T, id int64, tc exactCase) {
+	before := updateProfile(id)
+	s.ReplaceUsers(t, before)
+	r := s.UpdateMe(t, id, tc.in)
+	stored := s.storedBytes(t, id)
+	if tc.want == nil {
+		wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
+		if got, want := showBytes(stored), showBytes(*asJSON(&before)); got != want {
+			t.Errorf("a refused update changed the row: MySQL has %s, want %s", got, want)
+		}
+		return
+	}
+	if len(r.Errors) > 0 {
+		t.Fatalf("refused: %s", r.Raw)
+	}
+	answer := r.User(t, "updateMe")
+	if answer == nil {
+		t.Fatalf("updateMe = null: %s", r.Raw)
+	}
+	if got, want := showBytes(stored), showBytes(*answer); got != want {
+		t.Errorf("MySQL has %s, the answer says %s", got, want)
+	}
+	want := before
+	tc.want(&want)
+	if got, want := showBytes(stored), showBytes(*asJSON(&want)); got != want {
+		t.Errorf("MySQL has %s, want what was sent: %s", got, want)
 	}
 }

@@ -101,6 +101,23 @@ func TestFrontendClient(t *testing.T) {
 	hs := httptest.NewServer(rec)
 	t.Cleanup(hs.Close)
 
+	steps, out, stderr := runClient(t, node, hs.URL, reader[0].ID, page1, page2)
+	t.Logf("node client.mjs: %d requests (Node's start included)", len(rec.costs))
+	wants := frontendWants(reader[0], page1, page2)
+	if len(steps) != len(wants) || len(rec.costs) != len(wants) {
+		t.Fatalf("the client printed %d answers and the server saw %d requests, want %d each\nstdout:\n%s\nstderr:\n%s",
+			len(steps), len(rec.costs), len(wants), out, stderr)
+	}
+	for i, w := range wants {
+		got, cost := steps[i], rec.costs[i]
+		t.Run(w.step, func(t *testing.T) { w.check(t, i, got, cost) })
+	}
+}
+
+// runClient runs client.mjs against the server at url as user reader, with
+// the feed's two pages, and returns the steps it printed, and its output.
+func runClient(t *testing.T, node, url string, reader int64, page1, page2 []headline.User) (steps []clientStep, out []byte, stderr string) {
+	t.Helper()
 	ids := func(us []headline.User) []string {
 		out := make([]string, len(us))
 		for i, u := range us {
@@ -115,20 +132,19 @@ func TestFrontendClient(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, "client.mjs")
 	cmd.Dir = frontendDir
 	cmd.Env = append(os.Environ(),
-		"HEADLINE_URL="+hs.URL+"/graphql",
-		"HEADLINE_TOKEN="+mustMint(t, reader[0].ID),
+		"HEADLINE_URL="+url+"/graphql",
+		"HEADLINE_TOKEN="+mustMint(t, reader),
 		"FEED_PAGES="+string(pages),
 	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
 	start := time.Now()
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node client.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+		t.Fatalf("node client.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut.String())
 	}
-	t.Logf("node client.mjs: %d requests in %v (Node's start included)", len(rec.costs), time.Since(start).Round(time.Millisecond))
+	t.Logf("node client.mjs ran %v", time.Since(start).Round(time.Millisecond))
 
-	var steps []clientStep
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -138,7 +154,24 @@ func TestFrontendClient(t *testing.T) {
 		}
 		steps = append(steps, st)
 	}
+	return steps, out, errOut.String()
+}
 
+// unpinned is a count a step does not pin.
+const unpinned = -1
+
+// frontendWant is what one step of client.mjs must get, and cost the server.
+type frontendWant struct {
+	step      string
+	operation string
+	data      any
+	code      string // extensions.code of the one error, "" for none
+	// Redis round trips, MGETs and SELECTs the request cost the server.
+	roundTrips, mgets, selects int
+}
+
+// frontendWants are client.mjs's steps, for the reader and the feed's pages.
+func frontendWants(reader headline.User, page1, page2 []headline.User) []frontendWant {
 	card := func(u headline.User) servertest.User {
 		return servertest.User{ID: fmt.Sprint(u.ID), Name: u.Name, Photo: u.Photo, Intro: u.Intro, Certi: u.Certi}
 	}
@@ -156,57 +189,44 @@ func TestFrontendClient(t *testing.T) {
 		}
 		return out
 	}
-	const unpinned = -1 // a count the step does not pin
-	wants := []struct {
-		step      string
-		operation string
-		data      any
-		code      string // extensions.code of the one error, "" for none
-		// Redis round trips, MGETs and SELECTs the request cost the server.
-		roundTrips, mgets, selects int
-	}{
-		{"me", "Me", map[string]any{"me": card(reader[0])}, "", unpinned, 1, 1},
+	return []frontendWant{
+		{"me", "Me", map[string]any{"me": card(reader)}, "", unpinned, 1, 1},
 		{"me without a token", "Me", map[string]any{"me": nil}, "UNAUTHENTICATED", 0, 0, 0},
 		{"feed page 1, users(ids:), cold", "FeedAuthors", map[string]any{"users": cards(page1)}, "", unpinned, 1, 1},
 		{"feed page 1, users(ids:), warm", "FeedAuthors", map[string]any{"users": cards(page1)}, "", 1, 1, 0},
 		{"feed page 2, aliased user(id:), cold", "FeedAuthorsAliased", aliased(page2), "", unpinned, 1, 1},
 		{"feed page 2, aliased user(id:), warm", "FeedAuthorsAliased", aliased(page2), "", 1, 1, 0},
-		{"me, warm", "Me", map[string]any{"me": card(reader[0])}, "", 1, 1, 0},
+		{"me, warm", "Me", map[string]any{"me": card(reader)}, "", 1, 1, 0},
 	}
-	if len(steps) != len(wants) || len(rec.costs) != len(wants) {
-		t.Fatalf("the client printed %d answers and the server saw %d requests, want %d each\nstdout:\n%s\nstderr:\n%s",
-			len(steps), len(rec.costs), len(wants), out, stderr.String())
+}
+
+// check compares the i-th step the client printed, and what it cost, with w.
+func (w frontendWant) check(t *testing.T, i int, got clientStep, cost requestCost) {
+	if got.Step != w.step || cost.operation != w.operation || cost.status != http.StatusOK {
+		t.Fatalf("request %d: client step %q, server saw operation %q with status %d; want %q, %q, 200",
+			i, got.Step, cost.operation, cost.status, w.step, w.operation)
 	}
-	for i, w := range wants {
-		got, cost := steps[i], rec.costs[i]
-		t.Run(w.step, func(t *testing.T) {
-			if got.Step != w.step || cost.operation != w.operation || cost.status != http.StatusOK {
-				t.Fatalf("request %d: client step %q, server saw operation %q with status %d; want %q, %q, 200",
-					i, got.Step, cost.operation, cost.status, w.step, w.operation)
-			}
-			if !sameJSON(t, got.Data, w.data) {
-				wantJSON, _ := json.Marshal(w.data)
-				t.Errorf("data:\n got  %s\n want %s", got.Data, wantJSON)
-			}
-			var codes, wantCodes []string
-			for _, e := range got.Errors {
-				c, _ := e.Extensions["code"].(string)
-				codes = append(codes, c)
-			}
-			if w.code != "" {
-				wantCodes = []string{w.code}
-			}
-			if !reflect.DeepEqual(codes, wantCodes) {
-				t.Errorf("error codes %q, want %q", codes, wantCodes)
-			}
-			t.Logf("%s: %d Redis round trips, %d MGET, %d SELECT", w.operation, cost.roundTrips, cost.mgets, cost.selects)
-			if w.roundTrips != unpinned && cost.roundTrips != w.roundTrips {
-				t.Errorf("%d Redis round trips, want %d", cost.roundTrips, w.roundTrips)
-			}
-			if cost.mgets != w.mgets || cost.selects != w.selects {
-				t.Errorf("%d MGET and %d SELECT, want %d and %d", cost.mgets, cost.selects, w.mgets, w.selects)
-			}
-		})
+	if !sameJSON(t, got.Data, w.data) {
+		wantJSON, _ := json.Marshal(w.data)
+		t.Errorf("data:\n got  %s\n want %s", got.Data, wantJSON)
+	}
+	var codes, wantCodes []string
+	for _, e := range got.Errors {
+		c, _ := e.Extensions["code"].(string)
+		codes = append(codes, c)
+	}
+	if w.code != "" {
+		wantCodes = []string{w.code}
+	}
+	if !reflect.DeepEqual(codes, wantCodes) {
+		t.Errorf("error codes %q, want %q", codes, wantCodes)
+	}
+	t.Logf("%s: %d Redis round trips, %d MGET, %d SELECT", w.operation, cost.roundTrips, cost.mgets, cost.selects)
+	if w.roundTrips != unpinned && cost.roundTrips != w.roundTrips {
+		t.Errorf("%d Redis round trips, want %d", cost.roundTrips, w.roundTrips)
+	}
+	if cost.mgets != w.mgets || cost.selects != w.selects {
+		t.Errorf("%d MGET and %d SELECT, want %d and %d", cost.mgets, cost.selects, w.mgets, w.selects)
 	}
 }
 

@@ -245,46 +245,12 @@ func TestComplexityLimit(t *testing.T) {
 		// error, so the POST transport answers it with 200, not the 422 its
 		// doc comment promises; the operation never runs.
 		t.Run(tc.name+" is refused with COMPLEXITY_LIMIT_EXCEEDED and looks nothing up", func(t *testing.T) {
-			s.ResetCounts()
-			r := s.Post(t, tc.query, nil)
-			if got, want := r.Status, http.StatusOK; got != want {
-				t.Errorf("status = %d, want %d", got, want)
-			}
-			if len(r.Errors) != 1 {
-				t.Fatalf("got %d errors, want 1: %.300s", len(r.Errors), r.Raw)
-			}
-			e := r.Errors[0]
-			if got, want := e.Extensions["code"], "COMPLEXITY_LIMIT_EXCEEDED"; got != want {
-				t.Errorf("extensions.code = %v, want %q", got, want)
-			}
-			if want := fmt.Sprintf("operation has complexity %d, which exceeds the limit of %d", tc.wantComplexity, limit); e.Message != want {
-				t.Errorf("message = %q, want %q", e.Message, want)
-			}
-			if r.Data != nil {
-				t.Errorf("data = %v, want none", r.Data)
-			}
-			s.requireNoLookups(t)
+			s.wantComplexityRefused(t, tc.query, tc.wantComplexity, limit)
 		})
 	}
 
 	t.Run("a query of complexity 1000, at the limit, is served in one batch", func(t *testing.T) {
-		s.ResetCounts()
-		r := s.Post(t, complexityQuery(first, last+` { id name }`), nil)
-		if r.Status != http.StatusOK || len(r.Errors) > 0 {
-			t.Fatalf("status %d, errors: %.300s", r.Status, r.Raw)
-		}
-		if got := len(r.Users(t, "a")); got != 100 {
-			t.Errorf("a: got %d users, want 100", got)
-		}
-		if got := len(r.Users(t, "b")); got != 99 {
-			t.Errorf("b: got %d users, want 99", got)
-		}
-		if u := r.User(t, "c"); u == nil || u.Name != fmt.Sprintf("u%d", first+99) {
-			t.Errorf("c = %+v, want user %d", u, first+99)
-		}
-		if got := s.RC.Count("MGET"); got != 1 {
-			t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
-		}
+		s.wantComplexityServed(t, first, last)
 	})
 
 	// Thousands of aliased fields never reach the complexity limit: the
@@ -299,27 +265,79 @@ func TestComplexityLimit(t *testing.T) {
 		{120, "GRAPHQL_VALIDATION_FAILED", "operation has 120 aliased fields, which exceeds the limit of 100"},
 	} {
 		t.Run(fmt.Sprintf("%d aliased user fields are refused with 422 and look nothing up", tc.n), func(t *testing.T) {
-			s.ResetCounts()
-			r := s.Post(t, aliasedUsers(first, tc.n), nil)
-			if got, want := r.Status, http.StatusUnprocessableEntity; got != want {
-				t.Errorf("status = %d, want %d", got, want)
-			}
-			if len(r.Errors) != 1 {
-				t.Fatalf("got %d errors, want 1: %.300s", len(r.Errors), r.Raw)
-			}
-			e := r.Errors[0]
-			if got := e.Extensions["code"]; got != tc.code {
-				t.Errorf("extensions.code = %v, want %q", got, tc.code)
-			}
-			if got := e.Message; got != tc.msg {
-				t.Errorf("message = %q, want %q", got, tc.msg)
-			}
-			if r.Data != nil {
-				t.Errorf("data = %v, want none", r.Data)
-			}
-			s.requireNoLookups(t)
+			s.wantAliasesRefused(t, aliasedUsers(first, tc.n), tc.code, tc.msg)
 		})
 	}
+}
+
+// wantComplexityRefused posts query, of complexity wantComplexity, and
+// wants it refused over limit before any lookup.
+func (s *testServer) wantComplexityRefused(t *testing.T, query string, wantComplexity, limit int) {
+	s.ResetCounts()
+	r := s.Post(t, query, nil)
+	if got, want := r.Status, http.StatusOK; got != want {
+		t.Errorf("status = %d, want %d", got, want)
+	}
+	if len(r.Errors) != 1 {
+		t.Fatalf("got %d errors, want 1: %.300s", len(r.Errors), r.Raw)
+	}
+	e := r.Errors[0]
+	if got, want := e.Extensions["code"], "COMPLEXITY_LIMIT_EXCEEDED"; got != want {
+		t.Errorf("extensions.code = %v, want %q", got, want)
+	}
+	if want := fmt.Sprintf("operation has complexity %d, which exceeds the limit of %d", wantComplexity, limit); e.Message != want {
+		t.Errorf("message = %q, want %q", e.Message, want)
+	}
+	if r.Data != nil {
+		t.Errorf("data = %v, want none", r.Data)
+	}
+	s.requireNoLookups(t)
+}
+
+// wantComplexityServed posts complexityQuery with last, a user field of
+// first+99, at the complexity limit, and wants it served in one batch.
+func (s *testServer) wantComplexityServed(t *testing.T, first int64, last string) {
+	s.ResetCounts()
+	r := s.Post(t, complexityQuery(first, last+` { id name }`), nil)
+	if r.Status != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("status %d, errors: %.300s", r.Status, r.Raw)
+	}
+	if got := len(r.Users(t, "a")); got != 100 {
+		t.Errorf("a: got %d users, want 100", got)
+	}
+	if got := len(r.Users(t, "b")); got != 99 {
+		t.Errorf("b: got %d users, want 99", got)
+	}
+	if u := r.User(t, "c"); u == nil || u.Name != fmt.Sprintf("u%d", first+99) {
+		t.Errorf("c = %+v, want user %d", u, first+99)
+	}
+	if got := s.RC.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
+	}
+}
+
+// wantAliasesRefused posts query, of too many aliased fields, and wants it
+// refused with 422, code and msg before any lookup.
+func (s *testServer) wantAliasesRefused(t *testing.T, query, code, msg string) {
+	s.ResetCounts()
+	r := s.Post(t, query, nil)
+	if got, want := r.Status, http.StatusUnprocessableEntity; got != want {
+		t.Errorf("status = %d, want %d", got, want)
+	}
+	if len(r.Errors) != 1 {
+		t.Fatalf("got %d errors, want 1: %.300s", len(r.Errors), r.Raw)
+	}
+	e := r.Errors[0]
+	if got := e.Extensions["code"]; got != code {
+		t.Errorf("extensions.code = %v, want %q", got, code)
+	}
+	if got := e.Message; got != msg {
+		t.Errorf("message = %q, want %q", got, msg)
+	}
+	if r.Data != nil {
+		t.Errorf("data = %v, want none", r.Data)
+	}
+	s.requireNoLookups(t)
 }
 
 func seqIDs(first int64, n int) []int64 {
@@ -338,25 +356,7 @@ func TestTransport(t *testing.T) {
 	small := fmt.Sprintf(`{"query":"{ user(id: \"%d\") { name } }"}`, id)
 
 	t.Run("a POST body over MAX_BODY_BYTES is a 4xx with errors and looks nothing up", func(t *testing.T) {
-		body := fmt.Sprintf(`{"query":"{ user(id: \"%d\") { name } }", "variables": {"pad": %q}}`, id, strings.Repeat("x", 2048))
-		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		s.ResetCounts()
-		r := servertest.Do(t, req)
-		if len(r.Errors) == 0 {
-			t.Errorf("no errors: %s", r.Raw)
-		}
-		if strings.Contains(r.Raw, served) {
-			t.Errorf("the oversized request was executed: %s", r.Raw)
-		}
-		s.requireNoLookups(t)
-		if r.Status < 400 || r.Status > 499 {
-			if r.Status == http.StatusOK && !t.Failed() {
-				t.Skip("BUG: limitBody relies on gqlgen's POST transport, which answers a body it cannot read " +
-					"with status 200, so an oversized request looks like a success: " + r.Raw)
-			}
-			t.Errorf("status = %d, want 4xx (413): %s", r.Status, r.Raw)
-		}
+		s.wantOversizedRefused(t, id, served)
 	})
 
 	t.Run("a POST body under MAX_BODY_BYTES is served", func(t *testing.T) {
@@ -418,5 +418,29 @@ func TestTransport(t *testing.T) {
 			}
 			s.requireNoLookups(t)
 		})
+	}
+}
+
+// wantOversizedRefused posts a body over MAX_BODY_BYTES (1024) asking for
+// user id, named served, and wants it refused with a 4xx before any lookup.
+func (s *testServer) wantOversizedRefused(t *testing.T, id int64, served string) {
+	body := fmt.Sprintf(`{"query":"{ user(id: \"%d\") { name } }", "variables": {"pad": %q}}`, id, strings.Repeat("x", 2048))
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	s.ResetCounts()
+	r := servertest.Do(t, req)
+	if len(r.Errors) == 0 {
+		t.Errorf("no errors: %s", r.Raw)
+	}
+	if strings.Contains(r.Raw, served) {
+		t.Errorf("the oversized request was executed: %s", r.Raw)
+	}
+	s.requireNoLookups(t)
+	if r.Status < 400 || r.Status > 499 {
+		if r.Status == http.StatusOK && !t.Failed() {
+			t.Skip("BUG: limitBody relies on gqlgen's POST transport, which answers a body it cannot read " +
+				"with status 200, so an oversized request looks like a success: " + r.Raw)
+		}
+		t.Errorf("status = %d, want 4xx (413): %s", r.Status, r.Raw)
 	}
 }

@@ -89,25 +89,8 @@ func TestRequestLog(t *testing.T) {
 	feed := fmt.Sprintf(`query Feed { users(ids: ["%d", "%d", "%d", "%d"]) { id name } }`, id, id+1, id+2, id+3)
 	one := fmt.Sprintf(`query One { user(id: "%d") { id } }`, id+1)
 
-	// The fields a request line has beyond request_id and time, as JSON
-	// decodes them; duration_ms is checked apart.
-	want := func(op string, hits, misses, joined, rows float64) map[string]any {
-		return map[string]any{"level": "INFO", "msg": "request", "method": "POST", "path": "/graphql", "status": float64(200),
-			"operation": op, "cache_hits": hits, "cache_misses": misses, "joined": joined, "sql_rows": rows}
-	}
-	check := func(t *testing.T, id string, want map[string]any) {
-		t.Helper()
-		got := s.requestLine(t, id)
-		if d, ok := got["duration_ms"].(float64); !ok || d <= 0 || d > 10_000 {
-			t.Errorf("duration_ms = %v, want a positive number of milliseconds", got["duration_ms"])
-		}
-		for _, k := range []string{"time", "request_id", "duration_ms"} {
-			delete(got, k)
-		}
-		if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
-			t.Errorf("request line\n got  %s\n want %s", g, w)
-		}
-	}
+	want := wantLine
+	check := s.checkLine
 
 	for _, tc := range []struct {
 		name, query, sentID string
@@ -146,36 +129,7 @@ func TestRequestLog(t *testing.T) {
 	})
 
 	t.Run("a herd on one cold id: each row is counted once, by the request that read it", func(t *testing.T) {
-		s.ReplaceUsers(t, servertest.SeqUsers(id+4, 1)...)
-		s.ResetCounts()
-		const n = 16
-		ids := make([]string, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { ids[i] = s.send(t, fmt.Sprintf(`{ user(id: "%d") { id } }`, id+4), fmt.Sprintf("herd-%d", i)) })
-		}
-		wg.Wait()
-		var hits, own, joined, rows int
-		for _, id := range ids {
-			l := s.requestLine(t, id)
-			h, m, j, r := l["cache_hits"].(float64), l["cache_misses"].(float64), l["joined"].(float64), l["sql_rows"].(float64)
-			switch {
-			case h == 1 && m == 0 && j == 0 && r == 0:
-				hits++
-			case h == 0 && m == 1 && j == 1 && r == 0:
-				joined++
-			case h == 0 && m == 1 && j == 0 && r <= 1:
-				own++
-			default:
-				t.Errorf("%s: hits %v misses %v joined %v rows %v: not one of a hit, a joined miss or a load", id, h, m, j, r)
-			}
-			rows += int(r)
-		}
-		if selects := s.SQL.Count("SELECT"); rows != selects {
-			t.Errorf("sql_rows add up to %d over the %d lines, but %d SELECTs of one row ran", rows, n, selects)
-		}
-		t.Logf("%d concurrent requests for one cold id: %d hits, %d joined another's load, %d loaded themselves; %d SELECTs",
-			n, hits, joined, own, s.SQL.Count("SELECT"))
+		s.herdOnOneID(t, id+4)
 	})
 
 	// Last: it breaks the server's Redis client.
@@ -194,6 +148,63 @@ func TestRequestLog(t *testing.T) {
 		}
 		check(t, "trace-redis-gone", want("", 0, 1, 0, 1))
 	})
+}
+
+// wantLine is what a request line has beyond request_id and time, as JSON
+// decodes them; duration_ms is checked apart.
+func wantLine(op string, hits, misses, joined, rows float64) map[string]any {
+	return map[string]any{"level": "INFO", "msg": "request", "method": "POST", "path": "/graphql", "status": float64(200),
+		"operation": op, "cache_hits": hits, "cache_misses": misses, "joined": joined, "sql_rows": rows}
+}
+
+// checkLine wants the line of request id to be want.
+func (s *loggedServer) checkLine(t *testing.T, id string, want map[string]any) {
+	t.Helper()
+	got := s.requestLine(t, id)
+	if d, ok := got["duration_ms"].(float64); !ok || d <= 0 || d > 10_000 {
+		t.Errorf("duration_ms = %v, want a positive number of milliseconds", got["duration_ms"])
+	}
+	for _, k := range []string{"time", "request_id", "duration_ms"} {
+		delete(got, k)
+	}
+	if g, w := fmt.Sprint(got), fmt.Sprint(want); g != w {
+		t.Errorf("request line\n got  %s\n want %s", g, w)
+	}
+}
+
+// herdOnOneID sends 16 requests at once for cold, a user no request read
+// before, and wants each row counted once, by the request that read it.
+func (s *loggedServer) herdOnOneID(t *testing.T, cold int64) {
+	s.ReplaceUsers(t, servertest.SeqUsers(cold, 1)...)
+	s.ResetCounts()
+	const n = 16
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { ids[i] = s.send(t, fmt.Sprintf(`{ user(id: "%d") { id } }`, cold), fmt.Sprintf("herd-%d", i)) })
+	}
+	wg.Wait()
+	var hits, own, joined, rows int
+	for _, id := range ids {
+		l := s.requestLine(t, id)
+		h, m, j, r := l["cache_hits"].(float64), l["cache_misses"].(float64), l["joined"].(float64), l["sql_rows"].(float64)
+		switch {
+		case h == 1 && m == 0 && j == 0 && r == 0:
+			hits++
+		case h == 0 && m == 1 && j == 1 && r == 0:
+			joined++
+		case h == 0 && m == 1 && j == 0 && r <= 1:
+			own++
+		default:
+			t.Errorf("%s: hits %v misses %v joined %v rows %v: not one of a hit, a joined miss or a load", id, h, m, j, r)
+		}
+		rows += int(r)
+	}
+	if selects := s.SQL.Count("SELECT"); rows != selects {
+		t.Errorf("sql_rows add up to %d over the %d lines, but %d SELECTs of one row ran", rows, n, selects)
+	}
+	t.Logf("%d concurrent requests for one cold id: %d hits, %d joined another's load, %d loaded themselves; %d SELECTs",
+		n, hits, joined, own, s.SQL.Count("SELECT"))
 }
 
 func TestRequestLogOff(t *testing.T) {

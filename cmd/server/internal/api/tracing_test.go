@@ -135,140 +135,163 @@ func oneTrace(t *testing.T, s *testServer, exp *tracetest.InMemoryExporter, body
 	return spans
 }
 
+// tracingCase is TestTracing's server, its spans, and the feed of its users
+// id..id+2 (and id+3, who does not exist); id+4 is updateMe's.
+type tracingCase struct {
+	s    *testServer
+	exp  *tracetest.InMemoryExporter
+	id   int64
+	feed string
+}
+
 func TestTracing(t *testing.T) {
 	s, exp := tracedServer(t)
 	id := storetest.IDs(t, 5)
 	s.ReplaceUsers(t, servertest.SeqUsers(id, 3)...)
 	// Three users and an id with none: the fill writes three profiles and a -1.
 	feed := fmt.Sprintf(`{"query":"query Feed { users(ids: [\"%d\", \"%d\", \"%d\", \"%d\"]) { id name } }"}`, id, id+1, id+2, id+3)
+	c := &tracingCase{s: s, exp: exp, id: id, feed: feed}
 
-	t.Run("a cold users(ids:) is one trace: HTTP, the operation, its resolver and the planned batch's MGET, lease, SELECT and fill", func(t *testing.T) {
-		spans := oneTrace(t, s, exp, feed)
-		// The lookups are planned, and their batch started, before any
-		// resolver runs: the batch's calls are the operation's children,
-		// beside the resolver that waits for them.
-		diffLines(t, tree(spans), []string{
-			"(root) > POST /graphql",
-			"POST /graphql > query Feed",
-			"query Feed > Query.users",
-			"query Feed > SELECT",
-			"query Feed > mget",
-			"query Feed > redis.pipeline eval",
-			"query Feed > redis.pipeline set",
-		})
-		for name, want := range map[string]int64{"redis.pipeline set": 4, "redis.pipeline eval": 4} {
-			if got, _ := attr(span(t, spans, name), "db.redis.num_cmd"); got.AsInt64() != want {
-				t.Errorf("%s: %d commands, want %d", name, got.AsInt64(), want)
+	t.Run("a cold users(ids:) is one trace: HTTP, the operation, its resolver and the planned batch's MGET, lease, SELECT and fill", c.coldFeed)
+	t.Run("a warm one is the MGET alone", c.warmFeed)
+	t.Run("two requests are two traces", c.twoRequests)
+	t.Run("an incoming traceparent is continued", c.traceparent)
+	t.Run("updateMe: the resolver parents the account lookup, its detached load, the transaction and the invalidation", c.updateMe)
+	t.Run("probes and their Redis and SQL calls are not traced", c.probes)
+}
+
+func (c *tracingCase) coldFeed(t *testing.T) {
+	s, exp, feed, id := c.s, c.exp, c.feed, c.id
+	spans := oneTrace(t, s, exp, feed)
+	// The lookups are planned, and their batch started, before any
+	// resolver runs: the batch's calls are the operation's children,
+	// beside the resolver that waits for them.
+	diffLines(t, tree(spans), []string{
+		"(root) > POST /graphql",
+		"POST /graphql > query Feed",
+		"query Feed > Query.users",
+		"query Feed > SELECT",
+		"query Feed > mget",
+		"query Feed > redis.pipeline eval",
+		"query Feed > redis.pipeline set",
+	})
+	for name, want := range map[string]int64{"redis.pipeline set": 4, "redis.pipeline eval": 4} {
+		if got, _ := attr(span(t, spans, name), "db.redis.num_cmd"); got.AsInt64() != want {
+			t.Errorf("%s: %d commands, want %d", name, got.AsInt64(), want)
+		}
+	}
+	// Statements without values, commands without arguments: profiles,
+	// ids and lease tokens stay out of the traces.
+	if stmt, _ := attr(span(t, spans, "SELECT"), "db.statement"); !strings.Contains(stmt.AsString(), "IN (?)") || strings.Contains(stmt.AsString(), fmt.Sprint(id)) {
+		t.Errorf("SELECT statement %q, want placeholders and no ids", stmt.AsString())
+	}
+	for _, name := range []string{"mget", "redis.pipeline set", "redis.pipeline eval"} {
+		if v, ok := attr(span(t, spans, name), "db.statement"); ok {
+			t.Errorf("%s records its arguments: %q", name, v.AsString())
+		}
+	}
+	if got, _ := attr(span(t, spans, "query Feed"), "graphql.operation.name"); got.AsString() != "Feed" {
+		t.Errorf("graphql.operation.name = %q, want Feed", got.AsString())
+	}
+}
+
+func (c *tracingCase) warmFeed(t *testing.T) {
+	s, exp, feed := c.s, c.exp, c.feed
+	spans := oneTrace(t, s, exp, feed)
+	diffLines(t, tree(spans), []string{
+		"(root) > POST /graphql",
+		"POST /graphql > query Feed",
+		"query Feed > Query.users",
+		"query Feed > mget",
+	})
+}
+
+func (c *tracingCase) twoRequests(t *testing.T) {
+	s, exp, feed := c.s, c.exp, c.feed
+	exp.Reset()
+	serveGraphQL(t, s, feed)
+	serveGraphQL(t, s, fmt.Sprintf(`{"query":"{ user(id: \"%d\") { id } }"}`, c.id))
+	spans := exp.GetSpans()
+	ids := traceIDs(spans)
+	if len(ids) != 2 {
+		t.Fatalf("%d traces %v, want 2", len(ids), ids)
+	}
+	want := map[string][]string{
+		ids[0]: {"(root) > POST /graphql", "POST /graphql > query Feed", "query Feed > Query.users", "query Feed > mget"},
+		ids[1]: {"(root) > POST /graphql", "POST /graphql > query", "query > Query.user", "query > mget"},
+	}
+	for _, id := range ids {
+		var of tracetest.SpanStubs
+		for _, sp := range spans {
+			if sp.SpanContext.TraceID().String() == id {
+				of = append(of, sp)
 			}
 		}
-		// Statements without values, commands without arguments: profiles,
-		// ids and lease tokens stay out of the traces.
-		if stmt, _ := attr(span(t, spans, "SELECT"), "db.statement"); !strings.Contains(stmt.AsString(), "IN (?)") || strings.Contains(stmt.AsString(), fmt.Sprint(id)) {
-			t.Errorf("SELECT statement %q, want placeholders and no ids", stmt.AsString())
-		}
-		for _, name := range []string{"mget", "redis.pipeline set", "redis.pipeline eval"} {
-			if v, ok := attr(span(t, spans, name), "db.statement"); ok {
-				t.Errorf("%s records its arguments: %q", name, v.AsString())
-			}
-		}
-		if got, _ := attr(span(t, spans, "query Feed"), "graphql.operation.name"); got.AsString() != "Feed" {
-			t.Errorf("graphql.operation.name = %q, want Feed", got.AsString())
-		}
-	})
+		diffLines(t, tree(of), want[id])
+	}
+}
 
-	t.Run("a warm one is the MGET alone", func(t *testing.T) {
-		spans := oneTrace(t, s, exp, feed)
-		diffLines(t, tree(spans), []string{
-			"(root) > POST /graphql",
-			"POST /graphql > query Feed",
-			"query Feed > Query.users",
-			"query Feed > mget",
-		})
+func (c *tracingCase) traceparent(t *testing.T) {
+	s, exp, feed := c.s, c.exp, c.feed
+	exp.Reset()
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	serveGraphQL(t, s, feed, "traceparent", "00-"+traceID+"-"+parentID+"-01")
+	spans := exp.GetSpans()
+	if ids := traceIDs(spans); !slices.Equal(ids, []string{traceID}) {
+		t.Errorf("traces %v, want [%s]", ids, traceID)
+	}
+	root := span(t, spans, "POST /graphql")
+	if got := root.Parent.SpanID().String(); !root.Parent.IsRemote() || got != parentID {
+		t.Errorf("HTTP span's parent %s (remote %v), want the caller's %s", got, root.Parent.IsRemote(), parentID)
+	}
+	diffLines(t, tree(spans), []string{
+		"(remote) > POST /graphql",
+		"POST /graphql > query Feed",
+		"query Feed > Query.users",
+		"query Feed > mget",
 	})
+}
 
-	t.Run("two requests are two traces", func(t *testing.T) {
-		exp.Reset()
-		serveGraphQL(t, s, feed)
-		serveGraphQL(t, s, fmt.Sprintf(`{"query":"{ user(id: \"%d\") { id } }"}`, id))
-		spans := exp.GetSpans()
-		ids := traceIDs(spans)
-		if len(ids) != 2 {
-			t.Fatalf("%d traces %v, want 2", len(ids), ids)
-		}
-		want := map[string][]string{
-			ids[0]: {"(root) > POST /graphql", "POST /graphql > query Feed", "query Feed > Query.users", "query Feed > mget"},
-			ids[1]: {"(root) > POST /graphql", "POST /graphql > query", "query > Query.user", "query > mget"},
-		}
-		for _, id := range ids {
-			var of tracetest.SpanStubs
-			for _, sp := range spans {
-				if sp.SpanContext.TraceID().String() == id {
-					of = append(of, sp)
-				}
-			}
-			diffLines(t, tree(of), want[id])
-		}
+func (c *tracingCase) updateMe(t *testing.T) {
+	s, exp, id := c.s, c.exp, c.id
+	s.ReplaceUsers(t, servertest.SeqUsers(id+4, 1)...)
+	tok, err := MintToken(testSecret, id+4, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := oneTrace(t, s, exp, fmt.Sprintf(`{"query":"mutation Rename { updateMe(input: {name: \"x%d\"}) { id name } }"}`, id+4),
+		"Authorization", "Bearer "+tok)
+	// A mutation plans nothing: the account is loaded by the
+	// resolver's own batch, cold, on a context detached from the
+	// request's cancellation but not from its span. Bun runs the
+	// transaction's statements on BEGIN's context.
+	diffLines(t, tree(spans), []string{
+		"(root) > POST /graphql",
+		"BEGIN > COMMIT",
+		"BEGIN > SELECT",
+		"BEGIN > UPDATE",
+		"Mutation.updateMe > BEGIN",
+		"Mutation.updateMe > SELECT",
+		"Mutation.updateMe > mget",
+		"Mutation.updateMe > redis.pipeline eval set",
+		"Mutation.updateMe > redis.pipeline set",
+		"Mutation.updateMe > redis.pipeline set del", // the invalidation: the fresh-window marker, then the DEL
+		"POST /graphql > mutation Rename",
+		"mutation Rename > Mutation.updateMe",
 	})
+}
 
-	t.Run("an incoming traceparent is continued", func(t *testing.T) {
-		exp.Reset()
-		const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-		serveGraphQL(t, s, feed, "traceparent", "00-"+traceID+"-"+parentID+"-01")
-		spans := exp.GetSpans()
-		if ids := traceIDs(spans); !slices.Equal(ids, []string{traceID}) {
-			t.Errorf("traces %v, want [%s]", ids, traceID)
+func (c *tracingCase) probes(t *testing.T) {
+	s, exp := c.s, c.exp
+	exp.Reset()
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		w := httptest.NewRecorder()
+		s.Handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, w.Code)
 		}
-		root := span(t, spans, "POST /graphql")
-		if got := root.Parent.SpanID().String(); !root.Parent.IsRemote() || got != parentID {
-			t.Errorf("HTTP span's parent %s (remote %v), want the caller's %s", got, root.Parent.IsRemote(), parentID)
-		}
-		diffLines(t, tree(spans), []string{
-			"(remote) > POST /graphql",
-			"POST /graphql > query Feed",
-			"query Feed > Query.users",
-			"query Feed > mget",
-		})
-	})
-
-	t.Run("updateMe: the resolver parents the account lookup, its detached load, the transaction and the invalidation", func(t *testing.T) {
-		s.ReplaceUsers(t, servertest.SeqUsers(id+4, 1)...)
-		tok, err := MintToken(testSecret, id+4, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spans := oneTrace(t, s, exp, fmt.Sprintf(`{"query":"mutation Rename { updateMe(input: {name: \"x%d\"}) { id name } }"}`, id+4),
-			"Authorization", "Bearer "+tok)
-		// A mutation plans nothing: the account is loaded by the
-		// resolver's own batch, cold, on a context detached from the
-		// request's cancellation but not from its span. Bun runs the
-		// transaction's statements on BEGIN's context.
-		diffLines(t, tree(spans), []string{
-			"(root) > POST /graphql",
-			"BEGIN > COMMIT",
-			"BEGIN > SELECT",
-			"BEGIN > UPDATE",
-			"Mutation.updateMe > BEGIN",
-			"Mutation.updateMe > SELECT",
-			"Mutation.updateMe > mget",
-			"Mutation.updateMe > redis.pipeline eval set",
-			"Mutation.updateMe > redis.pipeline set",
-			"Mutation.updateMe > redis.pipeline set del", // the invalidation: the fresh-window marker, then the DEL
-			"POST /graphql > mutation Rename",
-			"mutation Rename > Mutation.updateMe",
-		})
-	})
-
-	t.Run("probes and their Redis and SQL calls are not traced", func(t *testing.T) {
-		exp.Reset()
-		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-			w := httptest.NewRecorder()
-			s.Handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-			if w.Code != http.StatusOK {
-				t.Fatalf("GET %s: %d", path, w.Code)
-			}
-		}
-		if spans := exp.GetSpans(); len(spans) > 0 {
-			t.Errorf("spans %v, want none", tree(spans))
-		}
-	})
+	}
+	if spans := exp.GetSpans(); len(spans) > 0 {
+		t.Errorf("spans %v, want none", tree(spans))
+	}
 }
