@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -25,7 +25,7 @@ func TestInvalidationRetriedAfterRedisAnswersAgain(t *testing.T) {
 	raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer raw.Close()
 	stale := `{"name": "before", "photo": null, "intro": null, "certi": null}`
-	raw.Set(ctx, store.ProfileKey(id), stale, time.Hour)
+	raw.Set(ctx, rediscache.ProfileKey(id), stale, time.Hour)
 
 	// Writes (DEL included) block for 1.5s; the client times out at 100ms.
 	if err := raw.Do(ctx, "CLIENT", "PAUSE", "1500", "WRITE").Err(); err != nil {
@@ -39,12 +39,12 @@ func TestInvalidationRetriedAfterRedisAnswersAgain(t *testing.T) {
 	if !strings.Contains(e.log.String(), "could not be invalidated") {
 		t.Errorf("the failed invalidation was not logged:\n%s", e.log)
 	}
-	if v, _ := raw.Get(ctx, store.ProfileKey(id)).Result(); v != stale {
+	if v, _ := raw.Get(ctx, rediscache.ProfileKey(id)).Result(); v != stale {
 		t.Fatalf("entry during the pause = %q, want the stale one still there (else this test proves nothing)", v)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		n, err := raw.Exists(ctx, store.ProfileKey(id)).Result()
+		n, err := raw.Exists(ctx, rediscache.ProfileKey(id)).Result()
 		if err == nil && n == 0 {
 			break
 		}

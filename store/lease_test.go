@@ -21,6 +21,8 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -101,8 +103,8 @@ func newRaceEnv(t *testing.T) *raceEnv {
 	e := &raceEnv{db: storetest.DB(t, "store"), redis: storetest.NewRedis(t, redisDB), delay: &selectDelay{}, log: &syncBuffer{}}
 	e.hooked = e.db.WithQueryHook(e.delay)
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.a = store.NewProfiles(e.hooked, store.NewCache(newRaceClient(t, e.redis.Options()), store.TTLs{}), logger.With("instance", "a"), raceOpts)
-	e.b = store.NewProfiles(e.hooked, store.NewCache(newRaceClient(t, e.redis.Options()), store.TTLs{}), logger.With("instance", "b"), raceOpts)
+	e.a = store.NewProfiles(e.hooked, rediscache.New(newRaceClient(t, e.redis.Options()), rediscache.TTLs{}), logger.With("instance", "a"), raceOpts)
+	e.b = store.NewProfiles(e.hooked, rediscache.New(newRaceClient(t, e.redis.Options()), rediscache.TTLs{}), logger.With("instance", "b"), raceOpts)
 	return e
 }
 
@@ -113,7 +115,7 @@ func (e *raceEnv) replace(t *testing.T, u headline.User) {
 	if _, err := e.db.NewDelete().TableExpr("user_basic").Where("user_id = ?", u.ID).Exec(ctx); err != nil {
 		t.Fatalf("delete user %d: %v", u.ID, err)
 	}
-	if err := store.InsertUsers(ctx, e.db, u); err != nil {
+	if err := sqldb.InsertUsers(ctx, e.db, u); err != nil {
 		t.Fatalf("insert user %d: %v", u.ID, err)
 	}
 }
@@ -122,12 +124,12 @@ func (e *raceEnv) replace(t *testing.T, u headline.User) {
 // the cached name ("-1" or the raw value when it is not a profile).
 func (e *raceEnv) cachedName(t *testing.T, id headline.UserID) (name string, ok bool) {
 	t.Helper()
-	v, err := e.redis.Raw.Get(context.Background(), store.ProfileKey(id)).Result()
+	v, err := e.redis.Raw.Get(context.Background(), rediscache.ProfileKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false
 	}
 	if err != nil {
-		t.Fatalf("GET %s: %v", store.ProfileKey(id), err)
+		t.Fatalf("GET %s: %v", rediscache.ProfileKey(id), err)
 	}
 	var p struct {
 		Name *string `json:"name"`
@@ -164,7 +166,7 @@ func profilesReader(name string, p *store.Profiles) raceReader {
 // profile it read before the update: the race the leases close.
 func naiveReader(db bun.IDB, rdb *redis.Client) raceReader {
 	return raceReader{"naive", func(ctx context.Context, id headline.UserID) (string, error) {
-		key := store.ProfileKey(id)
+		key := rediscache.ProfileKey(id)
 		v, err := rdb.Get(ctx, key).Result()
 		switch {
 		case err == nil:
@@ -178,7 +180,7 @@ func naiveReader(db bun.IDB, rdb *redis.Client) raceReader {
 		case !errors.Is(err, redis.Nil):
 			return "", err
 		}
-		users, err := store.GetUsers(ctx, db, []headline.UserID{id})
+		users, err := sqldb.GetUsers(ctx, db, []headline.UserID{id})
 		if err != nil {
 			return "", err
 		}
@@ -245,7 +247,7 @@ func hammer(t *testing.T, e *raceEnv, id headline.UserID, rounds int, window, sl
 	start := time.Now()
 	for round := 1; round <= rounds; round++ {
 		ctx := context.Background()
-		if err := e.redis.Raw.Del(ctx, store.ProfileKey(id), store.LeaseKey(id)).Err(); err != nil {
+		if err := e.redis.Raw.Del(ctx, rediscache.ProfileKey(id), rediscache.LeaseKey(id)).Err(); err != nil {
 			t.Fatalf("round %d: cold start: %v", round, err)
 		}
 		oldName, newName := nameOf(round-1), nameOf(round)
@@ -447,7 +449,7 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 	e.replace(t, headline.User{ID: id, Name: "before-15010", Photo: ptr("https://img/15010.png")})
 	hook := &pauseAfterSelect{paused: make(chan struct{}), release: make(chan struct{})}
 	rc := newRaceClient(t, e.redis.Options())
-	reader := store.NewProfiles(e.db.WithQueryHook(hook), store.NewCache(rc, store.TTLs{}), slog.New(slog.NewTextHandler(e.log, nil)), store.ProfilesOptions{})
+	reader := store.NewProfiles(e.db.WithQueryHook(hook), rediscache.New(rc, rediscache.TTLs{}), slog.New(slog.NewTextHandler(e.log, nil)), store.ProfilesOptions{})
 	hook.armed.Store(true)
 
 	got := make(chan *headline.User, 1)
@@ -463,16 +465,16 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the reader never reached its SELECT")
 	}
-	if n, err := e.redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 1 {
-		t.Fatalf("while loading, %s exists = %d (%v), want the reader's lease", store.LeaseKey(id), n, err)
+	if n, err := e.redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 1 {
+		t.Fatalf("while loading, %s exists = %d (%v), want the reader's lease", rediscache.LeaseKey(id), n, err)
 	}
 	name := "after-15010"
 	u, err := e.a.Update(ctx, id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &name}})
 	if err != nil || u.Name != name {
 		t.Fatalf("Update = %s, %v; want name %q", showUser(u), err, name)
 	}
-	if n, err := e.redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 0 {
-		t.Fatalf("after the update, %s exists = %d (%v), want the lease voided", store.LeaseKey(id), n, err)
+	if n, err := e.redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 0 {
+		t.Fatalf("after the update, %s exists = %d (%v), want the lease voided", rediscache.LeaseKey(id), n, err)
 	}
 	// A request that starts after the update returned, on the instance
 	// whose load is still under way, joins that load.
@@ -495,14 +497,14 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 		}
 	}
 	if v, ok := e.cachedName(t, id); ok {
-		t.Errorf("after the voided load, %s holds %q, want nothing", store.ProfileKey(id), v)
+		t.Errorf("after the voided load, %s holds %q, want nothing", rediscache.ProfileKey(id), v)
 	}
 	users, errs := e.b.Get(ctx, []headline.UserID{id})
 	if errs[0] != nil || users[0] == nil || users[0].Name != name {
 		t.Fatalf("next Get = %s, %v; want %q", showUser(users[0]), errs[0], name)
 	}
 	if v, ok := e.cachedName(t, id); !ok || v != name {
-		t.Errorf("after the next load, %s = %q (present %v), want %q", store.ProfileKey(id), v, ok, name)
+		t.Errorf("after the next load, %s = %q (present %v), want %q", rediscache.ProfileKey(id), v, ok, name)
 	}
 }
 
@@ -529,7 +531,7 @@ func TestLeaseUpdateRedisDown(t *testing.T) {
 	if err != nil || showUser(u) != showUser(want) {
 		t.Fatalf("Update with Redis down = %s, %v; want %s, nil", showUser(u), err, showUser(want))
 	}
-	rows, err := store.GetUsers(ctx, e.db, []headline.UserID{id})
+	rows, err := sqldb.GetUsers(ctx, e.db, []headline.UserID{id})
 	if err != nil || showUser(rows[id]) != showUser(want) {
 		t.Errorf("MySQL has %s (%v), want %s", showUser(rows[id]), err, showUser(want))
 	}

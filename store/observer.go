@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"time"
+
+	"github.com/headline/headline/store/rediscache"
 )
 
 // Observer is told what Profiles does, for metrics. It is declared here,
@@ -40,15 +42,15 @@ func (nopObserver) SQL(op string, d time.Duration)                {}
 func (nopObserver) APQRegistration(result string)                 {}
 
 // observeLookups reports what the entries of one cache read held.
-func (p *Profiles) observeLookups(entries []cacheEntry) {
+func (p *Profiles) observeLookups(entries []rediscache.Entry) {
 	var hit, miss, negative, corrupt int
 	for _, e := range entries {
 		switch {
-		case e.kind == entryUser:
+		case e.Kind == rediscache.Hit:
 			hit++
-		case e.kind == entryMissing:
+		case e.Kind == rediscache.Missing:
 			negative++
-		case e.corrupt:
+		case e.Corrupt:
 			corrupt++
 		default:
 			miss++
@@ -60,7 +62,7 @@ func (p *Profiles) observeLookups(entries []cacheEntry) {
 // redisError reports a failed Redis call of op, unless the breaker kept it
 // off Redis.
 func (p *Profiles) redisError(op string, err error) {
-	if !errors.Is(err, errBreakerOpen) {
+	if !errors.Is(err, rediscache.ErrBreakerOpen) {
 		p.opts.Observer.RedisError(op)
 	}
 }

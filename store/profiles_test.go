@@ -18,6 +18,8 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -75,7 +77,7 @@ func newProfilesEnv(t *testing.T, redisOpt *redis.Options, db func(e *profilesEn
 		idb = db(e, counted)
 	}
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.p = store.NewProfiles(idb, store.NewCache(client, store.TTLs{}), logger, store.ProfilesOptions{})
+	e.p = store.NewProfiles(idb, rediscache.New(client, rediscache.TTLs{}), logger, store.ProfilesOptions{})
 	e.reset()
 	return e
 }
@@ -97,7 +99,7 @@ func (e *profilesEnv) insert(t *testing.T, users ...headline.User) {
 	if _, err := e.db.NewDelete().TableExpr("user_basic").Where("user_id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 		t.Fatalf("delete users: %v", err)
 	}
-	if err := store.InsertUsers(ctx, e.db, users...); err != nil {
+	if err := sqldb.InsertUsers(ctx, e.db, users...); err != nil {
 		t.Fatalf("insert users: %v", err)
 	}
 }
@@ -105,20 +107,20 @@ func (e *profilesEnv) insert(t *testing.T, users ...headline.User) {
 // set writes a raw cache value, as the Flask app would.
 func (e *profilesEnv) set(t *testing.T, id headline.UserID, v string) {
 	t.Helper()
-	if err := e.redis.Raw.Set(context.Background(), store.ProfileKey(id), v, time.Hour).Err(); err != nil {
-		t.Fatalf("SET %s: %v", store.ProfileKey(id), err)
+	if err := e.redis.Raw.Set(context.Background(), rediscache.ProfileKey(id), v, time.Hour).Err(); err != nil {
+		t.Fatalf("SET %s: %v", rediscache.ProfileKey(id), err)
 	}
 }
 
 // cached returns the raw cache value of id, and whether there is one.
 func (e *profilesEnv) cached(t *testing.T, id headline.UserID) (string, bool) {
 	t.Helper()
-	v, err := e.redis.Raw.Get(context.Background(), store.ProfileKey(id)).Result()
+	v, err := e.redis.Raw.Get(context.Background(), rediscache.ProfileKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false
 	}
 	if err != nil {
-		t.Fatalf("GET %s: %v", store.ProfileKey(id), err)
+		t.Fatalf("GET %s: %v", rediscache.ProfileKey(id), err)
 	}
 	return v, true
 }
@@ -221,15 +223,15 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 		} {
 			got, ok := e.cached(t, tc.id)
 			if !ok {
-				t.Errorf("%s absent, want %s", store.ProfileKey(tc.id), tc.want)
+				t.Errorf("%s absent, want %s", rediscache.ProfileKey(tc.id), tc.want)
 				continue
 			}
 			if got != tc.want {
-				t.Errorf("%s = %s, want %s", store.ProfileKey(tc.id), got, tc.want)
+				t.Errorf("%s = %s, want %s", rediscache.ProfileKey(tc.id), got, tc.want)
 			}
 			// A second or two may pass between SET and TTL.
-			if ttl := e.redis.TTL(t, store.ProfileKey(tc.id)); ttl < tc.minTTL-2*time.Second || ttl > tc.maxTTL {
-				t.Errorf("TTL %s = %v, want %v..%v", store.ProfileKey(tc.id), ttl, tc.minTTL, tc.maxTTL)
+			if ttl := e.redis.TTL(t, rediscache.ProfileKey(tc.id)); ttl < tc.minTTL-2*time.Second || ttl > tc.maxTTL {
+				t.Errorf("TTL %s = %v, want %v..%v", rediscache.ProfileKey(tc.id), ttl, tc.minTTL, tc.maxTTL)
 			}
 		}
 	})
@@ -334,7 +336,7 @@ func TestProfilesGetDatabaseFailing(t *testing.T) {
 		db   func(t *testing.T) func(*profilesEnv, *bun.DB) bun.IDB
 	}{
 		{"a closed database", func(t *testing.T) func(*profilesEnv, *bun.DB) bun.IDB {
-			db, err := store.OpenSQLite("file:headline_test_store_closed?mode=memory&cache=shared")
+			db, err := sqldb.OpenSQLite("file:headline_test_store_closed?mode=memory&cache=shared")
 			if err != nil {
 				t.Fatalf("open sqlite: %v", err)
 			}
@@ -404,7 +406,7 @@ func TestProfilesGetDatabaseFailing(t *testing.T) {
 			}
 			for _, id := range []headline.UserID{base + 3, base + 4} {
 				if v, ok := e.cached(t, id); ok {
-					t.Errorf("%s = %q after a failed load, want absent", store.ProfileKey(id), v)
+					t.Errorf("%s = %q after a failed load, want absent", rediscache.ProfileKey(id), v)
 				}
 			}
 		})

@@ -17,7 +17,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -120,7 +120,7 @@ func newTestServerLogging(t testing.TB, log *slog.Logger, opts []serverOption, a
 // addUsers inserts users straight into MySQL.
 func (s *testServer) addUsers(t testing.TB, users ...headline.User) {
 	t.Helper()
-	if err := store.InsertUsers(context.Background(), s.base, users...); err != nil {
+	if err := sqldb.InsertUsers(context.Background(), s.base, users...); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 )
 
 // metrics are the server's Prometheus metrics, on a registry of their own:
@@ -34,10 +35,10 @@ type metrics struct {
 
 var _ store.Observer = (*metrics)(nil)
 
-// breakerStates tells the Redis circuit breakers' states (a *store.Cache).
+// breakerStates tells the Redis circuit breakers' states (a *rediscache.Cache).
 type breakerStates interface {
 	BreakerState() string
-	Breakers() []store.NodeBreaker
+	Breakers() []rediscache.NodeBreaker
 }
 
 // newMetrics registers every metric: the application's, rdb's connection

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -96,7 +96,7 @@ func TestRedisKilled(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			check(t, s.post(t, q, nil))
-			n, err := raw.Exists(context.Background(), store.ProfileKey(5001), store.ProfileKey(5010)).Result()
+			n, err := raw.Exists(context.Background(), rediscache.ProfileKey(5001), rediscache.ProfileKey(5010)).Result()
 			if err == nil && n == 2 {
 				break
 			}

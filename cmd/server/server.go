@@ -21,6 +21,9 @@ import (
 	"github.com/headline/headline/dataloaders"
 	"github.com/headline/headline/graph"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/persisted"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // server holds what the routes need; NewServer wires it.
@@ -29,12 +32,12 @@ type server struct {
 	log      *slog.Logger
 	db       *bun.DB
 	rdb      redis.UniversalClient
-	cache    *store.Cache
+	cache    *rediscache.Cache
 	profiles *store.Profiles
 	tokens   *tokenVerifier
 	metrics  *metrics             // nil: METRICS off
 	tracer   trace.TracerProvider // nil: no tracing
-	replicas *store.Replicas      // nil: no MySQL replicas
+	replicas *sqldb.Replicas      // nil: no MySQL replicas
 	// apq keeps the persisted queries; nil: APQ off.
 	apq    graph.PersistedQueryStore
 	pgOpts []playground.GraphiqlConfigOption
@@ -48,7 +51,7 @@ type serverOptions struct {
 	tracer     trace.TracerProvider // nil: no tracing
 	playground []playground.GraphiqlConfigOption
 	assets     http.Handler    // the Playground's scripts; nil: the page loads them from a CDN
-	replicas   *store.Replicas // nil: db reads from one server
+	replicas   *sqldb.Replicas // nil: db reads from one server
 }
 
 // withPlaygroundAssets serves the Playground's scripts from assets, and
@@ -58,7 +61,7 @@ func withPlaygroundAssets(pg []playground.GraphiqlConfigOption, assets http.Hand
 }
 
 // withReplicas tells the profiles that db routes reads to rs (nil: none).
-func withReplicas(rs *store.Replicas) serverOption {
+func withReplicas(rs *sqldb.Replicas) serverOption {
 	return func(o *serverOptions) { o.replicas = rs }
 }
 
@@ -76,14 +79,14 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 			log.Error("Redis calls are not traced", "err", err)
 		}
 	}
-	cache := store.NewCache(rdb, store.TTLs{
+	cache := rediscache.New(rdb, rediscache.TTLs{
 		Profile:       cfg.CacheTTL,
 		ProfileJitter: cfg.CacheTTLJitter,
 		Missing:       cfg.CacheMissingTTL,
 		MissingJitter: cfg.CacheMissingJitter,
 		Status:        cfg.CacheStatusTTL,
 		StatusJitter:  cfg.CacheStatusJitter,
-	}).WithBreaker(store.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log).
+	}).WithBreaker(rediscache.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log).
 		WithTimeout(cfg.RedisReadTimeout)
 	var m *metrics
 	var observer store.Observer // not a nil *metrics: store would call it
@@ -107,9 +110,9 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		assets:   o.assets,
 	}
 	if cfg.APQ {
-		s.apq = cache.PersistedQueries(store.PersistedQueryOptions{
+		s.apq = persisted.New(cache.Strings(), persisted.Options{
 			TTL: cfg.APQTTL, LRUSize: cfg.APQCacheSize, LRUBytes: cfg.APQCacheBytes, Log: log, Observer: observer,
-			Limits: store.RegistrationLimits{Bytes: cfg.APQRegistrationBytes, PerClient: cfg.APQClientRegistrations},
+			Limits: persisted.Limits{Bytes: cfg.APQRegistrationBytes, PerClient: cfg.APQClientRegistrations},
 		})
 	}
 	mux := http.NewServeMux()
@@ -296,7 +299,7 @@ func (s *server) breakerDetail(body map[string]string) {
 	}
 	var nodes []string
 	for _, b := range s.cache.Breakers() {
-		if b.Breaker == store.BreakerCache && b.Node != store.AllNodes {
+		if b.Breaker == rediscache.BreakerCache && b.Node != rediscache.AllNodes {
 			nodes = append(nodes, b.Node+" "+b.State)
 		}
 	}

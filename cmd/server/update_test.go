@@ -17,7 +17,8 @@ import (
 	"github.com/uptrace/bun/dialect"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -41,7 +42,7 @@ func (s *testServer) updateMe(t testing.TB, id int64, in map[string]any) gqlResp
 // row reads user id from MySQL, uncached; nil when there is no row.
 func (s *testServer) storedRow(t testing.TB, id int64) *headline.User {
 	t.Helper()
-	users, err := store.GetUsers(context.Background(), s.base, []headline.UserID{id})
+	users, err := sqldb.GetUsers(context.Background(), s.base, []headline.UserID{id})
 	if err != nil {
 		t.Fatalf("read user %d: %v", id, err)
 	}
@@ -52,16 +53,16 @@ func (s *testServer) storedRow(t testing.TB, id int64) *headline.User {
 // when the key is absent.
 func cachedInfo(t testing.TB, rdb *redis.Client, id int64) (p userJSON, raw string, ok bool) {
 	t.Helper()
-	raw, err := rdb.Get(context.Background(), store.ProfileKey(id)).Result()
+	raw, err := rdb.Get(context.Background(), rediscache.ProfileKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return p, "", false
 	}
 	if err != nil {
-		t.Fatalf("GET %s: %v", store.ProfileKey(id), err)
+		t.Fatalf("GET %s: %v", rediscache.ProfileKey(id), err)
 	}
 	var m map[string]*string
 	if err := json.Unmarshal([]byte(raw), &m); err != nil || len(m) != 4 || m["name"] == nil {
-		t.Fatalf("%s = %s: not the Flask format", store.ProfileKey(id), raw)
+		t.Fatalf("%s = %s: not the Flask format", rediscache.ProfileKey(id), raw)
 	}
 	return userJSON{ID: strconv.FormatInt(id, 10), Name: *m["name"], Photo: m["photo"], Intro: m["intro"], Certi: m["certi"]}, raw, true
 }
@@ -310,7 +311,7 @@ func TestUpdateMeNameTaken(t *testing.T) {
 		if len(faults) > 0 {
 			t.Errorf("BUG: in %d of %d rounds the losing rename was not BAD_USER_INPUT. On MariaDB, InnoDB's duplicate check "+
 				"on the unique key user_name can end in a deadlock (Error 1213) instead of a duplicate (1062), and "+
-				"store.UpdateUser maps only 1062 to \"already taken\": the loser gets INTERNAL_SERVER_ERROR. A deadlock "+
+				"sqldb.UpdateUser maps only 1062 to \"already taken\": the loser gets INTERNAL_SERVER_ERROR. A deadlock "+
 				"victim's transaction should be retried (it then fails with 1062). First: %s", len(faults), rounds, faults[0])
 		}
 	}
@@ -335,7 +336,7 @@ func TestUpdateMeNameTaken(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = tx.Rollback() }()
-		if err := store.InsertUsers(ctx, tx, headline.User{ID: 23092, Name: name}); err != nil {
+		if err := sqldb.InsertUsers(ctx, tx, headline.User{ID: 23092, Name: name}); err != nil {
 			t.Fatal(err)
 		}
 		ids := []int64{x.ID, y.ID}
@@ -374,7 +375,7 @@ func TestUpdateMeNameTaken(t *testing.T) {
 			}
 			if r.code("updateMe") != headline.ECodeBadInput {
 				t.Errorf("BUG: the losing rename of %d got %s; want BAD_USER_INPUT \"already taken\". InnoDB ended it with a "+
-					"deadlock (Error 1213, see the server log above), which store.UpdateUser does not retry or map: "+
+					"deadlock (Error 1213, see the server log above), which sqldb.UpdateUser does not retry or map: "+
 					"only 1062 is \"already taken\"", ids[j], r.Raw)
 				continue
 			}
@@ -459,10 +460,10 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 			t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
 		}
 		if p, raw, ok := cachedInfo(t, s.redis.Raw, id); ok && showJSON(&p) != showJSON(want) {
-			t.Errorf("after the update %s = %s, want it gone or the new profile", store.ProfileKey(id), raw)
+			t.Errorf("after the update %s = %s, want it gone or the new profile", rediscache.ProfileKey(id), raw)
 		}
-		if n, err := s.redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 0 {
-			t.Errorf("%s exists = %d (%v) after the update, want 0", store.LeaseKey(id), n, err)
+		if n, err := s.redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 0 {
+			t.Errorf("%s exists = %d (%v) after the update, want 0", rediscache.LeaseKey(id), n, err)
 		}
 		if got := asJSON(s.storedRow(t, id)); showJSON(got) != showJSON(want) {
 			t.Errorf("MySQL has %s, want %s", showJSON(got), showJSON(want))
@@ -473,7 +474,7 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 			t.Errorf("user(id:) after the update = %s, want %s", showJSON(got), showJSON(want))
 		}
 		if p, raw, ok := cachedInfo(t, s.redis.Raw, id); !ok || showJSON(&p) != showJSON(want) {
-			t.Errorf("after user(id:) %s = %q (present %v), want the new profile", store.ProfileKey(id), raw, ok)
+			t.Errorf("after user(id:) %s = %q (present %v), want the new profile", rediscache.ProfileKey(id), raw, ok)
 		}
 	}
 
@@ -481,7 +482,7 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 		u := updateProfile(23301)
 		s.replaceUsers(t, u)
 		flask := fmt.Sprintf(`{"name": "m%d", "photo": "https://img.example.com/%d.png", "intro": "intro %d", "certi": "certi"}`, u.ID, u.ID, u.ID)
-		if err := s.redis.Raw.Set(ctx, store.ProfileKey(u.ID), flask, 30*time.Minute).Err(); err != nil {
+		if err := s.redis.Raw.Set(ctx, rediscache.ProfileKey(u.ID), flask, 30*time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		// The Flask entry is what the API serves until the update.
@@ -500,7 +501,7 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 		s.replaceUsers(t, u)
 		s.post(t, `{ user(id: "23302") { name } }`, nil)
 		if _, _, ok := cachedInfo(t, s.redis.Raw, u.ID); !ok {
-			t.Fatalf("user(id:) did not fill %s", store.ProfileKey(u.ID))
+			t.Fatalf("user(id:) did not fill %s", rediscache.ProfileKey(u.ID))
 		}
 		r := s.updateMe(t, u.ID, map[string]any{"intro": "新的简介"})
 		if _, raw, ok := cachedInfo(t, s.redis.Raw, u.ID); ok {

@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -320,10 +320,11 @@ type served struct{ replica *replica }
 
 type servedKey struct{}
 
-// readFromReplica runs read on a replica when one takes reads and ctx does
-// not ask for the primary; if the replica fails, it is taken out and read
-// runs again on the primary, so that a replica never fails a request.
-func readFromReplica(ctx context.Context, rs *Replicas, read func(context.Context) error) error {
+// Read runs read on a replica when one takes reads and ctx does not ask
+// for the primary; if the replica fails, it is taken out and read runs
+// again on the primary, so that a replica never fails a request. On a nil
+// Replicas (no replicas) it runs read on ctx.
+func (rs *Replicas) Read(ctx context.Context, read func(context.Context) error) error {
 	if rs == nil || onPrimary(ctx) {
 		return read(ctx)
 	}

@@ -1,4 +1,4 @@
-package store_test
+package sqldb_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -23,7 +23,7 @@ import (
 func sessionDB(t *testing.T, params string) *bun.DB {
 	t.Helper()
 	var name string
-	if err := storetest.DB(t, "store").QueryRowContext(context.Background(), "SELECT DATABASE()").Scan(&name); err != nil {
+	if err := storetest.DB(t, "sqldb").QueryRowContext(context.Background(), "SELECT DATABASE()").Scan(&name); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := mysql.ParseDSN(os.Getenv(storetest.MySQLEnv))
@@ -39,7 +39,7 @@ func sessionDB(t *testing.T, params string) *bun.DB {
 			dsn += "?" + params
 		}
 	}
-	db, err := store.OpenMySQL(dsn, store.PoolOptions{MaxOpen: 1})
+	db, err := sqldb.OpenMySQL(dsn, sqldb.PoolOptions{MaxOpen: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 		t.Skip("the sessions that alter a string are MySQL's")
 	}
 	ctx := context.Background()
-	base := storetest.DB(t, "store")
+	base := storetest.DB(t, "sqldb")
 	set := func(s string) headline.Change[*string] { return headline.Change[*string]{Set: true, Value: &s} }
 	for i, tc := range []struct {
 		name   string
@@ -77,11 +77,11 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 			if _, err := base.NewDelete().Table("user_basic").Where("user_id = ?", id).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if err := store.InsertUsers(ctx, base, before); err != nil {
+			if err := sqldb.InsertUsers(ctx, base, before); err != nil {
 				t.Fatal(err)
 			}
-			got, err := store.UpdateUser(ctx, sessionDB(t, tc.params), id, tc.upd)
-			stored, rerr := store.GetUsers(ctx, base, []headline.UserID{id})
+			got, err := sqldb.UpdateUser(ctx, sessionDB(t, tc.params), id, tc.upd)
+			stored, rerr := sqldb.GetUsers(ctx, base, []headline.UserID{id})
 			if rerr != nil {
 				t.Fatal(rerr)
 			}

@@ -1,4 +1,4 @@
-package store
+package persisted
 
 import (
 	"net/netip"
@@ -23,7 +23,7 @@ func newQueryLRU(entries, maxBytes int) *queryLRU {
 	l, err := simplelru.NewLRU(entries, func(hash, query string) { q.bytes -= len(hash) + len(query) })
 	if err != nil {
 		// Only a size ≤ 0 fails, which withDefaults rules out.
-		panic("store: persisted query LRU: " + err.Error())
+		panic("persisted: persisted query LRU: " + err.Error())
 	}
 	q.l = l
 	return q
@@ -60,11 +60,11 @@ func (q *queryLRU) add(hash, query string) {
 	}
 }
 
-// RegistrationLimits bound what registrations of persisted queries (a
+// Limits bound what registrations of persisted queries (a
 // query sent in full with its hash, then stored) can make Redis hold; zero
 // fields take their defaults. A query whose hash this process already
 // keeps costs nothing: it is not written again.
-type RegistrationLimits struct {
+type Limits struct {
 	// Bytes is how much this process may write to Redis in any TTL: the
 	// queries, their keys and RegistrationOverhead each. What was written
 	// longer than a TTL ago has expired, so Redis holds at most this much
@@ -89,7 +89,7 @@ const RegistrationOverhead = 128
 // instance-wide budget still bounds what Redis holds.
 const maxClients = 16384
 
-func (o RegistrationLimits) withDefaults() RegistrationLimits {
+func (o Limits) withDefaults() Limits {
 	if o.Bytes <= 0 {
 		o.Bytes = 4 << 20
 	}
@@ -102,9 +102,9 @@ func (o RegistrationLimits) withDefaults() RegistrationLimits {
 	return o
 }
 
-// budget enforces RegistrationLimits.
+// budget enforces Limits.
 type budget struct {
-	limits RegistrationLimits
+	limits Limits
 
 	mu      sync.Mutex
 	written bytesWithin
@@ -117,10 +117,10 @@ type tokens struct {
 	last time.Time
 }
 
-func newBudget(limits RegistrationLimits, ttl time.Duration) *budget {
+func newBudget(limits Limits, ttl time.Duration) *budget {
 	clients, err := simplelru.NewLRU[netip.Prefix, *tokens](maxClients, nil)
 	if err != nil {
-		panic("store: registration budget: " + err.Error())
+		panic("persisted: registration budget: " + err.Error())
 	}
 	return &budget{limits: limits, written: newBytesWithin(ttl), clients: clients}
 }

@@ -1,4 +1,4 @@
-package store
+package rediscache
 
 import (
 	"context"
@@ -35,9 +35,9 @@ func (o BreakerOptions) withDefaults() BreakerOptions {
 	return o
 }
 
-// errBreakerOpen is returned instead of calling Redis while the breaker is
+// ErrBreakerOpen is returned instead of calling Redis while the breaker is
 // open (or a probe is already out).
-var errBreakerOpen = errors.New("redis circuit breaker open")
+var ErrBreakerOpen = errors.New("redis circuit breaker open")
 
 // Breaker names, as BreakerState reports them.
 const (
@@ -142,20 +142,20 @@ type breaker struct {
 
 // allow asks to call the node: done must be called with the call's
 // outcome. While the breaker is open (or its one probe is out) it returns
-// errBreakerOpen and the call must not be made.
+// ErrBreakerOpen and the call must not be made.
 func (b *breaker) allow() (done func(error), err error) {
 	if b == nil {
 		return func(error) {}, nil
 	}
 	done, err = b.cb.Allow()
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return nil, errBreakerOpen
+		return nil, ErrBreakerOpen
 	}
 	return done, err
 }
 
 // do runs call through the breaker; while it is open call does not run and
-// errBreakerOpen is returned.
+// ErrBreakerOpen is returned.
 func (b *breaker) do(call func() error) error {
 	done, err := b.allow()
 	if err != nil {

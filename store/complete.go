@@ -1,0 +1,33 @@
+package store
+
+import "time"
+
+// complete hands each owned flight its result. A flight stays joinable for
+// Linger after it finished, unless it failed: a failed load is not shared
+// with later requests, the next one tries the database again.
+func (p *Profiles) complete(l *loading) {
+	p.mu.Lock()
+	now := time.Now()
+	for id, f := range l.own {
+		f.user = l.found[id]
+		if !l.filled[id] {
+			f.err = l.err
+		}
+		f.doneAt = now
+		close(f.done)
+		if f.err != nil {
+			delete(p.flights, id)
+		}
+	}
+	p.mu.Unlock()
+	own := l.own
+	time.AfterFunc(p.opts.Linger, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for id, f := range own {
+			if p.flights[id] == f {
+				delete(p.flights, id)
+			}
+		}
+	})
+}

@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store/rediscache"
+)
+
+// loading is one load of the ids a batch owns, as it goes through its
+// steps.
+type loading struct {
+	b   *batch
+	own map[headline.UserID]*flight
+	ids []headline.UserID // the owned ids
+	// cacheOK: the cache answered the batch and its leases; false, nothing
+	// is written back.
+	cacheOK bool
+	lease   rediscache.Lease
+	// found holds what was loaded: a profile, or nil for no such user.
+	found map[headline.UserID]*headline.User
+	// filled marks the ids another instance's fill answered: not selected.
+	filled    map[headline.UserID]bool
+	selectIDs []headline.UserID
+	err       error // the SELECT's
+}
+
+// load loads the owned ids: it acquires the leases of the profiles that
+// missed, awaits the fills of ids whose lease another instance holds,
+// selects the rest in one SELECT, writes them back under its leases, and
+// completes the flights. The load is detached from ctx's cancellation, since
+// other requests wait for it too, and bounded by LoadTimeout instead.
+func (p *Profiles) load(ctx context.Context, b *batch, own map[headline.UserID]*flight) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.LoadTimeout)
+	defer cancel()
+	l := &loading{b: b, own: own, cacheOK: b.cacheOK}
+	p.acquire(ctx, l)
+	p.awaitFills(ctx, l)
+	p.selectRows(ctx, l)
+	p.writeBack(ctx, l)
+	p.complete(l)
+}

@@ -1,0 +1,70 @@
+package rediscache
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// TTLs says how long cache entries live. Each entry draws its own jitter, so
+// entries written in one batch do not expire together (cache avalanche).
+type TTLs struct {
+	// Profile is the base lifetime of a cached profile.
+	// Default (zero value): 30m, the Toutiao backend's UserProfileCacheTTL.
+	Profile time.Duration
+	// ProfileJitter is the random extra lifetime [0, ProfileJitter).
+	// Default: 10m.
+	ProfileJitter time.Duration
+	// Missing is the base lifetime of the "-1" entry for an id with no user.
+	// It is short so that a user who signs up is seen soon. Default: 5m.
+	Missing time.Duration
+	// MissingJitter is the random extra lifetime of a "-1" entry. Default: 60s.
+	MissingJitter time.Duration
+	// Status is the base lifetime of a user:<id>:status entry. Default:
+	// 60m, the Toutiao backend's UserStatusCacheTTL.
+	Status time.Duration
+	// StatusJitter is the random extra lifetime of a status entry.
+	// Default: 10m.
+	StatusJitter time.Duration
+}
+
+// DefaultTTLs are the Toutiao backend's constants.
+var DefaultTTLs = TTLs{
+	Profile:       30 * time.Minute,
+	ProfileJitter: 10 * time.Minute,
+	Missing:       5 * time.Minute,
+	MissingJitter: 60 * time.Second,
+	Status:        60 * time.Minute,
+	StatusJitter:  10 * time.Minute,
+}
+
+func (t TTLs) withDefaults() TTLs {
+	if t.Profile <= 0 {
+		t.Profile = DefaultTTLs.Profile
+	}
+	if t.ProfileJitter <= 0 {
+		t.ProfileJitter = DefaultTTLs.ProfileJitter
+	}
+	if t.Missing <= 0 {
+		t.Missing = DefaultTTLs.Missing
+	}
+	if t.MissingJitter <= 0 {
+		t.MissingJitter = DefaultTTLs.MissingJitter
+	}
+	if t.Status <= 0 {
+		t.Status = DefaultTTLs.Status
+	}
+	if t.StatusJitter <= 0 {
+		t.StatusJitter = DefaultTTLs.StatusJitter
+	}
+	return t
+}
+
+// draw returns base + a random whole number of seconds in [0, jitter), as the
+// Flask app's BaseCacheTTL.get_val does.
+func draw(base, jitter time.Duration) time.Duration {
+	n := int64(jitter / time.Second)
+	if n <= 0 {
+		return base
+	}
+	return base + time.Duration(rand.Int64N(n))*time.Second
+}
