@@ -173,95 +173,115 @@ func hasLoneSurrogate(v string) bool {
 // decodeProfileJSON decides; when it says ok, decodeProfileJSON would have
 // returned the same user (FuzzDecodeProfileFast checks this).
 func decodeProfileFast(id headline.UserID, v string) (u *headline.User, ok bool) {
-	i := 0
-	ws := func() {
-		for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
-			i++
-		}
-	}
-	// str reads a JSON string with no escapes at i and returns its content.
-	str := func() (string, bool) {
-		if i >= len(v) || v[i] != '"' {
-			return "", false
-		}
-		start := i + 1
-		for j := start; j < len(v); j++ {
-			switch c := v[j]; {
-			case c == '"':
-				s := v[start:j]
-				if !utf8.ValidString(s) {
-					return "", false
-				}
-				i = j + 1
-				return s, true
-			case c == '\\' || c < 0x20:
-				return "", false
-			}
-		}
-		return "", false
-	}
+	s := scanner{v: v}
 	u = &headline.User{ID: id}
 	var seen uint8
-	ws()
-	if i >= len(v) || v[i] != '{' {
+	s.ws()
+	if !s.eat('{') {
 		return nil, false
 	}
-	i++
 	for n := 0; n < 4; n++ {
-		ws()
-		key, ok := str()
-		if !ok {
+		s.ws()
+		if !s.member(u, &seen) {
 			return nil, false
 		}
-		ws()
-		if i >= len(v) || v[i] != ':' {
+		s.ws()
+		end := byte(',')
+		if n == 3 {
+			end = '}'
+		}
+		if !s.eat(end) {
 			return nil, false
 		}
-		i++
-		ws()
-		var val *string
-		if strings.HasPrefix(v[i:], "null") {
-			i += len("null")
-		} else {
-			s, ok := str()
-			if !ok {
-				return nil, false
-			}
-			val = &s
-		}
-		var bit uint8
-		switch key {
-		case "name":
-			if val == nil {
-				return nil, false
-			}
-			bit, u.Name = 1, *val
-		case "photo":
-			bit, u.Photo = 2, val
-		case "intro":
-			bit, u.Intro = 4, val
-		case "certi":
-			bit, u.Certi = 8, val
-		default:
-			return nil, false
-		}
-		if seen&bit != 0 {
-			return nil, false
-		}
-		seen |= bit
-		ws()
-		if i >= len(v) {
-			return nil, false
-		}
-		if n < 3 {
-			if v[i] != ',' {
-				return nil, false
-			}
-		} else if v[i] != '}' {
-			return nil, false
-		}
-		i++
 	}
-	ws()
-	return u, i == len(v) && seen == 15
+	s.ws()
+	return u, s.i == len(v) && seen == 15
+}
+
+// scanner reads the spelling decodeProfileFast takes, from v[i].
+type scanner struct {
+	v string
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.v) && (s.v[s.i] == ' ' || s.v[s.i] == '\t' || s.v[s.i] == '\n' || s.v[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// eat reads the byte c.
+func (s *scanner) eat(c byte) bool {
+	if s.i >= len(s.v) || s.v[s.i] != c {
+		return false
+	}
+	s.i++
+	return true
+}
+
+// str reads a JSON string with no escapes and returns its content.
+func (s *scanner) str() (string, bool) {
+	if s.i >= len(s.v) || s.v[s.i] != '"' {
+		return "", false
+	}
+	start := s.i + 1
+	for j := start; j < len(s.v); j++ {
+		switch c := s.v[j]; {
+		case c == '"':
+			str := s.v[start:j]
+			if !utf8.ValidString(str) {
+				return "", false
+			}
+			s.i = j + 1
+			return str, true
+		case c == '\\' || c < 0x20:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// member reads one "key": value of the four into u, and marks its bit in
+// seen; it refuses another key, a key seen before, and a null name.
+func (s *scanner) member(u *headline.User, seen *uint8) bool {
+	key, ok := s.str()
+	if !ok {
+		return false
+	}
+	s.ws()
+	if !s.eat(':') {
+		return false
+	}
+	s.ws()
+	var val *string
+	if strings.HasPrefix(s.v[s.i:], "null") {
+		s.i += len("null")
+	} else {
+		str, ok := s.str()
+		if !ok {
+			return false
+		}
+		val = &str
+	}
+	var bit uint8
+	switch key {
+	case "name":
+		if val == nil {
+			return false
+		}
+		bit, u.Name = 1, *val
+	case "photo":
+		bit, u.Photo = 2, val
+	case "intro":
+		bit, u.Intro = 4, val
+	case "certi":
+		bit, u.Certi = 8, val
+	default:
+		return false
+	}
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
 }

@@ -42,128 +42,133 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
+// decodeCases are TestDecodeProfile's values, each read as user decodeID.
+var decodeCases = []struct {
+	name     string
+	in       string
+	want     *headline.User
+	wantKind Kind
+}{
+	{
+		name:     "reads Go's compact form",
+		in:       `{"name":"x","photo":"p.png","intro":"hi","certi":"c"}`,
+		want:     &headline.User{ID: decodeID, Name: "x", Photo: ptr("p.png"), Intro: ptr("hi"), Certi: ptr("c")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads Go's compact form with nulls",
+		in:       `{"name":"x","photo":null,"intro":null,"certi":null}`,
+		want:     &headline.User{ID: decodeID, Name: "x"},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads Python's json.dumps form with \\u escapes",
+		in:       `{"name": "\u5f20\u4e09", "photo": null, "intro": "hi", "certi": null}`,
+		want:     &headline.User{ID: decodeID, Name: "张三", Intro: ptr("hi")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads escaped quotes, slashes and a surrogate pair",
+		in:       `{"name": "a\"b\\c\/d", "photo": "http:\/\/x\/y.png", "intro": "\ud83d\ude00", "certi": "\u00e9"}`,
+		want:     &headline.User{ID: decodeID, Name: `a"b\c/d`, Photo: ptr("http://x/y.png"), Intro: ptr("😀"), Certi: ptr("é")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads raw UTF-8",
+		in:       `{"name":"张三","photo":null,"intro":"你好","certi":null}`,
+		want:     &headline.User{ID: decodeID, Name: "张三", Intro: ptr("你好")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads keys in another order",
+		in:       `{"certi": null, "intro": "i", "photo": "p", "name": "n"}`,
+		want:     &headline.User{ID: decodeID, Name: "n", Photo: ptr("p"), Intro: ptr("i")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads surrounding whitespace and newlines",
+		in:       " {\n  \"name\": \"x\",\n  \"photo\": null,\n  \"intro\": null,\n  \"certi\": null\n}\n",
+		want:     &headline.User{ID: decodeID, Name: "x"},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads an empty name and empty strings",
+		in:       `{"name":"","photo":"","intro":"","certi":""}`,
+		want:     &headline.User{ID: decodeID, Name: "", Photo: ptr(""), Intro: ptr(""), Certi: ptr("")},
+		wantKind: Hit,
+	},
+	{
+		name:     "takes the last of duplicated keys, as Python's json.loads does",
+		in:       `{"name":"x","photo":null,"intro":null,"certi":null,"name":"y"}`,
+		want:     &headline.User{ID: decodeID, Name: "y"},
+		wantKind: Hit,
+	},
+	{name: "-1 is no such user", in: "-1", wantKind: Missing},
+
+	{name: "a truncated value is a miss", in: `{"name":"x","photo":null,"intro":null,"cer`, wantKind: Miss},
+	{name: "a value cut after the object's last key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null`, wantKind: Miss},
+	{name: "binary is a miss", in: "\x00\x01\xff\xfe\x80", wantKind: Miss},
+	{name: "a pickled value is a miss", in: "\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04name\x94", wantKind: Miss},
+	{name: "a number name is a miss", in: `{"name":1,"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a null name is a miss", in: `{"name":null,"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "an object name is a miss", in: `{"name":{},"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a missing name is a miss", in: `{"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a missing photo is a miss", in: `{"name":"x","intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a missing intro is a miss", in: `{"name":"x","photo":null,"certi":null}`, wantKind: Miss},
+	{name: "a missing certi is a miss", in: `{"name":"x","photo":null,"intro":null}`, wantKind: Miss},
+	{name: "a misspelt key among four is a miss", in: `{"name":"x","photo":null,"intro":null,"cert":null}`, wantKind: Miss},
+	{name: "an extra key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null,"id":7}`, wantKind: Miss},
+	{name: "an empty object is a miss", in: `{}`, wantKind: Miss},
+	{name: "an array is a miss", in: `["x",null,null,null]`, wantKind: Miss},
+	{name: "a JSON null is a miss", in: `null`, wantKind: Miss},
+	{name: "a JSON string is a miss", in: `"-1"`, wantKind: Miss},
+	{name: "-2 is a miss", in: "-2", wantKind: Miss},
+	{name: "-1 with a newline is a miss", in: "-1\n", wantKind: Miss},
+	{name: "1 is a miss", in: "1", wantKind: Miss},
+	{name: "a second document after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null}{"name":"y","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "trailing garbage after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null} x`, wantKind: Miss},
+	{name: "a number photo is a miss", in: `{"name":"x","photo":1,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a boolean intro is a miss", in: `{"name":"x","photo":null,"intro":true,"certi":null}`, wantKind: Miss},
+	{name: "an array certi is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":["c"]}`, wantKind: Miss},
+	{name: "the empty string is a miss", in: "", wantKind: Miss},
+	{name: "whitespace is a miss", in: " ", wantKind: Miss},
+	// Python's json.loads keeps keys as written, so the Flask app would
+	// find no "name" in these; the contract says exactly the four keys.
+	{name: "an upper-case key is a miss", in: `{"NAME":"x","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a key differing only in case is an extra key and a miss", in: `{"name":"x","Name":"y","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+
+	// Values that decode but must not be served: the Flask app's
+	// json.loads fails on invalid UTF-8, encoding/json would turn it and
+	// lone surrogates into U+FFFD, and no row is bigger than the bound.
+	{name: "a name of 2 MB is a miss", in: `{"name":"` + strings.Repeat("x", 2<<20) + `","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a value one byte over the bound is a miss", in: sizedProfile(maxProfileBytes + 1), wantKind: Miss},
+	{name: "a value at the bound is read", in: sizedProfile(maxProfileBytes),
+		want: &headline.User{ID: decodeID, Name: strings.Repeat("x", maxProfileBytes-len(sizedProfile(0)))}, wantKind: Hit},
+	{name: "invalid UTF-8 in a name is a miss", in: "{\"name\":\"a\xffb\",\"photo\":null,\"intro\":null,\"certi\":null}", wantKind: Miss},
+	{name: "invalid UTF-8 beside an escape is a miss", in: "{\"name\": \"\\u5f20\xc3\", \"photo\": null, \"intro\": null, \"certi\": null}", wantKind: Miss},
+	{name: "a truncated 4-byte sequence in an intro is a miss", in: "{\"name\":\"x\",\"photo\":null,\"intro\":\"\xf0\x9f\x98\",\"certi\":null}", wantKind: Miss},
+	{name: "a UTF-8-encoded surrogate in a photo is a miss", in: "{\"name\":\"x\",\"photo\":\"\xed\xa0\x80\",\"intro\":null,\"certi\":null}", wantKind: Miss},
+	{name: "an escaped lone high surrogate is a miss", in: `{"name": "\ud800", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
+	{name: "an escaped lone low surrogate is a miss", in: `{"name": "x", "photo": null, "intro": "a\udc00", "certi": null}`, wantKind: Miss},
+	{name: "a high surrogate before a letter is a miss", in: `{"name": "\ud83dA", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
+	{name: "a high surrogate before an escaped letter is a miss", in: `{"name": "\ud83d\u0041", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
+	{name: "two high surrogates before a low one is a miss", in: `{"name": "\ud83d\ud83d\ude00", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
+	{name: "a high surrogate ending a string is a miss", in: `{"name": "x", "photo": null, "intro": null, "certi": "\uD83D"}`, wantKind: Miss},
+	{name: "an upper-case surrogate pair is read", in: `{"name": "\uD83D\uDE00", "photo": null, "intro": null, "certi": null}`,
+		want: &headline.User{ID: decodeID, Name: "😀"}, wantKind: Hit},
+	{name: "an escaped backslash before the letters ud800 is read", in: `{"name": "\\ud800", "photo": null, "intro": null, "certi": null}`,
+		want: &headline.User{ID: decodeID, Name: `\ud800`}, wantKind: Hit},
+	{name: "U+FFFD, raw and escaped, is read: it is a character", in: `{"name": "\ufffd�", "photo": null, "intro": null, "certi": null}`,
+		want: &headline.User{ID: decodeID, Name: "\ufffd\ufffd"}, wantKind: Hit},
+	{name: "Python's longest spelling of a row (2931 bytes) is read", in: pythonWorstCase(),
+		want: &headline.User{ID: decodeID, Name: strings.Repeat("😀", 32), Photo: ptr(strings.Repeat("😀", 128)), Intro: ptr(strings.Repeat("😀", 50)), Certi: ptr(strings.Repeat("😀", 30))}, wantKind: Hit},
+}
+
+const decodeID = 7
+
 func TestDecodeProfile(t *testing.T) {
-	const id = 7
-	for _, tc := range []struct {
-		name     string
-		in       string
-		want     *headline.User
-		wantKind Kind
-	}{
-		{
-			name:     "reads Go's compact form",
-			in:       `{"name":"x","photo":"p.png","intro":"hi","certi":"c"}`,
-			want:     &headline.User{ID: id, Name: "x", Photo: ptr("p.png"), Intro: ptr("hi"), Certi: ptr("c")},
-			wantKind: Hit,
-		},
-		{
-			name:     "reads Go's compact form with nulls",
-			in:       `{"name":"x","photo":null,"intro":null,"certi":null}`,
-			want:     &headline.User{ID: id, Name: "x"},
-			wantKind: Hit,
-		},
-		{
-			name:     "reads Python's json.dumps form with \\u escapes",
-			in:       `{"name": "\u5f20\u4e09", "photo": null, "intro": "hi", "certi": null}`,
-			want:     &headline.User{ID: id, Name: "张三", Intro: ptr("hi")},
-			wantKind: Hit,
-		},
-		{
-			name:     "reads escaped quotes, slashes and a surrogate pair",
-			in:       `{"name": "a\"b\\c\/d", "photo": "http:\/\/x\/y.png", "intro": "\ud83d\ude00", "certi": "\u00e9"}`,
-			want:     &headline.User{ID: id, Name: `a"b\c/d`, Photo: ptr("http://x/y.png"), Intro: ptr("😀"), Certi: ptr("é")},
-			wantKind: Hit,
-		},
-		{
-			name:     "reads raw UTF-8",
-			in:       `{"name":"张三","photo":null,"intro":"你好","certi":null}`,
-			want:     &headline.User{ID: id, Name: "张三", Intro: ptr("你好")},
-			wantKind: Hit,
-		},
-		{
-			name:     "reads keys in another order",
-			in:       `{"certi": null, "intro": "i", "photo": "p", "name": "n"}`,
-			want:     &headline.User{ID: id, Name: "n", Photo: ptr("p"), Intro: ptr("i")},
-			wantKind: Hit,
-		},
-		{
-			name:     "reads surrounding whitespace and newlines",
-			in:       " {\n  \"name\": \"x\",\n  \"photo\": null,\n  \"intro\": null,\n  \"certi\": null\n}\n",
-			want:     &headline.User{ID: id, Name: "x"},
-			wantKind: Hit,
-		},
-		{
-			name:     "reads an empty name and empty strings",
-			in:       `{"name":"","photo":"","intro":"","certi":""}`,
-			want:     &headline.User{ID: id, Name: "", Photo: ptr(""), Intro: ptr(""), Certi: ptr("")},
-			wantKind: Hit,
-		},
-		{
-			name:     "takes the last of duplicated keys, as Python's json.loads does",
-			in:       `{"name":"x","photo":null,"intro":null,"certi":null,"name":"y"}`,
-			want:     &headline.User{ID: id, Name: "y"},
-			wantKind: Hit,
-		},
-		{name: "-1 is no such user", in: "-1", wantKind: Missing},
-
-		{name: "a truncated value is a miss", in: `{"name":"x","photo":null,"intro":null,"cer`, wantKind: Miss},
-		{name: "a value cut after the object's last key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null`, wantKind: Miss},
-		{name: "binary is a miss", in: "\x00\x01\xff\xfe\x80", wantKind: Miss},
-		{name: "a pickled value is a miss", in: "\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04name\x94", wantKind: Miss},
-		{name: "a number name is a miss", in: `{"name":1,"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
-		{name: "a null name is a miss", in: `{"name":null,"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
-		{name: "an object name is a miss", in: `{"name":{},"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
-		{name: "a missing name is a miss", in: `{"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
-		{name: "a missing photo is a miss", in: `{"name":"x","intro":null,"certi":null}`, wantKind: Miss},
-		{name: "a missing intro is a miss", in: `{"name":"x","photo":null,"certi":null}`, wantKind: Miss},
-		{name: "a missing certi is a miss", in: `{"name":"x","photo":null,"intro":null}`, wantKind: Miss},
-		{name: "a misspelt key among four is a miss", in: `{"name":"x","photo":null,"intro":null,"cert":null}`, wantKind: Miss},
-		{name: "an extra key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null,"id":7}`, wantKind: Miss},
-		{name: "an empty object is a miss", in: `{}`, wantKind: Miss},
-		{name: "an array is a miss", in: `["x",null,null,null]`, wantKind: Miss},
-		{name: "a JSON null is a miss", in: `null`, wantKind: Miss},
-		{name: "a JSON string is a miss", in: `"-1"`, wantKind: Miss},
-		{name: "-2 is a miss", in: "-2", wantKind: Miss},
-		{name: "-1 with a newline is a miss", in: "-1\n", wantKind: Miss},
-		{name: "1 is a miss", in: "1", wantKind: Miss},
-		{name: "a second document after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null}{"name":"y","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
-		{name: "trailing garbage after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null} x`, wantKind: Miss},
-		{name: "a number photo is a miss", in: `{"name":"x","photo":1,"intro":null,"certi":null}`, wantKind: Miss},
-		{name: "a boolean intro is a miss", in: `{"name":"x","photo":null,"intro":true,"certi":null}`, wantKind: Miss},
-		{name: "an array certi is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":["c"]}`, wantKind: Miss},
-		{name: "the empty string is a miss", in: "", wantKind: Miss},
-		{name: "whitespace is a miss", in: " ", wantKind: Miss},
-		// Python's json.loads keeps keys as written, so the Flask app would
-		// find no "name" in these; the contract says exactly the four keys.
-		{name: "an upper-case key is a miss", in: `{"NAME":"x","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
-		{name: "a key differing only in case is an extra key and a miss", in: `{"name":"x","Name":"y","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
-
-		// Values that decode but must not be served: the Flask app's
-		// json.loads fails on invalid UTF-8, encoding/json would turn it and
-		// lone surrogates into U+FFFD, and no row is bigger than the bound.
-		{name: "a name of 2 MB is a miss", in: `{"name":"` + strings.Repeat("x", 2<<20) + `","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
-		{name: "a value one byte over the bound is a miss", in: sizedProfile(maxProfileBytes + 1), wantKind: Miss},
-		{name: "a value at the bound is read", in: sizedProfile(maxProfileBytes),
-			want: &headline.User{ID: id, Name: strings.Repeat("x", maxProfileBytes-len(sizedProfile(0)))}, wantKind: Hit},
-		{name: "invalid UTF-8 in a name is a miss", in: "{\"name\":\"a\xffb\",\"photo\":null,\"intro\":null,\"certi\":null}", wantKind: Miss},
-		{name: "invalid UTF-8 beside an escape is a miss", in: "{\"name\": \"\\u5f20\xc3\", \"photo\": null, \"intro\": null, \"certi\": null}", wantKind: Miss},
-		{name: "a truncated 4-byte sequence in an intro is a miss", in: "{\"name\":\"x\",\"photo\":null,\"intro\":\"\xf0\x9f\x98\",\"certi\":null}", wantKind: Miss},
-		{name: "a UTF-8-encoded surrogate in a photo is a miss", in: "{\"name\":\"x\",\"photo\":\"\xed\xa0\x80\",\"intro\":null,\"certi\":null}", wantKind: Miss},
-		{name: "an escaped lone high surrogate is a miss", in: `{"name": "\ud800", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
-		{name: "an escaped lone low surrogate is a miss", in: `{"name": "x", "photo": null, "intro": "a\udc00", "certi": null}`, wantKind: Miss},
-		{name: "a high surrogate before a letter is a miss", in: `{"name": "\ud83dA", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
-		{name: "a high surrogate before an escaped letter is a miss", in: `{"name": "\ud83d\u0041", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
-		{name: "two high surrogates before a low one is a miss", in: `{"name": "\ud83d\ud83d\ude00", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
-		{name: "a high surrogate ending a string is a miss", in: `{"name": "x", "photo": null, "intro": null, "certi": "\uD83D"}`, wantKind: Miss},
-		{name: "an upper-case surrogate pair is read", in: `{"name": "\uD83D\uDE00", "photo": null, "intro": null, "certi": null}`,
-			want: &headline.User{ID: id, Name: "😀"}, wantKind: Hit},
-		{name: "an escaped backslash before the letters ud800 is read", in: `{"name": "\\ud800", "photo": null, "intro": null, "certi": null}`,
-			want: &headline.User{ID: id, Name: `\ud800`}, wantKind: Hit},
-		{name: "U+FFFD, raw and escaped, is read: it is a character", in: `{"name": "\ufffd�", "photo": null, "intro": null, "certi": null}`,
-			want: &headline.User{ID: id, Name: "\ufffd\ufffd"}, wantKind: Hit},
-		{name: "Python's longest spelling of a row (2931 bytes) is read", in: pythonWorstCase(),
-			want: &headline.User{ID: id, Name: strings.Repeat("😀", 32), Photo: ptr(strings.Repeat("😀", 128)), Intro: ptr(strings.Repeat("😀", 50)), Certi: ptr(strings.Repeat("😀", 30))}, wantKind: Hit},
-	} {
+	const id = decodeID
+	for _, tc := range decodeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, gotKind := decodeProfile(id, tc.in)
 			if gotKind != tc.wantKind {
