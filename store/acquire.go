@@ -11,11 +11,11 @@ import (
 // missed. An id whose node is down is loaded, not leased: its lease and fill
 // would only fail or be kept back by the node's breaker. When the leases
 // cannot be taken the load goes on without write-back.
-func (p *Profiles) acquire(ctx context.Context, l *loading) {
+func (p *Profiles) acquire(ctx context.Context, l *loading, b *batch) {
 	var missed []headline.UserID
 	for id := range l.own {
 		l.ids = append(l.ids, id)
-		if e := l.b.entry(id); e.Kind == rediscache.Miss && !e.Down {
+		if e := b.entry(id); e.Kind == rediscache.Miss && !e.Down {
 			missed = append(missed, id)
 		}
 	}

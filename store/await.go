@@ -11,11 +11,11 @@ import (
 // awaitFills takes, for the ids whose lease another instance holds, what
 // that instance writes, waiting for it up to LeaseWait. A status lookup
 // needs the row anyway and does not wait.
-func (p *Profiles) awaitFills(ctx context.Context, l *loading) {
+func (p *Profiles) awaitFills(ctx context.Context, l *loading, b *batch) {
 	l.found = make(map[headline.UserID]*headline.User, len(l.ids))
 	var waitFor []headline.UserID
 	for _, id := range l.lease.Held {
-		if !l.b.wantStatus[id] {
+		if !b.wantStatus[id] {
 			waitFor = append(waitFor, id)
 		}
 	}

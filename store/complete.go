@@ -1,10 +1,13 @@
 package store
 
-import "time"
+import (
+	"time"
 
-// complete hands each owned flight its result. A flight stays joinable for
-// Linger after it finished, unless it failed: a failed load is not shared
-// with later requests, the next one tries the database again.
+	"github.com/headline/headline"
+)
+
+// complete hands each owned flight its result. A failed load is not shared
+// with later requests: the next one tries the database again.
 func (p *Profiles) complete(l *loading) {
 	p.mu.Lock()
 	now := time.Now()
@@ -20,7 +23,10 @@ func (p *Profiles) complete(l *loading) {
 		}
 	}
 	p.mu.Unlock()
-	own := l.own
+}
+
+// linger keeps the finished flights of own joinable for Linger.
+func (p *Profiles) linger(own map[headline.UserID]*flight) {
 	time.AfterFunc(p.opts.Linger, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()

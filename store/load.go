@@ -8,9 +8,9 @@ import (
 )
 
 // loading is one load of the ids a batch owns, as it goes through its
-// steps.
+// steps. (The batch is handed to the steps beside it, not kept in it: what
+// a load finds outlives it in the flights, and the batch need not.)
 type loading struct {
-	b   *batch
 	own map[headline.UserID]*flight
 	ids []headline.UserID // the owned ids
 	// cacheOK: the cache answered the batch and its leases; false, nothing
@@ -28,15 +28,16 @@ type loading struct {
 // load loads the owned ids: it acquires the leases of the profiles that
 // missed, awaits the fills of ids whose lease another instance holds,
 // selects the rest in one SELECT, writes them back under its leases, and
-// completes the flights. The load is detached from ctx's cancellation, since
+// completes the flights, which stay joinable a while. The load is detached from ctx's cancellation, since
 // other requests wait for it too, and bounded by LoadTimeout instead.
 func (p *Profiles) load(ctx context.Context, b *batch, own map[headline.UserID]*flight) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.LoadTimeout)
 	defer cancel()
-	l := &loading{b: b, own: own, cacheOK: b.cacheOK}
-	p.acquire(ctx, l)
-	p.awaitFills(ctx, l)
+	l := &loading{own: own, cacheOK: b.cacheOK}
+	p.acquire(ctx, l, b)
+	p.awaitFills(ctx, l, b)
 	p.selectRows(ctx, l)
-	p.writeBack(ctx, l)
+	p.writeBack(ctx, l, b)
 	p.complete(l)
+	p.linger(own)
 }

@@ -21,7 +21,22 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 		return users, errs
 	}
 	start := time.Now()
-	b := newBatch(keys)
+	// The batch is built here, not by a function of its own, so that its
+	// maps and slices stay on this goroutine's stack.
+	var ids, statusIDs []headline.UserID
+	pos := make(map[headline.UserID]int, len(keys))
+	wantStatus := make(map[headline.UserID]bool)
+	for _, k := range keys {
+		if _, ok := pos[k.ID]; !ok {
+			pos[k.ID] = len(ids)
+			ids = append(ids, k.ID)
+		}
+		if k.Status && !wantStatus[k.ID] {
+			wantStatus[k.ID] = true
+			statusIDs = append(statusIDs, k.ID)
+		}
+	}
+	b := &batch{ids: ids, statusIDs: statusIDs, pos: pos, wantStatus: wantStatus}
 	p.readCache(ctx, b)
 	need := b.needs()
 	if stats := statsFrom(ctx); stats != nil {
@@ -43,21 +58,6 @@ type batch struct {
 	// all misses when the cache could not be read (cacheOK false).
 	entries []rediscache.Entry
 	cacheOK bool
-}
-
-func newBatch(keys []headline.Lookup) *batch {
-	b := &batch{pos: make(map[headline.UserID]int, len(keys)), wantStatus: make(map[headline.UserID]bool)}
-	for _, k := range keys {
-		if _, ok := b.pos[k.ID]; !ok {
-			b.pos[k.ID] = len(b.ids)
-			b.ids = append(b.ids, k.ID)
-		}
-		if k.Status && !b.wantStatus[k.ID] {
-			b.wantStatus[k.ID] = true
-			b.statusIDs = append(b.statusIDs, k.ID)
-		}
-	}
-	return b
 }
 
 // entry is what the cache held for id.

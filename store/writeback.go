@@ -11,7 +11,7 @@ import (
 // writeBack writes what the SELECT read back to the cache under the batch's
 // leases, unless the cache just failed (a second timeout would only add
 // latency). After a failed SELECT it gives the leases up instead.
-func (p *Profiles) writeBack(ctx context.Context, l *loading) {
+func (p *Profiles) writeBack(ctx context.Context, l *loading, b *batch) {
 	if l.err != nil {
 		if err := p.cache.Release(ctx, l.lease); err != nil {
 			p.redisError("lease", err)
@@ -22,7 +22,7 @@ func (p *Profiles) writeBack(ctx context.Context, l *loading) {
 	if !l.cacheOK {
 		return
 	}
-	voided, err := p.cache.Fill(ctx, l.writes(), l.lease)
+	voided, err := p.cache.Fill(ctx, l.writes(b), l.lease)
 	if len(voided) > 0 {
 		p.selectAgain(ctx, l, voided)
 	}
@@ -34,10 +34,10 @@ func (p *Profiles) writeBack(ctx context.Context, l *loading) {
 
 // writes is what the load puts in the cache: the profiles and "-1" entries
 // of the ids whose profile missed, and the statuses asked for that missed.
-func (l *loading) writes() rediscache.WriteBack {
+func (l *loading) writes(b *batch) rediscache.WriteBack {
 	var w rediscache.WriteBack
 	for _, id := range l.selectIDs {
-		e := l.b.entry(id)
+		e := b.entry(id)
 		u, ok := l.found[id]
 		switch {
 		case e.Kind == rediscache.Miss && ok:
@@ -45,7 +45,7 @@ func (l *loading) writes() rediscache.WriteBack {
 		case e.Kind == rediscache.Miss:
 			w.Missing = append(w.Missing, id)
 		}
-		if ok && l.b.wantStatus[id] && e.Status == headline.StatusUnknown {
+		if ok && b.wantStatus[id] && e.Status == headline.StatusUnknown {
 			w.Statuses = append(w.Statuses, u)
 		}
 	}
