@@ -35,9 +35,6 @@ type Options struct {
 	// MaxBatch caps the keys of one unplanned batch; more start another.
 	// Default: 1000.
 	MaxBatch int
-	// ObserveBatch, when set, is told the number of keys of each batch,
-	// planned or not (for metrics).
-	ObserveBatch func(keys int)
 }
 
 func (o Options) withDefaults() Options {
@@ -91,9 +88,6 @@ func New(profiles ProfileGetter, opts Options) *Loaders {
 // A panic in the getter or a result of the wrong length fails every key
 // with an internal error rather than the request.
 func (l *Loaders) lookup(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
-	if l.opts.ObserveBatch != nil {
-		l.opts.ObserveBatch(len(keys))
-	}
 	defer func() {
 		if p := recover(); p != nil {
 			users, errs = failAll(len(keys), fmt.Errorf("dataloaders: the profile lookup panicked: %v\n%s", p, debug.Stack()))

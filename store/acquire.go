@@ -24,7 +24,7 @@ func (p *Profiles) acquire(ctx context.Context, l *loading, b *batch) {
 	}
 	lease, err := p.cache.Acquire(ctx, missed, p.opts.LeaseTTL, p.opts.Replicas != nil)
 	if err != nil {
-		p.redisError("lease", err)
+		p.redisError(ctx, "lease", err)
 		p.log.WarnContext(ctx, "cache lease failed; loading without write-back", "ids", len(missed), "err", err)
 		l.cacheOK = false
 		return

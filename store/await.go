@@ -38,7 +38,7 @@ func (p *Profiles) pollFills(ctx context.Context, ids []headline.UserID) map[hea
 		time.Sleep(p.opts.LeasePoll)
 		entries, err := p.cache.Get(ctx, pending, nil)
 		if err != nil {
-			p.redisError("read", err)
+			p.redisError(ctx, "read", err)
 			break
 		}
 		var still []headline.UserID

@@ -20,6 +20,7 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 	if len(keys) == 0 {
 		return users, errs
 	}
+	p.opts.Observer.Batch(ctx, len(keys))
 	start := time.Now()
 	// The batch is built here, not by a function of its own, so that its
 	// maps and slices stay on this goroutine's stack.
@@ -39,10 +40,7 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 	b := &batch{ids: ids, statusIDs: statusIDs, pos: pos, wantStatus: wantStatus}
 	p.readCache(ctx, b)
 	need := b.needs()
-	if stats := statsFrom(ctx); stats != nil {
-		stats.CacheHits.Add(int64(len(b.ids) - len(need)))
-		stats.CacheMisses.Add(int64(len(need)))
-	}
+	p.observeRead(ctx, b, len(need))
 	loaded := p.loadMisses(ctx, b, need, start)
 	b.answer(keys, loaded, users, errs)
 	return users, errs
@@ -70,10 +68,9 @@ func (p *Profiles) readCache(ctx context.Context, b *batch) {
 	b.cacheOK = err == nil
 	if b.cacheOK {
 		b.entries = entries
-		p.observeLookups(entries)
 		return
 	}
-	p.redisError("read", err)
+	p.redisError(ctx, "read", err)
 	level := slog.LevelWarn
 	if errors.Is(err, rediscache.ErrBreakerOpen) {
 		// Said once, when the breaker opened; not again per request.
@@ -106,9 +103,7 @@ func (p *Profiles) loadMisses(ctx context.Context, b *batch, need []int, start t
 	}
 	loaded := make(map[headline.UserID]*flight, len(need))
 	flights, own := p.join(b, need, start)
-	if stats := statsFrom(ctx); stats != nil {
-		stats.Joined.Add(int64(len(need) - len(own)))
-	}
+	p.opts.Observer.Joined(ctx, len(need)-len(own))
 	if len(own) > 0 {
 		p.load(ctx, b, own)
 	}

@@ -64,8 +64,8 @@ type ProfilesOptions struct {
 	// InvalidationRetry is how often invalidations that failed (Redis
 	// down during an update) are tried again. Default: 1s.
 	InvalidationRetry time.Duration
-	// Observer is told of cache lookups, Redis errors and SQL durations,
-	// for metrics. Default: nothing is observed.
+	// Observer is told of batches, cache reads, joined loads, Redis errors
+	// and database calls. Default: nothing is observed.
 	Observer Observer
 	// Replicas, when the database routes reads to MySQL replicas, is told of
 	// a replica that failed a read (which is then read again on the
@@ -98,7 +98,7 @@ func (o ProfilesOptions) withDefaults() ProfilesOptions {
 		o.InvalidationRetry = time.Second
 	}
 	if o.Observer == nil {
-		o.Observer = nopObserver{}
+		o.Observer = NopObserver{}
 	}
 	if o.FreshWindow <= 0 {
 		o.FreshWindow = 30 * time.Second

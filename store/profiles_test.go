@@ -64,6 +64,12 @@ func newClient(t *testing.T, opt *redis.Options) *redis.Client {
 // makes of it.
 func newProfilesEnv(t *testing.T, redisOpt *redis.Options, db func(e *profilesEnv, counted *bun.DB) bun.IDB) *profilesEnv {
 	t.Helper()
+	return newProfilesEnvWith(t, redisOpt, db, store.ProfilesOptions{})
+}
+
+// newProfilesEnvWith is newProfilesEnv with options for the Profiles.
+func newProfilesEnvWith(t *testing.T, redisOpt *redis.Options, db func(e *profilesEnv, counted *bun.DB) bun.IDB, opts store.ProfilesOptions) *profilesEnv {
+	t.Helper()
 	e := &profilesEnv{db: storetest.DB(t, "store"), redis: storetest.NewRedis(t, redisDB), log: &syncBuffer{}}
 	if redisOpt == nil {
 		redisOpt = e.redis.Options()
@@ -77,7 +83,7 @@ func newProfilesEnv(t *testing.T, redisOpt *redis.Options, db func(e *profilesEn
 		idb = db(e, counted)
 	}
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.p = store.NewProfiles(idb, rediscache.New(client, rediscache.TTLs{}), logger, store.ProfilesOptions{})
+	e.p = store.NewProfiles(idb, rediscache.New(client, rediscache.TTLs{}), logger, opts)
 	e.reset()
 	return e
 }

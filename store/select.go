@@ -22,10 +22,7 @@ func (p *Profiles) selectRows(ctx context.Context, l *loading) {
 	start := time.Now()
 	rows, err := p.selectUsers(ctx, l.selectIDs, fresh)
 	if len(l.selectIDs) > 0 {
-		p.observeSQL("select_users", start)
-	}
-	if stats := statsFrom(ctx); stats != nil {
-		stats.SQLRows.Add(int64(len(rows)))
+		p.observeSQL(ctx, "select_users", start, len(rows))
 	}
 	for id, u := range rows {
 		l.found[id] = u

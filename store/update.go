@@ -16,7 +16,7 @@ import (
 func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error) {
 	start := time.Now()
 	u, err := sqldb.UpdateUser(ctx, p.db, id, upd)
-	p.observeSQL("update_user", start)
+	p.observeSQL(ctx, "update_user", start, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +27,7 @@ func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.
 	p.noteWritten(id)
 	p.mu.Unlock()
 	if err := p.cache.Invalidate(context.WithoutCancel(ctx), id, p.opts.FreshWindow); err != nil {
-		p.redisError("invalidate", err)
+		p.redisError(ctx, "invalidate", err)
 		p.log.ErrorContext(ctx, "profile updated but its cache entry could not be invalidated; retrying until Redis answers",
 			"user", id, "err", err)
 		p.retryInvalidation(id)
@@ -100,7 +100,7 @@ func (p *Profiles) retryInvalidation(id headline.UserID) {
 			done := 0
 			for _, id := range ids {
 				if err := p.cache.Invalidate(context.Background(), id, p.opts.FreshWindow); err != nil {
-					p.redisError("invalidate", err)
+					p.redisError(context.Background(), "invalidate", err)
 					break
 				}
 				p.mu.Lock()

@@ -14,7 +14,7 @@ import (
 func (p *Profiles) writeBack(ctx context.Context, l *loading, b *batch) {
 	if l.err != nil {
 		if err := p.cache.Release(ctx, l.lease); err != nil {
-			p.redisError("lease", err)
+			p.redisError(ctx, "lease", err)
 			p.log.WarnContext(ctx, "cache lease release failed", "ids", l.lease.Taken(), "err", err)
 		}
 		return
@@ -27,7 +27,7 @@ func (p *Profiles) writeBack(ctx context.Context, l *loading, b *batch) {
 		p.selectAgain(ctx, l, voided)
 	}
 	if err != nil {
-		p.redisError("fill", err)
+		p.redisError(ctx, "fill", err)
 		p.log.WarnContext(ctx, "cache write-back failed", "ids", len(l.selectIDs), "err", err)
 	}
 }
@@ -60,10 +60,7 @@ func (l *loading) writes(b *batch) rediscache.WriteBack {
 func (p *Profiles) selectAgain(ctx context.Context, l *loading, voided []headline.UserID) {
 	start := time.Now()
 	again, err := p.selectUsers(ctx, voided, true)
-	p.observeSQL("select_users", start)
-	if stats := statsFrom(ctx); stats != nil {
-		stats.SQLRows.Add(int64(len(again)))
-	}
+	p.observeSQL(ctx, "select_users", start, len(again))
 	if err == nil {
 		for _, id := range voided {
 			l.found[id] = again[id]

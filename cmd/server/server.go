@@ -89,11 +89,15 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}).WithBreaker(rediscache.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log).
 		WithTimeout(cfg.RedisReadTimeout)
 	var m *metrics
-	var observer store.Observer // not a nil *metrics: store would call it
+	var observers []store.Observer // not a nil *metrics: store would call it
 	if cfg.Metrics {
 		m = newMetrics(rdb, cache)
-		observer = m
+		observers = append(observers, m)
 	}
+	if cfg.LogRequests {
+		observers = append(observers, requestCounters{})
+	}
+	observer := store.Observers(observers...)
 	popts := store.ProfilesOptions{Observer: observer, Replicas: o.replicas, FreshWindow: cfg.MySQLFreshWindow}
 	s := &server{
 		cfg:      cfg,
@@ -139,7 +143,6 @@ func (s *server) routes(mux *http.ServeMux) {
 	})
 	lopts := dataloaders.Options{Wait: s.cfg.LoaderWait}
 	if s.metrics != nil {
-		lopts.ObserveBatch = s.metrics.observeBatch
 		gql.Use(s.metrics.graphqlExtension())
 	}
 	if s.cfg.LogRequests {

@@ -145,7 +145,7 @@ func (q *Queries) Put(ctx context.Context, hash, query string) error {
 		q.refuse(ctx, r)
 		return registrationLimited(r)
 	}
-	q.opts.Observer.APQRegistration("stored")
+	q.opts.Observer.APQRegistration(ctx, "stored")
 	q.lru.add(hash, query)
 	if err := q.redis.Set(ctx, key, query, q.opts.TTL); err != nil {
 		q.failed(ctx, "persisted query write failed; kept in this process only", hash, err)
@@ -165,7 +165,7 @@ func registrationLimited(r refusal) error {
 // refuse counts a refused registration, and logs the refusals at most once
 // a minute: a flood of them must not flood the log too.
 func (q *Queries) refuse(ctx context.Context, r refusal) {
-	q.opts.Observer.APQRegistration("limited_" + string(r))
+	q.opts.Observer.APQRegistration(ctx, "limited_"+string(r))
 	q.logMu.Lock()
 	defer q.logMu.Unlock()
 	q.refused[r]++
@@ -186,7 +186,7 @@ func (q *Queries) failed(ctx context.Context, msg, hash string, err error) {
 	if errors.Is(err, rediscache.ErrBreakerOpen) {
 		level = slog.LevelDebug
 	} else {
-		q.opts.Observer.RedisError("apq")
+		q.opts.Observer.RedisError(ctx, "apq")
 	}
 	q.opts.Log.Log(ctx, level, msg, "hash", hash, "err", err)
 }
