@@ -24,25 +24,29 @@ type ProfileGetter interface {
 	Lookup(ctx context.Context, keys []headline.Lookup) ([]*headline.User, []error)
 }
 
-// Options tunes the loaders; zero fields take their defaults.
+// Options tunes the loaders; zero fields take their values in
+// DefaultOptions.
 type Options struct {
 	// Wait is how long a batch of lookups that were not planned (see Plan)
 	// collects keys after its first Load. The library's default, 16ms,
-	// would be paid by every such request. Default: 500µs, which collected
-	// 20 concurrently resolved fields into one batch 199 times in 200 (see
-	// README); planned lookups do not wait at all.
+	// would be paid by every such request; planned lookups do not wait at
+	// all.
 	Wait time.Duration
 	// MaxBatch caps the keys of one unplanned batch; more start another.
-	// Default: 1000.
 	MaxBatch int
 }
 
+// DefaultOptions are the loaders' defaults. A Wait of 500µs collected 20
+// concurrently resolved fields into one batch 199 times in 200 (see
+// README).
+var DefaultOptions = Options{Wait: 500 * time.Microsecond, MaxBatch: 1000}
+
 func (o Options) withDefaults() Options {
 	if o.Wait <= 0 {
-		o.Wait = 500 * time.Microsecond
+		o.Wait = DefaultOptions.Wait
 	}
 	if o.MaxBatch <= 0 {
-		o.MaxBatch = 1000
+		o.MaxBatch = DefaultOptions.MaxBatch
 	}
 	return o
 }

@@ -40,29 +40,29 @@ type Profiles struct {
 	retrying bool                          // a retry goroutine runs
 }
 
-// ProfilesOptions tunes Profiles; zero fields take their defaults.
+// ProfilesOptions tunes Profiles; zero fields take their values in
+// DefaultProfilesOptions.
 type ProfilesOptions struct {
 	// LoadTimeout bounds one SELECT and its write-back. The load is detached
 	// from the request that started it, since other requests wait for it
-	// too, so it needs a bound of its own. Default: 5s.
+	// too, so it needs a bound of its own.
 	LoadTimeout time.Duration
 	// Linger is how long a finished load stays joinable. A request whose
 	// MGET began before another request's write-back landed would miss and
 	// load again; joining the finished load instead keeps a herd at one
-	// SELECT. It must exceed the Redis read timeout. Default: 2s.
+	// SELECT. It must exceed the Redis read timeout.
 	Linger time.Duration
 	// LeaseTTL is how long a lease on a missed key lives: longer than a load
 	// takes, short enough that a reader that died holding one blocks fills
-	// only briefly. Default: 2s.
+	// only briefly.
 	LeaseTTL time.Duration
 	// LeaseWait bounds how long a batch waits for another instance's fill
-	// before it loads from MySQL itself. Default: 50ms.
+	// before it loads from MySQL itself.
 	LeaseWait time.Duration
 	// LeasePoll is how often the cache is read again while waiting.
-	// Default: 2ms.
 	LeasePoll time.Duration
 	// InvalidationRetry is how often invalidations that failed (Redis
-	// down during an update) are tried again. Default: 1s.
+	// down during an update) are tried again.
 	InvalidationRetry time.Duration
 	// Observer is told of batches, cache reads, joined loads, Redis errors
 	// and database calls. Default: nothing is observed.
@@ -74,34 +74,35 @@ type ProfilesOptions struct {
 	Replicas *sqldb.Replicas
 	// FreshWindow is how long after an update reads of that user go to the
 	// primary rather than a replica that may not have applied it yet. It
-	// must exceed the replicas' usual lag. Default: 30s.
+	// must exceed the replicas' usual lag.
 	FreshWindow time.Duration
 }
 
+// DefaultProfilesOptions are the defaults of Profiles.
+var DefaultProfilesOptions = ProfilesOptions{
+	LoadTimeout:       5 * time.Second,
+	Linger:            2 * time.Second,
+	LeaseTTL:          2 * time.Second,
+	LeaseWait:         50 * time.Millisecond,
+	LeasePoll:         2 * time.Millisecond,
+	InvalidationRetry: time.Second,
+	Observer:          NopObserver{},
+	FreshWindow:       30 * time.Second,
+}
+
 func (o ProfilesOptions) withDefaults() ProfilesOptions {
-	if o.LoadTimeout <= 0 {
-		o.LoadTimeout = 5 * time.Second
-	}
-	if o.Linger <= 0 {
-		o.Linger = 2 * time.Second
-	}
-	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = 2 * time.Second
-	}
-	if o.LeaseWait <= 0 {
-		o.LeaseWait = 50 * time.Millisecond
-	}
-	if o.LeasePoll <= 0 {
-		o.LeasePoll = 2 * time.Millisecond
-	}
-	if o.InvalidationRetry <= 0 {
-		o.InvalidationRetry = time.Second
+	d := DefaultProfilesOptions
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&o.LoadTimeout, &d.LoadTimeout}, {&o.Linger, &d.Linger}, {&o.LeaseTTL, &d.LeaseTTL},
+		{&o.LeaseWait, &d.LeaseWait}, {&o.LeasePoll, &d.LeasePoll},
+		{&o.InvalidationRetry, &d.InvalidationRetry}, {&o.FreshWindow, &d.FreshWindow},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
 	}
 	if o.Observer == nil {
-		o.Observer = NopObserver{}
-	}
-	if o.FreshWindow <= 0 {
-		o.FreshWindow = 30 * time.Second
+		o.Observer = d.Observer
 	}
 	return o
 }

@@ -121,8 +121,8 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	e.replica.WaitCaughtUp(t, e.primary)
 
 	const fresh = time.Second
-	a, _ := e.open(t, sqldb.ReplicaOptions{MaxLag: -1}, fresh) // the instance that updates
-	b, _ := e.open(t, sqldb.ReplicaOptions{MaxLag: -1}, fresh) // another instance
+	a, _ := e.open(t, sqldb.ReplicaOptions{NoLagCheck: true}, fresh) // the instance that updates
+	b, _ := e.open(t, sqldb.ReplicaOptions{NoLagCheck: true}, fresh) // another instance
 	delta := e.selects(t)
 	// read reads id through p and checks the name and where the SELECTs
 	// went: primary and replica count them from here.
@@ -204,7 +204,7 @@ func TestReplicaFailureIsNotAnError(t *testing.T) {
 	}
 	e.primary.Seed(t, users...)
 	e.replica.WaitCaughtUp(t, e.primary)
-	p, rs := e.open(t, sqldb.ReplicaOptions{MaxLag: -1, Retry: 500 * time.Millisecond}, time.Second)
+	p, rs := e.open(t, sqldb.ReplicaOptions{NoLagCheck: true, Retry: 500 * time.Millisecond}, time.Second)
 
 	e.replica.Kill()
 	for _, u := range users[:4] {

@@ -204,12 +204,8 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 		// A replica could then still lack an update when its window ends.
 		return nil, errors.New("MYSQL_FRESH_WINDOW must exceed MYSQL_REPLICA_MAX_LAG")
 	}
-	if maxLag == 0 {
-		maxLag = -1 // the setting's 0 is store's "unchecked"
-	}
 	e.db, e.replicas, err = sqldb.OpenMySQLWithReplicas(cfg.MySQLDSN, sqldb.SplitDSNs(cfg.MySQLReplicaDSNs),
-		sqldb.PoolOptions{MaxOpen: cfg.MySQLMaxOpen},
-		sqldb.ReplicaOptions{MaxLag: maxLag, Retry: cfg.MySQLReplicaRetry, Log: log})
+		sqldb.PoolOptions{MaxOpen: cfg.MySQLMaxOpen}, replicaOptions(cfg, log))
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +221,15 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 		return nil, err
 	}
 	return e, nil
+}
+
+// replicaOptions are the replicas' settings: MYSQL_REPLICA_MAX_LAG=0 turns
+// the lag check off.
+func replicaOptions(cfg *Config, log *slog.Logger) sqldb.ReplicaOptions {
+	return sqldb.ReplicaOptions{
+		MaxLag: cfg.MySQLReplicaMaxLag, NoLagCheck: cfg.MySQLReplicaMaxLag == 0,
+		Retry: cfg.MySQLReplicaRetry, Log: log,
+	}
 }
 
 func openEmbedded(ctx context.Context, cfg *Config, e *env) error {

@@ -60,22 +60,21 @@ func (q *queryLRU) add(hash, query string) {
 	}
 }
 
-// Limits bound what registrations of persisted queries (a
-// query sent in full with its hash, then stored) can make Redis hold; zero
-// fields take their defaults. A query whose hash this process already
-// keeps costs nothing: it is not written again.
+// Limits bound what registrations of persisted queries (a query sent in
+// full with its hash, then stored) can make Redis hold; zero fields take
+// their values in DefaultOptions.Limits. A query whose hash this process
+// already keeps costs nothing: it is not written again.
 type Limits struct {
 	// Bytes is how much this process may write to Redis in any TTL: the
 	// queries, their keys and RegistrationOverhead each. What was written
 	// longer than a TTL ago has expired, so Redis holds at most this much
 	// of each process's registrations (a restart starts its budget anew).
-	// Default: 4 MiB.
 	Bytes int
 	// PerClient is how many queries one client address may register per
 	// ClientWindow: a burst of this many, then one every ClientWindow /
-	// PerClient. IPv6 addresses count by their /64. Default: 60.
+	// PerClient. IPv6 addresses count by their /64.
 	PerClient int
-	// ClientWindow: see PerClient. Default: 1h.
+	// ClientWindow: see PerClient.
 	ClientWindow time.Duration
 }
 
@@ -90,16 +89,19 @@ const RegistrationOverhead = 128
 const maxClients = 16384
 
 func (o Limits) withDefaults() Limits {
-	if o.Bytes <= 0 {
-		o.Bytes = 4 << 20
-	}
-	if o.PerClient <= 0 {
-		o.PerClient = 60
-	}
-	if o.ClientWindow <= 0 {
-		o.ClientWindow = time.Hour
-	}
+	d := DefaultOptions.Limits
+	o.Bytes = positiveOr(o.Bytes, d.Bytes)
+	o.PerClient = positiveOr(o.PerClient, d.PerClient)
+	o.ClientWindow = positiveOr(o.ClientWindow, d.ClientWindow)
 	return o
+}
+
+// positiveOr is v, or def when v is not positive (zero: the default).
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // budget enforces Limits.

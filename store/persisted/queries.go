@@ -24,17 +24,17 @@ const keyPrefix = "headline:apq:"
 // as Apollo clients send it).
 func Key(hash string) string { return keyPrefix + hash }
 
-// Options tunes Queries; zero fields take their defaults.
+// Options tunes Queries; zero fields take their values in DefaultOptions.
 type Options struct {
 	// TTL is how long a query stays in Redis after it was registered (sent
 	// in full with its hash, while this process did not hold it). Reads do
-	// not extend it. Default: 24h.
+	// not extend it.
 	TTL time.Duration
 	// LRUSize is how many queries each process keeps in memory in front of
-	// Redis. Default: 1000.
+	// Redis.
 	LRUSize int
 	// LRUBytes bounds the same LRU by the bytes of its queries and their
-	// hashes. Default: 16 MiB.
+	// hashes.
 	LRUBytes int
 	// Limits bound what registrations can make Redis hold.
 	Limits Limits
@@ -45,16 +45,19 @@ type Options struct {
 	Observer Observer
 }
 
+// DefaultOptions are the persisted queries' defaults.
+var DefaultOptions = Options{
+	TTL:      24 * time.Hour,
+	LRUSize:  1000,
+	LRUBytes: 16 << 20,
+	Limits:   Limits{Bytes: 4 << 20, PerClient: 60, ClientWindow: time.Hour},
+}
+
 func (o Options) withDefaults() Options {
-	if o.TTL <= 0 {
-		o.TTL = 24 * time.Hour
-	}
-	if o.LRUSize <= 0 {
-		o.LRUSize = 1000
-	}
-	if o.LRUBytes <= 0 {
-		o.LRUBytes = 16 << 20
-	}
+	d := DefaultOptions
+	o.TTL = positiveOr(o.TTL, d.TTL)
+	o.LRUSize = positiveOr(o.LRUSize, d.LRUSize)
+	o.LRUBytes = positiveOr(o.LRUBytes, d.LRUBytes)
 	o.Limits = o.Limits.withDefaults()
 	if o.Log == nil {
 		o.Log = slog.Default()

@@ -14,23 +14,26 @@ import (
 )
 
 // BreakerOptions tunes the circuit breakers around Redis; zero fields take
-// their defaults.
+// their values in DefaultBreakerOptions.
 type BreakerOptions struct {
 	// Failures is how many consecutive failed calls to one node open its
-	// breaker. Default: 5.
+	// breaker.
 	Failures uint32
 	// Cooldown is how long an open breaker keeps every call away from its
 	// node before one probe is let through. A dead node then costs one
-	// timeout per cooldown instead of one per request. Default: 1s.
+	// timeout per cooldown instead of one per request.
 	Cooldown time.Duration
 }
 
+// DefaultBreakerOptions are the breakers' defaults.
+var DefaultBreakerOptions = BreakerOptions{Failures: 5, Cooldown: time.Second}
+
 func (o BreakerOptions) withDefaults() BreakerOptions {
 	if o.Failures == 0 {
-		o.Failures = 5
+		o.Failures = DefaultBreakerOptions.Failures
 	}
 	if o.Cooldown <= 0 {
-		o.Cooldown = time.Second
+		o.Cooldown = DefaultBreakerOptions.Cooldown
 	}
 	return o
 }

@@ -5,29 +5,27 @@ import (
 	"time"
 )
 
-// TTLs says how long cache entries live. Each entry draws its own jitter, so
-// entries written in one batch do not expire together (cache avalanche).
+// TTLs says how long cache entries live; zero fields take their values in
+// DefaultTTLs. Each entry draws its own jitter, so entries written in one
+// batch do not expire together (cache avalanche).
 type TTLs struct {
 	// Profile is the base lifetime of a cached profile.
-	// Default (zero value): 30m, the Toutiao backend's UserProfileCacheTTL.
 	Profile time.Duration
 	// ProfileJitter is the random extra lifetime [0, ProfileJitter).
-	// Default: 10m.
 	ProfileJitter time.Duration
 	// Missing is the base lifetime of the "-1" entry for an id with no user.
-	// It is short so that a user who signs up is seen soon. Default: 5m.
+	// It is short so that a user who signs up is seen soon.
 	Missing time.Duration
-	// MissingJitter is the random extra lifetime of a "-1" entry. Default: 60s.
+	// MissingJitter is the random extra lifetime of a "-1" entry.
 	MissingJitter time.Duration
-	// Status is the base lifetime of a user:<id>:status entry. Default:
-	// 60m, the Toutiao backend's UserStatusCacheTTL.
+	// Status is the base lifetime of a user:<id>:status entry.
 	Status time.Duration
 	// StatusJitter is the random extra lifetime of a status entry.
-	// Default: 10m.
 	StatusJitter time.Duration
 }
 
-// DefaultTTLs are the Toutiao backend's constants.
+// DefaultTTLs are the Toutiao backend's constants (common/cache/constants.py):
+// UserProfileCacheTTL, UserNotExistsCacheTTL and UserStatusCacheTTL.
 var DefaultTTLs = TTLs{
 	Profile:       30 * time.Minute,
 	ProfileJitter: 10 * time.Minute,

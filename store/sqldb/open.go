@@ -1,7 +1,6 @@
 package sqldb
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -20,47 +19,68 @@ import (
 
 // PoolOptions bounds the database connection pool, so that a burst of
 // requests cannot exhaust the database's connections, and bounds how long
-// a connection waits on the server.
+// a connection waits on the server. Zero fields take their values in
+// DefaultPoolOptions.
 type PoolOptions struct {
-	// MaxOpen is the most connections open at once. Default: 32.
+	// MaxOpen is the most connections open at once.
 	MaxOpen int
-	// MaxIdle is the most idle connections kept. Default: MaxOpen.
+	// MaxIdle is the most idle connections kept; zero, or more than
+	// MaxOpen: MaxOpen.
 	MaxIdle int
-	// MaxLifetime closes connections older than this. Default: 5m.
+	// MaxLifetime closes connections older than this.
 	MaxLifetime time.Duration
+	// DialTimeout bounds connecting, unless the DSN sets its own (timeout).
+	DialTimeout time.Duration
 	// ReadTimeout and WriteTimeout bound each wait for the server to send
 	// or take bytes, unless the DSN sets its own (readTimeout,
-	// writeTimeout, even 0). Default: DefaultReadTimeout, DefaultWriteTimeout.
+	// writeTimeout, even 0).
 	ReadTimeout, WriteTimeout time.Duration
 }
 
-// Without them a connection waits on the server as long as the OS keeps
-// the socket: a server that accepts and never answers (another service on
-// the port, a hung host) holds the statement, and whoever waits on it, for
-// good. A request's statements are bounded by its context too; these bound
-// those with no deadline, and the handshake. 30 s is far above any
-// statement the server runs (a batch SELECT takes milliseconds, updateMe's
-// transaction a few) and twice the HTTP write timeout, after which no client
-// reads the answer; a row lock that another writer holds longer (InnoDB
-// waits up to innodb_lock_wait_timeout, 50 s by default) fails at 30 s.
-const (
-	DefaultReadTimeout  = 30 * time.Second
-	DefaultWriteTimeout = 30 * time.Second
-	// DefaultDialTimeout, when the DSN sets no timeout: the driver's own
-	// default is the OS's, minutes.
-	DefaultDialTimeout = 2 * time.Second
-)
+// DefaultPoolOptions are the pool's defaults.
+//
+// Without read and write timeouts a connection waits on the server as long
+// as the OS keeps the socket: a server that accepts and never answers
+// (another service on the port, a hung host) holds the statement, and
+// whoever waits on it, for good. A request's statements are bounded by its
+// context too; these bound those with no deadline, and the handshake. 30 s
+// is far above any statement the server runs (a batch SELECT takes
+// milliseconds, updateMe's transaction a few) and twice the HTTP write
+// timeout, after which no client reads the answer; a row lock that another
+// writer holds longer (InnoDB waits up to innodb_lock_wait_timeout, 50 s by
+// default) fails at 30 s. The driver's own dial timeout is the OS's,
+// minutes.
+var DefaultPoolOptions = PoolOptions{
+	MaxOpen:      32,
+	MaxLifetime:  5 * time.Minute,
+	DialTimeout:  2 * time.Second,
+	ReadTimeout:  30 * time.Second,
+	WriteTimeout: 30 * time.Second,
+}
 
-func (o PoolOptions) apply(db *sql.DB) {
-	if o.MaxOpen <= 0 {
-		o.MaxOpen = 32
-	}
+func (o PoolOptions) withDefaults() PoolOptions {
+	d := DefaultPoolOptions
+	o.MaxOpen = positiveOr(o.MaxOpen, d.MaxOpen)
 	if o.MaxIdle <= 0 || o.MaxIdle > o.MaxOpen {
 		o.MaxIdle = o.MaxOpen
 	}
-	if o.MaxLifetime <= 0 {
-		o.MaxLifetime = 5 * time.Minute
+	o.MaxLifetime = positiveOr(o.MaxLifetime, d.MaxLifetime)
+	o.DialTimeout = positiveOr(o.DialTimeout, d.DialTimeout)
+	o.ReadTimeout = positiveOr(o.ReadTimeout, d.ReadTimeout)
+	o.WriteTimeout = positiveOr(o.WriteTimeout, d.WriteTimeout)
+	return o
+}
+
+// positiveOr is v, or def when v is not positive (zero: the default).
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
+	return v
+}
+
+// apply bounds db's pool; o has its defaults.
+func (o PoolOptions) apply(db *sql.DB) {
 	db.SetMaxOpenConns(o.MaxOpen)
 	db.SetMaxIdleConns(o.MaxIdle)
 	db.SetConnMaxLifetime(o.MaxLifetime)
@@ -138,7 +158,7 @@ func MySQLAddr(dsn string) string {
 }
 
 // mysqlConfig parses dsn, which the setting what names, and gives it the
-// timeouts of pool where it sets none of its own.
+// timeouts of pool (which has its defaults) where it sets none of its own.
 func mysqlConfig(dsn, what string, pool PoolOptions) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -151,9 +171,9 @@ func mysqlConfig(dsn, what string, pool PoolOptions) (*mysql.Config, error) {
 		field *time.Duration
 		def   time.Duration
 	}{
-		{"timeout", &cfg.Timeout, DefaultDialTimeout},
-		{"readTimeout", &cfg.ReadTimeout, cmp.Or(pool.ReadTimeout, DefaultReadTimeout)},
-		{"writeTimeout", &cfg.WriteTimeout, cmp.Or(pool.WriteTimeout, DefaultWriteTimeout)},
+		{"timeout", &cfg.Timeout, pool.DialTimeout},
+		{"readTimeout", &cfg.ReadTimeout, pool.ReadTimeout},
+		{"writeTimeout", &cfg.WriteTimeout, pool.WriteTimeout},
 	} {
 		if !set[t.param] {
 			*t.field = t.def
@@ -180,6 +200,7 @@ func dsnParams(dsn string) map[string]bool {
 // openMySQLPool opens a bounded pool on dsn, which the setting what names,
 // and returns it with the server's address.
 func openMySQLPool(dsn, what string, pool PoolOptions) (*sql.DB, string, error) {
+	pool = pool.withDefaults()
 	cfg, err := mysqlConfig(dsn, what, pool)
 	if err != nil {
 		return nil, "", err
