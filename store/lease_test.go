@@ -105,6 +105,8 @@ func newRaceEnv(t *testing.T) *raceEnv {
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.a = store.NewProfiles(e.hooked, rediscache.New(newRaceClient(t, e.redis.Options()), rediscache.TTLs{}), logger.With("instance", "a"), raceOpts)
 	e.b = store.NewProfiles(e.hooked, rediscache.New(newRaceClient(t, e.redis.Options()), rediscache.TTLs{}), logger.With("instance", "b"), raceOpts)
+	t.Cleanup(e.a.Close)
+	t.Cleanup(e.b.Close)
 	return e
 }
 
@@ -450,6 +452,7 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 	hook := &pauseAfterSelect{paused: make(chan struct{}), release: make(chan struct{})}
 	rc := newRaceClient(t, e.redis.Options())
 	reader := store.NewProfiles(e.db.WithQueryHook(hook), rediscache.New(rc, rediscache.TTLs{}), slog.New(slog.NewTextHandler(e.log, nil)), store.ProfilesOptions{})
+	t.Cleanup(reader.Close)
 	hook.armed.Store(true)
 
 	got := make(chan *headline.User, 1)

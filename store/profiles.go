@@ -33,11 +33,18 @@ type Profiles struct {
 	log   *slog.Logger
 	opts  ProfilesOptions
 
+	// closing ends when Close is called; stop ends it. background counts
+	// the goroutines Close waits for.
+	closing    context.Context
+	stop       context.CancelFunc
+	background sync.WaitGroup
+
 	mu       sync.Mutex
 	flights  map[headline.UserID]*flight
 	written  map[headline.UserID]time.Time // this process's updates, for the fresh window
 	pending  map[headline.UserID]bool      // invalidations to retry
 	retrying bool                          // a retry goroutine runs
+	closed   bool                          // Close was called: no goroutine is started
 }
 
 // ProfilesOptions tunes Profiles; zero fields take their values in
@@ -108,12 +115,16 @@ func (o ProfilesOptions) withDefaults() ProfilesOptions {
 }
 
 // NewProfiles returns a profile service on db and cache, logging to log.
+// Close stops its background work.
 func NewProfiles(db bun.IDB, cache *rediscache.Cache, log *slog.Logger, opts ProfilesOptions) *Profiles {
+	closing, stop := context.WithCancel(context.Background())
 	return &Profiles{
 		db:      db,
 		cache:   cache,
 		log:     log,
 		opts:    opts.withDefaults(),
+		closing: closing,
+		stop:    stop,
 		flights: make(map[headline.UserID]*flight),
 	}
 }

@@ -84,6 +84,7 @@ func newProfilesEnvWith(t *testing.T, redisOpt *redis.Options, db func(e *profil
 	}
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.p = store.NewProfiles(idb, rediscache.New(client, rediscache.TTLs{}), logger, opts)
+	t.Cleanup(e.p.Close)
 	e.reset()
 	return e
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -116,8 +115,7 @@ func apqSibling(t *testing.T, s *testServer, opt *redis.Options, adjust ...func(
 	rdb := newRedis(opt, cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
 	ac := storetest.CountRedisKeys(rdb, persisted.Key(""))
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), s.base, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	hs := serveTest(t, NewServer(cfg, testLogger(t), s.base, rdb, newTokenVerifier(testSecret)))
 	return &apqInstance{URL: hs.URL, apq: ac}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,8 +123,7 @@ func serveOnCluster(t *testing.T, rc *storetest.RedisCluster, adjust ...func(*Co
 	}
 	base := storetest.DB(t, "server")
 	db, sc := storetest.CountSQL(base)
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	hs := serveTest(t, NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
 	s := &testServer{URL: hs.URL, cfg: cfg, base: base, sql: sc}
 
 	// Load the slot map, then count round trips at each master's client.

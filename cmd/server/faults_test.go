@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -68,8 +67,7 @@ func newFaultServer(t *testing.T, dbMode int, deadRedis bool) *faultServer {
 	rdb := newRedis(opt, cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), counted, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	hs := serveTest(t, NewServer(cfg, testLogger(t), counted, rdb, newTokenVerifier(testSecret)))
 	return &faultServer{
 		testServer: &testServer{URL: hs.URL, cfg: cfg, base: db, sql: sc, redis: r, rdb: rdb, rc: rc},
 		db:         db,

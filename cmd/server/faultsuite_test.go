@@ -492,8 +492,9 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 	}
 	rdb := newRedis(opt, cfg)
 	rdb.AddHook(noRedis{})
+	h := NewServer(cfg, log, db, rdb, newTokenVerifierWith(cfg.JWTLeeway, testSecret))
 	srv := &http.Server{
-		Handler:           NewServer(cfg, log, db, rdb, newTokenVerifierWith(cfg.JWTLeeway, testSecret)),
+		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -509,6 +510,7 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		h.Close()
 		_ = rdb.Close()
 		_ = db.Close()
 	})

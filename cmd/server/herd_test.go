@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -99,8 +98,7 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 	dbB, sqlB := storetest.CountSQL(a.base)
 	rdbB := newRedis(a.redis.Options(), a.cfg)
 	t.Cleanup(func() { _ = rdbB.Close() })
-	hsB := httptest.NewServer(NewServer(a.cfg, testLogger(t), dbB, rdbB, newTokenVerifier(testSecret)))
-	t.Cleanup(hsB.Close)
+	hsB := serveTest(t, NewServer(a.cfg, testLogger(t), dbB, rdbB, newTokenVerifier(testSecret)))
 	client := herdClient(t)
 	ctx := context.Background()
 

@@ -70,9 +70,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			cfg.PlaygroundAuth = "Bearer " + tok
 		}
 	}
+	h := NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious),
+		append(opts, withReplicas(env.replicas))...)
+	// After the HTTP server's shutdown, before Redis and MySQL close.
+	defer h.Close()
 	srv := &http.Server{
-		Handler: NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious),
-			append(opts, withReplicas(env.replicas))...),
+		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

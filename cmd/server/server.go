@@ -65,9 +65,20 @@ func withReplicas(rs *sqldb.Replicas) serverOption {
 	return func(o *serverOptions) { o.replicas = rs }
 }
 
+// Server is the HTTP handler of headline; Close stops the background work
+// of what it built (the profiles' invalidation retries).
+type Server struct {
+	http.Handler
+	profiles *store.Profiles
+}
+
+// Close stops the server's background work; call it once the handler
+// serves no more requests.
+func (s *Server) Close() { s.profiles.Close() }
+
 // NewServer returns the HTTP handler of headline: every route is in routes.
 // With withTracing it adds tracing hooks to rdb.
-func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) http.Handler {
+func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) *Server {
 	log = withRequestIDs(log)
 	var o serverOptions
 	for _, opt := range opts {
@@ -121,7 +132,8 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return closeAfterChunked(withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))))
+	h := closeAfterChunked(withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))))
+	return &Server{Handler: h, profiles: s.profiles}
 }
 
 func (s *server) routes(mux *http.ServeMux) {

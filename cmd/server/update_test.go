@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -535,8 +534,7 @@ func TestUpdateMeRedisDown(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hs := httptest.NewServer(NewServer(cfg, logger, base, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	hs := serveTest(t, NewServer(cfg, logger, base, rdb, newTokenVerifier(testSecret)))
 	s := &testServer{URL: hs.URL, cfg: cfg, base: base, rdb: rdb}
 
 	u := updateProfile(23401)
