@@ -12,7 +12,7 @@ import (
 // that instance writes, waiting for it up to LeaseWait. A status lookup
 // needs the row anyway and does not wait.
 func (p *Profiles) awaitFills(ctx context.Context, l *loading, b *batch) {
-	l.found = make(map[headline.UserID]*headline.User, len(l.ids))
+	l.found = make(map[headline.UserID]account, len(l.ids))
 	var waitFor []headline.UserID
 	for _, id := range l.lease.Held {
 		if !b.wantStatus[id] {
@@ -24,7 +24,7 @@ func (p *Profiles) awaitFills(ctx context.Context, l *loading, b *batch) {
 	}
 	l.filled = make(map[headline.UserID]bool, len(waitFor))
 	for id, u := range p.pollFills(ctx, waitFor) {
-		l.found[id], l.filled[id] = u, true
+		l.found[id], l.filled[id] = account{user: u}, true
 	}
 }
 

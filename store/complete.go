@@ -12,7 +12,8 @@ func (p *Profiles) complete(l *loading) {
 	p.mu.Lock()
 	now := time.Now()
 	for id, f := range l.own {
-		f.user = l.found[id]
+		a := l.found[id]
+		f.user, f.disabled = a.user, a.disabled
 		if !l.filled[id] {
 			f.err = l.err
 		}

@@ -10,8 +10,11 @@ import (
 type flight struct {
 	done   chan struct{}
 	doneAt time.Time
-	user   *headline.User // nil: no such user; Status always known
-	err    error
+	user   *headline.User // nil: no such user
+	// disabled: the account is disabled, as its row says (unless another
+	// instance's fill answered the load: fills carry no status).
+	disabled bool
+	err      error
 }
 
 // isDone reports whether f has finished; callers hold p.mu, which guards doneAt.

@@ -182,14 +182,15 @@ func naiveReader(db bun.IDB, rdb *redis.Client) raceReader {
 		case !errors.Is(err, redis.Nil):
 			return "", err
 		}
-		users, err := sqldb.GetUsers(ctx, db, []headline.UserID{id})
+		accounts, err := sqldb.GetAccounts(ctx, db, []headline.UserID{id})
 		if err != nil {
 			return "", err
 		}
-		u := users[id]
-		if u == nil {
+		a := accounts[id]
+		if a == nil {
 			return "", fmt.Errorf("user %d not found", id)
 		}
+		u := a.User
 		// The Flask format: exactly name, photo, intro, certi.
 		b, err := json.Marshal(map[string]*string{"name": &u.Name, "photo": u.Photo, "intro": u.Intro, "certi": u.Certi})
 		if err != nil {
@@ -530,13 +531,13 @@ func TestLeaseUpdateRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, err := e.p.Update(ctx, id, upd)
-	want := &headline.User{ID: id, Name: "after-15020", Photo: &photo, Status: headline.StatusEnabled}
+	want := &headline.User{ID: id, Name: "after-15020", Photo: &photo}
 	if err != nil || showUser(u) != showUser(want) {
 		t.Fatalf("Update with Redis down = %s, %v; want %s, nil", showUser(u), err, showUser(want))
 	}
-	rows, err := sqldb.GetUsers(ctx, e.db, []headline.UserID{id})
-	if err != nil || showUser(rows[id]) != showUser(want) {
-		t.Errorf("MySQL has %s (%v), want %s", showUser(rows[id]), err, showUser(want))
+	rows, err := sqldb.GetAccounts(ctx, e.db, []headline.UserID{id})
+	if err != nil || rows[id] == nil || showUser(&rows[id].User) != showUser(want) || rows[id].Disabled {
+		t.Errorf("MySQL has %+v (%v), want %s, enabled", rows[id], err, showUser(want))
 	}
 	log := e.log.String()
 	if !strings.Contains(log, "could not be invalidated") || !strings.Contains(log, "user="+strconv.Itoa(id)) || !strings.Contains(log, "level=ERROR") {

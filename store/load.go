@@ -17,12 +17,19 @@ type loading struct {
 	// is written back.
 	cacheOK bool
 	lease   rediscache.Lease
-	// found holds what was loaded: a profile, or nil for no such user.
-	found map[headline.UserID]*headline.User
+	// found holds what was loaded: a profile (nil for no such user) and
+	// whether the account is disabled.
+	found map[headline.UserID]account
 	// filled marks the ids another instance's fill answered: not selected.
 	filled    map[headline.UserID]bool
 	selectIDs []headline.UserID
 	err       error // the SELECT's
+}
+
+// account is what a load found of one id.
+type account struct {
+	user     *headline.User // nil: no such user
+	disabled bool
 }
 
 // load loads the owned ids: it acquires the leases of the profiles that

@@ -10,15 +10,13 @@ import (
 	"github.com/headline/headline/store/rediscache"
 )
 
-// Lookup answers a batch of lookups in their order, as Get does; for a key
-// with Status the user's Status is known too. Keys must be distinct; one id
-// may come with and without Status. The profile and status entries of the
-// whole batch are read in one MGET, and whatever missed in one SELECT.
-func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
-	users = make([]*headline.User, len(keys))
-	errs = make([]error, len(keys))
+// Lookup answers a batch of lookups, one result per key in key order.
+// Keys must be distinct; one id may come with and without WithStatus. The
+// profile and status entries of the whole batch are read in one MGET, and
+// whatever missed in one SELECT.
+func (p *Profiles) Lookup(ctx context.Context, keys []Key) Results {
 	if len(keys) == 0 {
-		return users, errs
+		return MakeResults(0, false)
 	}
 	p.opts.Observer.Batch(ctx, len(keys))
 	start := time.Now()
@@ -32,7 +30,7 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 			pos[k.ID] = len(ids)
 			ids = append(ids, k.ID)
 		}
-		if k.Status && !wantStatus[k.ID] {
+		if k.WithStatus && !wantStatus[k.ID] {
 			wantStatus[k.ID] = true
 			statusIDs = append(statusIDs, k.ID)
 		}
@@ -42,8 +40,7 @@ func (p *Profiles) Lookup(ctx context.Context, keys []headline.Lookup) (users []
 	need := b.needs()
 	p.observeRead(ctx, b, len(need))
 	loaded := p.loadMisses(ctx, b, need, start)
-	b.answer(keys, loaded, users, errs)
-	return users, errs
+	return b.answer(keys, loaded)
 }
 
 // batch is what one Lookup knows of its ids.
@@ -87,7 +84,7 @@ func (b *batch) needs() []int {
 	var need []int
 	for i, id := range b.ids {
 		e := b.entries[i]
-		if e.Kind == rediscache.Miss || (b.wantStatus[id] && e.Status == headline.StatusUnknown && e.Kind != rediscache.Missing) {
+		if e.Kind == rediscache.Miss || (b.wantStatus[id] && e.Status == rediscache.StatusUnknown && e.Kind != rediscache.Missing) {
 			need = append(need, i)
 		}
 	}
@@ -120,50 +117,49 @@ func (p *Profiles) loadMisses(ctx context.Context, b *batch, need []int, start t
 	return loaded
 }
 
-// answer fills users and errs, one per key: from the loads where an id
-// needed one, else from the cache.
-func (b *batch) answer(keys []headline.Lookup, loaded map[headline.UserID]*flight, users []*headline.User, errs []error) {
+// answer answers each key: from the load of its id where it needed one,
+// else from the cache.
+func (b *batch) answer(keys []Key, loaded map[headline.UserID]*flight) Results {
+	r := MakeResults(len(keys), len(b.statusIDs) > 0)
 	for i, k := range keys {
 		e := b.entry(k.ID)
 		if f, ok := loaded[k.ID]; ok {
-			users[i], errs[i] = fromFlight(k, e, f)
+			var disabled bool
+			r.Users[i], disabled, r.Errs[i] = fromFlight(e, f)
+			if k.WithStatus {
+				r.Disabled[i] = disabled
+			}
 			continue
 		}
 		if e.Kind != rediscache.Hit {
 			continue // Missing: no such user
 		}
-		users[i] = e.User
-		if k.Status {
-			u := *e.User
-			u.Status = e.Status
-			users[i] = &u
+		r.Users[i] = e.User
+		if k.WithStatus {
+			r.Disabled[i] = e.Status == rediscache.StatusDisabled
 		}
 	}
+	return r
 }
 
-// fromFlight is k's answer from the load of its id.
-func fromFlight(k headline.Lookup, e rediscache.Entry, f *flight) (*headline.User, error) {
+// fromFlight is the answer for an id from its load. A cached status is
+// believed over the row's, as a cached profile is, so that answers do not
+// flip between the two until the entry expires; a load for the status
+// alone keeps the cached profile (the row may come from a replica that is
+// behind the cache).
+func fromFlight(e rediscache.Entry, f *flight) (u *headline.User, disabled bool, err error) {
 	if f.err != nil {
-		return nil, f.err
+		return nil, false, f.err
 	}
 	if f.user == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	// The flight's user is shared: copy it to set the status this key asked
-	// for. A cached status is believed over the row's, as a cached profile
-	// is, so that answers do not flip between the two until the entry
-	// expires; a load for the status alone keeps the cached profile (the row
-	// may come from a replica that is behind the cache).
-	u := *f.user
+	u, disabled = f.user, f.disabled
 	if e.Kind == rediscache.Hit {
-		u = *e.User
-		u.Status = f.user.Status
+		u = e.User
 	}
-	switch {
-	case !k.Status:
-		u.Status = headline.StatusUnknown
-	case e.Status != headline.StatusUnknown:
-		u.Status = e.Status
+	if e.Status != rediscache.StatusUnknown {
+		disabled = e.Status == rediscache.StatusDisabled
 	}
-	return &u, nil
+	return u, disabled, nil
 }

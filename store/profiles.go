@@ -133,9 +133,10 @@ func NewProfiles(db bun.IDB, cache *rediscache.Cache, log *slog.Logger, opts Pro
 // is no user ids[i], errs[i] is non-nil when it could not be loaded (the
 // database failed). Ids must be distinct.
 func (p *Profiles) Get(ctx context.Context, ids []headline.UserID) (users []*headline.User, errs []error) {
-	keys := make([]headline.Lookup, len(ids))
+	keys := make([]Key, len(ids))
 	for i, id := range ids {
-		keys[i] = headline.Lookup{ID: id}
+		keys[i] = Key{ID: id}
 	}
-	return p.Lookup(ctx, keys)
+	r := p.Lookup(ctx, keys)
+	return r.Users, r.Errs
 }

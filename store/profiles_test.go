@@ -166,12 +166,11 @@ func showUser(u *headline.User) string {
 		}
 		return strconv.Quote(*p)
 	}
-	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s Status:%d}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi), u.Status)
+	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
 }
 
 // checkUsers fails t unless got is want, element by element (nil where no
-// user), and no error came back. Get asks for profiles only, so a user's
-// Status must be StatusUnknown (the zero value in want).
+// user), and no error came back.
 func checkUsers(t *testing.T, ids []headline.UserID, got []*headline.User, errs []error, want []*headline.User) {
 	t.Helper()
 	if len(got) != len(ids) || len(errs) != len(ids) {

@@ -24,8 +24,8 @@ func (p *Profiles) selectRows(ctx context.Context, l *loading) {
 	if len(l.selectIDs) > 0 {
 		p.observeSQL(ctx, "select_users", start, len(rows))
 	}
-	for id, u := range rows {
-		l.found[id] = u
+	for id, a := range rows {
+		l.found[id] = account{user: &a.User, disabled: a.Disabled}
 	}
 	l.err = err
 }
@@ -33,15 +33,15 @@ func (p *Profiles) selectRows(ctx context.Context, l *loading) {
 // selectUsers reads ids in one SELECT: from the primary when fresh, else
 // from a replica if there is one (and from the primary if that replica
 // fails).
-func (p *Profiles) selectUsers(ctx context.Context, ids []headline.UserID, fresh bool) (map[headline.UserID]*headline.User, error) {
+func (p *Profiles) selectUsers(ctx context.Context, ids []headline.UserID, fresh bool) (map[headline.UserID]*sqldb.Account, error) {
 	if fresh {
 		ctx = sqldb.OnPrimary(ctx)
 	}
-	var users map[headline.UserID]*headline.User
+	var accounts map[headline.UserID]*sqldb.Account
 	err := p.opts.Replicas.Read(ctx, func(ctx context.Context) error {
 		var err error
-		users, err = sqldb.GetUsers(ctx, p.db, ids)
+		accounts, err = sqldb.GetAccounts(ctx, p.db, ids)
 		return err
 	})
-	return users, err
+	return accounts, err
 }

@@ -38,15 +38,15 @@ func (l *loading) writes(b *batch) rediscache.WriteBack {
 	var w rediscache.WriteBack
 	for _, id := range l.selectIDs {
 		e := b.entry(id)
-		u, ok := l.found[id]
+		a, ok := l.found[id]
 		switch {
 		case e.Kind == rediscache.Miss && ok:
-			w.Users = append(w.Users, u)
+			w.Users = append(w.Users, a.user)
 		case e.Kind == rediscache.Miss:
 			w.Missing = append(w.Missing, id)
 		}
-		if ok && b.wantStatus[id] && e.Status == headline.StatusUnknown {
-			w.Statuses = append(w.Statuses, u)
+		if ok && b.wantStatus[id] && e.Status == rediscache.StatusUnknown {
+			w.Statuses = append(w.Statuses, rediscache.AccountStatus{ID: id, Disabled: a.disabled})
 		}
 	}
 	return w
@@ -63,7 +63,11 @@ func (p *Profiles) selectAgain(ctx context.Context, l *loading, voided []headlin
 	p.observeSQL(ctx, "select_users", start, len(again))
 	if err == nil {
 		for _, id := range voided {
-			l.found[id] = again[id]
+			if a := again[id]; a != nil {
+				l.found[id] = account{user: &a.User, disabled: a.Disabled}
+			} else {
+				l.found[id] = account{}
+			}
 		}
 	}
 }

@@ -38,15 +38,27 @@ func (s *testServer) updateMe(t testing.TB, id int64, in map[string]any) gqlResp
 	return s.post(t, updateMeQuery, map[string]any{"in": in}, "Authorization", "Bearer "+token(t, tokenOpts{userID: id}))
 }
 
-// row reads user id from MySQL, uncached; nil when there is no row.
-func (s *testServer) storedRow(t testing.TB, id int64) *headline.User {
+// storedRow reads user id from MySQL, uncached; nil when there is no row.
+func (s *testServer) storedRow(t testing.TB, id int64) *sqldb.Account {
 	t.Helper()
-	users, err := sqldb.GetUsers(context.Background(), s.base, []headline.UserID{id})
+	accounts, err := sqldb.GetAccounts(context.Background(), s.base, []headline.UserID{id})
 	if err != nil {
 		t.Fatalf("read user %d: %v", id, err)
 	}
-	return users[id]
+	return accounts[id]
 }
+
+// storedUser is the profile of storedRow.
+func (s *testServer) storedUser(t testing.TB, id int64) *headline.User {
+	t.Helper()
+	if a := s.storedRow(t, id); a != nil {
+		return &a.User
+	}
+	return nil
+}
+
+// enabled is the row of u's enabled account.
+func enabled(u headline.User) *sqldb.Account { return &sqldb.Account{User: u} }
 
 // cachedProfile reads user:<id>:info as the Flask app would; ok is false
 // when the key is absent.
@@ -203,9 +215,8 @@ func TestUpdateMeValidation(t *testing.T) {
 			stored := s.storedRow(t, id)
 			if tc.want == nil {
 				wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
-				before.Status = headline.StatusEnabled
-				if showRow(stored) != showRow(&before) {
-					t.Errorf("a refused update changed the row: %s, want %s", showRow(stored), showRow(&before))
+				if showRow(stored) != showRow(enabled(before)) {
+					t.Errorf("a refused update changed the row: %s, want %s", showRow(stored), showRow(enabled(before)))
 				}
 				return
 			}
@@ -217,9 +228,8 @@ func TestUpdateMeValidation(t *testing.T) {
 			if got := r.user(t, "updateMe"); showJSON(got) != showJSON(asJSON(&want)) {
 				t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(asJSON(&want)))
 			}
-			want.Status = headline.StatusEnabled
-			if showRow(stored) != showRow(&want) {
-				t.Errorf("MySQL has %s, want %s", showRow(stored), showRow(&want))
+			if showRow(stored) != showRow(enabled(want)) {
+				t.Errorf("MySQL has %s, want %s", showRow(stored), showRow(enabled(want)))
 			}
 			if strings.Contains(r.Raw, `"intro":null`) != (want.Intro == nil) || strings.Contains(r.Raw, `"photo":null`) != (want.Photo == nil) {
 				t.Errorf("null fields of the response do not match the row: %s", r.Raw)
@@ -228,12 +238,12 @@ func TestUpdateMeValidation(t *testing.T) {
 	}
 }
 
-// showUser renders u with its optional fields dereferenced.
-func showRow(u *headline.User) string {
-	if u == nil {
+// showRow renders a with its optional fields dereferenced.
+func showRow(a *sqldb.Account) string {
+	if a == nil {
 		return "<nil>"
 	}
-	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s Status:%d}", u.ID, u.Name, showOpt(u.Photo), showOpt(u.Intro), showOpt(u.Certi), u.Status)
+	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s Disabled:%v}", a.ID, a.Name, showOpt(a.Photo), showOpt(a.Intro), showOpt(a.Certi), a.Disabled)
 }
 
 func TestUpdateMeNameTaken(t *testing.T) {
@@ -244,9 +254,8 @@ func TestUpdateMeNameTaken(t *testing.T) {
 		for _, name := range []string{a.Name, "  " + a.Name + " "} {
 			r := s.updateMe(t, b.ID, map[string]any{"name": name, "intro": "changed too"})
 			wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
-			b.Status = headline.StatusEnabled
-			if got := s.storedRow(t, b.ID); showRow(got) != showRow(&b) {
-				t.Errorf("after a refused rename to %q the row is %s, want %s (the transaction rolls back)", name, showRow(got), showRow(&b))
+			if got := s.storedRow(t, b.ID); showRow(got) != showRow(enabled(b)) {
+				t.Errorf("after a refused rename to %q the row is %s, want %s (the transaction rolls back)", name, showRow(got), showRow(enabled(b)))
 			}
 		}
 	})
@@ -433,12 +442,9 @@ func TestUpdateMeWhoMayUpdate(t *testing.T) {
 			if n := s.sql.Count("UPDATE"); n != 0 {
 				t.Errorf("ran %d UPDATEs: %q", n, s.sql.Queries())
 			}
-			for _, want := range []headline.User{u, disabled} {
-				want.Status = headline.StatusEnabled
-				if want.ID == disabled.ID {
-					want.Status = headline.StatusDisabled
-				}
-				if got := s.storedRow(t, want.ID); showRow(got) != showRow(&want) {
+			for _, u := range []headline.User{u, disabled} {
+				want := &sqldb.Account{User: u, Disabled: u.ID == disabled.ID}
+				if got := s.storedRow(t, want.ID); showRow(got) != showRow(want) {
 					t.Errorf("user %d is now %s, want it unchanged", want.ID, showRow(got))
 				}
 			}
@@ -464,7 +470,7 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 		if n, err := s.redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 0 {
 			t.Errorf("%s exists = %d (%v) after the update, want 0", rediscache.LeaseKey(id), n, err)
 		}
-		if got := asJSON(s.storedRow(t, id)); showJSON(got) != showJSON(want) {
+		if got := asJSON(s.storedUser(t, id)); showJSON(got) != showJSON(want) {
 			t.Errorf("MySQL has %s, want %s", showJSON(got), showJSON(want))
 		}
 		s.resetCounts()
@@ -554,7 +560,7 @@ func TestUpdateMeRedisDown(t *testing.T) {
 	if got := r.user(t, "updateMe"); showJSON(got) != showJSON(want) {
 		t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
 	}
-	if got := asJSON(s.storedRow(t, u.ID)); showJSON(got) != showJSON(want) {
+	if got := asJSON(s.storedUser(t, u.ID)); showJSON(got) != showJSON(want) {
 		t.Errorf("MySQL has %s, want %s", showJSON(got), showJSON(want))
 	}
 	var line string

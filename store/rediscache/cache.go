@@ -95,7 +95,7 @@ type Entry struct {
 	User *headline.User // the profile, when Kind is Hit
 	// Status is the account's status entry: StatusUnknown when it was not
 	// asked for, or missed.
-	Status headline.AccountStatus
+	Status Status
 	// Corrupt: a miss because the value was of another shape, not absent.
 	Corrupt bool
 	// Down: a miss because the profile's node failed or its breaker is

@@ -171,8 +171,8 @@ func (c *Cache) Fill(ctx context.Context, w WriteBack, l Lease) (voided []headli
 				ttl: ttlSeconds(c.ttls.Missing, c.ttls.MissingJitter)})
 		}
 	}
-	for _, u := range w.Statuses {
-		writes = append(writes, write{key: StatusKey(u.ID), id: u.ID, value: encodeStatus(u.Status),
+	for _, s := range w.Statuses {
+		writes = append(writes, write{key: StatusKey(s.ID), id: s.ID, value: encodeStatus(s.Disabled),
 			status: draw(c.ttls.Status, c.ttls.StatusJitter)})
 	}
 	keys := make([]string, len(writes))
@@ -233,5 +233,11 @@ func (c *Cache) Invalidate(ctx context.Context, id headline.UserID, fresh time.D
 type WriteBack struct {
 	Users    []*headline.User  // profiles to write, under the batch's leases
 	Missing  []headline.UserID // ids with no user: "-1", under the leases
-	Statuses []*headline.User  // accounts whose status to write
+	Statuses []AccountStatus   // statuses to write
+}
+
+// AccountStatus is the status of user ID's account, for its status entry.
+type AccountStatus struct {
+	ID       headline.UserID
+	Disabled bool
 }

@@ -10,20 +10,30 @@ import (
 	"github.com/headline/headline"
 )
 
+// Status is what a user:<id>:status entry holds: the account's status
+// column, "1" (enabled) or "0" (disabled).
+type Status uint8
+
+const (
+	StatusUnknown  Status = iota // not asked for, absent, or another value
+	StatusEnabled                // "1"
+	StatusDisabled               // "0": the Toutiao backend answers "User denied."
+)
+
 // decodeStatus reads a status entry; ok is false for anything but "0" or
 // "1", which is then loaded again and overwritten.
-func decodeStatus(v string) (s headline.AccountStatus, ok bool) {
+func decodeStatus(v string) (s Status, ok bool) {
 	switch v {
 	case "1":
-		return headline.StatusEnabled, true
+		return StatusEnabled, true
 	case "0":
-		return headline.StatusDisabled, true
+		return StatusDisabled, true
 	}
-	return headline.StatusUnknown, false
+	return StatusUnknown, false
 }
 
-func encodeStatus(s headline.AccountStatus) string {
-	if s == headline.StatusDisabled {
+func encodeStatus(disabled bool) string {
+	if disabled {
 		return "0"
 	}
 	return "1"

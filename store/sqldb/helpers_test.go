@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/store/sqldb"
 )
 
 func ptr(s string) *string { return &s }
@@ -20,5 +21,13 @@ func showUser(u *headline.User) string {
 		}
 		return strconv.Quote(*p)
 	}
-	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s Status:%d}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi), u.Status)
+	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
+}
+
+// showAccount is showUser with the account's status.
+func showAccount(a *sqldb.Account) string {
+	if a == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%s Disabled:%v", showUser(&a.User), a.Disabled)
 }

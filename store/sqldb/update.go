@@ -53,13 +53,15 @@ func updateUser(ctx context.Context, db bun.IDB, id headline.UserID, upd headlin
 				return fmt.Errorf("update user %d: %w", id, err)
 			}
 		}
-		users, err := GetUsers(ctx, tx, []headline.UserID{id})
+		accounts, err := GetAccounts(ctx, tx, []headline.UserID{id})
 		if err != nil {
 			return err
 		}
-		if user = users[id]; user == nil {
+		a := accounts[id]
+		if a == nil {
 			return headline.ErrNoSuchUser
 		}
+		user = &a.User
 		return storedAsSent(user, upd)
 	})
 	return user, err

@@ -81,12 +81,11 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := sqldb.UpdateUser(ctx, sessionDB(t, tc.params), id, tc.upd)
-			stored, rerr := sqldb.GetUsers(ctx, base, []headline.UserID{id})
+			stored, rerr := sqldb.GetAccounts(ctx, base, []headline.UserID{id})
 			if rerr != nil {
 				t.Fatal(rerr)
 			}
-			want := before
-			want.Status = headline.StatusEnabled
+			want := sqldb.Account{User: before} // enabled
 			if !tc.refused {
 				if err != nil {
 					t.Fatalf("UpdateUser: %v", err)
@@ -97,8 +96,8 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 				if tc.upd.Intro.Set {
 					want.Intro = tc.upd.Intro.Value
 				}
-				if showUser(got) != showUser(&want) {
-					t.Errorf("UpdateUser answered %s, want %s", showUser(got), showUser(&want))
+				if showUser(got) != showUser(&want.User) {
+					t.Errorf("UpdateUser answered %s, want %s", showUser(got), showUser(&want.User))
 				}
 			} else {
 				if err == nil {
@@ -109,8 +108,8 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 				}
 				t.Logf("refused with: %v", err)
 			}
-			if showUser(stored[id]) != showUser(&want) {
-				t.Errorf("MySQL has %s, want %s", showUser(stored[id]), showUser(&want))
+			if showAccount(stored[id]) != showAccount(&want) {
+				t.Errorf("MySQL has %s, want %s", showAccount(stored[id]), showAccount(&want))
 			}
 		})
 	}
