@@ -162,18 +162,18 @@ func (c *Cache) Fill(ctx context.Context, w WriteBack, l Lease) (voided []headli
 	for _, u := range w.Users {
 		if tok, ok := tokens[u.ID]; ok {
 			writes = append(writes, write{key: ProfileKey(u.ID), tok: tok, id: u.ID, value: EncodeProfile(u),
-				ttl: ttlSeconds(c.ttls.Profile, c.ttls.ProfileJitter)})
+				ttl: seconds(c.ttls.DrawProfile())})
 		}
 	}
 	for _, id := range w.Missing {
 		if tok, ok := tokens[id]; ok {
 			writes = append(writes, write{key: ProfileKey(id), tok: tok, id: id, value: MissingValue,
-				ttl: ttlSeconds(c.ttls.Missing, c.ttls.MissingJitter)})
+				ttl: seconds(c.ttls.DrawMissing())})
 		}
 	}
 	for _, s := range w.Statuses {
 		writes = append(writes, write{key: StatusKey(s.ID), id: s.ID, value: encodeStatus(s.Disabled),
-			status: draw(c.ttls.Status, c.ttls.StatusJitter)})
+			status: c.ttls.DrawStatus()})
 	}
 	keys := make([]string, len(writes))
 	for i, wr := range writes {
@@ -204,9 +204,7 @@ func (c *Cache) Fill(ctx context.Context, w WriteBack, l Lease) (voided []headli
 	return voided, nil
 }
 
-func ttlSeconds(base, jitter time.Duration) int64 {
-	return int64(draw(base, jitter) / time.Second)
-}
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
 
 // Invalidate deletes the profile of id and voids any lease on it, in one
 // DEL (both keys share a slot), as the Toutiao backend deletes after its own

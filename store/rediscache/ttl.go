@@ -57,6 +57,26 @@ func (t TTLs) withDefaults() TTLs {
 	return t
 }
 
+// DrawProfile draws the lifetime of one profile entry: Profile plus a
+// random whole number of seconds in [0, ProfileJitter), as the Flask app's
+// BaseCacheTTL.get_val does. Zero fields take their defaults.
+func (t TTLs) DrawProfile() time.Duration {
+	t = t.withDefaults()
+	return draw(t.Profile, t.ProfileJitter)
+}
+
+// DrawMissing draws the lifetime of one "-1" entry, as DrawProfile does.
+func (t TTLs) DrawMissing() time.Duration {
+	t = t.withDefaults()
+	return draw(t.Missing, t.MissingJitter)
+}
+
+// DrawStatus draws the lifetime of one status entry, as DrawProfile does.
+func (t TTLs) DrawStatus() time.Duration {
+	t = t.withDefaults()
+	return draw(t.Status, t.StatusJitter)
+}
+
 // draw returns base + a random whole number of seconds in [0, jitter), as the
 // Flask app's BaseCacheTTL.get_val does.
 func draw(base, jitter time.Duration) time.Duration {

@@ -358,6 +358,22 @@ func TestTTLDefaults(t *testing.T) {
 			t.Errorf("withDefaults() = %+v, want %+v", got, contract)
 		}
 	})
+	t.Run("zero TTLs draw the contract's lifetimes", func(t *testing.T) {
+		for range 100 {
+			for _, d := range []struct {
+				name          string
+				got, min, max time.Duration
+			}{
+				{"DrawProfile", TTLs{}.DrawProfile(), 1800 * time.Second, 2399 * time.Second},
+				{"DrawMissing", TTLs{}.DrawMissing(), 300 * time.Second, 359 * time.Second},
+				{"DrawStatus", TTLs{}.DrawStatus(), 3600 * time.Second, 4199 * time.Second},
+			} {
+				if d.got < d.min || d.got > d.max || d.got%time.Second != 0 {
+					t.Fatalf("TTLs{}.%s() = %v, want whole seconds in %v..%v", d.name, d.got, d.min, d.max)
+				}
+			}
+		}
+	})
 	t.Run("set TTLs are kept", func(t *testing.T) {
 		in := TTLs{Profile: time.Second, ProfileJitter: 2 * time.Second, Missing: 3 * time.Second, MissingJitter: 4 * time.Second}
 		if got, want := profileTTLsOf(in.withDefaults()), profileTTLsOf(in); got != want {
