@@ -23,7 +23,7 @@ func TestInvalidationRetriedAfterRedisAnswersAgain(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
 	e := newProfilesEnv(t, &redis.Options{Addr: rs.Addr}, nil)
 	ctx := context.Background()
-	const id = 16001
+	id := storetest.IDs(t, 1)
 	e.insert(t, headline.User{ID: id, Name: "before"})
 	raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer raw.Close()

@@ -26,11 +26,6 @@ import (
 	"github.com/headline/headline/store/storetest"
 )
 
-// Ids 15000–15999 belong to this file:
-//
-//	15001 the race with leases             15010 an update during one paused load
-//	15002 the race against a naive reader  15020 an update with Redis unreachable
-
 // raceRoundsEnv raises the number of rounds of the race tests (2000 with
 // leases and 500 for the naive reader at least).
 const raceRoundsEnv = "HEADLINE_RACE_ROUNDS"
@@ -372,7 +367,7 @@ func TestLeaseRaceUpdateNeverLeavesStaleEntry(t *testing.T) {
 		{profilesReader("a", e.a), 0}, {profilesReader("a", e.a), 0},
 		{profilesReader("b", e.b), 1}, {profilesReader("b", e.b), 1},
 	}
-	res := hammer(t, e, 15001, rounds, raceWindow, raceSlow, slots, []*store.Profiles{e.a, e.b})
+	res := hammer(t, e, storetest.IDs(t, 1), rounds, raceWindow, raceSlow, slots, []*store.Profiles{e.a, e.b})
 	t.Logf("with leases: %s", res)
 	if res.stale != 0 {
 		t.Errorf("%d of %d rounds left an old profile in the cache, want 0:\n%s", res.stale, res.rounds, strings.Join(res.staleDetail, "\n"))
@@ -405,7 +400,7 @@ func TestLeaseRaceNaiveDeleteOnlyLeavesStaleEntries(t *testing.T) {
 	rdb := newRaceClient(t, e.redis.Options())
 	naive := naiveReader(e.hooked, rdb)
 	slots := []raceSlot{{naive, -1}, {naive, -1}, {naive, -1}, {naive, -1}}
-	res := hammer(t, e, 15002, rounds, raceWindow, raceSlow, slots, []*store.Profiles{e.a, e.b})
+	res := hammer(t, e, storetest.IDs(t, 1), rounds, raceWindow, raceSlow, slots, []*store.Profiles{e.a, e.b})
 	t.Logf("naive delete-only cache-aside: %s", res)
 	if res.stale == 0 {
 		t.Errorf("the naive reader left no stale entry in %d rounds: the race test cannot tell leases from none", res.rounds)
@@ -446,10 +441,10 @@ func (h *pauseAfterSelect) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
 // the old name (it overlapped the update) but its write-back is refused:
 // the update voided its lease. The next read loads and caches the new name.
 func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
-	const id = 15010
+	id := storetest.IDs(t, 1)
 	ctx := context.Background()
 	e := newRaceEnv(t)
-	e.replace(t, headline.User{ID: id, Name: "before-15010", Photo: ptr("https://img/15010.png")})
+	e.replace(t, headline.User{ID: id, Name: fmt.Sprintf("before-%d", id), Photo: ptr(fmt.Sprintf("https://img/%d.png", id))})
 	hook := &pauseAfterSelect{paused: make(chan struct{}), release: make(chan struct{})}
 	rc := newRaceClient(t, e.redis.Options())
 	reader := store.NewProfiles(e.db.WithQueryHook(hook), rediscache.New(rc, rediscache.TTLs{}), slog.New(slog.NewTextHandler(e.log, nil)), store.ProfilesOptions{})
@@ -472,7 +467,7 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 	if n, err := e.redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 1 {
 		t.Fatalf("while loading, %s exists = %d (%v), want the reader's lease", rediscache.LeaseKey(id), n, err)
 	}
-	name := "after-15010"
+	name := fmt.Sprintf("after-%d", id)
 	u, err := e.a.Update(ctx, id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &name}})
 	if err != nil || u.Name != name {
 		t.Fatalf("Update = %s, %v; want name %q", showUser(u), err, name)
@@ -515,13 +510,13 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 // TestLeaseUpdateRedisDown: MySQL is the truth. With Redis unreachable the
 // update still succeeds, and the failed invalidation is logged.
 func TestLeaseUpdateRedisDown(t *testing.T) {
-	const id = 15020
+	id := storetest.IDs(t, 1)
 	ctx := context.Background()
 	opt := storetest.NewRedis(t, redisDB).Options()
 	opt.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(storetest.FreePort(t)))
 	e := newProfilesEnv(t, opt, nil)
-	e.insert(t, headline.User{ID: id, Name: "before-15020", Intro: ptr("old intro")})
-	name, photo := "  after-15020 ", "https://img/15020.png"
+	e.insert(t, headline.User{ID: id, Name: fmt.Sprintf("before-%d", id), Intro: ptr("old intro")})
+	name, photo := fmt.Sprintf("  after-%d ", id), fmt.Sprintf("https://img/%d.png", id)
 	upd, err := headline.ProfileUpdate{
 		Name:  headline.Change[*string]{Set: true, Value: &name},
 		Intro: headline.Change[*string]{Set: true},
@@ -531,7 +526,7 @@ func TestLeaseUpdateRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, err := e.p.Update(ctx, id, upd)
-	want := &headline.User{ID: id, Name: "after-15020", Photo: &photo}
+	want := &headline.User{ID: id, Name: fmt.Sprintf("after-%d", id), Photo: &photo}
 	if err != nil || showUser(u) != showUser(want) {
 		t.Fatalf("Update with Redis down = %s, %v; want %s, nil", showUser(u), err, showUser(want))
 	}
@@ -540,7 +535,7 @@ func TestLeaseUpdateRedisDown(t *testing.T) {
 		t.Errorf("MySQL has %+v (%v), want %s, enabled", rows[id], err, showUser(want))
 	}
 	log := e.log.String()
-	if !strings.Contains(log, "could not be invalidated") || !strings.Contains(log, "user="+strconv.Itoa(id)) || !strings.Contains(log, "level=ERROR") {
+	if !strings.Contains(log, "could not be invalidated") || !strings.Contains(log, "user="+strconv.FormatInt(id, 10)) || !strings.Contains(log, "level=ERROR") {
 		t.Errorf("want an ERROR log line naming user %d and the failed invalidation; log:\n%s", id, log)
 	}
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/headline/headline/store/storetest"
 )
 
-// Ids 30000–30999 belong to this file.
-
 // replicaEnv is a MariaDB primary with one replica, both of the test's own,
 // and a Redis, on which the test opens Profiles instances as servers would.
 type replicaEnv struct {
@@ -117,7 +115,7 @@ func inRotation(rs *sqldb.Replicas) bool { return rs.States()[0].Reads }
 // once the marker has expired, through the lag check.
 func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	e := newReplicaEnv(t)
-	const id, other = 30001, 30002
+	id, other := storetest.IDs(t, 1), storetest.IDs(t, 1)
 	e.primary.Seed(t, headline.User{ID: id, Name: "before"}, headline.User{ID: other, Name: "other"})
 	e.replica.WaitCaughtUp(t, e.primary)
 
@@ -200,8 +198,9 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 func TestReplicaFailureIsNotAnError(t *testing.T) {
 	e := newReplicaEnv(t)
 	var users []headline.User
+	first := storetest.IDs(t, 5)
 	for i := range 5 {
-		users = append(users, headline.User{ID: headline.UserID(30100 + i), Name: fmt.Sprintf("u%d", i)})
+		users = append(users, headline.User{ID: first + headline.UserID(i), Name: fmt.Sprintf("u%d", i)})
 	}
 	e.primary.Seed(t, users...)
 	e.replica.WaitCaughtUp(t, e.primary)

@@ -25,9 +25,10 @@ func BenchmarkClusterBatchRead(b *testing.B) {
 	ctx := context.Background()
 
 	keys := make([]string, 50)
+	first := storetest.IDs(b, len(keys))
 	bySlot := map[int64][]string{}
 	for i := range keys {
-		keys[i] = rediscache.ProfileKey(int64(31000 + i))
+		keys[i] = rediscache.ProfileKey(first + int64(i))
 		v := fmt.Sprintf(`{"name":"u%d","photo":"https://img.example.com/%d.png","intro":"hello","certi":""}`, i, i)
 		if err := cc.Set(ctx, keys[i], v, 0).Err(); err != nil {
 			b.Fatal(err)

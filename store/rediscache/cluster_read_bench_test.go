@@ -25,8 +25,9 @@ func BenchmarkClusterRead(b *testing.B) {
 	b.Cleanup(func() { _ = cc.Close() })
 	ctx := context.Background()
 	keys := make([]string, 50)
+	first := storetest.IDs(b, len(keys))
 	for i := range keys {
-		keys[i] = rediscache.ProfileKey(int64(31100 + i))
+		keys[i] = rediscache.ProfileKey(first + int64(i))
 		if err := cc.Set(ctx, keys[i], fmt.Sprintf(`{"name":"u%d","photo":null,"intro":null,"certi":null}`, i), 0).Err(); err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -15,8 +16,6 @@ import (
 	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
-
-// Ids 32000–32099 belong to this file.
 
 // sessionDB opens a second pool onto the package's MySQL database whose
 // connections run with the DSN parameters params (e.g. a sql_mode).
@@ -54,6 +53,7 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 	ctx := context.Background()
 	base := storetest.DB(t, "sqldb")
 	set := func(s string) headline.Change[*string] { return headline.Change[*string]{Set: true, Value: &s} }
+	first := storetest.IDs(t, 4) // case i updates user first+i
 	for i, tc := range []struct {
 		name   string
 		params string // of the session the update runs on
@@ -65,14 +65,14 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 		{"a backslash on the default session is stored as sent", "",
 			headline.ProfileUpdate{Intro: set(`C:\dir\`)}, false},
 		{"an emoji on the default session (utf8mb4) is stored as sent", "",
-			headline.ProfileUpdate{Name: set("x\U0001f642 32001")}, false},
+			headline.ProfileUpdate{Name: set(fmt.Sprintf("x\U0001f642 %d", first+1))}, false},
 		{"a backslash under NO_BACKSLASH_ESCAPES would be stored doubled", "sql_mode=%27NO_BACKSLASH_ESCAPES%27",
 			headline.ProfileUpdate{Intro: set(`C:\dir\`)}, true},
 		{"an emoji on a utf8mb3 session without strict mode would be stored as ?", "charset=utf8&sql_mode=%27%27",
-			headline.ProfileUpdate{Name: set("x\U0001f642 32003")}, true},
+			headline.ProfileUpdate{Name: set(fmt.Sprintf("x\U0001f642 %d", first+3))}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id := int64(32000 + i)
+			id := first + int64(i)
 			before := headline.User{ID: id, Name: "n" + strconv.FormatInt(id, 10), Intro: ptr("intro"), Photo: ptr("https://x/p.png")}
 			if _, err := base.NewDelete().Table("user_basic").Where("user_id = ?", id).Exec(ctx); err != nil {
 				t.Fatal(err)
