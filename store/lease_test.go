@@ -237,109 +237,152 @@ type raceSlot struct {
 func hammer(t *testing.T, e *raceEnv, id headline.UserID, rounds int, window, slow time.Duration,
 	slots []raceSlot, updaters []*store.Profiles) raceResult {
 	t.Helper()
-	// Names are unique in user_basic: each id has names of its own.
-	nameOf := func(round int) string { return fmt.Sprintf("r%d-v%d", id, round) }
-	e.replace(t, headline.User{ID: id, Name: nameOf(0), Intro: ptr("race")})
-	rng := rand.New(rand.NewPCG(uint64(id), 2013))
+	r := &race{e: e, id: id, window: window, slots: slots, updaters: updaters, rng: rand.New(rand.NewPCG(uint64(id), 2013))}
+	e.replace(t, headline.User{ID: id, Name: r.nameOf(0), Intro: ptr("race")})
 	res := raceResult{rounds: rounds}
 	start := time.Now()
 	for round := 1; round <= rounds; round++ {
-		ctx := context.Background()
-		if err := e.redis.Raw.Del(ctx, rediscache.ProfileKey(id), rediscache.LeaseKey(id)).Err(); err != nil {
-			t.Fatalf("round %d: cold start: %v", round, err)
-		}
-		oldName, newName := nameOf(round-1), nameOf(round)
 		if round%2 == 1 {
 			e.delay.set(slow)
 			res.slowRounds++
 		} else {
 			e.delay.set(0)
 		}
-		upd := (round / 2) % len(updaters)
-
-		var updated atomic.Bool
-		var checked sync.WaitGroup // readers past their "before or after the update?" check
-		early := make([]bool, len(slots))
-		done := make([]chan struct{}, len(slots))
-		names := make([]string, len(slots))
-		errs := make([]error, len(slots))
-		offsets := make([]time.Duration, len(slots))
-		for i := range slots {
-			offsets[i] = time.Duration(rng.Int64N(int64(window)))
-			done[i] = make(chan struct{})
-		}
-		updOffset := time.Duration(rng.Int64N(int64(window + window/2)))
-		checked.Add(len(slots))
-		for i, s := range slots {
-			go func() {
-				defer close(done[i])
-				time.Sleep(offsets[i])
-				early[i] = !updated.Load()
-				checked.Done()
-				names[i], errs[i] = s.reader.read(ctx, id)
-			}()
-		}
-		var updErr error
-		var updUser *headline.User
-		updDone := make(chan struct{})
-		go func() {
-			defer close(updDone)
-			time.Sleep(updOffset)
-			uctx := context.WithValue(ctx, updaterKey{}, true)
-			updUser, updErr = updaters[upd].Update(uctx, id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &newName}})
-			updated.Store(true)
-		}()
-		<-updDone
-		if updErr != nil {
-			t.Fatalf("round %d: update: %v", round, updErr)
-		}
-		if updUser == nil || updUser.Name != newName {
-			t.Fatalf("round %d: update returned %s, want name %q", round, showUser(updUser), newName)
-		}
-		checked.Wait()
-		for i := range slots {
-			if early[i] {
-				<-done[i]
-			}
-		}
-		stale := false
-		check := func(when string) {
-			if got, ok := e.cachedName(t, id); ok && got != newName && !stale {
-				stale = true
-				res.stale++
-				if len(res.staleDetail) < 5 {
-					res.staleDetail = append(res.staleDetail, fmt.Sprintf("round %d, %s: cache holds %q, want %q or nothing", round, when, got, newName))
-				}
-			}
-		}
-		check("after the update and the readers that started before it")
-		for i := range slots {
-			<-done[i]
-		}
-		check("after every reader of the round")
-		for i, s := range slots {
-			res.reads++
-			switch {
-			case errs[i] != nil:
-				res.errs = append(res.errs, fmt.Sprintf("round %d: %s reader: %v", round, s.reader.name, errs[i]))
-			case names[i] != oldName && names[i] != newName:
-				res.errs = append(res.errs, fmt.Sprintf("round %d: %s reader answered %q, want %q or %q", round, s.reader.name, names[i], oldName, newName))
-			case names[i] == oldName && !early[i]:
-				res.lateOld++
-				if s.instance == upd {
-					res.lateOldSame++
-				}
-			case names[i] == oldName:
-				res.readsOld++
-			}
-			if !early[i] {
-				res.late++
-			}
-		}
+		r.round(t, round, &res)
 	}
 	e.delay.set(0)
 	res.elapsed = time.Since(start)
 	return res
+}
+
+// race is what the rounds of one hammer share.
+type race struct {
+	e        *raceEnv
+	id       headline.UserID
+	window   time.Duration
+	slots    []raceSlot
+	updaters []*store.Profiles
+	rng      *rand.Rand
+}
+
+// nameOf is the name round gives id: names are unique in user_basic, so
+// each id has names of its own.
+func (r *race) nameOf(round int) string { return fmt.Sprintf("r%d-v%d", r.id, round) }
+
+// raceReads is what the readers of one round did.
+type raceReads struct {
+	early []bool // started before the update returned
+	done  []chan struct{}
+	names []string
+	errs  []error
+}
+
+// round runs one round of hammer and adds what it saw to res.
+func (r *race) round(t *testing.T, round int, res *raceResult) {
+	t.Helper()
+	ctx := context.Background()
+	if err := r.e.redis.Raw.Del(ctx, rediscache.ProfileKey(r.id), rediscache.LeaseKey(r.id)).Err(); err != nil {
+		t.Fatalf("round %d: cold start: %v", round, err)
+	}
+	newName := r.nameOf(round)
+	upd := (round / 2) % len(r.updaters)
+	var updated atomic.Bool
+	var checked sync.WaitGroup // readers past their "before or after the update?" check
+	reads := r.startReaders(ctx, &updated, &checked)
+	r.update(t, ctx, round, upd, newName, &updated)
+	checked.Wait()
+	for i := range r.slots {
+		if reads.early[i] {
+			<-reads.done[i]
+		}
+	}
+	stale := false
+	check := func(when string) {
+		if got, ok := r.e.cachedName(t, r.id); ok && got != newName && !stale {
+			stale = true
+			res.stale++
+			if len(res.staleDetail) < 5 {
+				res.staleDetail = append(res.staleDetail, fmt.Sprintf("round %d, %s: cache holds %q, want %q or nothing", round, when, got, newName))
+			}
+		}
+	}
+	check("after the update and the readers that started before it")
+	for i := range r.slots {
+		<-reads.done[i]
+	}
+	check("after every reader of the round")
+	r.tally(round, upd, reads, res)
+}
+
+// startReaders starts each slot's reader at a random offset within the
+// window; each notes whether the update had returned when it started.
+func (r *race) startReaders(ctx context.Context, updated *atomic.Bool, checked *sync.WaitGroup) raceReads {
+	n := len(r.slots)
+	reads := raceReads{early: make([]bool, n), done: make([]chan struct{}, n), names: make([]string, n), errs: make([]error, n)}
+	offsets := make([]time.Duration, n)
+	for i := range r.slots {
+		offsets[i] = time.Duration(r.rng.Int64N(int64(r.window)))
+		reads.done[i] = make(chan struct{})
+	}
+	checked.Add(n)
+	for i, s := range r.slots {
+		go func() {
+			defer close(reads.done[i])
+			time.Sleep(offsets[i])
+			reads.early[i] = !updated.Load()
+			checked.Done()
+			reads.names[i], reads.errs[i] = s.reader.read(ctx, r.id)
+		}()
+	}
+	return reads
+}
+
+// update renames the user to newName through updater upd at a random
+// offset, and waits for it.
+func (r *race) update(t *testing.T, ctx context.Context, round, upd int, newName string, updated *atomic.Bool) {
+	t.Helper()
+	updOffset := time.Duration(r.rng.Int64N(int64(r.window + r.window/2)))
+	var updErr error
+	var updUser *headline.User
+	updDone := make(chan struct{})
+	go func() {
+		defer close(updDone)
+		time.Sleep(updOffset)
+		uctx := context.WithValue(ctx, updaterKey{}, true)
+		updUser, updErr = r.updaters[upd].Update(uctx, r.id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &newName}})
+		updated.Store(true)
+	}()
+	<-updDone
+	if updErr != nil {
+		t.Fatalf("round %d: update: %v", round, updErr)
+	}
+	if updUser == nil || updUser.Name != newName {
+		t.Fatalf("round %d: update returned %s, want name %q", round, showUser(updUser), newName)
+	}
+}
+
+// tally adds what the readers of a round answered to res.
+func (r *race) tally(round, upd int, reads raceReads, res *raceResult) {
+	oldName, newName := r.nameOf(round-1), r.nameOf(round)
+	for i, s := range r.slots {
+		res.reads++
+		switch {
+		case reads.errs[i] != nil:
+			res.errs = append(res.errs, fmt.Sprintf("round %d: %s reader: %v", round, s.reader.name, reads.errs[i]))
+		case reads.names[i] != oldName && reads.names[i] != newName:
+			res.errs = append(res.errs, fmt.Sprintf("round %d: %s reader answered %q, want %q or %q", round, s.reader.name, reads.names[i], oldName, newName))
+		case reads.names[i] == oldName && !reads.early[i]:
+			res.lateOld++
+			if s.instance == upd {
+				res.lateOldSame++
+			}
+		case reads.names[i] == oldName:
+			res.readsOld++
+		}
+		if !reads.early[i] {
+			res.late++
+		}
+	}
 }
 
 // raceRounds is def, or more when HEADLINE_RACE_ROUNDS asks for more.

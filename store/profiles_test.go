@@ -392,25 +392,7 @@ func TestProfilesGetDatabaseFailing(t *testing.T) {
 					t.Fatalf("Get(%d ids) returned %d users and %d errors", len(ids), len(got), len(errs))
 				}
 				for j, id := range ids {
-					switch id {
-					case base + 1:
-						if errs[j] != nil || showUser(got[j]) != showUser(&cached) {
-							t.Errorf("round %d: id %d (cached) = %s, %v; want %s, nil", round, id, showUser(got[j]), errs[j], showUser(&cached))
-						}
-					case base + 2:
-						if errs[j] != nil || got[j] != nil {
-							t.Errorf("round %d: id %d (cached -1) = %s, %v; want nil, nil", round, id, showUser(got[j]), errs[j])
-						}
-					default:
-						if errs[j] == nil {
-							t.Errorf("round %d: id %d (not cached) = %s, nil error; want the database's error", round, id, showUser(got[j]))
-						} else if e, ok := errors.AsType[*headline.Error](errs[j]); ok && e.Code != headline.ECodeInternal {
-							t.Errorf("round %d: id %d error code = %q, want %q (%v)", round, id, e.Code, headline.ECodeInternal, errs[j])
-						}
-						if got[j] != nil {
-							t.Errorf("round %d: id %d = %s with an error, want nil", round, id, showUser(got[j]))
-						}
-					}
+					wantOnlyMissesFailed(t, round, id, got[j], errs[j], base, &cached)
 				}
 				// A failed load writes nothing back, gives its two leases
 				// up, and is not shared with the next request: each round
@@ -423,6 +405,32 @@ func TestProfilesGetDatabaseFailing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// wantOnlyMissesFailed checks TestProfilesGetDatabaseFailing's answer for
+// id: base+1 is the cached user, base+2 the cached "-1", any other id failed
+// with an internal error.
+func wantOnlyMissesFailed(t *testing.T, round int, id headline.UserID, got *headline.User, err error, base headline.UserID, cached *headline.User) {
+	t.Helper()
+	switch id {
+	case base + 1:
+		if err != nil || showUser(got) != showUser(cached) {
+			t.Errorf("round %d: id %d (cached) = %s, %v; want %s, nil", round, id, showUser(got), err, showUser(cached))
+		}
+	case base + 2:
+		if err != nil || got != nil {
+			t.Errorf("round %d: id %d (cached -1) = %s, %v; want nil, nil", round, id, showUser(got), err)
+		}
+	default:
+		if err == nil {
+			t.Errorf("round %d: id %d (not cached) = %s, nil error; want the database's error", round, id, showUser(got))
+		} else if e, ok := errors.AsType[*headline.Error](err); ok && e.Code != headline.ECodeInternal {
+			t.Errorf("round %d: id %d error code = %q, want %q (%v)", round, id, e.Code, headline.ECodeInternal, err)
+		}
+		if got != nil {
+			t.Errorf("round %d: id %d = %s with an error, want nil", round, id, showUser(got))
+		}
 	}
 }
 

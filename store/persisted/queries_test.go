@@ -57,6 +57,7 @@ func TestPersistedQueries(t *testing.T) {
 
 	a, arc := newPersistedQueries(t, r.Options(), persisted.Options{TTL: time.Hour, LRUSize: 2})
 	b, brc := newPersistedQueries(t, r.Options(), persisted.Options{})
+	e := &apqEnv{r: r, a: a, b: b, arc: arc, brc: brc, query: query, hash: hash}
 
 	t.Run("an unknown hash is one GET and a miss", func(t *testing.T) {
 		arc.Reset()
@@ -105,47 +106,63 @@ func TestPersistedQueries(t *testing.T) {
 		}
 	})
 
-	t.Run("another instance reads Redis once, then its LRU", func(t *testing.T) {
-		for i, wantGets := range []int{1, 0, 0} {
-			brc.Reset()
-			if q, ok := b.Get(ctx, hash); !ok || q != query {
-				t.Fatalf("Get #%d = %q, %v", i+1, q, ok)
-			}
-			if got := brc.Count("GET"); got != wantGets || brc.RoundTrips() != wantGets {
-				t.Errorf("Get #%d: Redis %s, want %d GET", i+1, brc, wantGets)
-			}
-		}
-	})
+	t.Run("another instance reads Redis once, then its LRU", e.otherInstanceReadsOnce)
+	t.Run("a value that is not the query of its hash is a miss, and not kept", e.foreignValueIsAMiss)
+	t.Run("an entry the LRU evicted is read from Redis again", e.evictedEntryIsReadAgain)
+}
 
-	t.Run("a value that is not the query of its hash is a miss, and not kept", func(t *testing.T) {
-		other := sha("{ me { id } }")
-		if err := r.Raw.Set(ctx, persisted.Key(other), "{ users(ids: [\"1\"]) { id } }", time.Minute).Err(); err != nil {
-			t.Fatal(err)
-		}
-		for range 2 {
-			brc.Reset()
-			if q, ok := b.Get(ctx, other); ok {
-				t.Fatalf("Get = %q, true: a query other than the hash names", q)
-			}
-			if got := brc.Count("GET"); got != 1 {
-				t.Errorf("Redis %s, want one GET each time (nothing kept)", brc)
-			}
-		}
-	})
+// apqEnv is TestPersistedQueries' two instances on one Redis, a (TTL 1h,
+// LRU of 2) having stored query under hash.
+type apqEnv struct {
+	r           *storetest.Redis
+	a, b        *persisted.Queries
+	arc, brc    *storetest.RedisCounter
+	query, hash string
+}
 
-	t.Run("an entry the LRU evicted is read from Redis again", func(t *testing.T) {
-		for i := range 2 { // LRUSize 2: two more queries push the first out
-			q := fmt.Sprintf("{ user(id: \"%d\") { id } }", i+2)
-			a.Put(ctx, sha(q), q)
+func (e *apqEnv) otherInstanceReadsOnce(t *testing.T) {
+	ctx := context.Background()
+	for i, wantGets := range []int{1, 0, 0} {
+		e.brc.Reset()
+		if q, ok := e.b.Get(ctx, e.hash); !ok || q != e.query {
+			t.Fatalf("Get #%d = %q, %v", i+1, q, ok)
 		}
-		arc.Reset()
-		if q, ok := a.Get(ctx, hash); !ok || q != query {
-			t.Fatalf("Get = %q, %v", q, ok)
+		if got := e.brc.Count("GET"); got != wantGets || e.brc.RoundTrips() != wantGets {
+			t.Errorf("Get #%d: Redis %s, want %d GET", i+1, e.brc, wantGets)
 		}
-		if got := arc.Count("GET"); got != 1 {
-			t.Errorf("Redis %s, want one GET", arc)
+	}
+}
+
+func (e *apqEnv) foreignValueIsAMiss(t *testing.T) {
+	ctx := context.Background()
+	other := sha("{ me { id } }")
+	if err := e.r.Raw.Set(ctx, persisted.Key(other), "{ users(ids: [\"1\"]) { id } }", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e.brc.Reset()
+		if q, ok := e.b.Get(ctx, other); ok {
+			t.Fatalf("Get = %q, true: a query other than the hash names", q)
 		}
-	})
+		if got := e.brc.Count("GET"); got != 1 {
+			t.Errorf("Redis %s, want one GET each time (nothing kept)", e.brc)
+		}
+	}
+}
+
+func (e *apqEnv) evictedEntryIsReadAgain(t *testing.T) {
+	ctx := context.Background()
+	for i := range 2 { // LRUSize 2: two more queries push the first out
+		q := fmt.Sprintf("{ user(id: \"%d\") { id } }", i+2)
+		e.a.Put(ctx, sha(q), q)
+	}
+	e.arc.Reset()
+	if q, ok := e.a.Get(ctx, e.hash); !ok || q != e.query {
+		t.Fatalf("Get = %q, %v", q, ok)
+	}
+	if got := e.arc.Count("GET"); got != 1 {
+		t.Errorf("Redis %s, want one GET", e.arc)
+	}
 }
 
 func TestPersistedQueriesRedisDown(t *testing.T) {
