@@ -67,9 +67,44 @@ func (b *bench) hasFlask() bool { return len(b.servers) == 2 }
 
 // report prints the tables, redis-benchmark's figures and the targets.
 func (b *bench) report(w io.Writer) {
+	tbl, details := b.tables()
+	title := "headline vs the Flask app"
+	if !b.hasFlask() {
+		title = "headline (no Flask app to compare with)"
+	}
+	fmt.Fprintf(w, "\n## %s: %s per run\n\n%s\n\n", title, b.o.duration, b.machine)
+	tbl.write(w)
+	fmt.Fprintln(w, "\n(×: headline req/s ÷ Flask req/s. H / F: headline / Flask. Server CPU: utime+stime from /proc per completed")
+	fmt.Fprintln(w, " request, of headline or of gunicorn's master and workers. Redis and SQL counts are server-wide deltas: INFO")
+	fmt.Fprintln(w, " commandstats (calls made inside a Lua script count as commands too), Redis's total_reads_processed (read events")
+	fmt.Fprintln(w, " of its event loop: round trips, a pipeline being one), SHOW GLOBAL STATUS Com_select.)")
+	fmt.Fprintln(w, "\nPer run:")
+	fmt.Fprintln(w)
+	details.write(w)
+	fmt.Fprintln(w, "\n(keyspace hits: INFO keyspace_hits/(hits+misses), lookups inside scripts included. SQL stmts/req: Questions.")
+	fmt.Fprintln(w, " other CPU %: CPU of processes other than the servers, MariaDB, Redis and this load generator, % of all cores.)")
+	b.reportMGET(w)
+	fmt.Fprintln(w, "\nTargets:")
+	fmt.Fprintln(w)
+	b.targets().write(w)
+	for _, n := range b.notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	if log, err := os.ReadFile(b.servers[0].logPath); err == nil {
+		n, sample := logSummary(string(log), 3)
+		fmt.Fprintf(w, "headline logged %d warnings or errors during the benchmark\n", n)
+		for _, l := range sample {
+			fmt.Fprintln(w, "  ", l)
+		}
+	}
+}
+
+// tables are the report's summary, headline beside the Flask app, and its
+// per-run details.
+func (b *bench) tables() (tbl, details *table) {
 	flask := b.hasFlask()
 	ncpu := runtime.NumCPU()
-	tbl := &table{head: []string{"scenario", "c", "req/s headline", "req/s Flask", "×", "p50 ms", "p99 ms", "errors",
+	tbl = &table{head: []string{"scenario", "c", "req/s headline", "req/s Flask", "×", "p50 ms", "p99 ms", "errors",
 		"Redis cmds/req", "Redis round trips/req", "SELECT/req", "server CPU ms/req", "MariaDB+Redis CPU ms/req"}}
 	if !flask {
 		tbl.head = slices.Delete(tbl.head, 3, 5)
@@ -79,7 +114,7 @@ func (b *bench) report(w io.Writer) {
 			tbl.head[i] += " (H / F)"
 		}
 	}
-	details := &table{head: []string{"scenario", "c", "server", "requests", "keyspace hits %", "Redis commands/req",
+	details = &table{head: []string{"scenario", "c", "server", "requests", "keyspace hits %", "Redis commands/req",
 		"SQL stmts/req", "load gen CPU ms/req", "other CPU %", "tests ran"}}
 	for _, sc := range scenarios {
 		for _, c := range b.o.concurrency {
@@ -115,21 +150,11 @@ func (b *bench) report(w io.Writer) {
 			}
 		}
 	}
-	title := "headline vs the Flask app"
-	if !flask {
-		title = "headline (no Flask app to compare with)"
-	}
-	fmt.Fprintf(w, "\n## %s: %s per run\n\n%s\n\n", title, b.o.duration, b.machine)
-	tbl.write(w)
-	fmt.Fprintln(w, "\n(×: headline req/s ÷ Flask req/s. H / F: headline / Flask. Server CPU: utime+stime from /proc per completed")
-	fmt.Fprintln(w, " request, of headline or of gunicorn's master and workers. Redis and SQL counts are server-wide deltas: INFO")
-	fmt.Fprintln(w, " commandstats (calls made inside a Lua script count as commands too), Redis's total_reads_processed (read events")
-	fmt.Fprintln(w, " of its event loop: round trips, a pipeline being one), SHOW GLOBAL STATUS Com_select.)")
-	fmt.Fprintln(w, "\nPer run:")
-	fmt.Fprintln(w)
-	details.write(w)
-	fmt.Fprintln(w, "\n(keyspace hits: INFO keyspace_hits/(hits+misses), lookups inside scripts included. SQL stmts/req: Questions.")
-	fmt.Fprintln(w, " other CPU %: CPU of processes other than the servers, MariaDB, Redis and this load generator, % of all cores.)")
+	return tbl, details
+}
+
+// reportMGET prints redis-benchmark's MGET figures beside the warm feed's.
+func (b *bench) reportMGET(w io.Writer) {
 	if len(b.mget) > 0 || b.mgetNote != "" {
 		fmt.Fprintln(w)
 	}
@@ -142,19 +167,6 @@ func (b *bench) report(w io.Writer) {
 	}
 	if b.mgetNote != "" {
 		fmt.Fprintln(w, b.mgetNote)
-	}
-	fmt.Fprintln(w, "\nTargets:")
-	fmt.Fprintln(w)
-	b.targets().write(w)
-	for _, n := range b.notes {
-		fmt.Fprintln(w, "note:", n)
-	}
-	if log, err := os.ReadFile(b.servers[0].logPath); err == nil {
-		n, sample := logSummary(string(log), 3)
-		fmt.Fprintf(w, "headline logged %d warnings or errors during the benchmark\n", n)
-		for _, l := range sample {
-			fmt.Fprintln(w, "  ", l)
-		}
 	}
 }
 
@@ -185,6 +197,14 @@ func logSummary(log string, k int) (int, []string) {
 	return n, sample
 }
 
+// verdict says whether a target was met.
+func verdict(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
 // targets checks issue 5's targets against this run's figures.
 func (b *bench) targets() *table {
 	t := &table{head: []string{"target", "measured", "met"}}
@@ -195,12 +215,6 @@ func (b *bench) targets() *table {
 	get := func(sc string, c int, srv string) (measure, bool) {
 		m, ok := b.results[runKey{sc, c, srv}]
 		return m, ok && m.requests > 0
-	}
-	verdict := func(ok bool) string {
-		if ok {
-			return "yes"
-		}
-		return "no"
 	}
 	for _, x := range []struct {
 		sc, what string
@@ -228,9 +242,15 @@ func (b *bench) targets() *table {
 	} else {
 		t.add("warm feed ≥ 35% of redis-benchmark's MGET", "not measured", "—")
 	}
-	// Round trips, as issue 5 has them: a warm request is one MGET; a cold
-	// one an MGET, one SELECT and one pipeline of writes. (headline's leases
-	// add a pipeline of SET NX before the SELECT: 3 round trips.)
+	b.roundTripTargets(t, get)
+	return t
+}
+
+// roundTripTargets adds the round trips, as issue 5 has them: a warm
+// request is one MGET; a cold one an MGET, one SELECT and one pipeline of
+// writes. (headline's leases add a pipeline of SET NX before the SELECT: 3
+// round trips.)
+func (b *bench) roundTripTargets(t *table, get func(sc string, c int, srv string) (measure, bool)) {
 	type worst struct {
 		desc  string
 		reads float64
@@ -265,5 +285,4 @@ func (b *bench) targets() *table {
 	if cold.n > 0 {
 		t.add(fmt.Sprintf("cold: 1 MGET + 1 SELECT + 1 pipeline: 2 Redis round trips, per request (%d runs)", cold.n), "most reads: "+cold.desc, verdict(cold.ok))
 	}
-	return t
 }

@@ -122,19 +122,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	b := &bench{o: o, out: stdout, results: map[runKey]measure{}, mget: map[int]float64{}}
-	if !o.flaskSet {
-		o.flaskDir = filepath.Clean(filepath.Join(root, "..", "shared", "peers", "flask_seed"))
-		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
-			b.note("no Flask app at %s: headline's figures alone", o.flaskDir)
-			o.flaskDir = ""
-		}
-	} else if o.flaskDir != "" {
-		if o.flaskDir, err = filepath.Abs(o.flaskDir); err != nil {
-			return err
-		}
-		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
-			return fmt.Errorf("-flask-dir %s: no app.py there", o.flaskDir)
-		}
+	if err := b.findFlask(root); err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "headline-bench-")
 	if err != nil {
@@ -147,15 +136,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer b.db.Close()
 	defer b.rdb.Close()
-	if o.flaskDir != "" && flaskDepsMissing(ctx) {
-		if err := aptInstall(ctx, stdout, flaskPackages...); err != nil {
-			return fmt.Errorf("the Flask app's packages: %w", err)
-		}
-	}
-	if _, err := exec.LookPath("redis-benchmark"); err != nil {
-		if err := aptInstall(ctx, stdout, "redis-tools"); err != nil {
-			b.mgetNote = "redis-benchmark not run: " + err.Error()
-		}
+	if err := b.installTools(ctx); err != nil {
+		return err
 	}
 
 	fmt.Fprintln(stdout, "building headline …")
@@ -195,6 +177,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	b.report(stdout)
 	fmt.Fprintf(stdout, "\ntotal wall time %s\n", time.Since(begin).Round(time.Second))
+	return nil
+}
+
+// findFlask settles where the Flask app is: -flask-dir, or the seed beside
+// the repository; without one headline is measured alone.
+func (b *bench) findFlask(root string) error {
+	o := b.o
+	if !o.flaskSet {
+		o.flaskDir = filepath.Clean(filepath.Join(root, "..", "shared", "peers", "flask_seed"))
+		if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
+			b.note("no Flask app at %s: headline's figures alone", o.flaskDir)
+			o.flaskDir = ""
+		}
+		return nil
+	}
+	if o.flaskDir == "" {
+		return nil
+	}
+	var err error
+	if o.flaskDir, err = filepath.Abs(o.flaskDir); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(o.flaskDir, "app.py")); err != nil {
+		return fmt.Errorf("-flask-dir %s: no app.py there", o.flaskDir)
+	}
+	return nil
+}
+
+// installTools installs the Flask app's packages and redis-benchmark when
+// they are missing; without redis-benchmark its figure is left out.
+func (b *bench) installTools(ctx context.Context) error {
+	if b.o.flaskDir != "" && flaskDepsMissing(ctx) {
+		if err := aptInstall(ctx, b.out, flaskPackages...); err != nil {
+			return fmt.Errorf("the Flask app's packages: %w", err)
+		}
+	}
+	if _, err := exec.LookPath("redis-benchmark"); err != nil {
+		if err := aptInstall(ctx, b.out, "redis-tools"); err != nil {
+			b.mgetNote = "redis-benchmark not run: " + err.Error()
+		}
+	}
 	return nil
 }
 
