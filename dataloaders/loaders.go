@@ -2,6 +2,10 @@
 // fresh for each HTTP request by Middleware and found with For: a loader
 // shared across requests would batch one client's lookups under another's
 // context and keep its errors.
+//
+// It imports the domain, and store for the types of a lookup (Key,
+// Results); the store itself it reaches only through ProfileGetter, which
+// store.Profiles implements.
 package dataloaders
 
 import (

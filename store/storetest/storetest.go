@@ -7,7 +7,12 @@
 //	HEADLINE_TEST_DB_SUFFIX  optional, appended to the database names, so that two checkouts can run their tests on one MariaDB at once
 //
 // It also counts what tests assert on: Redis commands and round trips (a
-// go-redis hook) and SQL statements (a Bun query hook).
+// go-redis hook) and SQL statements (a Bun query hook), starts servers of a
+// test's own (redis-server, a cluster, Sentinel, MariaDB) and hands each
+// test its own user ids (IDs).
+//
+// It imports store/sqldb (to open and migrate databases) and the domain;
+// not store, so that store's subpackages can test with it.
 package storetest
 
 import (
