@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -18,7 +17,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/persisted"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -114,9 +114,8 @@ func apqSibling(t *testing.T, s *testServer, opt *redis.Options, adjust ...func(
 	cfg := testConfig(t, adjust...)
 	rdb := newRedis(opt, cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
-	ac := storetest.CountRedisKeys(rdb, store.PersistedQueryKey(""))
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), s.base, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	ac := storetest.CountRedisKeys(rdb, persisted.Key(""))
+	hs := serveTest(t, NewServer(cfg, testLogger(t), s.base, rdb, newTokenVerifier(testSecret)))
 	return &apqInstance{URL: hs.URL, apq: ac}
 }
 
@@ -142,7 +141,7 @@ func wantNotFound(t *testing.T, r apqResponse) {
 func TestAPQ(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26001, 3)...)
-	a := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))}
+	a := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.rdb, persisted.Key(""))}
 	const query = `query Profile($id: ID!) { user(id: $id) { id name photo intro certi } }`
 	hash := sha256Hex(query)
 	vars := map[string]any{"id": "26002"}
@@ -217,7 +216,7 @@ func TestAPQ(t *testing.T) {
 func TestAPQRefusals(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26101, 1)...)
-	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(s.rdb, persisted.Key(""))
 	const query = `{ user(id: "26101") { id } }`
 	for _, tc := range []struct {
 		name     string
@@ -258,7 +257,7 @@ func TestAPQRefusals(t *testing.T) {
 func TestAPQOff(t *testing.T) {
 	s := newTestServer(t, func(c *Config) { c.APQ = false })
 	s.addUsers(t, seqUsers(26201, 1)...)
-	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(s.rdb, persisted.Key(""))
 	const query = `{ user(id: "26201") { id name } }`
 	hash := sha256Hex(query)
 	const want = `{"data":{"user":{"id":"26201","name":"u26201"}}}`
@@ -278,7 +277,7 @@ func TestAPQRedisDown(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
 	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr})
 	s.addUsers(t, seqUsers(26301, 2)...)
-	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(s.rdb, persisted.Key(""))
 	registered := `{ user(id: "26301") { id name } }`
 	if r := apqPost(t, s.URL, registered, apqExtensions(sha256Hex(registered)), nil); len(r.Errors) > 0 {
 		t.Fatalf("register: %s", r.Raw)
@@ -375,7 +374,7 @@ func TestAPQRedisDown(t *testing.T) {
 func TestAPQLimits(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26401, 2)...)
-	loose := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))}
+	loose := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.rdb, persisted.Key(""))}
 	for _, tc := range []struct {
 		name   string
 		adjust func(*Config)
@@ -433,7 +432,7 @@ func TestAPQLimits(t *testing.T) {
 func TestAPQSizeBound(t *testing.T) {
 	s := newTestServer(t)
 	s.addUsers(t, seqUsers(26501, 1)...)
-	ac := storetest.CountRedisKeys(s.rdb, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(s.rdb, persisted.Key(""))
 	limit := int(s.cfg.MaxBodyBytes)
 	const answer = `{"data":{"user":{"id":"26501"}}}`
 	// sized returns a query of exactly n bytes.
@@ -461,7 +460,7 @@ func TestAPQSizeBound(t *testing.T) {
 			if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Raw != answer {
 				t.Fatalf("%d bytes with its hash: %d %.200s", tc.n, r.Status, r.Raw)
 			}
-			n, err := s.redis.Raw.StrLen(context.Background(), store.PersistedQueryKey(sha256Hex(q))).Result()
+			n, err := s.redis.Raw.StrLen(context.Background(), persisted.Key(sha256Hex(q))).Result()
 			if err != nil || (tc.stored && int(n) != len(q)) || (!tc.stored && n != 0) {
 				t.Errorf("%d bytes: STRLEN = %d, %v; stored: %v", tc.n, n, err, tc.stored)
 			}
@@ -661,13 +660,13 @@ func TestAPQRegistrationFlood(t *testing.T) {
 	t.Run("thousands of clients: refused past APQ_REGISTRATION_BYTES", func(t *testing.T) {
 		const n = 2000 // 16 MiB of queries, over twice maxmemory
 		refused := registerFlood(t, s.URL, 200, n, func(i int) string { return fmt.Sprintf("2001:db8:%x::1", i) })
-		cost := len(store.PersistedQueryKey(sha256Hex(floodQuery(0)))) + len(floodQuery(0)) + store.RegistrationOverhead
+		cost := len(persisted.Key(sha256Hex(floodQuery(0)))) + len(floodQuery(0)) + persisted.RegistrationOverhead
 		stored := budget/cost - perClient // what the one client's left
 		if refused != n-stored {
 			t.Errorf("%d of %d registrations refused, want %d (the %d-byte budget holds %d of %d bytes, the first client's %d included)",
 				refused, n, n-stored, budget, budget/cost, cost, perClient)
 		}
-		keys, err := raw.Keys(ctx, store.PersistedQueryKey("*")).Result()
+		keys, err := raw.Keys(ctx, persisted.Key("*")).Result()
 		if err != nil || len(keys) != budget/cost {
 			t.Errorf("headline:apq:* = %d keys, %v; want %d", len(keys), err, budget/cost)
 		}
@@ -711,7 +710,7 @@ func wantProfilesCached(t *testing.T, s *testServer, raw *redis.Client, ids []in
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = store.ProfileKey(id)
+		keys[i] = rediscache.ProfileKey(id)
 	}
 	if n, err := raw.Exists(context.Background(), keys...).Result(); err != nil || n != int64(len(ids)) {
 		t.Errorf("%d of %d profile entries in Redis (%v)", n, len(ids), err)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 )
 
 const userFields = "id name photo intro certi"
@@ -188,9 +188,9 @@ func TestCacheWrittenByFlask(t *testing.T) {
 	)
 	// What Python's json.dumps writes: ", " and ": " separators, \uXXXX escapes.
 	flask := `{"name": "\u5f20\u4e09", "photo": null, "intro": "\u4f60\u597d \"quoted\"", "certi": null}`
-	s.redis.Raw.Set(ctx, store.ProfileKey(3001), flask, time.Hour)
+	s.redis.Raw.Set(ctx, rediscache.ProfileKey(3001), flask, time.Hour)
 	// The Flask app's negative entry, although MySQL has the row now.
-	s.redis.Raw.Set(ctx, store.ProfileKey(3002), "-1", time.Hour)
+	s.redis.Raw.Set(ctx, rediscache.ProfileKey(3002), "-1", time.Hour)
 
 	s.resetCounts()
 	r := s.post(t, `{ a: user(id: "3001") { id name photo intro certi } b: user(id: "3002") { id } }`, nil)
@@ -207,7 +207,7 @@ func TestCacheWrittenByFlask(t *testing.T) {
 	if got := s.sql.Count("SELECT"); got != 0 {
 		t.Errorf("SELECT = %d, want 0: both answers were cached", got)
 	}
-	if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(3001)).Result(); got != flask {
+	if got, _ := s.redis.Raw.Get(ctx, rediscache.ProfileKey(3001)).Result(); got != flask {
 		t.Errorf("the Flask entry was rewritten: %q", got)
 	}
 }
@@ -234,7 +234,7 @@ func TestCorruptEntriesAreRepaired(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := int64(3100 + i)
 			s.addUsers(t, headline.User{ID: id, Name: fmt.Sprintf("fresh%d", id)})
-			key := store.ProfileKey(id)
+			key := rediscache.ProfileKey(id)
 			s.redis.Raw.Set(ctx, key, tc.value, time.Hour)
 			s.resetCounts()
 			r := s.post(t, fmt.Sprintf(`{ user(id: "%d") { id name } }`, id), nil)
@@ -304,7 +304,7 @@ func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 		good2:     `{"name":"cached3204","photo":null,"intro":null,"certi":null}`,
 	}
 	for id, v := range entries {
-		if err := s.redis.Raw.Set(ctx, store.ProfileKey(id), v, time.Hour).Err(); err != nil {
+		if err := s.redis.Raw.Set(ctx, rediscache.ProfileKey(id), v, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -340,13 +340,13 @@ func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 	}
 	for _, id := range []int64{big, badUTF8, surrogate} {
 		want := fmt.Sprintf(`{"name":"row%d","photo":null,"intro":null,"certi":null}`, id)
-		if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != want {
-			t.Errorf("%s = %.80q, want it overwritten with %s", store.ProfileKey(id), got, want)
+		if got, _ := s.redis.Raw.Get(ctx, rediscache.ProfileKey(id)).Result(); got != want {
+			t.Errorf("%s = %.80q, want it overwritten with %s", rediscache.ProfileKey(id), got, want)
 		}
 	}
 	for _, id := range []int64{good1, good2} {
-		if got, _ := s.redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != entries[id] {
-			t.Errorf("%s = %q, want it untouched", store.ProfileKey(id), got)
+		if got, _ := s.redis.Raw.Get(ctx, rediscache.ProfileKey(id)).Result(); got != entries[id] {
+			t.Errorf("%s = %q, want it untouched", rediscache.ProfileKey(id), got)
 		}
 	}
 	after := scrapeMetrics(t, s.URL)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -84,11 +83,11 @@ func TestRedisCluster(t *testing.T) {
 
 	t.Run("entries, sentinels and TTLs are as on a single node", func(t *testing.T) {
 		for _, id := range []int64{24001, 24046} {
-			v, err := cc.Get(ctx, store.ProfileKey(id)).Result()
+			v, err := cc.Get(ctx, rediscache.ProfileKey(id)).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
-			ttl := cc.TTL(ctx, store.ProfileKey(id)).Val()
+			ttl := cc.TTL(ctx, rediscache.ProfileKey(id)).Val()
 			if id == 24046 {
 				if v != "-1" || ttl < 298*time.Second || ttl > 359*time.Second {
 					t.Errorf("%d: %q TTL %v, want -1 with 300..359s", id, v, ttl)
@@ -99,7 +98,7 @@ func TestRedisCluster(t *testing.T) {
 				t.Errorf("%d: %q TTL %v", id, v, ttl)
 			}
 		}
-		if n := cc.Exists(ctx, store.LeaseKey(24001)).Val(); n != 0 {
+		if n := cc.Exists(ctx, rediscache.LeaseKey(24001)).Val(); n != 0 {
 			t.Errorf("the lease of a filled key is still there")
 		}
 	})
@@ -124,8 +123,7 @@ func serveOnCluster(t *testing.T, rc *storetest.RedisCluster, adjust ...func(*Co
 	}
 	base := storetest.DB(t, "server")
 	db, sc := storetest.CountSQL(base)
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	hs := serveTest(t, NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
 	s := &testServer{URL: hs.URL, cfg: cfg, base: base, sql: sc}
 
 	// Load the slot map, then count round trips at each master's client.
@@ -192,7 +190,7 @@ func TestClusterMasterDown(t *testing.T) {
 		raw := redis.NewClient(&redis.Options{Addr: m.masterOf[h]})
 		defer raw.Close()
 		if p, v, ok := cachedInfo(t, raw, h); ok && p.Name != m.want[h].name {
-			t.Errorf("%s = %s after the update, want it invalidated", store.ProfileKey(h), v)
+			t.Errorf("%s = %s after the update, want it invalidated", rediscache.ProfileKey(h), v)
 		}
 	})
 }
@@ -233,7 +231,7 @@ func startMasterDown(t *testing.T) *masterDown {
 	byMaster := map[string][]int64{}
 	for _, u := range users {
 		m.want[u.ID] = wantUser{name: u.Name, photo: u.Photo}
-		c, err := cc.MasterForKey(ctx, store.ProfileKey(u.ID))
+		c, err := cc.MasterForKey(ctx, rediscache.ProfileKey(u.ID))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,12 +7,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/headline/headline/dataloaders"
+	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/persisted"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // Config is every setting of the server. Each is read from an environment
 // variable, and a flag of the same name in lower case with dashes overrides
-// it (HTTP_ADDR, -http-addr). Defaults are written beside each field and in
-// the README's table.
+// it (HTTP_ADDR, -http-addr). Defaults are in settings (and the README's
+// table); those of the store's and the loaders' settings are their
+// packages' exported defaults, named beside each field here.
 type Config struct {
 	HTTPAddr string // HTTP_ADDR: where to listen. Default ":8080".
 
@@ -20,14 +27,14 @@ type Config struct {
 	// With neither MYSQL_DSN nor REDIS_URL the server runs on embedded
 	// engines (SQLite, miniredis) with demo data.
 	MySQLDSN     string // MYSQL_DSN. Default "" (embedded mode if REDIS_URL is empty too).
-	MySQLMaxOpen int    // MYSQL_MAX_OPEN_CONNS: pool bound. Default 32.
+	MySQLMaxOpen int    // MYSQL_MAX_OPEN_CONNS: pool bound. Default sqldb.DefaultPoolOptions.
 	RedisURL     string // REDIS_URL: redis:// or rediss:// URL (one node). Default "".
 
 	// MySQL read replicas: profile reads go to them, updates to MYSQL_DSN.
 	MySQLReplicaDSNs   string        // MYSQL_REPLICA_DSNS: space-separated DSNs. Default "": none.
-	MySQLReplicaMaxLag time.Duration // MYSQL_REPLICA_MAX_LAG: a replica further behind gets no reads. Default 5s; 0: unchecked.
-	MySQLReplicaRetry  time.Duration // MYSQL_REPLICA_RETRY: a replica that failed gets no reads this long. Default 5s.
-	MySQLFreshWindow   time.Duration // MYSQL_FRESH_WINDOW: reads of a user updated this recently go to the primary. Default 30s.
+	MySQLReplicaMaxLag time.Duration // MYSQL_REPLICA_MAX_LAG: a replica further behind gets no reads. Default sqldb.DefaultReplicaOptions; 0: unchecked.
+	MySQLReplicaRetry  time.Duration // MYSQL_REPLICA_RETRY: a replica that failed gets no reads this long. Default sqldb.DefaultReplicaOptions.
+	MySQLFreshWindow   time.Duration // MYSQL_FRESH_WINDOW: reads of a user updated this recently go to the primary. Default store.DefaultProfilesOptions.
 
 	// One Redis topology: REDIS_URL, or Sentinel, or Cluster.
 	RedisSentinelAddrs  string // REDIS_SENTINEL_ADDRS: comma-separated sentinels. Default "".
@@ -39,20 +46,20 @@ type Config struct {
 	RedisWriteTimeout time.Duration // REDIS_WRITE_TIMEOUT. Default 100ms.
 	RedisPoolSize     int           // REDIS_POOL_SIZE. Default 0: go-redis's 10 per CPU.
 
-	BreakerFailures int           // REDIS_BREAKER_FAILURES: consecutive failures that open the breaker. Default 5.
-	BreakerCooldown time.Duration // REDIS_BREAKER_COOLDOWN: open time before one probe. Default 1s.
+	BreakerFailures int           // REDIS_BREAKER_FAILURES: consecutive failures that open the breaker. Default rediscache.DefaultBreakerOptions.
+	BreakerCooldown time.Duration // REDIS_BREAKER_COOLDOWN: open time before one probe. Default rediscache.DefaultBreakerOptions.
 
 	JWTSecret         string        // JWT_SECRET: HS256 secret of the Toutiao backend. Required outside the embedded mode.
 	JWTSecretPrevious string        // JWT_SECRET_PREVIOUS: also accepted, during a rotation. Default "".
 	JWTLeeway         time.Duration // JWT_LEEWAY: clock skew allowed on exp, nbf, iat. Default 5s.
 
-	CacheTTL               time.Duration // CACHE_TTL: profile TTL base. Default 30m.
-	CacheTTLJitter         time.Duration // CACHE_TTL_JITTER: random extra [0, this). Default 10m.
-	CacheMissingTTL        time.Duration // CACHE_MISSING_TTL: "-1" TTL base. Default 5m.
-	CacheMissingJitter     time.Duration // CACHE_MISSING_TTL_JITTER. Default 60s.
-	CacheStatusTTL         time.Duration // CACHE_STATUS_TTL: user:<id>:status TTL base. Default 60m.
-	CacheStatusJitter      time.Duration // CACHE_STATUS_TTL_JITTER. Default 10m.
-	LoaderWait             time.Duration // LOADER_WAIT: window of unplanned lookups. Default 500µs.
+	CacheTTL               time.Duration // CACHE_TTL: profile TTL base. Default rediscache.DefaultTTLs (all CACHE_*).
+	CacheTTLJitter         time.Duration // CACHE_TTL_JITTER: random extra [0, this).
+	CacheMissingTTL        time.Duration // CACHE_MISSING_TTL: "-1" TTL base.
+	CacheMissingJitter     time.Duration // CACHE_MISSING_TTL_JITTER.
+	CacheStatusTTL         time.Duration // CACHE_STATUS_TTL: user:<id>:status TTL base.
+	CacheStatusJitter      time.Duration // CACHE_STATUS_TTL_JITTER.
+	LoaderWait             time.Duration // LOADER_WAIT: window of unplanned lookups. Default dataloaders.DefaultOptions.
 	MaxIDs                 int           // MAX_IDS: ids one users(ids:) may ask for. Default 100.
 	ComplexityLimit        int           // COMPLEXITY_LIMIT. Default 1000.
 	MaxDepth               int           // MAX_DEPTH: deepest field nesting of a query. Default 15.
@@ -62,12 +69,12 @@ type Config struct {
 	QueryCacheSize         int           // QUERY_CACHE_SIZE: parsed documents kept. Default 1000.
 	QueryCacheBytes        int           // QUERY_CACHE_BYTES: heap the parsed documents kept may cost. Default 32 MiB.
 	APQ                    bool          // APQ: automatic persisted queries. Default true.
-	APQTTL                 time.Duration // APQ_TTL: a persisted query's life in Redis from its registration. Default 24h.
-	APQCacheSize           int           // APQ_CACHE_SIZE: persisted queries kept in process (LRU). Default 1000.
+	APQTTL                 time.Duration // APQ_TTL: a persisted query's life in Redis from its registration. Default persisted.DefaultOptions (all APQ_* but APQ, APQ_MAX_QUERY_BYTES).
+	APQCacheSize           int           // APQ_CACHE_SIZE: persisted queries kept in process (LRU).
 	APQMaxBytes            int           // APQ_MAX_QUERY_BYTES: longest query stored. Default 32768.
-	APQCacheBytes          int           // APQ_CACHE_BYTES: bytes of queries kept in process (LRU). Default 16 MiB.
-	APQRegistrationBytes   int           // APQ_REGISTRATION_BYTES: bytes of registrations one process writes to Redis per APQ_TTL. Default 4 MiB.
-	APQClientRegistrations int           // APQ_CLIENT_REGISTRATIONS: new queries one client address may register per hour. Default 60.
+	APQCacheBytes          int           // APQ_CACHE_BYTES: bytes of queries kept in process (LRU).
+	APQRegistrationBytes   int           // APQ_REGISTRATION_BYTES: bytes of registrations one process writes to Redis per APQ_TTL.
+	APQClientRegistrations int           // APQ_CLIENT_REGISTRATIONS: new queries one client address may register per hour.
 	ClientIPHeader         string        // CLIENT_IP_HEADER: header a trusted proxy sets to the client's address. Default "": the TCP peer.
 	Introspection          bool          // INTROSPECTION. Default true.
 	Metrics                bool          // METRICS: serve Prometheus metrics at GET /metrics. Default true.
@@ -172,6 +179,26 @@ func boolean(f func(*Config) *bool) func(*Config, string) error {
 	}
 }
 
+// durationDefault writes a default duration as the table does: in the
+// smallest unit in which it is a whole number no greater than 60 (60s, 30m,
+// 24h), else in the largest in which it is whole (500us).
+func durationDefault(d time.Duration) string {
+	var s string
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Microsecond, "us"}, {time.Millisecond, "ms"}, {time.Second, "s"}, {time.Minute, "m"}, {time.Hour, "h"}} {
+		if d%u.d != 0 {
+			continue
+		}
+		s = strconv.FormatInt(int64(d/u.d), 10) + u.name
+		if d/u.d <= 60 {
+			break
+		}
+	}
+	return s
+}
+
 // otlpProtocols are the OTLP transports Go's trace exporters have
 // (http/json is in the specification, not in Go's SDK).
 var otlpProtocols = []string{"http/protobuf", "grpc"}
@@ -179,11 +206,11 @@ var otlpProtocols = []string{"http/protobuf", "grpc"}
 var settings = []setting{
 	{"HTTP_ADDR", ":8080", "address to listen on", str(func(c *Config) *string { return &c.HTTPAddr })},
 	{"MYSQL_DSN", "", "MySQL/MariaDB go-sql-driver DSN; empty with REDIS_URL empty: embedded mode", str(func(c *Config) *string { return &c.MySQLDSN })},
-	{"MYSQL_MAX_OPEN_CONNS", "32", "most MySQL connections open at once (per server: the primary and each replica)", integer(func(c *Config) *int { return &c.MySQLMaxOpen })},
+	{"MYSQL_MAX_OPEN_CONNS", strconv.Itoa(sqldb.DefaultPoolOptions.MaxOpen), "most MySQL connections open at once (per server: the primary and each replica)", integer(func(c *Config) *int { return &c.MySQLMaxOpen })},
 	{"MYSQL_REPLICA_DSNS", "", "space-separated DSNs of MySQL read replicas: profile reads go to them, round robin; updates and reads after an update go to MYSQL_DSN", str(func(c *Config) *string { return &c.MySQLReplicaDSNs })},
-	{"MYSQL_REPLICA_MAX_LAG", "5s", "a replica further behind than this (Seconds_Behind_Master), or not applying changes, gets no reads until it catches up; 0: not checked", duration(func(c *Config) *time.Duration { return &c.MySQLReplicaMaxLag })},
-	{"MYSQL_REPLICA_RETRY", "5s", "a replica whose read failed gets no reads for this long (its read is retried on the primary)", duration(func(c *Config) *time.Duration { return &c.MySQLReplicaRetry })},
-	{"MYSQL_FRESH_WINDOW", "30s", "after an update, reads of that user go to the primary this long (all instances: a marker in Redis); must exceed MYSQL_REPLICA_MAX_LAG", duration(func(c *Config) *time.Duration { return &c.MySQLFreshWindow })},
+	{"MYSQL_REPLICA_MAX_LAG", durationDefault(sqldb.DefaultReplicaOptions.MaxLag), "a replica further behind than this (Seconds_Behind_Master), or not applying changes, gets no reads until it catches up; 0: not checked", duration(func(c *Config) *time.Duration { return &c.MySQLReplicaMaxLag })},
+	{"MYSQL_REPLICA_RETRY", durationDefault(sqldb.DefaultReplicaOptions.Retry), "a replica whose read failed gets no reads for this long (its read is retried on the primary)", duration(func(c *Config) *time.Duration { return &c.MySQLReplicaRetry })},
+	{"MYSQL_FRESH_WINDOW", durationDefault(store.DefaultProfilesOptions.FreshWindow), "after an update, reads of that user go to the primary this long (all instances: a marker in Redis); must exceed MYSQL_REPLICA_MAX_LAG", duration(func(c *Config) *time.Duration { return &c.MySQLFreshWindow })},
 	{"REDIS_URL", "", "one Redis node: redis:// or rediss:// URL; no Redis setting and no MYSQL_DSN: embedded mode", str(func(c *Config) *string { return &c.RedisURL })},
 	{"REDIS_SENTINEL_ADDRS", "", "Redis Sentinel: comma-separated sentinel host:port (with REDIS_SENTINEL_MASTER)", str(func(c *Config) *string { return &c.RedisSentinelAddrs })},
 	{"REDIS_SENTINEL_MASTER", "", "Redis Sentinel: the monitored master's name", str(func(c *Config) *string { return &c.RedisSentinelMaster })},
@@ -192,18 +219,18 @@ var settings = []setting{
 	{"REDIS_READ_TIMEOUT", "100ms", "Redis read timeout: a hung Redis costs at most this, then MySQL answers", duration(func(c *Config) *time.Duration { return &c.RedisReadTimeout })},
 	{"REDIS_WRITE_TIMEOUT", "100ms", "Redis write timeout", duration(func(c *Config) *time.Duration { return &c.RedisWriteTimeout })},
 	{"REDIS_POOL_SIZE", "0", "Redis connections per process; 0: go-redis's default, 10 per CPU", integer(func(c *Config) *int { return &c.RedisPoolSize })},
-	{"REDIS_BREAKER_FAILURES", "5", "consecutive failed calls to one Redis node (each Cluster master has its own breaker; persisted queries have their own) that open its circuit breaker", integer(func(c *Config) *int { return &c.BreakerFailures })},
-	{"REDIS_BREAKER_COOLDOWN", "1s", "how long an open breaker keeps calls off its Redis node before one probe", duration(func(c *Config) *time.Duration { return &c.BreakerCooldown })},
+	{"REDIS_BREAKER_FAILURES", strconv.FormatUint(uint64(rediscache.DefaultBreakerOptions.Failures), 10), "consecutive failed calls to one Redis node (each Cluster master has its own breaker; persisted queries have their own) that open its circuit breaker", integer(func(c *Config) *int { return &c.BreakerFailures })},
+	{"REDIS_BREAKER_COOLDOWN", durationDefault(rediscache.DefaultBreakerOptions.Cooldown), "how long an open breaker keeps calls off its Redis node before one probe", duration(func(c *Config) *time.Duration { return &c.BreakerCooldown })},
 	{"JWT_SECRET", "", "HS256 secret shared with the Toutiao backend; required unless embedded", str(func(c *Config) *string { return &c.JWTSecret })},
 	{"JWT_SECRET_PREVIOUS", "", "the previous secret, also accepted while a rotation is under way", str(func(c *Config) *string { return &c.JWTSecretPrevious })},
 	{"JWT_LEEWAY", "5s", "clock skew allowed when checking exp, nbf and iat", duration(func(c *Config) *time.Duration { return &c.JWTLeeway })},
-	{"CACHE_TTL", "30m", "profile cache TTL, base", duration(func(c *Config) *time.Duration { return &c.CacheTTL })},
-	{"CACHE_TTL_JITTER", "10m", "profile cache TTL, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheTTLJitter })},
-	{"CACHE_MISSING_TTL", "5m", "TTL of the -1 entry for an id with no user, base", duration(func(c *Config) *time.Duration { return &c.CacheMissingTTL })},
-	{"CACHE_MISSING_TTL_JITTER", "60s", "TTL of the -1 entry, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheMissingJitter })},
-	{"CACHE_STATUS_TTL", "60m", "TTL of user:<id>:status entries, base", duration(func(c *Config) *time.Duration { return &c.CacheStatusTTL })},
-	{"CACHE_STATUS_TTL_JITTER", "10m", "TTL of status entries, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheStatusJitter })},
-	{"LOADER_WAIT", "500us", "batch window of lookups the query plan did not foresee (planned ones do not wait)", duration(func(c *Config) *time.Duration { return &c.LoaderWait })},
+	{"CACHE_TTL", durationDefault(rediscache.DefaultTTLs.Profile), "profile cache TTL, base", duration(func(c *Config) *time.Duration { return &c.CacheTTL })},
+	{"CACHE_TTL_JITTER", durationDefault(rediscache.DefaultTTLs.ProfileJitter), "profile cache TTL, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheTTLJitter })},
+	{"CACHE_MISSING_TTL", durationDefault(rediscache.DefaultTTLs.Missing), "TTL of the -1 entry for an id with no user, base", duration(func(c *Config) *time.Duration { return &c.CacheMissingTTL })},
+	{"CACHE_MISSING_TTL_JITTER", durationDefault(rediscache.DefaultTTLs.MissingJitter), "TTL of the -1 entry, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheMissingJitter })},
+	{"CACHE_STATUS_TTL", durationDefault(rediscache.DefaultTTLs.Status), "TTL of user:<id>:status entries, base", duration(func(c *Config) *time.Duration { return &c.CacheStatusTTL })},
+	{"CACHE_STATUS_TTL_JITTER", durationDefault(rediscache.DefaultTTLs.StatusJitter), "TTL of status entries, random extra [0, this)", duration(func(c *Config) *time.Duration { return &c.CacheStatusJitter })},
+	{"LOADER_WAIT", durationDefault(dataloaders.DefaultOptions.Wait), "batch window of lookups the query plan did not foresee (planned ones do not wait)", duration(func(c *Config) *time.Duration { return &c.LoaderWait })},
 	{"MAX_IDS", "100", "most ids one users(ids:) may ask for", integer(func(c *Config) *int { return &c.MaxIDs })},
 	{"COMPLEXITY_LIMIT", "1000", "GraphQL complexity limit", integer(func(c *Config) *int { return &c.ComplexityLimit })},
 	{"MAX_DEPTH", "15", "deepest field nesting of a GraphQL query (introspection counts; the full introspection query is 15)", integer(func(c *Config) *int { return &c.MaxDepth })},
@@ -213,12 +240,12 @@ var settings = []setting{
 	{"QUERY_CACHE_SIZE", "1000", "parsed GraphQL documents kept (LRU)", integer(func(c *Config) *int { return &c.QueryCacheSize })},
 	{"QUERY_CACHE_BYTES", "33554432", "heap the parsed GraphQL documents kept may cost (query text and AST), least recently used dropped first; a document over 1/64 of it is parsed for each request and not kept", integer(func(c *Config) *int { return &c.QueryCacheBytes })},
 	{"APQ", "true", "automatic persisted queries (Apollo APQ): a client may send a query's SHA-256 instead of its text", boolean(func(c *Config) *bool { return &c.APQ })},
-	{"APQ_TTL", "24h", "how long a persisted query stays in Redis after it was registered (reads do not extend it)", duration(func(c *Config) *time.Duration { return &c.APQTTL })},
-	{"APQ_CACHE_SIZE", "1000", "persisted queries each process keeps in memory (LRU) in front of Redis", integer(func(c *Config) *int { return &c.APQCacheSize })},
+	{"APQ_TTL", durationDefault(persisted.DefaultOptions.TTL), "how long a persisted query stays in Redis after it was registered (reads do not extend it)", duration(func(c *Config) *time.Duration { return &c.APQTTL })},
+	{"APQ_CACHE_SIZE", strconv.Itoa(persisted.DefaultOptions.LRUSize), "persisted queries each process keeps in memory (LRU) in front of Redis", integer(func(c *Config) *int { return &c.APQCacheSize })},
 	{"APQ_MAX_QUERY_BYTES", "32768", "the longest query APQ stores; a longer one runs but is not kept, so its client sends it in full each time (bounds what one registration makes Redis and each process's LRU hold)", integer(func(c *Config) *int { return &c.APQMaxBytes })},
-	{"APQ_CACHE_BYTES", "16777216", "bytes of persisted queries (text and hash) each process keeps in memory in front of Redis; with APQ_CACHE_SIZE, whichever is reached first evicts", integer(func(c *Config) *int { return &c.APQCacheBytes })},
-	{"APQ_REGISTRATION_BYTES", "4194304", "bytes of newly registered queries (each charged its key, its text and 128 bytes of Redis overhead) one process writes to Redis within any APQ_TTL; past it a registration runs but is stored nowhere, so Redis holds at most instances × this of persisted queries (a restarted process starts afresh)", integer(func(c *Config) *int { return &c.APQRegistrationBytes })},
-	{"APQ_CLIENT_REGISTRATIONS", "60", "new persisted queries one client address (an IPv6 /64) may register per hour, per process: a burst of this many, then one every hour/this; past it a registration runs but is stored nowhere", integer(func(c *Config) *int { return &c.APQClientRegistrations })},
+	{"APQ_CACHE_BYTES", strconv.Itoa(persisted.DefaultOptions.LRUBytes), "bytes of persisted queries (text and hash) each process keeps in memory in front of Redis; with APQ_CACHE_SIZE, whichever is reached first evicts", integer(func(c *Config) *int { return &c.APQCacheBytes })},
+	{"APQ_REGISTRATION_BYTES", strconv.Itoa(persisted.DefaultOptions.Limits.Bytes), "bytes of newly registered queries (each charged its key, its text and 128 bytes of Redis overhead) one process writes to Redis within any APQ_TTL; past it a registration runs but is stored nowhere, so Redis holds at most instances × this of persisted queries (a restarted process starts afresh)", integer(func(c *Config) *int { return &c.APQRegistrationBytes })},
+	{"APQ_CLIENT_REGISTRATIONS", strconv.Itoa(persisted.DefaultOptions.Limits.PerClient), "new persisted queries one client address (an IPv6 /64) may register per hour, per process: a burst of this many, then one every hour/this; past it a registration runs but is stored nowhere", integer(func(c *Config) *int { return &c.APQClientRegistrations })},
 	{"CLIENT_IP_HEADER", "", "request header a proxy you run sets to the client's address (X-Real-IP, or X-Forwarded-For, of which the last address is taken); empty: the TCP peer; only per-client budgets use it", str(func(c *Config) *string { return &c.ClientIPHeader })},
 	{"PLAYGROUND_ASSETS_DIR", "", "a node_modules folder with graphiql@4.1.2, react@18.2.0 and react-dom@18.2.0: the server serves the Playground's scripts from it, for machines that cannot reach the CDN", str(func(c *Config) *string { return &c.PlaygroundAssetsDir })},
 	{"PLAYGROUND_AUTHORIZATION", "", "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", str(func(c *Config) *string { return &c.PlaygroundAuth })},

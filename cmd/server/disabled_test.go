@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 )
 
 func TestDisabledAccounts(t *testing.T) {
@@ -22,8 +22,8 @@ func TestDisabledAccounts(t *testing.T) {
 	if _, err := s.base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", 7002).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.redis.Raw.Set(ctx, store.StatusKey(7003), "0", time.Hour) // the Flask app's status cache
-	s.redis.Raw.Set(ctx, store.StatusKey(7004), "enabled?", time.Hour)
+	s.redis.Raw.Set(ctx, rediscache.StatusKey(7003), "0", time.Hour) // the Flask app's status cache
+	s.redis.Raw.Set(ctx, rediscache.StatusKey(7004), "enabled?", time.Hour)
 
 	me := func(id int64) gqlResponse {
 		return s.post(t, `{ me { id name } }`, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: id}))
@@ -61,16 +61,16 @@ func TestDisabledAccounts(t *testing.T) {
 			if got := s.sql.Count("SELECT"); got != tc.wantSelect {
 				t.Errorf("SELECT = %d, want %d", got, tc.wantSelect)
 			}
-			if got, _ := s.redis.Raw.Get(ctx, store.StatusKey(tc.id)).Result(); got != tc.wantStatus {
-				t.Errorf("%s = %q, want %q", store.StatusKey(tc.id), got, tc.wantStatus)
+			if got, _ := s.redis.Raw.Get(ctx, rediscache.StatusKey(tc.id)).Result(); got != tc.wantStatus {
+				t.Errorf("%s = %q, want %q", rediscache.StatusKey(tc.id), got, tc.wantStatus)
 			}
 		})
 	}
 
 	t.Run("status entries live 3600..4199s", func(t *testing.T) {
 		for _, id := range []int64{7001, 7002} {
-			if ttl := s.redis.TTL(t, store.StatusKey(id)); ttl < 3598*time.Second || ttl > 4199*time.Second {
-				t.Errorf("TTL %s = %v", store.StatusKey(id), ttl)
+			if ttl := s.redis.TTL(t, rediscache.StatusKey(id)); ttl < 3598*time.Second || ttl > 4199*time.Second {
+				t.Errorf("TTL %s = %v", rediscache.StatusKey(id), ttl)
 			}
 		}
 	})

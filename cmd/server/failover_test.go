@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -309,7 +309,7 @@ func TestClusterFailover(t *testing.T) {
 			cmds := make([]*redis.IntCmd, len(pool))
 			_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for i, id := range pool {
-					cmds[i] = p.Exists(ctx, store.ProfileKey(id))
+					cmds[i] = p.Exists(ctx, rediscache.ProfileKey(id))
 				}
 				return nil
 			})
@@ -325,7 +325,7 @@ func TestClusterFailover(t *testing.T) {
 			raw := redis.NewClient(&redis.Options{Addr: fo.newMaster, MaxRetries: -1})
 			defer raw.Close()
 			for _, id := range pool {
-				err := raw.Get(ctx, store.ProfileKey(id)).Err()
+				err := raw.Get(ctx, rediscache.ProfileKey(id)).Err()
 				switch {
 				case err == nil:
 					owned++
@@ -392,7 +392,7 @@ func TestSentinelFailover(t *testing.T) {
 		defer raw.Close()
 		keys := make([]string, len(pool))
 		for i, id := range pool {
-			keys[i] = store.ProfileKey(id)
+			keys[i] = rediscache.ProfileKey(id)
 		}
 		warmed := func() (int, error) {
 			n, err := raw.Exists(ctx, keys...).Result()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -18,7 +17,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -52,7 +52,7 @@ func newFaultServer(t *testing.T, dbMode int, deadRedis bool) *faultServer {
 		db = ownDBHandle(t)
 	case dbUnreachable:
 		var err error
-		db, err = store.OpenMySQL(fmt.Sprintf("root@tcp(127.0.0.1:%d)/headline_faults", storetest.FreePort(t)), store.PoolOptions{})
+		db, err = sqldb.OpenMySQL(fmt.Sprintf("root@tcp(127.0.0.1:%d)/headline_faults", storetest.FreePort(t)), sqldb.PoolOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,8 +67,7 @@ func newFaultServer(t *testing.T, dbMode int, deadRedis bool) *faultServer {
 	rdb := newRedis(opt, cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), counted, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	hs := serveTest(t, NewServer(cfg, testLogger(t), counted, rdb, newTokenVerifier(testSecret)))
 	return &faultServer{
 		testServer: &testServer{URL: hs.URL, cfg: cfg, base: db, sql: sc, redis: r, rdb: rdb, rc: rc},
 		db:         db,
@@ -94,16 +93,16 @@ func ownDBHandle(t *testing.T) *bun.DB {
 			t.Fatal(err)
 		}
 		cfg.DBName = name
-		if db, err = store.OpenMySQL(cfg.FormatDSN(), store.PoolOptions{MaxOpen: 4}); err != nil {
+		if db, err = sqldb.OpenMySQL(cfg.FormatDSN(), sqldb.PoolOptions{MaxOpen: 4}); err != nil {
 			t.Fatal(err)
 		}
 	} else {
 		var err error
 		name := fmt.Sprintf("file:headline_faults_%d?mode=memory&cache=shared", sqliteFaultDBs.Add(1))
-		if db, err = store.OpenSQLite(name); err != nil {
+		if db, err = sqldb.OpenSQLite(name); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := store.Migrate(ctx, db); err != nil {
+		if _, err := sqldb.Migrate(ctx, db); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,7 +115,7 @@ func (s *faultServer) seedFlaskCache(t *testing.T, users ...headline.User) {
 	t.Helper()
 	for _, u := range users {
 		v, _ := json.Marshal(map[string]any{"name": u.Name, "photo": u.Photo, "intro": u.Intro, "certi": u.Certi})
-		if err := s.redis.Raw.Set(context.Background(), store.ProfileKey(u.ID), v, time.Hour).Err(); err != nil {
+		if err := s.redis.Raw.Set(context.Background(), rediscache.ProfileKey(u.ID), v, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,8 +205,8 @@ func TestDatabaseDown(t *testing.T) {
 				if got := s.sql.Count("SELECT"); got != 1 {
 					t.Errorf("SELECT = %d, want 1", got)
 				}
-				if v, err := s.redis.Raw.Get(context.Background(), store.ProfileKey(22099)).Result(); err != redis.Nil {
-					t.Errorf("%s = %q, %v; want no entry", store.ProfileKey(22099), v, err)
+				if v, err := s.redis.Raw.Get(context.Background(), rediscache.ProfileKey(22099)).Result(); err != redis.Nil {
+					t.Errorf("%s = %q, %v; want no entry", rediscache.ProfileKey(22099), v, err)
 				}
 			})
 

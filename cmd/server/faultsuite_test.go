@@ -25,7 +25,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -215,7 +216,7 @@ func (f *fault) warm(t *testing.T, url, redisAddr string, ids []int64) {
 	defer raw.Close()
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = store.ProfileKey(id)
+		keys[i] = rediscache.ProfileKey(id)
 	}
 	deadline := time.Now().Add(margin(5 * time.Second))
 	for {
@@ -481,7 +482,7 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 	}
 	out := &syncBuffer{}
 	log := newLogger(cfg, out)
-	db, err := store.OpenMySQL(cfg.MySQLDSN, store.PoolOptions{MaxOpen: cfg.MySQLMaxOpen})
+	db, err := sqldb.OpenMySQL(cfg.MySQLDSN, sqldb.PoolOptions{MaxOpen: cfg.MySQLMaxOpen})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,8 +492,9 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 	}
 	rdb := newRedis(opt, cfg)
 	rdb.AddHook(noRedis{})
+	h := NewServer(cfg, log, db, rdb, newTokenVerifierWith(cfg.JWTLeeway, testSecret))
 	srv := &http.Server{
-		Handler:           NewServer(cfg, log, db, rdb, newTokenVerifierWith(cfg.JWTLeeway, testSecret)),
+		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -508,6 +510,7 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		h.Close()
 		_ = rdb.Close()
 		_ = db.Close()
 	})

@@ -17,7 +17,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -59,9 +59,10 @@ func testConfig(t testing.TB, adjust ...func(*Config)) *Config {
 }
 
 // testLogger logs to the test's output. Lines written after the test ended
-// are dropped: a server's background work (an invalidation retried until a
-// dead Redis node answers) can outlive the test that started it, and
-// testing panics on output from a finished test.
+// are dropped, since testing panics on output from a finished test. The
+// server's own background work (an invalidation retried until a dead Redis
+// node answers, which once outlived TestClusterMasterDown) ends with
+// Server.Close, which serveTest calls; this guards against any other.
 func testLogger(t testing.TB) *slog.Logger {
 	w := &untilEnd{w: t.Output()}
 	t.Cleanup(w.end)
@@ -112,15 +113,24 @@ func newTestServerLogging(t testing.TB, log *slog.Logger, opts []serverOption, a
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
 	h := NewServer(cfg, log, db, rdb, newTokenVerifier(testSecret), opts...)
+	hs := serveTest(t, h)
+	return &testServer{URL: hs.URL, Handler: h, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: rc}
+}
+
+// serveTest serves h until the test ends, then stops it and its
+// background work, so that none outlives the test.
+func serveTest(t testing.TB, h *Server) *httptest.Server {
+	t.Helper()
+	t.Cleanup(h.Close)
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return &testServer{URL: hs.URL, Handler: h, cfg: cfg, base: base, sql: sc, redis: r, rdb: rdb, rc: rc}
+	return hs
 }
 
 // addUsers inserts users straight into MySQL.
 func (s *testServer) addUsers(t testing.TB, users ...headline.User) {
 	t.Helper()
-	if err := store.InsertUsers(context.Background(), s.base, users...); err != nil {
+	if err := sqldb.InsertUsers(context.Background(), s.base, users...); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -24,7 +23,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -98,8 +98,7 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 	dbB, sqlB := storetest.CountSQL(a.base)
 	rdbB := newRedis(a.redis.Options(), a.cfg)
 	t.Cleanup(func() { _ = rdbB.Close() })
-	hsB := httptest.NewServer(NewServer(a.cfg, testLogger(t), dbB, rdbB, newTokenVerifier(testSecret)))
-	t.Cleanup(hsB.Close)
+	hsB := serveTest(t, NewServer(a.cfg, testLogger(t), dbB, rdbB, newTokenVerifier(testSecret)))
 	client := herdClient(t)
 	ctx := context.Background()
 
@@ -107,7 +106,7 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 	worst := 0
 	for id := int64(23501); id <= 23505; id++ {
 		a.replaceUsers(t, headline.User{ID: id, Name: fmt.Sprintf("herd %d", id)})
-		if err := a.redis.Raw.Del(ctx, store.ProfileKey(id), store.LeaseKey(id)).Err(); err != nil {
+		if err := a.redis.Raw.Del(ctx, rediscache.ProfileKey(id), rediscache.LeaseKey(id)).Err(); err != nil {
 			t.Fatal(err)
 		}
 		a.sql.Reset()
@@ -211,10 +210,10 @@ func TestHerdTwoProcessesOneColdID(t *testing.T) {
 		if _, err := base.NewDelete().Table("user_basic").Where("user_id = ?", id).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.InsertUsers(ctx, base, headline.User{ID: id, Name: name}); err != nil {
+		if err := sqldb.InsertUsers(ctx, base, headline.User{ID: id, Name: name}); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Raw.Del(ctx, store.ProfileKey(id), store.LeaseKey(id)).Err(); err != nil {
+		if err := r.Raw.Del(ctx, rediscache.ProfileKey(id), rediscache.LeaseKey(id)).Err(); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range procs {

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 )
 
 func TestMetrics(t *testing.T) {
@@ -31,7 +31,7 @@ func TestMetrics(t *testing.T) {
 	// 2. Warm: 3 profiles and the "-1" of 25999.
 	mustOK(t, s.post(t, feed, nil))
 	// 3. A value of another shape for 25001: loaded again, one more SELECT.
-	if err := s.redis.Raw.Set(context.Background(), store.ProfileKey(25001), `{"name": 42}`, 0).Err(); err != nil {
+	if err := s.redis.Raw.Set(context.Background(), rediscache.ProfileKey(25001), `{"name": 42}`, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	mustOK(t, s.post(t, feed, nil))

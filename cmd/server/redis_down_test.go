@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -22,8 +21,7 @@ func newTestServerOnRedis(t testing.TB, opt *redis.Options, adjust ...func(*Conf
 	rdb := newRedis(opt, cfg)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
-	hs := httptest.NewServer(NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
-	t.Cleanup(hs.Close)
+	hs := serveTest(t, NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
 	return &testServer{URL: hs.URL, cfg: cfg, base: base, sql: sc, rdb: rdb, rc: rc}
 }
 
@@ -96,7 +94,7 @@ func TestRedisKilled(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			check(t, s.post(t, q, nil))
-			n, err := raw.Exists(context.Background(), store.ProfileKey(5001), store.ProfileKey(5010)).Result()
+			n, err := raw.Exists(context.Background(), rediscache.ProfileKey(5001), rediscache.ProfileKey(5010)).Result()
 			if err == nil && n == 2 {
 				break
 			}

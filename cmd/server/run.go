@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // run is the whole program: main only adds the signal context and the exit
@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// go-redis logs pool trouble (failed dials) on its own; send it to the
 	// same structured log. Its logger is process-wide.
 	redis.SetLogger(redisLog{log})
-	store.LogMySQLDriverTo(log)
+	sqldb.LogMySQLDriverTo(log)
 
 	opts, stopTracing, err := startOptions(ctx, cfg, log)
 	if err != nil {
@@ -70,9 +70,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			cfg.PlaygroundAuth = "Bearer " + tok
 		}
 	}
+	h := NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious),
+		append(opts, withReplicas(env.replicas))...)
+	// After the HTTP server's shutdown, before Redis and MySQL close.
+	defer h.Close()
 	srv := &http.Server{
-		Handler: NewServer(cfg, log, env.db, env.rdb, newTokenVerifierWith(cfg.JWTLeeway, env.secret, cfg.JWTSecretPrevious),
-			append(opts, withReplicas(env.replicas))...),
+		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -167,7 +170,7 @@ type env struct {
 	rdb    redis.UniversalClient
 	secret string
 	// replicas, when MYSQL_REPLICA_DSNS names any, is where db routes reads.
-	replicas *store.Replicas
+	replicas *sqldb.Replicas
 	closes   []func()
 }
 
@@ -204,12 +207,8 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 		// A replica could then still lack an update when its window ends.
 		return nil, errors.New("MYSQL_FRESH_WINDOW must exceed MYSQL_REPLICA_MAX_LAG")
 	}
-	if maxLag == 0 {
-		maxLag = -1 // the setting's 0 is store's "unchecked"
-	}
-	e.db, e.replicas, err = store.OpenMySQLWithReplicas(cfg.MySQLDSN, store.SplitDSNs(cfg.MySQLReplicaDSNs),
-		store.PoolOptions{MaxOpen: cfg.MySQLMaxOpen},
-		store.ReplicaOptions{MaxLag: maxLag, Retry: cfg.MySQLReplicaRetry, Log: log})
+	e.db, e.replicas, err = sqldb.OpenMySQLWithReplicas(cfg.MySQLDSN, sqldb.SplitDSNs(cfg.MySQLReplicaDSNs),
+		sqldb.PoolOptions{MaxOpen: cfg.MySQLMaxOpen}, replicaOptions(cfg, log))
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +226,15 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger) (_ *env, err er
 	return e, nil
 }
 
+// replicaOptions are the replicas' settings: MYSQL_REPLICA_MAX_LAG=0 turns
+// the lag check off.
+func replicaOptions(cfg *Config, log *slog.Logger) sqldb.ReplicaOptions {
+	return sqldb.ReplicaOptions{
+		MaxLag: cfg.MySQLReplicaMaxLag, NoLagCheck: cfg.MySQLReplicaMaxLag == 0,
+		Retry: cfg.MySQLReplicaRetry, Log: log,
+	}
+}
+
 func openEmbedded(ctx context.Context, cfg *Config, e *env) error {
 	e.mode = "embedded"
 	if e.secret == "" {
@@ -240,12 +248,12 @@ func openEmbedded(ctx context.Context, cfg *Config, e *env) error {
 	e.rdb = newRedis(&redis.Options{Addr: mr.Addr()}, cfg)
 	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
 
-	e.db, err = store.OpenSQLite(":memory:")
+	e.db, err = sqldb.OpenSQLite(":memory:")
 	if err != nil {
 		return err
 	}
 	e.closes = append(e.closes, func() { _ = e.db.Close() })
-	if _, err := store.Migrate(ctx, e.db); err != nil {
+	if _, err := sqldb.Migrate(ctx, e.db); err != nil {
 		return err
 	}
 	return seedDemoUsers(ctx, e.db, cfg.EmbeddedDemoUsers)

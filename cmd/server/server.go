@@ -21,6 +21,9 @@ import (
 	"github.com/headline/headline/dataloaders"
 	"github.com/headline/headline/graph"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/persisted"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // server holds what the routes need; NewServer wires it.
@@ -29,12 +32,12 @@ type server struct {
 	log      *slog.Logger
 	db       *bun.DB
 	rdb      redis.UniversalClient
-	cache    *store.Cache
+	cache    *rediscache.Cache
 	profiles *store.Profiles
 	tokens   *tokenVerifier
 	metrics  *metrics             // nil: METRICS off
 	tracer   trace.TracerProvider // nil: no tracing
-	replicas *store.Replicas      // nil: no MySQL replicas
+	replicas *sqldb.Replicas      // nil: no MySQL replicas
 	// apq keeps the persisted queries; nil: APQ off.
 	apq    graph.PersistedQueryStore
 	pgOpts []playground.GraphiqlConfigOption
@@ -48,7 +51,7 @@ type serverOptions struct {
 	tracer     trace.TracerProvider // nil: no tracing
 	playground []playground.GraphiqlConfigOption
 	assets     http.Handler    // the Playground's scripts; nil: the page loads them from a CDN
-	replicas   *store.Replicas // nil: db reads from one server
+	replicas   *sqldb.Replicas // nil: db reads from one server
 }
 
 // withPlaygroundAssets serves the Playground's scripts from assets, and
@@ -58,13 +61,24 @@ func withPlaygroundAssets(pg []playground.GraphiqlConfigOption, assets http.Hand
 }
 
 // withReplicas tells the profiles that db routes reads to rs (nil: none).
-func withReplicas(rs *store.Replicas) serverOption {
+func withReplicas(rs *sqldb.Replicas) serverOption {
 	return func(o *serverOptions) { o.replicas = rs }
 }
 
+// Server is the HTTP handler of headline; Close stops the background work
+// of what it built (the profiles' invalidation retries).
+type Server struct {
+	http.Handler
+	profiles *store.Profiles
+}
+
+// Close stops the server's background work; call it once the handler
+// serves no more requests.
+func (s *Server) Close() { s.profiles.Close() }
+
 // NewServer returns the HTTP handler of headline: every route is in routes.
 // With withTracing it adds tracing hooks to rdb.
-func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) http.Handler {
+func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalClient, tokens *tokenVerifier, opts ...serverOption) *Server {
 	log = withRequestIDs(log)
 	var o serverOptions
 	for _, opt := range opts {
@@ -76,21 +90,25 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 			log.Error("Redis calls are not traced", "err", err)
 		}
 	}
-	cache := store.NewCache(rdb, store.TTLs{
+	cache := rediscache.New(rdb, rediscache.TTLs{
 		Profile:       cfg.CacheTTL,
 		ProfileJitter: cfg.CacheTTLJitter,
 		Missing:       cfg.CacheMissingTTL,
 		MissingJitter: cfg.CacheMissingJitter,
 		Status:        cfg.CacheStatusTTL,
 		StatusJitter:  cfg.CacheStatusJitter,
-	}).WithBreaker(store.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log).
+	}).WithBreaker(rediscache.BreakerOptions{Failures: uint32(cfg.BreakerFailures), Cooldown: cfg.BreakerCooldown}, log).
 		WithTimeout(cfg.RedisReadTimeout)
 	var m *metrics
-	var observer store.Observer // not a nil *metrics: store would call it
+	var observers []store.Observer // not a nil *metrics: store would call it
 	if cfg.Metrics {
 		m = newMetrics(rdb, cache)
-		observer = m
+		observers = append(observers, m)
 	}
+	if cfg.LogRequests {
+		observers = append(observers, requestCounters{})
+	}
+	observer := store.Observers(observers...)
 	popts := store.ProfilesOptions{Observer: observer, Replicas: o.replicas, FreshWindow: cfg.MySQLFreshWindow}
 	s := &server{
 		cfg:      cfg,
@@ -107,14 +125,15 @@ func NewServer(cfg *Config, log *slog.Logger, db *bun.DB, rdb redis.UniversalCli
 		assets:   o.assets,
 	}
 	if cfg.APQ {
-		s.apq = cache.PersistedQueries(store.PersistedQueryOptions{
+		s.apq = persisted.New(cache.Strings(), persisted.Options{
 			TTL: cfg.APQTTL, LRUSize: cfg.APQCacheSize, LRUBytes: cfg.APQCacheBytes, Log: log, Observer: observer,
-			Limits: store.RegistrationLimits{Bytes: cfg.APQRegistrationBytes, PerClient: cfg.APQClientRegistrations},
+			Limits: persisted.Limits{Bytes: cfg.APQRegistrationBytes, PerClient: cfg.APQClientRegistrations},
 		})
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return closeAfterChunked(withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))))
+	h := closeAfterChunked(withClientAddr(cfg.ClientIPHeader, requestLog(log, cfg.LogRequests, withCORS(cfg.CORSAllowedOrigins, s.traceHTTP(mux)))))
+	return &Server{Handler: h, profiles: s.profiles}
 }
 
 func (s *server) routes(mux *http.ServeMux) {
@@ -136,7 +155,6 @@ func (s *server) routes(mux *http.ServeMux) {
 	})
 	lopts := dataloaders.Options{Wait: s.cfg.LoaderWait}
 	if s.metrics != nil {
-		lopts.ObserveBatch = s.metrics.observeBatch
 		gql.Use(s.metrics.graphqlExtension())
 	}
 	if s.cfg.LogRequests {
@@ -296,7 +314,7 @@ func (s *server) breakerDetail(body map[string]string) {
 	}
 	var nodes []string
 	for _, b := range s.cache.Breakers() {
-		if b.Breaker == store.BreakerCache && b.Node != store.AllNodes {
+		if b.Breaker == rediscache.BreakerCache && b.Node != rediscache.AllNodes {
 			nodes = append(nodes, b.Node+" "+b.State)
 		}
 	}

@@ -1,4 +1,4 @@
-package store_test
+package rediscache_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -17,7 +17,7 @@ import (
 // cache does), and one MGET per slot. With 16384 slots, 50 keys fall in
 // about 50 slots, so an MGET per slot is about one MGET per key:
 //
-//	go test ./store -run X -bench ClusterBatchRead -benchtime 3s
+//	go test ./store/rediscache -run X -bench ClusterBatchRead -benchtime 3s
 func BenchmarkClusterBatchRead(b *testing.B) {
 	rc := storetest.StartRedisCluster(b, 3, 0)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs()})
@@ -25,9 +25,10 @@ func BenchmarkClusterBatchRead(b *testing.B) {
 	ctx := context.Background()
 
 	keys := make([]string, 50)
+	first := storetest.IDs(b, len(keys))
 	bySlot := map[int64][]string{}
 	for i := range keys {
-		keys[i] = store.ProfileKey(int64(31000 + i))
+		keys[i] = rediscache.ProfileKey(first + int64(i))
 		v := fmt.Sprintf(`{"name":"u%d","photo":"https://img.example.com/%d.png","intro":"hello","certi":""}`, i, i)
 		if err := cc.Set(ctx, keys[i], v, 0).Err(); err != nil {
 			b.Fatal(err)

@@ -1,4 +1,4 @@
-package store
+package rediscache
 
 import (
 	"context"
@@ -32,7 +32,7 @@ type nodeCall struct {
 // pipelined sends, in one pipeline, the commands that queue adds for each
 // key whose node's breaker lets it through, and tells each node's breaker
 // how its keys fared. It returns one error per key: nil when its commands
-// were answered (a missing key, redis.Nil, is an answer), errBreakerOpen
+// were answered (a missing key, redis.Nil, is an answer), ErrBreakerOpen
 // when its breaker kept it back, else the first error of its commands.
 //
 // It sends through the client's own pipeline, which go-redis splits into
@@ -54,7 +54,7 @@ func (c *Cache) pipelined(ctx context.Context, bs *breakers, keys []string, queu
 			calls[n] = nc
 		}
 		if nc.done == nil {
-			errs[i] = errBreakerOpen
+			errs[i] = ErrBreakerOpen
 		} else {
 			sent = true
 		}
@@ -92,7 +92,7 @@ func (c *Cache) pipelined(ctx context.Context, bs *breakers, keys []string, queu
 				break
 			}
 		}
-		if errs[i] != nil && !errors.Is(errs[i], errBreakerOpen) {
+		if errs[i] != nil && !errors.Is(errs[i], ErrBreakerOpen) {
 			failed = true
 			if nc := calls[nodes[i]]; nc.err == nil {
 				nc.err = errs[i]
@@ -111,18 +111,18 @@ func (c *Cache) pipelined(ctx context.Context, bs *breakers, keys []string, queu
 }
 
 // tally sums up the per-key errors of pipelined: how many keys were
-// answered, and the first failure, or errBreakerOpen when no key failed but
+// answered, and the first failure, or ErrBreakerOpen when no key failed but
 // some were kept back.
 func tally(errs []error) (answered int, err error) {
 	for _, e := range errs {
 		switch {
 		case e == nil:
 			answered++
-		case errors.Is(e, errBreakerOpen):
+		case errors.Is(e, ErrBreakerOpen):
 			if err == nil {
 				err = e
 			}
-		case err == nil || errors.Is(err, errBreakerOpen):
+		case err == nil || errors.Is(err, ErrBreakerOpen):
 			err = e
 		}
 	}

@@ -1,4 +1,4 @@
-package store_test
+package persisted_test
 
 import (
 	"context"
@@ -12,9 +12,27 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/persisted"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
+
+// redisDB is this package's logical Redis DB.
+const redisDB = 4
+
+// newClient returns a go-redis client on opt with the short timeouts under
+// test, closed when the test ends.
+func newClient(t *testing.T, opt *redis.Options) *redis.Client {
+	t.Helper()
+	opt.DialTimeout = 100 * time.Millisecond
+	opt.ReadTimeout = 100 * time.Millisecond
+	opt.WriteTimeout = 100 * time.Millisecond
+	opt.MaxRetries = -1
+	opt.DialerRetries = 1
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
 
 func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
@@ -23,12 +41,12 @@ func sha(s string) string {
 
 // newPersistedQueries is a PersistedQueries on a counted client of opt, as
 // one server instance has it.
-func newPersistedQueries(t *testing.T, opt *redis.Options, opts store.PersistedQueryOptions) (*store.PersistedQueries, *storetest.RedisCounter) {
+func newPersistedQueries(t *testing.T, opt *redis.Options, opts persisted.Options) (*persisted.Queries, *storetest.RedisCounter) {
 	t.Helper()
 	client := newClient(t, opt)
 	rc := storetest.CountRedis(client)
 	opts.Log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return store.NewCache(client, store.TTLs{}).WithTimeout(100 * time.Millisecond).PersistedQueries(opts), rc
+	return persisted.New(rediscache.New(client, rediscache.TTLs{}).WithTimeout(100*time.Millisecond).Strings(), opts), rc
 }
 
 func TestPersistedQueries(t *testing.T) {
@@ -37,8 +55,9 @@ func TestPersistedQueries(t *testing.T) {
 	const query = "{ user(id: \"1\") { id name } }"
 	hash := sha(query)
 
-	a, arc := newPersistedQueries(t, r.Options(), store.PersistedQueryOptions{TTL: time.Hour, LRUSize: 2})
-	b, brc := newPersistedQueries(t, r.Options(), store.PersistedQueryOptions{})
+	a, arc := newPersistedQueries(t, r.Options(), persisted.Options{TTL: time.Hour, LRUSize: 2})
+	b, brc := newPersistedQueries(t, r.Options(), persisted.Options{})
+	e := &apqEnv{r: r, a: a, b: b, arc: arc, brc: brc, query: query, hash: hash}
 
 	t.Run("an unknown hash is one GET and a miss", func(t *testing.T) {
 		arc.Reset()
@@ -72,7 +91,7 @@ func TestPersistedQueries(t *testing.T) {
 		if err != nil || got != query {
 			t.Fatalf("GET headline:apq:<hash> = %q, %v; want the query", got, err)
 		}
-		if ttl := r.TTL(t, store.PersistedQueryKey(hash)); ttl <= time.Hour-5*time.Second || ttl > time.Hour {
+		if ttl := r.TTL(t, persisted.Key(hash)); ttl <= time.Hour-5*time.Second || ttl > time.Hour {
 			t.Errorf("TTL = %v, want about 1h", ttl)
 		}
 	})
@@ -87,53 +106,69 @@ func TestPersistedQueries(t *testing.T) {
 		}
 	})
 
-	t.Run("another instance reads Redis once, then its LRU", func(t *testing.T) {
-		for i, wantGets := range []int{1, 0, 0} {
-			brc.Reset()
-			if q, ok := b.Get(ctx, hash); !ok || q != query {
-				t.Fatalf("Get #%d = %q, %v", i+1, q, ok)
-			}
-			if got := brc.Count("GET"); got != wantGets || brc.RoundTrips() != wantGets {
-				t.Errorf("Get #%d: Redis %s, want %d GET", i+1, brc, wantGets)
-			}
-		}
-	})
+	t.Run("another instance reads Redis once, then its LRU", e.otherInstanceReadsOnce)
+	t.Run("a value that is not the query of its hash is a miss, and not kept", e.foreignValueIsAMiss)
+	t.Run("an entry the LRU evicted is read from Redis again", e.evictedEntryIsReadAgain)
+}
 
-	t.Run("a value that is not the query of its hash is a miss, and not kept", func(t *testing.T) {
-		other := sha("{ me { id } }")
-		if err := r.Raw.Set(ctx, store.PersistedQueryKey(other), "{ users(ids: [\"1\"]) { id } }", time.Minute).Err(); err != nil {
-			t.Fatal(err)
-		}
-		for range 2 {
-			brc.Reset()
-			if q, ok := b.Get(ctx, other); ok {
-				t.Fatalf("Get = %q, true: a query other than the hash names", q)
-			}
-			if got := brc.Count("GET"); got != 1 {
-				t.Errorf("Redis %s, want one GET each time (nothing kept)", brc)
-			}
-		}
-	})
+// apqEnv is TestPersistedQueries' two instances on one Redis, a (TTL 1h,
+// LRU of 2) having stored query under hash.
+type apqEnv struct {
+	r           *storetest.Redis
+	a, b        *persisted.Queries
+	arc, brc    *storetest.RedisCounter
+	query, hash string
+}
 
-	t.Run("an entry the LRU evicted is read from Redis again", func(t *testing.T) {
-		for i := range 2 { // LRUSize 2: two more queries push the first out
-			q := fmt.Sprintf("{ user(id: \"%d\") { id } }", i+2)
-			a.Put(ctx, sha(q), q)
+func (e *apqEnv) otherInstanceReadsOnce(t *testing.T) {
+	ctx := context.Background()
+	for i, wantGets := range []int{1, 0, 0} {
+		e.brc.Reset()
+		if q, ok := e.b.Get(ctx, e.hash); !ok || q != e.query {
+			t.Fatalf("Get #%d = %q, %v", i+1, q, ok)
 		}
-		arc.Reset()
-		if q, ok := a.Get(ctx, hash); !ok || q != query {
-			t.Fatalf("Get = %q, %v", q, ok)
+		if got := e.brc.Count("GET"); got != wantGets || e.brc.RoundTrips() != wantGets {
+			t.Errorf("Get #%d: Redis %s, want %d GET", i+1, e.brc, wantGets)
 		}
-		if got := arc.Count("GET"); got != 1 {
-			t.Errorf("Redis %s, want one GET", arc)
+	}
+}
+
+func (e *apqEnv) foreignValueIsAMiss(t *testing.T) {
+	ctx := context.Background()
+	other := sha("{ me { id } }")
+	if err := e.r.Raw.Set(ctx, persisted.Key(other), "{ users(ids: [\"1\"]) { id } }", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e.brc.Reset()
+		if q, ok := e.b.Get(ctx, other); ok {
+			t.Fatalf("Get = %q, true: a query other than the hash names", q)
 		}
-	})
+		if got := e.brc.Count("GET"); got != 1 {
+			t.Errorf("Redis %s, want one GET each time (nothing kept)", e.brc)
+		}
+	}
+}
+
+func (e *apqEnv) evictedEntryIsReadAgain(t *testing.T) {
+	ctx := context.Background()
+	for i := range 2 { // LRUSize 2: two more queries push the first out
+		q := fmt.Sprintf("{ user(id: \"%d\") { id } }", i+2)
+		e.a.Put(ctx, sha(q), q)
+	}
+	e.arc.Reset()
+	if q, ok := e.a.Get(ctx, e.hash); !ok || q != e.query {
+		t.Fatalf("Get = %q, %v", q, ok)
+	}
+	if got := e.arc.Count("GET"); got != 1 {
+		t.Errorf("Redis %s, want one GET", e.arc)
+	}
 }
 
 func TestPersistedQueriesRedisDown(t *testing.T) {
 	ctx := context.Background()
 	dead := &redis.Options{Addr: "127.0.0.1:" + fmt.Sprint(storetest.FreePort(t))}
-	pq, rc := newPersistedQueries(t, dead, store.PersistedQueryOptions{})
+	pq, rc := newPersistedQueries(t, dead, persisted.Options{})
 	const query = "{ me { id } }"
 	hash := sha(query)
 
@@ -159,7 +194,7 @@ func TestPersistedQueriesLRUBytes(t *testing.T) {
 	ctx := context.Background()
 	r := storetest.NewRedis(t, redisDB)
 	const lruBytes = 100 << 10
-	pq, rc := newPersistedQueries(t, r.Options(), store.PersistedQueryOptions{LRUSize: 1000, LRUBytes: lruBytes})
+	pq, rc := newPersistedQueries(t, r.Options(), persisted.Options{LRUSize: 1000, LRUBytes: lruBytes})
 	// Ten queries of 32 KiB: the entry count allows them all, the bytes
 	// three (each is its text and its 64-byte hash).
 	queries := make([]string, 10)

@@ -1,8 +1,9 @@
-package store_test
+package sqldb_test
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -12,18 +13,16 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
-
-// Ids 32000–32099 belong to this file.
 
 // sessionDB opens a second pool onto the package's MySQL database whose
 // connections run with the DSN parameters params (e.g. a sql_mode).
 func sessionDB(t *testing.T, params string) *bun.DB {
 	t.Helper()
 	var name string
-	if err := storetest.DB(t, "store").QueryRowContext(context.Background(), "SELECT DATABASE()").Scan(&name); err != nil {
+	if err := storetest.DB(t, "sqldb").QueryRowContext(context.Background(), "SELECT DATABASE()").Scan(&name); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := mysql.ParseDSN(os.Getenv(storetest.MySQLEnv))
@@ -39,7 +38,7 @@ func sessionDB(t *testing.T, params string) *bun.DB {
 			dsn += "?" + params
 		}
 	}
-	db, err := store.OpenMySQL(dsn, store.PoolOptions{MaxOpen: 1})
+	db, err := sqldb.OpenMySQL(dsn, sqldb.PoolOptions{MaxOpen: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +51,9 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 		t.Skip("the sessions that alter a string are MySQL's")
 	}
 	ctx := context.Background()
-	base := storetest.DB(t, "store")
+	base := storetest.DB(t, "sqldb")
 	set := func(s string) headline.Change[*string] { return headline.Change[*string]{Set: true, Value: &s} }
+	first := storetest.IDs(t, 4) // case i updates user first+i
 	for i, tc := range []struct {
 		name   string
 		params string // of the session the update runs on
@@ -65,28 +65,27 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 		{"a backslash on the default session is stored as sent", "",
 			headline.ProfileUpdate{Intro: set(`C:\dir\`)}, false},
 		{"an emoji on the default session (utf8mb4) is stored as sent", "",
-			headline.ProfileUpdate{Name: set("x\U0001f642 32001")}, false},
+			headline.ProfileUpdate{Name: set(fmt.Sprintf("x\U0001f642 %d", first+1))}, false},
 		{"a backslash under NO_BACKSLASH_ESCAPES would be stored doubled", "sql_mode=%27NO_BACKSLASH_ESCAPES%27",
 			headline.ProfileUpdate{Intro: set(`C:\dir\`)}, true},
 		{"an emoji on a utf8mb3 session without strict mode would be stored as ?", "charset=utf8&sql_mode=%27%27",
-			headline.ProfileUpdate{Name: set("x\U0001f642 32003")}, true},
+			headline.ProfileUpdate{Name: set(fmt.Sprintf("x\U0001f642 %d", first+3))}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id := int64(32000 + i)
+			id := first + int64(i)
 			before := headline.User{ID: id, Name: "n" + strconv.FormatInt(id, 10), Intro: ptr("intro"), Photo: ptr("https://x/p.png")}
 			if _, err := base.NewDelete().Table("user_basic").Where("user_id = ?", id).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if err := store.InsertUsers(ctx, base, before); err != nil {
+			if err := sqldb.InsertUsers(ctx, base, before); err != nil {
 				t.Fatal(err)
 			}
-			got, err := store.UpdateUser(ctx, sessionDB(t, tc.params), id, tc.upd)
-			stored, rerr := store.GetUsers(ctx, base, []headline.UserID{id})
+			got, err := sqldb.UpdateUser(ctx, sessionDB(t, tc.params), id, tc.upd)
+			stored, rerr := sqldb.GetAccounts(ctx, base, []headline.UserID{id})
 			if rerr != nil {
 				t.Fatal(rerr)
 			}
-			want := before
-			want.Status = headline.StatusEnabled
+			want := sqldb.Account{User: before} // enabled
 			if !tc.refused {
 				if err != nil {
 					t.Fatalf("UpdateUser: %v", err)
@@ -97,8 +96,8 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 				if tc.upd.Intro.Set {
 					want.Intro = tc.upd.Intro.Value
 				}
-				if showUser(got) != showUser(&want) {
-					t.Errorf("UpdateUser answered %s, want %s", showUser(got), showUser(&want))
+				if showUser(got) != showUser(&want.User) {
+					t.Errorf("UpdateUser answered %s, want %s", showUser(got), showUser(&want.User))
 				}
 			} else {
 				if err == nil {
@@ -109,8 +108,8 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 				}
 				t.Logf("refused with: %v", err)
 			}
-			if showUser(stored[id]) != showUser(&want) {
-				t.Errorf("MySQL has %s, want %s", showUser(stored[id]), showUser(&want))
+			if showAccount(stored[id]) != showAccount(&want) {
+				t.Errorf("MySQL has %s, want %s", showAccount(stored[id]), showAccount(&want))
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package store
+package rediscache
 
 import (
 	"context"
@@ -21,20 +21,6 @@ import (
 // gone. Another instance that misses while a lease is held waits for the
 // holder's write instead of loading the same row.
 
-// LeaseKey is the lease on ProfileKey(id). The braces make Redis Cluster hash
-// only "user:<id>:info", so the lease lives in the value key's slot and one
-// script can touch both.
-func LeaseKey(id headline.UserID) string {
-	return "{" + ProfileKey(id) + "}:lease"
-}
-
-// WrittenKey marks ProfileKey(id) as updated in the last fresh window: while
-// it lives, instances that read from MySQL replicas load id from the primary.
-// It shares the value key's slot, so the lease pipeline reads it at no cost.
-func WrittenKey(id headline.UserID) string {
-	return "{" + ProfileKey(id) + "}:written"
-}
-
 // fillScript stores a value only while the caller's lease is current, and
 // ends the lease. KEYS: value, lease. ARGV: token, value, ttl in seconds.
 var fillScript = redis.NewScript(`
@@ -54,8 +40,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// release gives up the leases in tokens, in one pipeline.
-func (c *Cache) release(ctx context.Context, tokens map[headline.UserID]string) error {
+// Release gives up the leases l holds, in one pipeline, so that after a
+// failed load the next reader need not wait for them to expire.
+func (c *Cache) Release(ctx context.Context, l Lease) error {
+	tokens := l.tokens
 	if len(tokens) == 0 {
 		return nil
 	}
@@ -72,7 +60,7 @@ func (c *Cache) release(ctx context.Context, tokens map[headline.UserID]string) 
 	})
 	// Keys kept back by an open breaker are not failures: their leases
 	// lapse by themselves.
-	if _, err := tally(errs); err != nil && !errors.Is(err, errBreakerOpen) {
+	if _, err := tally(errs); err != nil && !errors.Is(err, ErrBreakerOpen) {
 		return fmt.Errorf("cache: release %d leases: %w", len(keys), err)
 	}
 	return nil
@@ -85,20 +73,28 @@ func newToken() string {
 	return hex.EncodeToString(b)
 }
 
-// lease is the outcome of asking for the leases of a batch's misses.
-type lease struct {
-	tokens  map[headline.UserID]string // leases this batch holds
-	held    []headline.UserID          // leases someone else holds
-	written map[headline.UserID]bool   // ids updated in the last fresh window
+// Lease is the outcome of asking for the leases of a batch's misses. The
+// zero Lease holds none.
+type Lease struct {
+	tokens map[headline.UserID]string // leases this batch holds
+	// Held lists the ids whose lease someone else holds: another instance
+	// is loading them.
+	Held []headline.UserID
+	// Written marks the ids updated in the last fresh window (asked for
+	// only when Acquire was told to).
+	Written map[headline.UserID]bool
 }
 
-// acquire asks for the leases of ids in one pipeline of SET NX PX; with
+// Taken is how many leases l holds.
+func (l Lease) Taken() int { return len(l.tokens) }
+
+// Acquire asks for the leases of ids in one pipeline of SET NX PX; with
 // written, the same pipeline reads their WrittenKey markers. An id whose
 // node failed or whose node's breaker is open gets no lease and is not held
 // by anyone either: it is loaded and not written back. The error is
 // returned only when no lease could be asked for.
-func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Duration, written bool) (lease, error) {
-	l := lease{tokens: make(map[headline.UserID]string, len(ids))}
+func (c *Cache) Acquire(ctx context.Context, ids []headline.UserID, ttl time.Duration, written bool) (Lease, error) {
+	l := Lease{tokens: make(map[headline.UserID]string, len(ids))}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	cmds := make([]*redis.StatusCmd, len(ids))
@@ -129,25 +125,26 @@ func (c *Cache) acquire(ctx context.Context, ids []headline.UserID, ttl time.Dur
 		if cmds[i].Val() == "OK" {
 			l.tokens[id] = tokens[i]
 		} else {
-			l.held = append(l.held, id)
+			l.Held = append(l.Held, id)
 		}
 		if written && marks[i].Val() > 0 {
-			if l.written == nil {
-				l.written = make(map[headline.UserID]bool)
+			if l.Written == nil {
+				l.Written = make(map[headline.UserID]bool)
 			}
-			l.written[id] = true
+			l.Written[id] = true
 		}
 	}
 	return l, nil
 }
 
-// fill writes w back: profiles and "-1" entries only under the batch's
+// Fill writes w back: profiles and "-1" entries only under the batch's
 // leases (one script call each, in one pipeline), statuses plainly. voided
 // lists the ids whose fill was refused because an update voided the lease
 // while the batch was loading: what the batch read of them may be older than
 // the update.
-func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserID]string) (voided []headline.UserID, err error) {
-	n := len(w.users) + len(w.missing) + len(w.statuses)
+func (c *Cache) Fill(ctx context.Context, w WriteBack, l Lease) (voided []headline.UserID, err error) {
+	tokens := l.tokens
+	n := len(w.Users) + len(w.Missing) + len(w.Statuses)
 	if n == 0 {
 		return nil, nil
 	}
@@ -162,21 +159,21 @@ func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserI
 		status   time.Duration // for a status: its TTL
 	}
 	writes := make([]write, 0, n)
-	for _, u := range w.users {
+	for _, u := range w.Users {
 		if tok, ok := tokens[u.ID]; ok {
-			writes = append(writes, write{key: ProfileKey(u.ID), tok: tok, id: u.ID, value: encodeProfile(u),
-				ttl: ttlSeconds(c.ttls.Profile, c.ttls.ProfileJitter)})
+			writes = append(writes, write{key: ProfileKey(u.ID), tok: tok, id: u.ID, value: EncodeProfile(u),
+				ttl: seconds(c.ttls.DrawProfile())})
 		}
 	}
-	for _, id := range w.missing {
+	for _, id := range w.Missing {
 		if tok, ok := tokens[id]; ok {
-			writes = append(writes, write{key: ProfileKey(id), tok: tok, id: id, value: missingValue,
-				ttl: ttlSeconds(c.ttls.Missing, c.ttls.MissingJitter)})
+			writes = append(writes, write{key: ProfileKey(id), tok: tok, id: id, value: MissingValue,
+				ttl: seconds(c.ttls.DrawMissing())})
 		}
 	}
-	for _, u := range w.statuses {
-		writes = append(writes, write{key: StatusKey(u.ID), id: u.ID, value: encodeStatus(u.Status),
-			status: draw(c.ttls.Status, c.ttls.StatusJitter)})
+	for _, s := range w.Statuses {
+		writes = append(writes, write{key: StatusKey(s.ID), id: s.ID, value: encodeStatus(s.Disabled),
+			status: c.ttls.DrawStatus()})
 	}
 	keys := make([]string, len(writes))
 	for i, wr := range writes {
@@ -201,21 +198,19 @@ func (c *Cache) fill(ctx context.Context, w writeBack, tokens map[headline.UserI
 	}
 	// Keys kept back by an open breaker are skipped, as expected while
 	// their node is down; only failures are reported.
-	if _, err := tally(errs); err != nil && !errors.Is(err, errBreakerOpen) {
+	if _, err := tally(errs); err != nil && !errors.Is(err, ErrBreakerOpen) {
 		return voided, fmt.Errorf("cache: write back %d entries: %w", len(writes), err)
 	}
 	return voided, nil
 }
 
-func ttlSeconds(base, jitter time.Duration) int64 {
-	return int64(draw(base, jitter) / time.Second)
-}
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
 
-// invalidate deletes the profile of id and voids any lease on it, in one
+// Invalidate deletes the profile of id and voids any lease on it, in one
 // DEL (both keys share a slot), as the Toutiao backend deletes after its own
 // updates. Before the DEL, in the same round trip, it marks id as written for
 // fresh: a reader that misses after the DEL sees the marker.
-func (c *Cache) invalidate(ctx context.Context, id headline.UserID, fresh time.Duration) error {
+func (c *Cache) Invalidate(ctx context.Context, id headline.UserID, fresh time.Duration) error {
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	err := c.breakers.of(c.nodeOf(ctx, ProfileKey(id))).do(func() error {
@@ -230,4 +225,17 @@ func (c *Cache) invalidate(ctx context.Context, id headline.UserID, fresh time.D
 		return fmt.Errorf("cache: invalidate user %d: %w", id, err)
 	}
 	return nil
+}
+
+// WriteBack is what a batch learned from the database and puts in the cache.
+type WriteBack struct {
+	Users    []*headline.User  // profiles to write, under the batch's leases
+	Missing  []headline.UserID // ids with no user: "-1", under the leases
+	Statuses []AccountStatus   // statuses to write
+}
+
+// AccountStatus is the status of user ID's account, for its status entry.
+type AccountStatus struct {
+	ID       headline.UserID
+	Disabled bool
 }

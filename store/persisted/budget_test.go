@@ -1,4 +1,4 @@
-package store
+package persisted
 
 import (
 	"net/netip"
@@ -9,7 +9,7 @@ import (
 func TestRegistrationBudget(t *testing.T) {
 	t0 := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
 	const ttl = 64 * time.Minute // one-minute slots
-	limits := RegistrationLimits{Bytes: 1000, PerClient: 3, ClientWindow: time.Hour}.withDefaults()
+	limits := Limits{Bytes: 1000, PerClient: 3, ClientWindow: time.Hour}.withDefaults()
 	addr := netip.MustParseAddr
 	type step struct {
 		at     time.Duration // after t0

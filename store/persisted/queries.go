@@ -1,4 +1,4 @@
-package store
+package persisted
 
 import (
 	"context"
@@ -12,32 +12,32 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/store/rediscache"
 )
 
-// persistedQueryPrefix keeps the queries apart from the Flask app's user:*
+// keyPrefix keeps the queries apart from the Flask app's user:*
 // keys; one key per query, so on a Redis Cluster each lives in its own slot
 // and needs nothing but single-key commands.
-const persistedQueryPrefix = "headline:apq:"
+const keyPrefix = "headline:apq:"
 
-// PersistedQueryKey is the Redis key of the query whose SHA-256 is hash
-// (lower-case hex, as Apollo clients send it).
-func PersistedQueryKey(hash string) string { return persistedQueryPrefix + hash }
+// Key is the Redis key of the query whose SHA-256 is hash (lower-case hex,
+// as Apollo clients send it).
+func Key(hash string) string { return keyPrefix + hash }
 
-// PersistedQueryOptions tunes PersistedQueries; zero fields take their
-// defaults.
-type PersistedQueryOptions struct {
+// Options tunes Queries; zero fields take their values in DefaultOptions.
+type Options struct {
 	// TTL is how long a query stays in Redis after it was registered (sent
 	// in full with its hash, while this process did not hold it). Reads do
-	// not extend it. Default: 24h.
+	// not extend it.
 	TTL time.Duration
 	// LRUSize is how many queries each process keeps in memory in front of
-	// Redis. Default: 1000.
+	// Redis.
 	LRUSize int
 	// LRUBytes bounds the same LRU by the bytes of its queries and their
-	// hashes. Default: 16 MiB.
+	// hashes.
 	LRUBytes int
 	// Limits bound what registrations can make Redis hold.
-	Limits RegistrationLimits
+	Limits Limits
 	// Log receives Redis failures. Default: slog.Default().
 	Log *slog.Logger
 	// Observer is told of failed Redis calls, as RedisError("apq"), and of
@@ -45,16 +45,19 @@ type PersistedQueryOptions struct {
 	Observer Observer
 }
 
-func (o PersistedQueryOptions) withDefaults() PersistedQueryOptions {
-	if o.TTL <= 0 {
-		o.TTL = 24 * time.Hour
-	}
-	if o.LRUSize <= 0 {
-		o.LRUSize = 1000
-	}
-	if o.LRUBytes <= 0 {
-		o.LRUBytes = 16 << 20
-	}
+// DefaultOptions are the persisted queries' defaults.
+var DefaultOptions = Options{
+	TTL:      24 * time.Hour,
+	LRUSize:  1000,
+	LRUBytes: 16 << 20,
+	Limits:   Limits{Bytes: 4 << 20, PerClient: 60, ClientWindow: time.Hour},
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions
+	o.TTL = positiveOr(o.TTL, d.TTL)
+	o.LRUSize = positiveOr(o.LRUSize, d.LRUSize)
+	o.LRUBytes = positiveOr(o.LRUBytes, d.LRUBytes)
 	o.Limits = o.Limits.withDefaults()
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -65,35 +68,35 @@ func (o PersistedQueryOptions) withDefaults() PersistedQueryOptions {
 	return o
 }
 
-// PersistedQueries keeps the text of automatically persisted queries by
+// Queries keeps the text of automatically persisted queries by
 // their SHA-256: an LRU in this process in front of Redis, which every
 // instance shares. A Redis that fails or does not answer in time is a miss
 // on read and is skipped on write, so it never fails a request; the LRU
 // then serves alone. A query never changes under its hash, so an LRU entry
 // can be served for as long as it stays, whatever Redis holds.
 //
-// Registrations are budgeted (RegistrationLimits): Redis is shared with the
+// Registrations are budgeted (Limits): Redis is shared with the
 // Flask app's profile cache, and anyone can register queries, so past its
 // budget a registration is refused and the query is kept nowhere.
-type PersistedQueries struct {
-	cache  *Cache // its Redis, breakers and per-call timeout
+type Queries struct {
+	redis  rediscache.Strings
 	lru    *queryLRU
 	budget *budget
-	opts   PersistedQueryOptions
+	opts   Options
 
 	logMu    sync.Mutex
 	refused  map[refusal]int // since the last log line about it
 	loggedAt time.Time
 }
 
-// PersistedQueries returns a store of persisted queries on the cache's
-// Redis, with the cache's per-call timeout and breakers of their own (per
-// node on a cluster): persisted queries failing do not keep profile lookups
+// New returns a store of persisted queries on redis: the profile cache's
+// Redis, with its per-call timeout and breakers of their own (per node on a
+// cluster), so that persisted queries failing do not keep profile lookups
 // off Redis, nor the other way round.
-func (c *Cache) PersistedQueries(opts PersistedQueryOptions) *PersistedQueries {
+func New(redis rediscache.Strings, opts Options) *Queries {
 	opts = opts.withDefaults()
-	return &PersistedQueries{
-		cache:   c,
+	return &Queries{
+		redis:   redis,
 		lru:     newQueryLRU(opts.LRUSize, opts.LRUBytes),
 		budget:  newBudget(opts.Limits, opts.TTL),
 		opts:    opts,
@@ -105,20 +108,14 @@ func (c *Cache) PersistedQueries(opts PersistedQueryOptions) *PersistedQueries {
 // (then kept in the LRU). ok is false when neither has it, when Redis
 // failed, and for a hash that is not 64 lower-case hex digits, which is
 // answered without asking Redis.
-func (q *PersistedQueries) Get(ctx context.Context, hash string) (query string, ok bool) {
+func (q *Queries) Get(ctx context.Context, hash string) (string, bool) {
 	if !validHash(hash) {
 		return "", false
 	}
 	if query, ok := q.lru.get(hash); ok {
 		return query, true
 	}
-	ctx, cancel := q.cache.bounded(ctx)
-	defer cancel()
-	key := PersistedQueryKey(hash)
-	err := q.cache.apqBreakers.of(q.cache.nodeOf(ctx, key)).do(func() (err error) {
-		query, err = q.cache.rdb.Get(ctx, key).Result()
-		return err
-	})
+	query, err := q.redis.Get(ctx, Key(hash))
 	switch {
 	case errors.Is(err, redis.Nil):
 		return "", false
@@ -141,24 +138,19 @@ func (q *PersistedQueries) Get(ctx context.Context, hash string) (query string, 
 // otherwise ignored: the LRU has it. A registration over its client's or
 // this process's budget is refused: the query is kept nowhere and the
 // error, a *headline.Error with ECodeRegistrationLimited, says why.
-func (q *PersistedQueries) Put(ctx context.Context, hash, query string) error {
+func (q *Queries) Put(ctx context.Context, hash, query string) error {
 	if q.lru.contains(hash) {
 		return nil
 	}
-	key := PersistedQueryKey(hash)
+	key := Key(hash)
 	client, _ := headline.ClientAddr(ctx)
 	if r := q.budget.take(client, len(key)+len(query)+RegistrationOverhead, time.Now()); r != "" {
 		q.refuse(ctx, r)
 		return registrationLimited(r)
 	}
-	q.opts.Observer.APQRegistration("stored")
+	q.opts.Observer.APQRegistration(ctx, "stored")
 	q.lru.add(hash, query)
-	ctx, cancel := q.cache.bounded(ctx)
-	defer cancel()
-	err := q.cache.apqBreakers.of(q.cache.nodeOf(ctx, key)).do(func() error {
-		return q.cache.rdb.Set(ctx, key, query, q.opts.TTL).Err()
-	})
-	if err != nil {
+	if err := q.redis.Set(ctx, key, query, q.opts.TTL); err != nil {
 		q.failed(ctx, "persisted query write failed; kept in this process only", hash, err)
 	}
 	return nil
@@ -175,8 +167,8 @@ func registrationLimited(r refusal) error {
 
 // refuse counts a refused registration, and logs the refusals at most once
 // a minute: a flood of them must not flood the log too.
-func (q *PersistedQueries) refuse(ctx context.Context, r refusal) {
-	q.opts.Observer.APQRegistration("limited_" + string(r))
+func (q *Queries) refuse(ctx context.Context, r refusal) {
+	q.opts.Observer.APQRegistration(ctx, "limited_"+string(r))
 	q.logMu.Lock()
 	defer q.logMu.Unlock()
 	q.refused[r]++
@@ -192,12 +184,12 @@ func (q *PersistedQueries) refuse(ctx context.Context, r refusal) {
 
 // failed logs and counts a failed Redis call; one the open breaker kept off
 // Redis is expected while Redis is down and is only logged at debug level.
-func (q *PersistedQueries) failed(ctx context.Context, msg, hash string, err error) {
+func (q *Queries) failed(ctx context.Context, msg, hash string, err error) {
 	level := slog.LevelWarn
-	if errors.Is(err, errBreakerOpen) {
+	if errors.Is(err, rediscache.ErrBreakerOpen) {
 		level = slog.LevelDebug
 	} else {
-		q.opts.Observer.RedisError("apq")
+		q.opts.Observer.RedisError(ctx, "apq")
 	}
 	q.opts.Log.Log(ctx, level, msg, "hash", hash, "err", err)
 }

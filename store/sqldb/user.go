@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -22,10 +22,18 @@ type userRow struct {
 	Status       int8    `bun:"status"`
 }
 
-// GetUsers reads the profiles of ids, with their account status, in one
+// Account is a user's profile and whether the account is disabled.
+type Account struct {
+	headline.User
+	// Disabled: the status column is 0, which the Toutiao backend answers
+	// with "User denied." (`if not status`: anything else is enabled).
+	Disabled bool
+}
+
+// GetAccounts reads the profiles of ids, with their account status, in one
 // SELECT … WHERE user_id IN (…). Ids with no row are absent from the map.
-func GetUsers(ctx context.Context, db bun.IDB, ids []headline.UserID) (map[headline.UserID]*headline.User, error) {
-	users := make(map[headline.UserID]*headline.User, len(ids))
+func GetAccounts(ctx context.Context, db bun.IDB, ids []headline.UserID) (map[headline.UserID]*Account, error) {
+	users := make(map[headline.UserID]*Account, len(ids))
 	if len(ids) == 0 {
 		return users, nil
 	}
@@ -39,19 +47,10 @@ func GetUsers(ctx context.Context, db bun.IDB, ids []headline.UserID) (map[headl
 		return nil, fmt.Errorf("select %d users: %w", len(ids), err)
 	}
 	for _, r := range rows {
-		users[r.ID] = &headline.User{
-			ID: r.ID, Name: r.Name, Photo: r.ProfilePhoto, Intro: r.Introduction, Certi: r.Certificate,
-			Status: statusOf(r.Status),
+		users[r.ID] = &Account{
+			User:     headline.User{ID: r.ID, Name: r.Name, Photo: r.ProfilePhoto, Intro: r.Introduction, Certi: r.Certificate},
+			Disabled: r.Status == 0,
 		}
 	}
 	return users, nil
-}
-
-// statusOf reads the status column: 0 is disabled, anything else enabled,
-// as the Toutiao backend's `if not status` check has it.
-func statusOf(v int8) headline.AccountStatus {
-	if v == 0 {
-		return headline.StatusDisabled
-	}
-	return headline.StatusEnabled
 }

@@ -1,4 +1,4 @@
-package store
+package rediscache
 
 import (
 	"context"
@@ -14,30 +14,33 @@ import (
 )
 
 // BreakerOptions tunes the circuit breakers around Redis; zero fields take
-// their defaults.
+// their values in DefaultBreakerOptions.
 type BreakerOptions struct {
 	// Failures is how many consecutive failed calls to one node open its
-	// breaker. Default: 5.
+	// breaker.
 	Failures uint32
 	// Cooldown is how long an open breaker keeps every call away from its
 	// node before one probe is let through. A dead node then costs one
-	// timeout per cooldown instead of one per request. Default: 1s.
+	// timeout per cooldown instead of one per request.
 	Cooldown time.Duration
 }
 
+// DefaultBreakerOptions are the breakers' defaults.
+var DefaultBreakerOptions = BreakerOptions{Failures: 5, Cooldown: time.Second}
+
 func (o BreakerOptions) withDefaults() BreakerOptions {
 	if o.Failures == 0 {
-		o.Failures = 5
+		o.Failures = DefaultBreakerOptions.Failures
 	}
 	if o.Cooldown <= 0 {
-		o.Cooldown = time.Second
+		o.Cooldown = DefaultBreakerOptions.Cooldown
 	}
 	return o
 }
 
-// errBreakerOpen is returned instead of calling Redis while the breaker is
+// ErrBreakerOpen is returned instead of calling Redis while the breaker is
 // open (or a probe is already out).
-var errBreakerOpen = errors.New("redis circuit breaker open")
+var ErrBreakerOpen = errors.New("redis circuit breaker open")
 
 // Breaker names, as BreakerState reports them.
 const (
@@ -142,20 +145,20 @@ type breaker struct {
 
 // allow asks to call the node: done must be called with the call's
 // outcome. While the breaker is open (or its one probe is out) it returns
-// errBreakerOpen and the call must not be made.
+// ErrBreakerOpen and the call must not be made.
 func (b *breaker) allow() (done func(error), err error) {
 	if b == nil {
 		return func(error) {}, nil
 	}
 	done, err = b.cb.Allow()
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return nil, errBreakerOpen
+		return nil, ErrBreakerOpen
 	}
 	return done, err
 }
 
 // do runs call through the breaker; while it is open call does not run and
-// errBreakerOpen is returned.
+// ErrBreakerOpen is returned.
 func (b *breaker) do(call func() error) error {
 	done, err := b.allow()
 	if err != nil {

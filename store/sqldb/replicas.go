@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -31,33 +31,38 @@ import (
 // applying the primary's changes at all, is taken out until it catches up,
 // so a replica slower than the window cannot serve the row either.
 
-// ReplicaOptions tunes Replicas; zero fields take their defaults.
+// ReplicaOptions tunes Replicas; zero fields take their values in
+// DefaultReplicaOptions.
 type ReplicaOptions struct {
 	// Retry is how long a replica whose query failed gets no reads before
-	// it is tried again. Default: 5s.
+	// it is tried again.
 	Retry time.Duration
 	// MaxLag takes a replica out of rotation while it is further behind the
 	// primary than this (Seconds_Behind_Master), or while its SQL thread
 	// does not run. It must be shorter than the fresh window of Profiles.
-	// Negative: lag is not checked. Default: 5s.
 	MaxLag time.Duration
-	// CheckInterval is how often each replica's lag is read. Default: 1s.
+	// NoLagCheck turns the lag check off: replicas take reads however far
+	// behind they are, while they answer.
+	NoLagCheck bool
+	// CheckInterval is how often each replica's lag is read.
 	CheckInterval time.Duration
 	// Log receives a line each time a replica leaves or rejoins rotation.
 	// Default: slog.Default().
 	Log *slog.Logger
 }
 
+// DefaultReplicaOptions are the replicas' defaults.
+var DefaultReplicaOptions = ReplicaOptions{
+	Retry:         5 * time.Second,
+	MaxLag:        5 * time.Second,
+	CheckInterval: time.Second,
+}
+
 func (o ReplicaOptions) withDefaults() ReplicaOptions {
-	if o.Retry <= 0 {
-		o.Retry = 5 * time.Second
-	}
-	if o.MaxLag == 0 {
-		o.MaxLag = 5 * time.Second
-	}
-	if o.CheckInterval <= 0 {
-		o.CheckInterval = time.Second
-	}
+	d := DefaultReplicaOptions
+	o.Retry = positiveOr(o.Retry, d.Retry)
+	o.MaxLag = positiveOr(o.MaxLag, d.MaxLag)
+	o.CheckInterval = positiveOr(o.CheckInterval, d.CheckInterval)
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -94,9 +99,9 @@ func NewReplicas(names []string, dbs []*sql.DB, opts ReplicaOptions) *Replicas {
 	opts = opts.withDefaults()
 	rs := &Replicas{opts: opts, stop: make(chan struct{})}
 	for i, db := range dbs {
-		rs.reps = append(rs.reps, &replica{name: names[i], db: db, log: opts.Log, checkLag: opts.MaxLag > 0})
+		rs.reps = append(rs.reps, &replica{name: names[i], db: db, log: opts.Log, checkLag: !opts.NoLagCheck})
 	}
-	if opts.MaxLag > 0 {
+	if !opts.NoLagCheck {
 		for _, r := range rs.reps {
 			rs.wg.Add(1)
 			go rs.watch(r)
@@ -320,10 +325,11 @@ type served struct{ replica *replica }
 
 type servedKey struct{}
 
-// readFromReplica runs read on a replica when one takes reads and ctx does
-// not ask for the primary; if the replica fails, it is taken out and read
-// runs again on the primary, so that a replica never fails a request.
-func readFromReplica(ctx context.Context, rs *Replicas, read func(context.Context) error) error {
+// Read runs read on a replica when one takes reads and ctx does not ask
+// for the primary; if the replica fails, it is taken out and read runs
+// again on the primary, so that a replica never fails a request. On a nil
+// Replicas (no replicas) it runs read on ctx.
+func (rs *Replicas) Read(ctx context.Context, read func(context.Context) error) error {
 	if rs == nil || onPrimary(ctx) {
 		return read(ctx)
 	}

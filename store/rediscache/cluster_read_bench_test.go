@@ -1,4 +1,4 @@
-package store_test
+package rediscache_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -18,20 +18,21 @@ import (
 // the cache's pipelinedGet (each key's master looked up in the slot map, one breaker
 // asked and told per master):
 //
-//	go test ./store -run X -bench ClusterRead -benchtime 3s
+//	go test ./store/rediscache -run X -bench ClusterRead -benchtime 3s
 func BenchmarkClusterRead(b *testing.B) {
 	rc := storetest.StartRedisCluster(b, 3, 0)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs()})
 	b.Cleanup(func() { _ = cc.Close() })
 	ctx := context.Background()
 	keys := make([]string, 50)
+	first := storetest.IDs(b, len(keys))
 	for i := range keys {
-		keys[i] = store.ProfileKey(int64(31100 + i))
+		keys[i] = rediscache.ProfileKey(first + int64(i))
 		if err := cc.Set(ctx, keys[i], fmt.Sprintf(`{"name":"u%d","photo":null,"intro":null,"certi":null}`, i), 0).Err(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	c := store.NewCache(cc, store.TTLs{}).WithBreaker(store.BreakerOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := rediscache.New(cc, rediscache.TTLs{}).WithBreaker(rediscache.BreakerOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.Run("plain-pipeline", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

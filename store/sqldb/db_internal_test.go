@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"testing"
@@ -15,14 +15,14 @@ func TestMySQLTimeouts(t *testing.T) {
 		pool              PoolOptions
 		dial, read, write time.Duration
 	}{
-		{"none set: the defaults", base, PoolOptions{}, DefaultDialTimeout, DefaultReadTimeout, DefaultWriteTimeout},
-		{"none set, the pool's", base, PoolOptions{ReadTimeout: time.Hour}, DefaultDialTimeout, time.Hour, DefaultWriteTimeout},
+		{"none set: the defaults", base, PoolOptions{}, DefaultPoolOptions.DialTimeout, DefaultPoolOptions.ReadTimeout, DefaultPoolOptions.WriteTimeout},
+		{"none set, the pool's", base, PoolOptions{ReadTimeout: time.Hour}, DefaultPoolOptions.DialTimeout, time.Hour, DefaultPoolOptions.WriteTimeout},
 		{"all set", base + "?timeout=7s&readTimeout=8s&writeTimeout=9s", PoolOptions{ReadTimeout: time.Hour}, 7 * time.Second, 8 * time.Second, 9 * time.Second},
-		{"readTimeout=0 means none", base + "?parseTime=true&readTimeout=0", PoolOptions{}, DefaultDialTimeout, 0, DefaultWriteTimeout},
-		{"a password with ? and / in it", "u:p?readTimeout=1s/x@tcp(db:3306)/toutiao?writeTimeout=3s", PoolOptions{}, DefaultDialTimeout, DefaultReadTimeout, 3 * time.Second},
+		{"readTimeout=0 means none", base + "?parseTime=true&readTimeout=0", PoolOptions{}, DefaultPoolOptions.DialTimeout, 0, DefaultPoolOptions.WriteTimeout},
+		{"a password with ? and / in it", "u:p?readTimeout=1s/x@tcp(db:3306)/toutiao?writeTimeout=3s", PoolOptions{}, DefaultPoolOptions.DialTimeout, DefaultPoolOptions.ReadTimeout, 3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := mysqlConfig(tc.dsn, "MYSQL_DSN", tc.pool)
+			cfg, err := mysqlConfig(tc.dsn, "MYSQL_DSN", tc.pool.withDefaults())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package store
+package persisted
 
 import (
 	"net/netip"
@@ -23,7 +23,7 @@ func newQueryLRU(entries, maxBytes int) *queryLRU {
 	l, err := simplelru.NewLRU(entries, func(hash, query string) { q.bytes -= len(hash) + len(query) })
 	if err != nil {
 		// Only a size ≤ 0 fails, which withDefaults rules out.
-		panic("store: persisted query LRU: " + err.Error())
+		panic("persisted: persisted query LRU: " + err.Error())
 	}
 	q.l = l
 	return q
@@ -60,22 +60,21 @@ func (q *queryLRU) add(hash, query string) {
 	}
 }
 
-// RegistrationLimits bound what registrations of persisted queries (a
-// query sent in full with its hash, then stored) can make Redis hold; zero
-// fields take their defaults. A query whose hash this process already
-// keeps costs nothing: it is not written again.
-type RegistrationLimits struct {
+// Limits bound what registrations of persisted queries (a query sent in
+// full with its hash, then stored) can make Redis hold; zero fields take
+// their values in DefaultOptions.Limits. A query whose hash this process
+// already keeps costs nothing: it is not written again.
+type Limits struct {
 	// Bytes is how much this process may write to Redis in any TTL: the
 	// queries, their keys and RegistrationOverhead each. What was written
 	// longer than a TTL ago has expired, so Redis holds at most this much
 	// of each process's registrations (a restart starts its budget anew).
-	// Default: 4 MiB.
 	Bytes int
 	// PerClient is how many queries one client address may register per
 	// ClientWindow: a burst of this many, then one every ClientWindow /
-	// PerClient. IPv6 addresses count by their /64. Default: 60.
+	// PerClient. IPv6 addresses count by their /64.
 	PerClient int
-	// ClientWindow: see PerClient. Default: 1h.
+	// ClientWindow: see PerClient.
 	ClientWindow time.Duration
 }
 
@@ -89,22 +88,25 @@ const RegistrationOverhead = 128
 // instance-wide budget still bounds what Redis holds.
 const maxClients = 16384
 
-func (o RegistrationLimits) withDefaults() RegistrationLimits {
-	if o.Bytes <= 0 {
-		o.Bytes = 4 << 20
-	}
-	if o.PerClient <= 0 {
-		o.PerClient = 60
-	}
-	if o.ClientWindow <= 0 {
-		o.ClientWindow = time.Hour
-	}
+func (o Limits) withDefaults() Limits {
+	d := DefaultOptions.Limits
+	o.Bytes = positiveOr(o.Bytes, d.Bytes)
+	o.PerClient = positiveOr(o.PerClient, d.PerClient)
+	o.ClientWindow = positiveOr(o.ClientWindow, d.ClientWindow)
 	return o
 }
 
-// budget enforces RegistrationLimits.
+// positiveOr is v, or def when v is not positive (zero: the default).
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// budget enforces Limits.
 type budget struct {
-	limits RegistrationLimits
+	limits Limits
 
 	mu      sync.Mutex
 	written bytesWithin
@@ -117,10 +119,10 @@ type tokens struct {
 	last time.Time
 }
 
-func newBudget(limits RegistrationLimits, ttl time.Duration) *budget {
+func newBudget(limits Limits, ttl time.Duration) *budget {
 	clients, err := simplelru.NewLRU[netip.Prefix, *tokens](maxClients, nil)
 	if err != nil {
-		panic("store: registration budget: " + err.Error())
+		panic("persisted: registration budget: " + err.Error())
 	}
 	return &budget{limits: limits, written: newBytesWithin(ttl), clients: clients}
 }

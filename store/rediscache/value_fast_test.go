@@ -1,9 +1,10 @@
-package store
+package rediscache
 
 import (
-	"github.com/headline/headline"
 	"reflect"
 	"testing"
+
+	"github.com/headline/headline"
 )
 
 var fastSeeds = []string{
@@ -48,7 +49,7 @@ func FuzzDecodeProfileFast(f *testing.F) {
 			return
 		}
 		ref, kind := decodeProfileJSON(7, v)
-		if kind != entryUser {
+		if kind != Hit {
 			t.Fatalf("fast path read %q, which encoding/json calls kind %d", v, kind)
 		}
 		if !reflect.DeepEqual(fast, ref) {
@@ -58,7 +59,7 @@ func FuzzDecodeProfileFast(f *testing.F) {
 }
 
 func BenchmarkDecodeProfile(b *testing.B) {
-	v := string(encodeProfile(&headline.User{ID: 1, Name: "张三", Photo: ptr("https://img.example.com/1.png"), Intro: ptr("hello there")}))
+	v := string(EncodeProfile(&headline.User{ID: 1, Name: "张三", Photo: ptr("https://img.example.com/1.png"), Intro: ptr("hello there")}))
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -1,4 +1,4 @@
-package store_test
+package sqldb_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/feature"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -24,7 +24,7 @@ import (
 func TestMySQLThatNeverAnswers(t *testing.T) {
 	silent := storetest.StartUnanswering(t)
 	var driverLog storetest.SyncBuffer
-	store.LogMySQLDriverTo(slog.New(slog.NewTextHandler(&driverLog, nil)))
+	sqldb.LogMySQLDriverTo(slog.New(slog.NewTextHandler(&driverLog, nil)))
 	t.Cleanup(func() { _ = mysql.SetLogger(log.New(os.Stderr, "[mysql] ", log.Ldate|log.Ltime|log.Lshortfile)) })
 	within := func(t *testing.T, what string, limit time.Duration, f func() error) error {
 		t.Helper()
@@ -41,11 +41,11 @@ func TestMySQLThatNeverAnswers(t *testing.T) {
 		}
 	}
 
-	open := func(t *testing.T, dsn string, pool store.PoolOptions) *bun.DB {
+	open := func(t *testing.T, dsn string, pool sqldb.PoolOptions) *bun.DB {
 		t.Helper()
 		var db *bun.DB
 		err := within(t, "OpenMySQL", 5*time.Second, func() (err error) {
-			db, err = store.OpenMySQL(dsn, pool)
+			db, err = sqldb.OpenMySQL(dsn, pool)
 			return err
 		})
 		if err != nil {
@@ -55,13 +55,13 @@ func TestMySQLThatNeverAnswers(t *testing.T) {
 		return db
 	}
 
-	db := open(t, "root@tcp("+silent.Addr+")/toutiao", store.PoolOptions{ReadTimeout: 300 * time.Millisecond})
+	db := open(t, "root@tcp("+silent.Addr+")/toutiao", sqldb.PoolOptions{ReadTimeout: 300 * time.Millisecond})
 	if n := silent.Accepted(); n != 0 {
 		t.Errorf("OpenMySQL connected %d times, want none", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if err := within(t, "PingMySQL with a 300ms context", 5*time.Second, func() error { return store.PingMySQL(ctx, db) }); err == nil {
+	if err := within(t, "PingMySQL with a 300ms context", 5*time.Second, func() error { return sqldb.PingMySQL(ctx, db) }); err == nil {
 		t.Error("PingMySQL succeeded on a server that never answers")
 	}
 	// No context: only the read timeout, the pool's 300ms, bounds it.
@@ -69,7 +69,7 @@ func TestMySQLThatNeverAnswers(t *testing.T) {
 		t.Error("the ping succeeded on a server that never answers")
 	}
 	// The DSN's own read timeout wins over the pool's hour.
-	db = open(t, "root@tcp("+silent.Addr+")/toutiao?readTimeout=300ms", store.PoolOptions{ReadTimeout: time.Hour})
+	db = open(t, "root@tcp("+silent.Addr+")/toutiao?readTimeout=300ms", sqldb.PoolOptions{ReadTimeout: time.Hour})
 	if err := within(t, "a ping with no deadline, readTimeout=300ms", 5*time.Second, func() error { return db.PingContext(context.Background()) }); err == nil {
 		t.Error("the ping succeeded on a server that never answers")
 	}
@@ -94,7 +94,7 @@ func TestPingMySQLLearnsTheVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.DBName = "mysql"
-	db, err := store.OpenMySQL(cfg.FormatDSN(), store.PoolOptions{MaxOpen: 1})
+	db, err := sqldb.OpenMySQL(cfg.FormatDSN(), sqldb.PoolOptions{MaxOpen: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestPingMySQLLearnsTheVersion(t *testing.T) {
 	if db.Dialect().Features().Has(feature.InsertReturning) {
 		t.Fatalf("the dialect knows the version before PingMySQL")
 	}
-	if err := store.PingMySQL(context.Background(), db); err != nil {
+	if err := sqldb.PingMySQL(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
 	if !db.Dialect().Features().Has(feature.InsertReturning) {

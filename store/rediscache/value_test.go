@@ -1,4 +1,4 @@
-package store
+package rediscache
 
 import (
 	"encoding/json"
@@ -30,140 +30,145 @@ func showUser(u *headline.User) string {
 	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
 }
 
-func (k entryKind) String() string {
+func (k Kind) String() string {
 	switch k {
-	case entryMiss:
-		return "entryMiss"
-	case entryUser:
-		return "entryUser"
-	case entryMissing:
-		return "entryMissing"
+	case Miss:
+		return "Miss"
+	case Hit:
+		return "Hit"
+	case Missing:
+		return "Missing"
 	}
-	return fmt.Sprintf("entryKind(%d)", uint8(k))
+	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
+// decodeCases are TestDecodeProfile's values, each read as user decodeID.
+var decodeCases = []struct {
+	name     string
+	in       string
+	want     *headline.User
+	wantKind Kind
+}{
+	{
+		name:     "reads Go's compact form",
+		in:       `{"name":"x","photo":"p.png","intro":"hi","certi":"c"}`,
+		want:     &headline.User{ID: decodeID, Name: "x", Photo: ptr("p.png"), Intro: ptr("hi"), Certi: ptr("c")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads Go's compact form with nulls",
+		in:       `{"name":"x","photo":null,"intro":null,"certi":null}`,
+		want:     &headline.User{ID: decodeID, Name: "x"},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads Python's json.dumps form with \\u escapes",
+		in:       `{"name": "\u5f20\u4e09", "photo": null, "intro": "hi", "certi": null}`,
+		want:     &headline.User{ID: decodeID, Name: "张三", Intro: ptr("hi")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads escaped quotes, slashes and a surrogate pair",
+		in:       `{"name": "a\"b\\c\/d", "photo": "http:\/\/x\/y.png", "intro": "\ud83d\ude00", "certi": "\u00e9"}`,
+		want:     &headline.User{ID: decodeID, Name: `a"b\c/d`, Photo: ptr("http://x/y.png"), Intro: ptr("😀"), Certi: ptr("é")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads raw UTF-8",
+		in:       `{"name":"张三","photo":null,"intro":"你好","certi":null}`,
+		want:     &headline.User{ID: decodeID, Name: "张三", Intro: ptr("你好")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads keys in another order",
+		in:       `{"certi": null, "intro": "i", "photo": "p", "name": "n"}`,
+		want:     &headline.User{ID: decodeID, Name: "n", Photo: ptr("p"), Intro: ptr("i")},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads surrounding whitespace and newlines",
+		in:       " {\n  \"name\": \"x\",\n  \"photo\": null,\n  \"intro\": null,\n  \"certi\": null\n}\n",
+		want:     &headline.User{ID: decodeID, Name: "x"},
+		wantKind: Hit,
+	},
+	{
+		name:     "reads an empty name and empty strings",
+		in:       `{"name":"","photo":"","intro":"","certi":""}`,
+		want:     &headline.User{ID: decodeID, Name: "", Photo: ptr(""), Intro: ptr(""), Certi: ptr("")},
+		wantKind: Hit,
+	},
+	{
+		name:     "takes the last of duplicated keys, as Python's json.loads does",
+		in:       `{"name":"x","photo":null,"intro":null,"certi":null,"name":"y"}`,
+		want:     &headline.User{ID: decodeID, Name: "y"},
+		wantKind: Hit,
+	},
+	{name: "-1 is no such user", in: "-1", wantKind: Missing},
+
+	{name: "a truncated value is a miss", in: `{"name":"x","photo":null,"intro":null,"cer`, wantKind: Miss},
+	{name: "a value cut after the object's last key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null`, wantKind: Miss},
+	{name: "binary is a miss", in: "\x00\x01\xff\xfe\x80", wantKind: Miss},
+	{name: "a pickled value is a miss", in: "\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04name\x94", wantKind: Miss},
+	{name: "a number name is a miss", in: `{"name":1,"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a null name is a miss", in: `{"name":null,"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "an object name is a miss", in: `{"name":{},"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a missing name is a miss", in: `{"photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a missing photo is a miss", in: `{"name":"x","intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a missing intro is a miss", in: `{"name":"x","photo":null,"certi":null}`, wantKind: Miss},
+	{name: "a missing certi is a miss", in: `{"name":"x","photo":null,"intro":null}`, wantKind: Miss},
+	{name: "a misspelt key among four is a miss", in: `{"name":"x","photo":null,"intro":null,"cert":null}`, wantKind: Miss},
+	{name: "an extra key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null,"id":7}`, wantKind: Miss},
+	{name: "an empty object is a miss", in: `{}`, wantKind: Miss},
+	{name: "an array is a miss", in: `["x",null,null,null]`, wantKind: Miss},
+	{name: "a JSON null is a miss", in: `null`, wantKind: Miss},
+	{name: "a JSON string is a miss", in: `"-1"`, wantKind: Miss},
+	{name: "-2 is a miss", in: "-2", wantKind: Miss},
+	{name: "-1 with a newline is a miss", in: "-1\n", wantKind: Miss},
+	{name: "1 is a miss", in: "1", wantKind: Miss},
+	{name: "a second document after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null}{"name":"y","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "trailing garbage after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null} x`, wantKind: Miss},
+	{name: "a number photo is a miss", in: `{"name":"x","photo":1,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a boolean intro is a miss", in: `{"name":"x","photo":null,"intro":true,"certi":null}`, wantKind: Miss},
+	{name: "an array certi is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":["c"]}`, wantKind: Miss},
+	{name: "the empty string is a miss", in: "", wantKind: Miss},
+	{name: "whitespace is a miss", in: " ", wantKind: Miss},
+	// Python's json.loads keeps keys as written, so the Flask app would
+	// find no "name" in these; the contract says exactly the four keys.
+	{name: "an upper-case key is a miss", in: `{"NAME":"x","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a key differing only in case is an extra key and a miss", in: `{"name":"x","Name":"y","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+
+	// Values that decode but must not be served: the Flask app's
+	// json.loads fails on invalid UTF-8, encoding/json would turn it and
+	// lone surrogates into U+FFFD, and no row is bigger than the bound.
+	{name: "a name of 2 MB is a miss", in: `{"name":"` + strings.Repeat("x", 2<<20) + `","photo":null,"intro":null,"certi":null}`, wantKind: Miss},
+	{name: "a value one byte over the bound is a miss", in: sizedProfile(maxProfileBytes + 1), wantKind: Miss},
+	{name: "a value at the bound is read", in: sizedProfile(maxProfileBytes),
+		want: &headline.User{ID: decodeID, Name: strings.Repeat("x", maxProfileBytes-len(sizedProfile(0)))}, wantKind: Hit},
+	{name: "invalid UTF-8 in a name is a miss", in: "{\"name\":\"a\xffb\",\"photo\":null,\"intro\":null,\"certi\":null}", wantKind: Miss},
+	{name: "invalid UTF-8 beside an escape is a miss", in: "{\"name\": \"\\u5f20\xc3\", \"photo\": null, \"intro\": null, \"certi\": null}", wantKind: Miss},
+	{name: "a truncated 4-byte sequence in an intro is a miss", in: "{\"name\":\"x\",\"photo\":null,\"intro\":\"\xf0\x9f\x98\",\"certi\":null}", wantKind: Miss},
+	{name: "a UTF-8-encoded surrogate in a photo is a miss", in: "{\"name\":\"x\",\"photo\":\"\xed\xa0\x80\",\"intro\":null,\"certi\":null}", wantKind: Miss},
+	{name: "an escaped lone high surrogate is a miss", in: `{"name": "\ud800", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
+	{name: "an escaped lone low surrogate is a miss", in: `{"name": "x", "photo": null, "intro": "a\udc00", "certi": null}`, wantKind: Miss},
+	{name: "a high surrogate before a letter is a miss", in: `{"name": "\ud83dA", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
+	{name: "a high surrogate before an escaped letter is a miss", in: `{"name": "\ud83d\u0041", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
+	{name: "two high surrogates before a low one is a miss", in: `{"name": "\ud83d\ud83d\ude00", "photo": null, "intro": null, "certi": null}`, wantKind: Miss},
+	{name: "a high surrogate ending a string is a miss", in: `{"name": "x", "photo": null, "intro": null, "certi": "\uD83D"}`, wantKind: Miss},
+	{name: "an upper-case surrogate pair is read", in: `{"name": "\uD83D\uDE00", "photo": null, "intro": null, "certi": null}`,
+		want: &headline.User{ID: decodeID, Name: "😀"}, wantKind: Hit},
+	{name: "an escaped backslash before the letters ud800 is read", in: `{"name": "\\ud800", "photo": null, "intro": null, "certi": null}`,
+		want: &headline.User{ID: decodeID, Name: `\ud800`}, wantKind: Hit},
+	{name: "U+FFFD, raw and escaped, is read: it is a character", in: `{"name": "\ufffd�", "photo": null, "intro": null, "certi": null}`,
+		want: &headline.User{ID: decodeID, Name: "\ufffd\ufffd"}, wantKind: Hit},
+	{name: "Python's longest spelling of a row (2931 bytes) is read", in: pythonWorstCase(),
+		want: &headline.User{ID: decodeID, Name: strings.Repeat("😀", 32), Photo: ptr(strings.Repeat("😀", 128)), Intro: ptr(strings.Repeat("😀", 50)), Certi: ptr(strings.Repeat("😀", 30))}, wantKind: Hit},
+}
+
+const decodeID = 7
+
 func TestDecodeProfile(t *testing.T) {
-	const id = 7
-	for _, tc := range []struct {
-		name     string
-		in       string
-		want     *headline.User
-		wantKind entryKind
-	}{
-		{
-			name:     "reads Go's compact form",
-			in:       `{"name":"x","photo":"p.png","intro":"hi","certi":"c"}`,
-			want:     &headline.User{ID: id, Name: "x", Photo: ptr("p.png"), Intro: ptr("hi"), Certi: ptr("c")},
-			wantKind: entryUser,
-		},
-		{
-			name:     "reads Go's compact form with nulls",
-			in:       `{"name":"x","photo":null,"intro":null,"certi":null}`,
-			want:     &headline.User{ID: id, Name: "x"},
-			wantKind: entryUser,
-		},
-		{
-			name:     "reads Python's json.dumps form with \\u escapes",
-			in:       `{"name": "\u5f20\u4e09", "photo": null, "intro": "hi", "certi": null}`,
-			want:     &headline.User{ID: id, Name: "张三", Intro: ptr("hi")},
-			wantKind: entryUser,
-		},
-		{
-			name:     "reads escaped quotes, slashes and a surrogate pair",
-			in:       `{"name": "a\"b\\c\/d", "photo": "http:\/\/x\/y.png", "intro": "\ud83d\ude00", "certi": "\u00e9"}`,
-			want:     &headline.User{ID: id, Name: `a"b\c/d`, Photo: ptr("http://x/y.png"), Intro: ptr("😀"), Certi: ptr("é")},
-			wantKind: entryUser,
-		},
-		{
-			name:     "reads raw UTF-8",
-			in:       `{"name":"张三","photo":null,"intro":"你好","certi":null}`,
-			want:     &headline.User{ID: id, Name: "张三", Intro: ptr("你好")},
-			wantKind: entryUser,
-		},
-		{
-			name:     "reads keys in another order",
-			in:       `{"certi": null, "intro": "i", "photo": "p", "name": "n"}`,
-			want:     &headline.User{ID: id, Name: "n", Photo: ptr("p"), Intro: ptr("i")},
-			wantKind: entryUser,
-		},
-		{
-			name:     "reads surrounding whitespace and newlines",
-			in:       " {\n  \"name\": \"x\",\n  \"photo\": null,\n  \"intro\": null,\n  \"certi\": null\n}\n",
-			want:     &headline.User{ID: id, Name: "x"},
-			wantKind: entryUser,
-		},
-		{
-			name:     "reads an empty name and empty strings",
-			in:       `{"name":"","photo":"","intro":"","certi":""}`,
-			want:     &headline.User{ID: id, Name: "", Photo: ptr(""), Intro: ptr(""), Certi: ptr("")},
-			wantKind: entryUser,
-		},
-		{
-			name:     "takes the last of duplicated keys, as Python's json.loads does",
-			in:       `{"name":"x","photo":null,"intro":null,"certi":null,"name":"y"}`,
-			want:     &headline.User{ID: id, Name: "y"},
-			wantKind: entryUser,
-		},
-		{name: "-1 is no such user", in: "-1", wantKind: entryMissing},
-
-		{name: "a truncated value is a miss", in: `{"name":"x","photo":null,"intro":null,"cer`, wantKind: entryMiss},
-		{name: "a value cut after the object's last key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null`, wantKind: entryMiss},
-		{name: "binary is a miss", in: "\x00\x01\xff\xfe\x80", wantKind: entryMiss},
-		{name: "a pickled value is a miss", in: "\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x04name\x94", wantKind: entryMiss},
-		{name: "a number name is a miss", in: `{"name":1,"photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "a null name is a miss", in: `{"name":null,"photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "an object name is a miss", in: `{"name":{},"photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "a missing name is a miss", in: `{"photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "a missing photo is a miss", in: `{"name":"x","intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "a missing intro is a miss", in: `{"name":"x","photo":null,"certi":null}`, wantKind: entryMiss},
-		{name: "a missing certi is a miss", in: `{"name":"x","photo":null,"intro":null}`, wantKind: entryMiss},
-		{name: "a misspelt key among four is a miss", in: `{"name":"x","photo":null,"intro":null,"cert":null}`, wantKind: entryMiss},
-		{name: "an extra key is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null,"id":7}`, wantKind: entryMiss},
-		{name: "an empty object is a miss", in: `{}`, wantKind: entryMiss},
-		{name: "an array is a miss", in: `["x",null,null,null]`, wantKind: entryMiss},
-		{name: "a JSON null is a miss", in: `null`, wantKind: entryMiss},
-		{name: "a JSON string is a miss", in: `"-1"`, wantKind: entryMiss},
-		{name: "-2 is a miss", in: "-2", wantKind: entryMiss},
-		{name: "-1 with a newline is a miss", in: "-1\n", wantKind: entryMiss},
-		{name: "1 is a miss", in: "1", wantKind: entryMiss},
-		{name: "a second document after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null}{"name":"y","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "trailing garbage after the object is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":null} x`, wantKind: entryMiss},
-		{name: "a number photo is a miss", in: `{"name":"x","photo":1,"intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "a boolean intro is a miss", in: `{"name":"x","photo":null,"intro":true,"certi":null}`, wantKind: entryMiss},
-		{name: "an array certi is a miss", in: `{"name":"x","photo":null,"intro":null,"certi":["c"]}`, wantKind: entryMiss},
-		{name: "the empty string is a miss", in: "", wantKind: entryMiss},
-		{name: "whitespace is a miss", in: " ", wantKind: entryMiss},
-		// Python's json.loads keeps keys as written, so the Flask app would
-		// find no "name" in these; the contract says exactly the four keys.
-		{name: "an upper-case key is a miss", in: `{"NAME":"x","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "a key differing only in case is an extra key and a miss", in: `{"name":"x","Name":"y","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
-
-		// Values that decode but must not be served: the Flask app's
-		// json.loads fails on invalid UTF-8, encoding/json would turn it and
-		// lone surrogates into U+FFFD, and no row is bigger than the bound.
-		{name: "a name of 2 MB is a miss", in: `{"name":"` + strings.Repeat("x", 2<<20) + `","photo":null,"intro":null,"certi":null}`, wantKind: entryMiss},
-		{name: "a value one byte over the bound is a miss", in: sizedProfile(maxProfileBytes + 1), wantKind: entryMiss},
-		{name: "a value at the bound is read", in: sizedProfile(maxProfileBytes),
-			want: &headline.User{ID: id, Name: strings.Repeat("x", maxProfileBytes-len(sizedProfile(0)))}, wantKind: entryUser},
-		{name: "invalid UTF-8 in a name is a miss", in: "{\"name\":\"a\xffb\",\"photo\":null,\"intro\":null,\"certi\":null}", wantKind: entryMiss},
-		{name: "invalid UTF-8 beside an escape is a miss", in: "{\"name\": \"\\u5f20\xc3\", \"photo\": null, \"intro\": null, \"certi\": null}", wantKind: entryMiss},
-		{name: "a truncated 4-byte sequence in an intro is a miss", in: "{\"name\":\"x\",\"photo\":null,\"intro\":\"\xf0\x9f\x98\",\"certi\":null}", wantKind: entryMiss},
-		{name: "a UTF-8-encoded surrogate in a photo is a miss", in: "{\"name\":\"x\",\"photo\":\"\xed\xa0\x80\",\"intro\":null,\"certi\":null}", wantKind: entryMiss},
-		{name: "an escaped lone high surrogate is a miss", in: `{"name": "\ud800", "photo": null, "intro": null, "certi": null}`, wantKind: entryMiss},
-		{name: "an escaped lone low surrogate is a miss", in: `{"name": "x", "photo": null, "intro": "a\udc00", "certi": null}`, wantKind: entryMiss},
-		{name: "a high surrogate before a letter is a miss", in: `{"name": "\ud83dA", "photo": null, "intro": null, "certi": null}`, wantKind: entryMiss},
-		{name: "a high surrogate before an escaped letter is a miss", in: `{"name": "\ud83d\u0041", "photo": null, "intro": null, "certi": null}`, wantKind: entryMiss},
-		{name: "two high surrogates before a low one is a miss", in: `{"name": "\ud83d\ud83d\ude00", "photo": null, "intro": null, "certi": null}`, wantKind: entryMiss},
-		{name: "a high surrogate ending a string is a miss", in: `{"name": "x", "photo": null, "intro": null, "certi": "\uD83D"}`, wantKind: entryMiss},
-		{name: "an upper-case surrogate pair is read", in: `{"name": "\uD83D\uDE00", "photo": null, "intro": null, "certi": null}`,
-			want: &headline.User{ID: id, Name: "😀"}, wantKind: entryUser},
-		{name: "an escaped backslash before the letters ud800 is read", in: `{"name": "\\ud800", "photo": null, "intro": null, "certi": null}`,
-			want: &headline.User{ID: id, Name: `\ud800`}, wantKind: entryUser},
-		{name: "U+FFFD, raw and escaped, is read: it is a character", in: `{"name": "\ufffd�", "photo": null, "intro": null, "certi": null}`,
-			want: &headline.User{ID: id, Name: "\ufffd\ufffd"}, wantKind: entryUser},
-		{name: "Python's longest spelling of a row (2931 bytes) is read", in: pythonWorstCase(),
-			want: &headline.User{ID: id, Name: strings.Repeat("😀", 32), Photo: ptr(strings.Repeat("😀", 128)), Intro: ptr(strings.Repeat("😀", 50)), Certi: ptr(strings.Repeat("😀", 30))}, wantKind: entryUser},
-	} {
+	const id = decodeID
+	for _, tc := range decodeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, gotKind := decodeProfile(id, tc.in)
 			if gotKind != tc.wantKind {
@@ -201,27 +206,27 @@ func TestMaxProfileBytes(t *testing.T) {
 	// Go escapes <, >, & and U+2028 as six bytes: its worst row.
 	full := func(n int) *string { s := strings.Repeat("<", n); return &s }
 	u := &headline.User{ID: 1, Name: *full(32), Photo: full(128), Intro: full(50), Certi: full(30)}
-	if enc := encodeProfile(u); len(enc) > maxProfileBytes {
+	if enc := EncodeProfile(u); len(enc) > maxProfileBytes {
 		t.Errorf("our own worst row encodes to %d bytes, over maxProfileBytes %d", len(enc), maxProfileBytes)
-	} else if got, kind := decodeProfile(1, string(enc)); kind != entryUser || !reflect.DeepEqual(got, u) {
+	} else if got, kind := decodeProfile(1, string(enc)); kind != Hit || !reflect.DeepEqual(got, u) {
 		t.Errorf("our own worst row does not read back: %v %s", kind, showUser(got))
 	}
 }
 
 func TestEncodeProfile(t *testing.T) {
 	t.Run("writes NULL columns as null, exactly the four keys, compact", func(t *testing.T) {
-		got := string(encodeProfile(&headline.User{ID: 1, Name: "x"}))
+		got := string(EncodeProfile(&headline.User{ID: 1, Name: "x"}))
 		want := `{"name":"x","photo":null,"intro":null,"certi":null}`
 		if got != want {
-			t.Errorf("encodeProfile = %s, want %s", got, want)
+			t.Errorf("EncodeProfile = %s, want %s", got, want)
 		}
 	})
 
 	t.Run("leaves the id out of the value", func(t *testing.T) {
-		got := string(encodeProfile(&headline.User{ID: 123456789, Name: "x", Photo: ptr("p"), Intro: ptr("i"), Certi: ptr("c")}))
+		got := string(EncodeProfile(&headline.User{ID: 123456789, Name: "x", Photo: ptr("p"), Intro: ptr("i"), Certi: ptr("c")}))
 		want := `{"name":"x","photo":"p","intro":"i","certi":"c"}`
 		if got != want {
-			t.Errorf("encodeProfile = %s, want %s", got, want)
+			t.Errorf("EncodeProfile = %s, want %s", got, want)
 		}
 	})
 
@@ -240,10 +245,10 @@ func TestEncodeProfile(t *testing.T) {
 			const id = 99
 			want := tc.user
 			want.ID = id
-			enc := encodeProfile(&want)
+			enc := EncodeProfile(&want)
 			got, kind := decodeProfile(id, string(enc))
-			if kind != entryUser {
-				t.Fatalf("decodeProfile(%s) kind = %v, want entryUser", enc, kind)
+			if kind != Hit {
+				t.Fatalf("decodeProfile(%s) kind = %v, want Hit", enc, kind)
 			}
 			if !reflect.DeepEqual(got, &want) {
 				t.Errorf("decodeProfile(%s) = %s, want %s", enc, showUser(got), showUser(&want))
@@ -343,14 +348,30 @@ func TestTTLDefaults(t *testing.T) {
 		if got := profileTTLsOf((TTLs{}).withDefaults()); got != contract {
 			t.Errorf("TTLs{}.withDefaults() = %+v, want %+v", got, contract)
 		}
-		if got := profileTTLsOf(NewCache(nil, TTLs{}).ttls); got != contract {
-			t.Errorf("NewCache(nil, TTLs{}).ttls = %+v, want %+v", got, contract)
+		if got := profileTTLsOf(New(nil, TTLs{}).ttls); got != contract {
+			t.Errorf("New(nil, TTLs{}).ttls = %+v, want %+v", got, contract)
 		}
 	})
 	t.Run("negative TTLs take the defaults", func(t *testing.T) {
 		in := TTLs{Profile: -1, ProfileJitter: -1, Missing: -1, MissingJitter: -1}
 		if got := profileTTLsOf(in.withDefaults()); got != contract {
 			t.Errorf("withDefaults() = %+v, want %+v", got, contract)
+		}
+	})
+	t.Run("zero TTLs draw the contract's lifetimes", func(t *testing.T) {
+		for range 100 {
+			for _, d := range []struct {
+				name          string
+				got, min, max time.Duration
+			}{
+				{"DrawProfile", TTLs{}.DrawProfile(), 1800 * time.Second, 2399 * time.Second},
+				{"DrawMissing", TTLs{}.DrawMissing(), 300 * time.Second, 359 * time.Second},
+				{"DrawStatus", TTLs{}.DrawStatus(), 3600 * time.Second, 4199 * time.Second},
+			} {
+				if d.got < d.min || d.got > d.max || d.got%time.Second != 0 {
+					t.Fatalf("TTLs{}.%s() = %v, want whole seconds in %v..%v", d.name, d.got, d.min, d.max)
+				}
+			}
 		}
 	})
 	t.Run("set TTLs are kept", func(t *testing.T) {
@@ -419,42 +440,42 @@ func FuzzDecodeProfile(f *testing.F) {
 		const id = 12345
 		u, kind := decodeProfile(id, v)
 		// An independent reading of the contract must agree.
-		if ref, ok := referenceDecode(id, v); ok != (kind == entryUser) {
+		if ref, ok := referenceDecode(id, v); ok != (kind == Hit) {
 			t.Fatalf("decodeProfile(%q) kind = %v, but the value is %s a four-key profile", v, kind, map[bool]string{true: "", false: "not"}[ok])
 		} else if ok && !reflect.DeepEqual(u, ref) {
 			t.Fatalf("decodeProfile(%q) = %s, want %s", v, showUser(u), showUser(ref))
 		}
 		switch kind {
-		case entryMiss, entryMissing:
+		case Miss, Missing:
 			if u != nil {
 				t.Fatalf("decodeProfile(%q) = %s with kind %v, want nil", v, showUser(u), kind)
 			}
-			if kind == entryMissing && v != "-1" {
-				t.Fatalf("decodeProfile(%q) = entryMissing, want that only for -1", v)
+			if kind == Missing && v != "-1" {
+				t.Fatalf("decodeProfile(%q) = Missing, want that only for -1", v)
 			}
 			return
-		case entryUser:
+		case Hit:
 		default:
 			t.Fatalf("decodeProfile(%q) kind = %v", v, kind)
 		}
 		if u == nil || u.ID != id {
-			t.Fatalf("decodeProfile(%q) = %s, entryUser; want a user with ID %d", v, showUser(u), id)
+			t.Fatalf("decodeProfile(%q) = %s, Hit; want a user with ID %d", v, showUser(u), id)
 		}
-		enc := encodeProfile(u)
+		enc := EncodeProfile(u)
 		if !strings.HasPrefix(string(enc), `{"name":`) {
-			t.Fatalf("encodeProfile(%s) = %s", showUser(u), enc)
+			t.Fatalf("EncodeProfile(%s) = %s", showUser(u), enc)
 		}
 		if len(enc) > maxProfileBytes {
 			// Go writes <, > and & as six bytes: a value under the bound
 			// can grow over it, but only if it holds more than a row can.
 			if fitsColumns(u) {
-				t.Fatalf("encodeProfile(%s) is %d bytes, over maxProfileBytes, for a profile that fits the table", showUser(u), len(enc))
+				t.Fatalf("EncodeProfile(%s) is %d bytes, over maxProfileBytes, for a profile that fits the table", showUser(u), len(enc))
 			}
 			return
 		}
 		again, kind := decodeProfile(id, string(enc))
-		if kind != entryUser {
-			t.Fatalf("decodeProfile(encodeProfile(%s) = %s) kind = %v, want entryUser", showUser(u), enc, kind)
+		if kind != Hit {
+			t.Fatalf("decodeProfile(EncodeProfile(%s) = %s) kind = %v, want Hit", showUser(u), enc, kind)
 		}
 		if !reflect.DeepEqual(again, u) {
 			t.Fatalf("round trip of %q: %s → %s → %s", v, showUser(u), enc, showUser(again))
