@@ -10,31 +10,14 @@ import (
 )
 
 // User is the public profile of a user, as the Toutiao backend caches it.
+// Whether the account is disabled is not part of it: sign-in asks the store
+// for that beside the profile.
 type User struct {
 	ID    int64
 	Name  string
 	Photo *string
 	Intro *string
 	Certi *string
-	// Status is known only where it was asked for (a Lookup with Status):
-	// public profiles do not need it, sign-in does.
-	Status AccountStatus
-}
-
-// AccountStatus is user_basic.status as sign-in sees it.
-type AccountStatus int8
-
-const (
-	StatusUnknown  AccountStatus = iota // not looked up
-	StatusEnabled                       // status 1
-	StatusDisabled                      // status 0: the Toutiao backend answers "User denied."
-)
-
-// Lookup is one key of a batch: a user's profile, and with Status the
-// account's status too.
-type Lookup struct {
-	ID     UserID
-	Status bool
 }
 
 // UserID names a user. The Toutiao table keys users by BIGINT UNSIGNED, but

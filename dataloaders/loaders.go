@@ -2,6 +2,10 @@
 // fresh for each HTTP request by Middleware and found with For: a loader
 // shared across requests would batch one client's lookups under another's
 // context and keep its errors.
+//
+// It imports the domain, and store for the types of a lookup (Key,
+// Results); the store itself it reaches only through ProfileGetter, which
+// store.Profiles implements.
 package dataloaders
 
 import (
@@ -16,41 +20,56 @@ import (
 	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/store"
+)
+
+// Key and Results are store's lookup key and a batch's answers, named here
+// so that the GraphQL layer, which plans lookups, need not import store.
+type (
+	Key     = store.Key
+	Results = store.Results
 )
 
 // ProfileGetter is what the user loader batches onto: one call a batch, one
 // result a key, in key order (store.Profiles).
 type ProfileGetter interface {
-	Lookup(ctx context.Context, keys []headline.Lookup) ([]*headline.User, []error)
+	Lookup(ctx context.Context, keys []Key) Results
 }
 
-// Options tunes the loaders; zero fields take their defaults.
+// Options tunes the loaders; zero fields take their values in
+// DefaultOptions.
 type Options struct {
 	// Wait is how long a batch of lookups that were not planned (see Plan)
 	// collects keys after its first Load. The library's default, 16ms,
-	// would be paid by every such request. Default: 500µs, which collected
-	// 20 concurrently resolved fields into one batch 199 times in 200 (see
-	// README); planned lookups do not wait at all.
+	// would be paid by every such request; planned lookups do not wait at
+	// all.
 	Wait time.Duration
 	// MaxBatch caps the keys of one unplanned batch; more start another.
-	// Default: 1000.
 	MaxBatch int
-	// ObserveBatch, when set, is told the number of keys of each batch,
-	// planned or not (for metrics).
-	ObserveBatch func(keys int)
 }
+
+// DefaultOptions are the loaders' defaults. A Wait of 500µs collected 20
+// concurrently resolved fields into one batch 199 times in 200 (see
+// README).
+var DefaultOptions = Options{Wait: 500 * time.Microsecond, MaxBatch: 1000}
 
 func (o Options) withDefaults() Options {
 	if o.Wait <= 0 {
-		o.Wait = 500 * time.Microsecond
+		o.Wait = DefaultOptions.Wait
 	}
 	if o.MaxBatch <= 0 {
-		o.MaxBatch = 1000
+		o.MaxBatch = DefaultOptions.MaxBatch
 	}
 	return o
 }
 
-type userLoader = dataloader.Loader[headline.Lookup, *headline.User]
+type userLoader = dataloader.Loader[Key, answer]
+
+// answer is what the loaders know of one key.
+type answer struct {
+	user     *headline.User // nil: no such user
+	disabled bool           // for a key WithStatus: the account is disabled
+}
 
 // Loaders are the loaders of one request.
 //
@@ -71,15 +90,14 @@ type Loaders struct {
 	// known then indexes what they loaded without error. A query whose
 	// lookups were all planned never builds it.
 	planned []batch
-	known   map[headline.Lookup]*headline.User
+	known   map[Key]answer
 	users   *userLoader // unplanned lookups; nil until the first
 }
 
 // batch is the keys of one planned batch and their results.
 type batch struct {
-	keys  []headline.Lookup
-	users []*headline.User
-	errs  []error
+	keys []Key
+	res  Results
 }
 
 // New returns fresh loaders over profiles.
@@ -90,63 +108,61 @@ func New(profiles ProfileGetter, opts Options) *Loaders {
 // lookup is one batch: one call of the profile getter, one result a key.
 // A panic in the getter or a result of the wrong length fails every key
 // with an internal error rather than the request.
-func (l *Loaders) lookup(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
-	if l.opts.ObserveBatch != nil {
-		l.opts.ObserveBatch(len(keys))
-	}
+func (l *Loaders) lookup(ctx context.Context, keys []Key) (r Results) {
 	defer func() {
 		if p := recover(); p != nil {
-			users, errs = failAll(len(keys), fmt.Errorf("dataloaders: the profile lookup panicked: %v\n%s", p, debug.Stack()))
+			r = failAll(len(keys), fmt.Errorf("dataloaders: the profile lookup panicked: %v\n%s", p, debug.Stack()))
 		}
 	}()
-	users, errs = l.profiles.Lookup(ctx, keys)
-	if len(users) != len(keys) || len(errs) != len(keys) {
+	r = l.profiles.Lookup(ctx, keys)
+	if len(r.Users) != len(keys) || len(r.Errs) != len(keys) || (r.Disabled != nil && len(r.Disabled) != len(keys)) {
 		return failAll(len(keys), fmt.Errorf("dataloaders: the profile lookup answered %d users and %d errors for %d keys",
-			len(users), len(errs), len(keys)))
+			len(r.Users), len(r.Errs), len(keys)))
 	}
-	return users, errs
+	return r
 }
 
-func failAll(n int, err error) ([]*headline.User, []error) {
-	errs := make([]error, n)
-	for i := range errs {
-		errs[i] = err
+func failAll(n int, err error) Results {
+	r := store.MakeResults(n, false)
+	for i := range r.Errs {
+		r.Errs[i] = err
 	}
-	return make([]*headline.User, n), errs
+	return r
 }
 
 // Plan loads keys, the lookups a request is known to make before any of
 // its fields is resolved, as one batch, at once, on the calling goroutine,
-// and returns their results in key order: users[i] is the profile of
-// keys[i], nil when there is no such user, unless errs[i] says why it could
-// not be loaded. A key listed twice is looked up once. What loaded is kept
-// for the rest of the request (later User, Account and Load calls share
-// it, and a later Plan adds to it); failures are not, so a later lookup of
-// a failed key tries again.
-func (l *Loaders) Plan(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
+// and returns their results in key order. A key listed twice is looked up
+// once. What loaded is kept for the rest of the request (later User,
+// Account and Load calls share it, and a later Plan adds to it); failures
+// are not, so a later lookup of a failed key tries again.
+func (l *Loaders) Plan(ctx context.Context, keys []Key) Results {
 	if len(keys) == 0 {
-		return nil, nil
+		return Results{}
 	}
 	distinct, at := dedupe(keys)
-	users, errs = l.lookup(ctx, distinct)
+	r := l.lookup(ctx, distinct)
 	l.mu.Lock()
-	l.planned = append(l.planned, batch{keys: distinct, users: users, errs: errs})
+	l.planned = append(l.planned, batch{keys: distinct, res: r})
 	l.mu.Unlock()
 	if at == nil {
-		return users, errs
+		return r
 	}
-	all, allErrs := make([]*headline.User, len(keys)), make([]error, len(keys))
+	all := store.MakeResults(len(keys), r.Disabled != nil)
 	for i, j := range at {
-		all[i], allErrs[i] = users[j], errs[j]
+		all.Users[i], all.Errs[i] = r.Users[j], r.Errs[j]
+		if r.Disabled != nil {
+			all.Disabled[i] = r.Disabled[j]
+		}
 	}
-	return all, allErrs
+	return all
 }
 
 // dedupe returns the distinct keys in order of first appearance and, when
 // there were duplicates, at: keys[i] is distinct[at[i]]. Without
 // duplicates it returns keys itself and a nil at, and allocates nothing
 // for a short list.
-func dedupe(keys []headline.Lookup) (distinct []headline.Lookup, at []int) {
+func dedupe(keys []Key) (distinct []Key, at []int) {
 	const scan = 16 // up to this many keys, comparing each pair beats a map
 	if len(keys) <= scan {
 		dup := false
@@ -157,9 +173,9 @@ func dedupe(keys []headline.Lookup) (distinct []headline.Lookup, at []int) {
 			return keys, nil
 		}
 	}
-	index := make(map[headline.Lookup]int, len(keys))
+	index := make(map[Key]int, len(keys))
 	at = make([]int, len(keys))
-	distinct = make([]headline.Lookup, 0, len(keys))
+	distinct = make([]Key, 0, len(keys))
 	for i, k := range keys {
 		j, seen := index[k]
 		if !seen {
@@ -176,12 +192,12 @@ func dedupe(keys []headline.Lookup) (distinct []headline.Lookup, at []int) {
 }
 
 // lookupKnown returns what Plan loaded for k.
-func (l *Loaders) lookupKnown(k headline.Lookup) (*headline.User, bool) {
+func (l *Loaders) lookupKnown(k Key) (answer, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.index()
-	u, ok := l.known[k]
-	return u, ok
+	a, ok := l.known[k]
+	return a, ok
 }
 
 // index adds what the planned batches loaded without error to known; l.mu
@@ -189,11 +205,11 @@ func (l *Loaders) lookupKnown(k headline.Lookup) (*headline.User, bool) {
 func (l *Loaders) index() {
 	for _, b := range l.planned {
 		if l.known == nil {
-			l.known = make(map[headline.Lookup]*headline.User, len(b.keys))
+			l.known = make(map[Key]answer, len(b.keys))
 		}
 		for i, k := range b.keys {
-			if b.errs[i] == nil {
-				l.known[k] = b.users[i]
+			if b.res.Errs[i] == nil {
+				l.known[k] = answer{user: b.res.Users[i], disabled: b.res.IsDisabled(i)}
 			}
 		}
 	}
@@ -206,17 +222,17 @@ func (l *Loaders) timed() *userLoader {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.users == nil {
-		fn := func(ctx context.Context, keys []headline.Lookup) []*dataloader.Result[*headline.User] {
-			users, errs := l.lookup(ctx, keys)
-			out := make([]*dataloader.Result[*headline.User], len(keys))
+		fn := func(ctx context.Context, keys []Key) []*dataloader.Result[answer] {
+			r := l.lookup(ctx, keys)
+			out := make([]*dataloader.Result[answer], len(keys))
 			for i := range keys {
-				out[i] = &dataloader.Result[*headline.User]{Data: users[i], Error: errs[i]}
+				out[i] = &dataloader.Result[answer]{Data: answer{user: r.Users[i], disabled: r.IsDisabled(i)}, Error: r.Errs[i]}
 			}
 			return out
 		}
 		l.users = dataloader.NewBatchedLoader(fn,
-			dataloader.WithWait[headline.Lookup, *headline.User](l.opts.Wait),
-			dataloader.WithBatchCapacity[headline.Lookup, *headline.User](l.opts.MaxBatch),
+			dataloader.WithWait[Key, answer](l.opts.Wait),
+			dataloader.WithBatchCapacity[Key, answer](l.opts.MaxBatch),
 		)
 	}
 	return l.users
@@ -224,42 +240,42 @@ func (l *Loaders) timed() *userLoader {
 
 // User returns the profile of id, or nil when there is no such user.
 func (l *Loaders) User(ctx context.Context, id headline.UserID) (*headline.User, error) {
-	return l.load(ctx, headline.Lookup{ID: id})
+	a, err := l.load(ctx, Key{ID: id})
+	return a.user, err
 }
 
-// Account returns the profile of id with its account status, as sign-in
-// needs it, or nil when there is no such user.
-func (l *Loaders) Account(ctx context.Context, id headline.UserID) (*headline.User, error) {
-	return l.load(ctx, headline.Lookup{ID: id, Status: true})
+// Account returns the profile of id and whether the account is disabled,
+// as sign-in needs them, or a nil profile when there is no such user.
+func (l *Loaders) Account(ctx context.Context, id headline.UserID) (u *headline.User, disabled bool, err error) {
+	a, err := l.load(ctx, Key{ID: id, WithStatus: true})
+	return a.user, a.disabled, err
 }
 
-func (l *Loaders) load(ctx context.Context, k headline.Lookup) (*headline.User, error) {
-	if u, ok := l.lookupKnown(k); ok {
-		return u, nil
+func (l *Loaders) load(ctx context.Context, k Key) (answer, error) {
+	if a, ok := l.lookupKnown(k); ok {
+		return a, nil
 	}
 	timed := l.timed()
-	u, err := timed.Load(ctx, k)()
+	a, err := timed.Load(ctx, k)()
 	if err != nil {
 		// The loader keeps a key's result for the rest of the request; a
 		// failure must not stick, so a later lookup tries again.
 		timed.Clear(ctx, k)
 	}
-	return u, err
+	return a, err
 }
 
-// Load returns the profiles of keys in their order, nil where there is no
-// such user, and errs with one entry per key (nil where it loaded): what
-// Plan loaded, and the rest through the timed loader.
-func (l *Loaders) Load(ctx context.Context, keys []headline.Lookup) (users []*headline.User, errs []error) {
-	users = make([]*headline.User, len(keys))
-	errs = make([]error, len(keys))
+// Load returns the results of keys in their order: what Plan loaded, and
+// the rest through the timed loader.
+func (l *Loaders) Load(ctx context.Context, keys []Key) Results {
+	r := store.MakeResults(len(keys), slices.ContainsFunc(keys, func(k Key) bool { return k.WithStatus }))
 	// Load each missing key from this goroutine before waiting on any: the
 	// library's LoadMany starts a goroutine per key, which spreads one list
 	// over several batches.
-	thunks := make([]dataloader.Thunk[*headline.User], len(keys))
+	thunks := make([]dataloader.Thunk[answer], len(keys))
 	for i, k := range keys {
-		if u, ok := l.lookupKnown(k); ok {
-			users[i] = u
+		if a, ok := l.lookupKnown(k); ok {
+			put(r, i, a)
 			continue
 		}
 		thunks[i] = l.timed().Load(ctx, k)
@@ -268,22 +284,34 @@ func (l *Loaders) Load(ctx context.Context, keys []headline.Lookup) (users []*he
 		if th == nil {
 			continue
 		}
-		if users[i], errs[i] = th(); errs[i] != nil {
+		a, err := th()
+		if err != nil {
+			r.Errs[i] = err
 			l.timed().Clear(ctx, keys[i])
+			continue
 		}
+		put(r, i, a)
 	}
-	return users, errs
+	return r
+}
+
+// put sets r's answer for key i to a.
+func put(r Results, i int, a answer) {
+	r.Users[i] = a.user
+	if r.Disabled != nil {
+		r.Disabled[i] = a.disabled
+	}
 }
 
 // Prime replaces what the request knows of u's profile with u, so later
 // fields of the request (after a mutation) see the new values.
 func (l *Loaders) Prime(ctx context.Context, u *headline.User) {
-	k := headline.Lookup{ID: u.ID}
+	k := Key{ID: u.ID}
 	l.mu.Lock()
 	l.index()
 	delete(l.known, k)
 	l.mu.Unlock()
-	l.timed().Clear(ctx, k).Prime(ctx, k, u)
+	l.timed().Clear(ctx, k).Prime(ctx, k, answer{user: u})
 }
 
 type ctxKey struct{}

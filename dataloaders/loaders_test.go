@@ -11,33 +11,36 @@ import (
 	"time"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/store"
 )
 
 // recorder is a ProfileGetter that records its batches and fails the ids in
-// fail once each.
+// fail once each. Accounts of odd ids are disabled.
 type recorder struct {
 	mu      sync.Mutex
-	batches [][]headline.Lookup
+	batches [][]Key
 	fail    map[headline.UserID]bool
 }
 
-func (r *recorder) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
+func (r *recorder) Lookup(_ context.Context, keys []Key) Results {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.batches = append(r.batches, slices.Clone(keys))
-	users := make([]*headline.User, len(keys))
-	errs := make([]error, len(keys))
+	res := store.MakeResults(len(keys), slices.ContainsFunc(keys, func(k Key) bool { return k.WithStatus }))
 	for i, k := range keys {
 		if r.fail[k.ID] {
 			delete(r.fail, k.ID)
-			errs[i] = errors.New("database down")
+			res.Errs[i] = errors.New("database down")
 			continue
 		}
 		if k.ID < 1000 {
-			users[i] = &headline.User{ID: k.ID, Name: "u"}
+			res.Users[i] = &headline.User{ID: k.ID, Name: "u"}
+			if k.WithStatus {
+				res.Disabled[i] = k.ID%2 == 1
+			}
 		}
 	}
-	return users, errs
+	return res
 }
 
 func (r *recorder) count() int {
@@ -52,9 +55,10 @@ func TestPlannedLookupsAreOneBatchWithoutWaiting(t *testing.T) {
 	// lookups waited for it.
 	l := New(rec, Options{Wait: 2 * time.Second})
 	ctx := context.Background()
-	keys := []headline.Lookup{{ID: 1}, {ID: 2}, {ID: 2}, {ID: 3, Status: true}, {ID: 5000}}
+	keys := []Key{{ID: 1}, {ID: 2}, {ID: 2}, {ID: 3, WithStatus: true}, {ID: 5000}}
 	start := time.Now()
-	planned, plannedErrs := l.Plan(ctx, keys)
+	pr := l.Plan(ctx, keys)
+	planned, plannedErrs := pr.Users, pr.Errs
 	if len(planned) != len(keys) || len(plannedErrs) != len(keys) {
 		t.Fatalf("Plan answered %d users and %d errors for %d keys", len(planned), len(plannedErrs), len(keys))
 	}
@@ -74,11 +78,12 @@ func TestPlannedLookupsAreOneBatchWithoutWaiting(t *testing.T) {
 		})
 	}
 	wg.Go(func() {
-		if u, err := l.Account(ctx, 3); err != nil || u == nil {
+		if u, _, err := l.Account(ctx, 3); err != nil || u == nil {
 			t.Errorf("Account(3) = %v, %v", u, err)
 		}
 	})
-	users, errs := l.Load(ctx, []headline.Lookup{{ID: 2}, {ID: 1}, {ID: 5000}})
+	lr := l.Load(ctx, []Key{{ID: 2}, {ID: 1}, {ID: 5000}})
+	users, errs := lr.Users, lr.Errs
 	wg.Wait()
 	if errs[0] != nil || users[0].ID != 2 || users[1].ID != 1 || users[2] != nil {
 		t.Errorf("Users = %v, %v; want 2, 1, nil in order", users, errs)
@@ -97,16 +102,17 @@ func TestPlannedLookupsAreOneBatchWithoutWaiting(t *testing.T) {
 func TestPlanLooksEachKeyUpOnce(t *testing.T) {
 	// Short lists are deduplicated by comparing keys, long ones with a map.
 	for _, n := range []int{4, 40} {
-		var keys []headline.Lookup
+		var keys []Key
 		for i := range n {
-			keys = append(keys, headline.Lookup{ID: headline.UserID(i%(n/2) + 1), Status: i%4 == 3})
+			keys = append(keys, Key{ID: headline.UserID(i%(n/2) + 1), WithStatus: i%4 == 3})
 		}
-		distinct := map[headline.Lookup]bool{}
+		distinct := map[Key]bool{}
 		for _, k := range keys {
 			distinct[k] = true
 		}
 		rec := &recorder{}
-		users, errs := New(rec, Options{}).Plan(context.Background(), keys)
+		r := New(rec, Options{}).Plan(context.Background(), keys)
+		users, errs := r.Users, r.Errs
 		if got := rec.count(); got != 1 {
 			t.Fatalf("%d keys: %d batches, want 1", n, got)
 		}
@@ -124,7 +130,7 @@ func TestPlanLooksEachKeyUpOnce(t *testing.T) {
 // panicker is a ProfileGetter that panics, as a bug in the store would.
 type panicker struct{ calls int }
 
-func (p *panicker) Lookup(context.Context, []headline.Lookup) ([]*headline.User, []error) {
+func (p *panicker) Lookup(context.Context, []Key) Results {
 	p.calls++
 	panic("nil map")
 }
@@ -132,15 +138,16 @@ func (p *panicker) Lookup(context.Context, []headline.Lookup) ([]*headline.User,
 // short is a ProfileGetter that breaks the contract: one result too few.
 type short struct{}
 
-func (short) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
-	return make([]*headline.User, len(keys)-1), make([]error, len(keys)-1)
+func (short) Lookup(_ context.Context, keys []Key) Results {
+	return store.MakeResults(len(keys)-1, false)
 }
 
 func TestABrokenGetterFailsThePlannedKeysNotTheRequest(t *testing.T) {
 	for name, getter := range map[string]ProfileGetter{"a panic": &panicker{}, "too few results": short{}} {
 		l := New(getter, Options{Wait: time.Millisecond})
 		ctx := context.Background()
-		users, errs := l.Plan(ctx, []headline.Lookup{{ID: 1}, {ID: 2}, {ID: 1}})
+		r := l.Plan(ctx, []Key{{ID: 1}, {ID: 2}, {ID: 1}})
+		users, errs := r.Users, r.Errs
 		if len(users) != 3 || len(errs) != 3 {
 			t.Fatalf("%s: %d users and %d errors for 3 keys", name, len(users), len(errs))
 		}
@@ -155,7 +162,7 @@ func TestABrokenGetterFailsThePlannedKeysNotTheRequest(t *testing.T) {
 	}
 	p := &panicker{}
 	l := New(p, Options{Wait: time.Millisecond})
-	l.Plan(context.Background(), []headline.Lookup{{ID: 1}})
+	l.Plan(context.Background(), []Key{{ID: 1}})
 	_, _ = l.User(context.Background(), 1)
 	if p.calls != 2 {
 		t.Errorf("the getter was called %d times, want 2: a failed key must be tried again", p.calls)
@@ -183,8 +190,7 @@ func TestAFailedLookupIsNotKept(t *testing.T) {
 		ctx := context.Background()
 		var err error
 		if planned {
-			_, errs := l.Plan(ctx, []headline.Lookup{{ID: 7}})
-			err = errs[0]
+			err = l.Plan(ctx, []Key{{ID: 7}}).Errs[0]
 		} else {
 			_, err = l.User(ctx, 7)
 		}
@@ -205,7 +211,7 @@ func TestPrimeReplacesWhatTheRequestKnows(t *testing.T) {
 	rec := &recorder{}
 	l := New(rec, Options{Wait: time.Millisecond})
 	ctx := context.Background()
-	l.Plan(ctx, []headline.Lookup{{ID: 1}})
+	l.Plan(ctx, []Key{{ID: 1}})
 	if u, _ := l.User(ctx, 1); u.Name != "u" {
 		t.Fatalf("before: %v", u)
 	}
@@ -215,6 +221,31 @@ func TestPrimeReplacesWhatTheRequestKnows(t *testing.T) {
 	}
 	if got := rec.count(); got != 1 {
 		t.Errorf("%d batches; a primed key must not be loaded", got)
+	}
+}
+
+// TestAccountsSayWhetherTheyAreDisabled: a key WithStatus carries the
+// account's status however it is looked up (planned, twice in one plan,
+// unplanned, in a list), and a key without it says nothing of it.
+func TestAccountsSayWhetherTheyAreDisabled(t *testing.T) {
+	rec := &recorder{}
+	l := New(rec, Options{Wait: time.Millisecond})
+	ctx := context.Background()
+	r := l.Plan(ctx, []Key{{ID: 13, WithStatus: true}, {ID: 13}, {ID: 12, WithStatus: true}, {ID: 13, WithStatus: true}})
+	if got := []bool{r.IsDisabled(0), r.IsDisabled(1), r.IsDisabled(2), r.IsDisabled(3)}; !slices.Equal(got, []bool{true, false, false, true}) {
+		t.Errorf("Plan: disabled %v, want [true false false true]", got)
+	}
+	for _, tc := range []struct {
+		id       headline.UserID
+		disabled bool
+	}{{13, true}, {12, false}, {15, true}, {14, false}} { // planned, then not
+		if u, disabled, err := l.Account(ctx, tc.id); err != nil || u == nil || disabled != tc.disabled {
+			t.Errorf("Account(%d) = %v, %v, %v; want a user, disabled %v", tc.id, u, disabled, err, tc.disabled)
+		}
+	}
+	lr := l.Load(ctx, []Key{{ID: 17, WithStatus: true}, {ID: 17}, {ID: 13, WithStatus: true}})
+	if got := []bool{lr.IsDisabled(0), lr.IsDisabled(1), lr.IsDisabled(2)}; !slices.Equal(got, []bool{true, false, true}) {
+		t.Errorf("Load: disabled %v, want [true false true]", got)
 	}
 }
 

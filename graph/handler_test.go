@@ -32,7 +32,7 @@ var secretErr = errors.New("dial tcp 10.0.0.1:3306: secret-dsn root:hunter2@")
 // panics on panicID and fails on brokenID. Every account is enabled.
 type fakeProfiles struct{}
 
-func (fakeProfiles) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
+func (fakeProfiles) Lookup(_ context.Context, keys []dataloaders.Key) dataloaders.Results {
 	users := make([]*headline.User, len(keys))
 	errs := make([]error, len(keys))
 	for i, k := range keys {
@@ -43,12 +43,9 @@ func (fakeProfiles) Lookup(_ context.Context, keys []headline.Lookup) ([]*headli
 			errs[i] = secretErr
 		case k.ID < 100:
 			users[i] = &headline.User{ID: k.ID, Name: fmt.Sprintf("user%d", k.ID)}
-			if k.Status {
-				users[i].Status = headline.StatusEnabled
-			}
 		}
 	}
-	return users, errs
+	return dataloaders.Results{Users: users, Errs: errs}
 }
 
 // handlerServer serves graph.NewHandler over HTTP as the server wires it:

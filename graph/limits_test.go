@@ -26,13 +26,13 @@ import (
 // query must not reach it.
 type limitsStub struct{ calls atomic.Int64 }
 
-func (s *limitsStub) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
+func (s *limitsStub) Lookup(_ context.Context, keys []dataloaders.Key) dataloaders.Results {
 	s.calls.Add(1)
 	users := make([]*headline.User, len(keys))
 	for i, k := range keys {
-		users[i] = &headline.User{ID: k.ID, Name: fmt.Sprintf("user %d", k.ID), Status: headline.StatusEnabled}
+		users[i] = &headline.User{ID: k.ID, Name: fmt.Sprintf("user %d", k.ID)}
 	}
-	return users, make([]error, len(keys))
+	return dataloaders.Results{Users: users, Errs: make([]error, len(keys))}
 }
 
 type limitsResponse struct {

@@ -7,6 +7,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/dataloaders"
 )
 
 // userFields lists, by name, every Query field that looks users up, and how
@@ -29,17 +30,17 @@ type userField struct {
 	// refuse it before any lookup. bound is false when an argument cannot
 	// be bound as gqlgen binds it: gqlgen then fails the field itself and
 	// never calls its resolver.
-	lookups func(a fieldArgs, v headline.Viewer, maxIDs int) (keys []headline.Lookup, bound bool, err error)
+	lookups func(a fieldArgs, v headline.Viewer, maxIDs int) (keys []dataloaders.Key, bound bool, err error)
 }
 
-func meLookups(_ fieldArgs, v headline.Viewer, _ int) ([]headline.Lookup, bool, error) {
+func meLookups(_ fieldArgs, v headline.Viewer, _ int) ([]dataloaders.Key, bool, error) {
 	if v.Err != nil {
 		return nil, true, v.Err
 	}
-	return []headline.Lookup{{ID: v.UserID, Status: true}}, true, nil
+	return []dataloaders.Key{{ID: v.UserID, WithStatus: true}}, true, nil
 }
 
-func userLookups(a fieldArgs, _ headline.Viewer, _ int) ([]headline.Lookup, bool, error) {
+func userLookups(a fieldArgs, _ headline.Viewer, _ int) ([]dataloaders.Key, bool, error) {
 	s, ok := a.id("id")
 	if !ok {
 		return nil, false, nil
@@ -48,11 +49,11 @@ func userLookups(a fieldArgs, _ headline.Viewer, _ int) ([]headline.Lookup, bool
 	if err != nil {
 		return nil, true, err
 	}
-	return []headline.Lookup{{ID: id}}, true, nil
+	return []dataloaders.Key{{ID: id}}, true, nil
 }
 
 // usersLookups refuses the whole list for one bad id, naming it (ids[3]).
-func usersLookups(a fieldArgs, _ headline.Viewer, maxIDs int) ([]headline.Lookup, bool, error) {
+func usersLookups(a fieldArgs, _ headline.Viewer, maxIDs int) ([]dataloaders.Key, bool, error) {
 	ids, ok := a.ids("ids")
 	if !ok {
 		return nil, false, nil
@@ -60,7 +61,7 @@ func usersLookups(a fieldArgs, _ headline.Viewer, maxIDs int) ([]headline.Lookup
 	if len(ids) > maxIDs {
 		return nil, true, headline.BadInput("ids", "ids: at most %d ids may be asked for at once, got %d", maxIDs, len(ids))
 	}
-	keys := make([]headline.Lookup, len(ids))
+	keys := make([]dataloaders.Key, len(ids))
 	for i, s := range ids {
 		id, err := headline.ParseUserID("ids", s)
 		if err != nil {
@@ -69,7 +70,7 @@ func usersLookups(a fieldArgs, _ headline.Viewer, maxIDs int) ([]headline.Lookup
 			_, err = headline.ParseUserID("ids["+strconv.Itoa(i)+"]", s)
 			return nil, true, err
 		}
-		keys[i] = headline.Lookup{ID: id}
+		keys[i] = dataloaders.Key{ID: id}
 	}
 	return keys, true, nil
 }

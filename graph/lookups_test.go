@@ -46,9 +46,9 @@ func TestEveryUserFieldIsInTheTable(t *testing.T) {
 // emptyStore answers every lookup with no user.
 type emptyStore struct{ batches int }
 
-func (s *emptyStore) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
+func (s *emptyStore) Lookup(_ context.Context, keys []dataloaders.Key) dataloaders.Results {
 	s.batches++
-	return make([]*headline.User, len(keys)), make([]error, len(keys))
+	return dataloaders.Results{Users: make([]*headline.User, len(keys)), Errs: make([]error, len(keys))}
 }
 
 // TestResolversWithoutAPlan: a resolver that no plan covers (called here
@@ -102,7 +102,7 @@ func TestEachFieldReadsItsLookupsOnce(t *testing.T) {
 	var mu sync.Mutex // resolvers run on goroutines of their own
 	calls := map[string]int{}
 	for name, uf := range saved {
-		userFields[name] = userField{lookups: func(a fieldArgs, v headline.Viewer, maxIDs int) ([]headline.Lookup, bool, error) {
+		userFields[name] = userField{lookups: func(a fieldArgs, v headline.Viewer, maxIDs int) ([]dataloaders.Key, bool, error) {
 			mu.Lock()
 			calls[name]++
 			mu.Unlock()

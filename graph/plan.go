@@ -38,7 +38,7 @@ func planLookups(maxIDs int) graphql.OperationMiddleware {
 // plan is what planLookups read of an operation and loaded for it.
 type plan struct {
 	fields []plannedField
-	keys   []headline.Lookup // every field's keys, field after field
+	keys   []dataloaders.Key // every field's keys, field after field
 }
 
 // plannedField is one root field in userFields, named by its response
@@ -48,8 +48,7 @@ type plannedField struct {
 	alias, name string
 	err         error // the field's answer, when it looks nothing up
 	n           int   // its keys: plan.keys[offset : offset+n]
-	users       []*headline.User
-	errs        []error
+	res         dataloaders.Results
 }
 
 type planKey struct{}
@@ -89,12 +88,12 @@ func (p *plan) load(ctx context.Context) {
 	if len(p.keys) == 0 {
 		return
 	}
-	users, errs := dataloaders.For(ctx).Plan(ctx, p.keys)
+	res := dataloaders.For(ctx).Plan(ctx, p.keys)
 	off := 0
 	for i := range p.fields {
 		f := &p.fields[i]
 		end := off + f.n
-		f.users, f.errs = users[off:end:end], errs[off:end:end]
+		f.res = res.Slice(off, end)
 		off = end
 	}
 }
@@ -121,26 +120,26 @@ func planned(ctx context.Context, name string) (*plannedField, bool) {
 // lookUp answers the resolver of the userFields entry name: with the
 // plan's results for its field, or, when no plan covers it, by reading its
 // lookups from args (called only then) and loading them through the
-// request's loaders. users and errs have one entry per lookup.
-func (r *Resolver) lookUp(ctx context.Context, name string, args func() fieldArgs) (users []*headline.User, errs []error, err error) {
+// request's loaders. res has one entry per lookup.
+func (r *Resolver) lookUp(ctx context.Context, name string, args func() fieldArgs) (res dataloaders.Results, err error) {
 	if f, ok := planned(ctx, name); ok {
-		return f.users, f.errs, f.err
+		return f.res, f.err
 	}
 	keys, _, err := userFields[name].lookups(args(), headline.ViewerFromContext(ctx), r.MaxIDs)
 	if err != nil {
-		return nil, nil, err
+		return dataloaders.Results{}, err
 	}
-	users, errs = dataloaders.For(ctx).Load(ctx, keys)
-	return users, errs, nil
+	return dataloaders.For(ctx).Load(ctx, keys), nil
 }
 
-// lookUpOne is lookUp for a field that makes one lookup.
-func (r *Resolver) lookUpOne(ctx context.Context, name string, args func() fieldArgs) (*headline.User, error) {
-	users, errs, err := r.lookUp(ctx, name, args)
+// lookUpOne is lookUp for a field that makes one lookup; disabled reports,
+// when it asked for the account's status, that the account is disabled.
+func (r *Resolver) lookUpOne(ctx context.Context, name string, args func() fieldArgs) (u *headline.User, disabled bool, err error) {
+	res, err := r.lookUp(ctx, name, args)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return users[0], errs[0]
+	return res.Users[0], res.IsDisabled(0), res.Errs[0]
 }
 
 // addListErrors reports the errors of a list's entries at their own paths

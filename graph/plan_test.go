@@ -22,20 +22,21 @@ import (
 // each batch. Ids below 100 are users, named user<id>; others have none.
 type batchRecorder struct {
 	mu      sync.Mutex
-	batches [][]headline.Lookup
+	batches [][]dataloaders.Key
 }
 
-func (b *batchRecorder) Lookup(_ context.Context, keys []headline.Lookup) ([]*headline.User, []error) {
+// Lookup answers every account as enabled.
+func (b *batchRecorder) Lookup(_ context.Context, keys []dataloaders.Key) dataloaders.Results {
 	b.mu.Lock()
 	b.batches = append(b.batches, slices.Clone(keys))
 	b.mu.Unlock()
 	users := make([]*headline.User, len(keys))
 	for i, k := range keys {
 		if k.ID < 100 {
-			users[i] = &headline.User{ID: k.ID, Name: fmt.Sprintf("user%d", k.ID), Status: headline.StatusEnabled}
+			users[i] = &headline.User{ID: k.ID, Name: fmt.Sprintf("user%d", k.ID)}
 		}
 	}
-	return users, make([]error, len(keys))
+	return dataloaders.Results{Users: users, Errs: make([]error, len(keys))}
 }
 
 type gqlError struct {
@@ -46,7 +47,7 @@ type gqlError struct {
 
 // planPost sends query with vars to a handler built with opts, as viewer,
 // and returns its data, its errors and the batches its lookups made.
-func planPost(t *testing.T, opts graph.Options, viewer headline.Viewer, query string, vars map[string]any) (json.RawMessage, []gqlError, [][]headline.Lookup) {
+func planPost(t *testing.T, opts graph.Options, viewer headline.Viewer, query string, vars map[string]any) (json.RawMessage, []gqlError, [][]dataloaders.Key) {
 	t.Helper()
 	rec := &batchRecorder{}
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
@@ -66,14 +67,14 @@ func planPost(t *testing.T, opts graph.Options, viewer headline.Viewer, query st
 	return resp.Data, resp.Errors, rec.batches
 }
 
-func showKeys(keys []headline.Lookup) string {
-	keys = slices.SortedFunc(slices.Values(keys), func(a, b headline.Lookup) int {
-		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(fmt.Sprint(a.Status), fmt.Sprint(b.Status)))
+func showKeys(keys []dataloaders.Key) string {
+	keys = slices.SortedFunc(slices.Values(keys), func(a, b dataloaders.Key) int {
+		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(fmt.Sprint(a.WithStatus), fmt.Sprint(b.WithStatus)))
 	})
 	var parts []string
 	for _, k := range keys {
 		s := fmt.Sprint(k.ID)
-		if k.Status {
+		if k.WithStatus {
 			s += "+status"
 		}
 		parts = append(parts, s)

@@ -1,7 +1,8 @@
 // Package graph is the GraphQL layer: the schema's resolvers, the handler
 // that serves them and the error presenter that turns domain errors into
 // extensions.code. Resolvers reach data only through the request's
-// dataloaders, never Redis or SQL.
+// dataloaders, never Redis or SQL: graph imports the domain and
+// dataloaders, not store.
 package graph
 
 import (

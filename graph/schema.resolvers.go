@@ -24,13 +24,13 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 		return nil, err
 	}
 	loaders := dataloaders.For(ctx)
-	account, err := loaders.Account(ctx, v.UserID)
+	account, disabled, err := loaders.Account(ctx, v.UserID)
 	switch {
 	case err != nil:
 		return nil, err
 	case account == nil:
 		return nil, headline.ErrUnauthorized
-	case account.Status == headline.StatusDisabled:
+	case disabled:
 		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
 	case r.Profiles == nil:
 		return nil, errNoUpdater
@@ -48,7 +48,7 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
-	u, err := r.lookUpOne(ctx, "me", func() fieldArgs { return boundArgs(nil) })
+	u, disabled, err := r.lookUpOne(ctx, "me", func() fieldArgs { return boundArgs(nil) })
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
 		// A valid token for an id with no user: the account is gone.
 		return nil, headline.ErrUnauthorized
 	}
-	if u.Status == headline.StatusDisabled {
+	if disabled {
 		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
 	}
 	return u, nil
@@ -64,17 +64,18 @@ func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id string) (*headline.User, error) {
-	return r.lookUpOne(ctx, "user", func() fieldArgs { return boundArgs(map[string]any{"id": id}) })
+	u, _, err := r.lookUpOne(ctx, "user", func() fieldArgs { return boundArgs(map[string]any{"id": id}) })
+	return u, err
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, ids []string) ([]*headline.User, error) {
-	users, errs, err := r.lookUp(ctx, "users", func() fieldArgs { return boundArgs(map[string]any{"ids": ids}) })
+	res, err := r.lookUp(ctx, "users", func() fieldArgs { return boundArgs(map[string]any{"ids": ids}) })
 	if err != nil {
 		return nil, err
 	}
-	addListErrors(ctx, errs)
-	return users, nil
+	addListErrors(ctx, res.Errs)
+	return res.Users, nil
 }
 
 // Mutation returns MutationResolver implementation.

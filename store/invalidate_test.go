@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -20,12 +23,12 @@ func TestInvalidationRetriedAfterRedisAnswersAgain(t *testing.T) {
 	rs := storetest.StartRedisServer(t)
 	e := newProfilesEnv(t, &redis.Options{Addr: rs.Addr}, nil)
 	ctx := context.Background()
-	const id = 16001
+	id := storetest.IDs(t, 1)
 	e.insert(t, headline.User{ID: id, Name: "before"})
 	raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer raw.Close()
 	stale := `{"name": "before", "photo": null, "intro": null, "certi": null}`
-	raw.Set(ctx, store.ProfileKey(id), stale, time.Hour)
+	raw.Set(ctx, rediscache.ProfileKey(id), stale, time.Hour)
 
 	// Writes (DEL included) block for 1.5s; the client times out at 100ms.
 	if err := raw.Do(ctx, "CLIENT", "PAUSE", "1500", "WRITE").Err(); err != nil {
@@ -39,12 +42,12 @@ func TestInvalidationRetriedAfterRedisAnswersAgain(t *testing.T) {
 	if !strings.Contains(e.log.String(), "could not be invalidated") {
 		t.Errorf("the failed invalidation was not logged:\n%s", e.log)
 	}
-	if v, _ := raw.Get(ctx, store.ProfileKey(id)).Result(); v != stale {
+	if v, _ := raw.Get(ctx, rediscache.ProfileKey(id)).Result(); v != stale {
 		t.Fatalf("entry during the pause = %q, want the stale one still there (else this test proves nothing)", v)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		n, err := raw.Exists(ctx, store.ProfileKey(id)).Result()
+		n, err := raw.Exists(ctx, rediscache.ProfileKey(id)).Result()
 		if err == nil && n == 0 {
 			break
 		}
@@ -52,5 +55,41 @@ func TestInvalidationRetriedAfterRedisAnswersAgain(t *testing.T) {
 			t.Fatalf("the stale entry is still there 5s after the update (exists=%d, err=%v)", n, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCloseStopsTheInvalidationRetry: an update made while Redis does not
+// answer leaves a goroutine that retries its invalidation until Redis
+// answers; Close ends it (once it outlived its test and panicked the test
+// binary by logging after the test's end).
+func TestCloseStopsTheInvalidationRetry(t *testing.T) {
+	opt := storetest.NewRedis(t, redisDB).Options()
+	opt.Addr = storetest.StartUnanswering(t).Addr
+	e := newProfilesEnvWith(t, opt, nil, store.ProfilesOptions{InvalidationRetry: 10 * time.Millisecond})
+	id := storetest.IDs(t, 1)
+	e.insert(t, headline.User{ID: id, Name: fmt.Sprintf("close-%d", id)})
+	name := fmt.Sprintf("closed-%d", id)
+	if _, err := e.p.Update(context.Background(), id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &name}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := retryGoroutines(); n != 1 {
+		t.Fatalf("%d invalidation retry goroutines run after the update, want 1: the test would prove nothing", n)
+	}
+	e.p.Close()
+	if n := retryGoroutines(); n != 0 {
+		t.Errorf("%d invalidation retry goroutines outlived Close, want 0", n)
+	}
+}
+
+// retryGoroutines counts the goroutines that run Profiles' invalidation
+// retry.
+func retryGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "store.(*Profiles).retryInvalidations(")
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }

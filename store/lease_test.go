@@ -21,13 +21,10 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
-
-// Ids 15000–15999 belong to this file:
-//
-//	15001 the race with leases             15010 an update during one paused load
-//	15002 the race against a naive reader  15020 an update with Redis unreachable
 
 // raceRoundsEnv raises the number of rounds of the race tests (2000 with
 // leases and 500 for the naive reader at least).
@@ -101,8 +98,10 @@ func newRaceEnv(t *testing.T) *raceEnv {
 	e := &raceEnv{db: storetest.DB(t, "store"), redis: storetest.NewRedis(t, redisDB), delay: &selectDelay{}, log: &syncBuffer{}}
 	e.hooked = e.db.WithQueryHook(e.delay)
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.a = store.NewProfiles(e.hooked, store.NewCache(newRaceClient(t, e.redis.Options()), store.TTLs{}), logger.With("instance", "a"), raceOpts)
-	e.b = store.NewProfiles(e.hooked, store.NewCache(newRaceClient(t, e.redis.Options()), store.TTLs{}), logger.With("instance", "b"), raceOpts)
+	e.a = store.NewProfiles(e.hooked, rediscache.New(newRaceClient(t, e.redis.Options()), rediscache.TTLs{}), logger.With("instance", "a"), raceOpts)
+	e.b = store.NewProfiles(e.hooked, rediscache.New(newRaceClient(t, e.redis.Options()), rediscache.TTLs{}), logger.With("instance", "b"), raceOpts)
+	t.Cleanup(e.a.Close)
+	t.Cleanup(e.b.Close)
 	return e
 }
 
@@ -113,7 +112,7 @@ func (e *raceEnv) replace(t *testing.T, u headline.User) {
 	if _, err := e.db.NewDelete().TableExpr("user_basic").Where("user_id = ?", u.ID).Exec(ctx); err != nil {
 		t.Fatalf("delete user %d: %v", u.ID, err)
 	}
-	if err := store.InsertUsers(ctx, e.db, u); err != nil {
+	if err := sqldb.InsertUsers(ctx, e.db, u); err != nil {
 		t.Fatalf("insert user %d: %v", u.ID, err)
 	}
 }
@@ -122,12 +121,12 @@ func (e *raceEnv) replace(t *testing.T, u headline.User) {
 // the cached name ("-1" or the raw value when it is not a profile).
 func (e *raceEnv) cachedName(t *testing.T, id headline.UserID) (name string, ok bool) {
 	t.Helper()
-	v, err := e.redis.Raw.Get(context.Background(), store.ProfileKey(id)).Result()
+	v, err := e.redis.Raw.Get(context.Background(), rediscache.ProfileKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false
 	}
 	if err != nil {
-		t.Fatalf("GET %s: %v", store.ProfileKey(id), err)
+		t.Fatalf("GET %s: %v", rediscache.ProfileKey(id), err)
 	}
 	var p struct {
 		Name *string `json:"name"`
@@ -164,7 +163,7 @@ func profilesReader(name string, p *store.Profiles) raceReader {
 // profile it read before the update: the race the leases close.
 func naiveReader(db bun.IDB, rdb *redis.Client) raceReader {
 	return raceReader{"naive", func(ctx context.Context, id headline.UserID) (string, error) {
-		key := store.ProfileKey(id)
+		key := rediscache.ProfileKey(id)
 		v, err := rdb.Get(ctx, key).Result()
 		switch {
 		case err == nil:
@@ -178,14 +177,15 @@ func naiveReader(db bun.IDB, rdb *redis.Client) raceReader {
 		case !errors.Is(err, redis.Nil):
 			return "", err
 		}
-		users, err := store.GetUsers(ctx, db, []headline.UserID{id})
+		accounts, err := sqldb.GetAccounts(ctx, db, []headline.UserID{id})
 		if err != nil {
 			return "", err
 		}
-		u := users[id]
-		if u == nil {
+		a := accounts[id]
+		if a == nil {
 			return "", fmt.Errorf("user %d not found", id)
 		}
+		u := a.User
 		// The Flask format: exactly name, photo, intro, certi.
 		b, err := json.Marshal(map[string]*string{"name": &u.Name, "photo": u.Photo, "intro": u.Intro, "certi": u.Certi})
 		if err != nil {
@@ -237,109 +237,152 @@ type raceSlot struct {
 func hammer(t *testing.T, e *raceEnv, id headline.UserID, rounds int, window, slow time.Duration,
 	slots []raceSlot, updaters []*store.Profiles) raceResult {
 	t.Helper()
-	// Names are unique in user_basic: each id has names of its own.
-	nameOf := func(round int) string { return fmt.Sprintf("r%d-v%d", id, round) }
-	e.replace(t, headline.User{ID: id, Name: nameOf(0), Intro: ptr("race")})
-	rng := rand.New(rand.NewPCG(uint64(id), 2013))
+	r := &race{e: e, id: id, window: window, slots: slots, updaters: updaters, rng: rand.New(rand.NewPCG(uint64(id), 2013))}
+	e.replace(t, headline.User{ID: id, Name: r.nameOf(0), Intro: ptr("race")})
 	res := raceResult{rounds: rounds}
 	start := time.Now()
 	for round := 1; round <= rounds; round++ {
-		ctx := context.Background()
-		if err := e.redis.Raw.Del(ctx, store.ProfileKey(id), store.LeaseKey(id)).Err(); err != nil {
-			t.Fatalf("round %d: cold start: %v", round, err)
-		}
-		oldName, newName := nameOf(round-1), nameOf(round)
 		if round%2 == 1 {
 			e.delay.set(slow)
 			res.slowRounds++
 		} else {
 			e.delay.set(0)
 		}
-		upd := (round / 2) % len(updaters)
-
-		var updated atomic.Bool
-		var checked sync.WaitGroup // readers past their "before or after the update?" check
-		early := make([]bool, len(slots))
-		done := make([]chan struct{}, len(slots))
-		names := make([]string, len(slots))
-		errs := make([]error, len(slots))
-		offsets := make([]time.Duration, len(slots))
-		for i := range slots {
-			offsets[i] = time.Duration(rng.Int64N(int64(window)))
-			done[i] = make(chan struct{})
-		}
-		updOffset := time.Duration(rng.Int64N(int64(window + window/2)))
-		checked.Add(len(slots))
-		for i, s := range slots {
-			go func() {
-				defer close(done[i])
-				time.Sleep(offsets[i])
-				early[i] = !updated.Load()
-				checked.Done()
-				names[i], errs[i] = s.reader.read(ctx, id)
-			}()
-		}
-		var updErr error
-		var updUser *headline.User
-		updDone := make(chan struct{})
-		go func() {
-			defer close(updDone)
-			time.Sleep(updOffset)
-			uctx := context.WithValue(ctx, updaterKey{}, true)
-			updUser, updErr = updaters[upd].Update(uctx, id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &newName}})
-			updated.Store(true)
-		}()
-		<-updDone
-		if updErr != nil {
-			t.Fatalf("round %d: update: %v", round, updErr)
-		}
-		if updUser == nil || updUser.Name != newName {
-			t.Fatalf("round %d: update returned %s, want name %q", round, showUser(updUser), newName)
-		}
-		checked.Wait()
-		for i := range slots {
-			if early[i] {
-				<-done[i]
-			}
-		}
-		stale := false
-		check := func(when string) {
-			if got, ok := e.cachedName(t, id); ok && got != newName && !stale {
-				stale = true
-				res.stale++
-				if len(res.staleDetail) < 5 {
-					res.staleDetail = append(res.staleDetail, fmt.Sprintf("round %d, %s: cache holds %q, want %q or nothing", round, when, got, newName))
-				}
-			}
-		}
-		check("after the update and the readers that started before it")
-		for i := range slots {
-			<-done[i]
-		}
-		check("after every reader of the round")
-		for i, s := range slots {
-			res.reads++
-			switch {
-			case errs[i] != nil:
-				res.errs = append(res.errs, fmt.Sprintf("round %d: %s reader: %v", round, s.reader.name, errs[i]))
-			case names[i] != oldName && names[i] != newName:
-				res.errs = append(res.errs, fmt.Sprintf("round %d: %s reader answered %q, want %q or %q", round, s.reader.name, names[i], oldName, newName))
-			case names[i] == oldName && !early[i]:
-				res.lateOld++
-				if s.instance == upd {
-					res.lateOldSame++
-				}
-			case names[i] == oldName:
-				res.readsOld++
-			}
-			if !early[i] {
-				res.late++
-			}
-		}
+		r.round(t, round, &res)
 	}
 	e.delay.set(0)
 	res.elapsed = time.Since(start)
 	return res
+}
+
+// race is what the rounds of one hammer share.
+type race struct {
+	e        *raceEnv
+	id       headline.UserID
+	window   time.Duration
+	slots    []raceSlot
+	updaters []*store.Profiles
+	rng      *rand.Rand
+}
+
+// nameOf is the name round gives id: names are unique in user_basic, so
+// each id has names of its own.
+func (r *race) nameOf(round int) string { return fmt.Sprintf("r%d-v%d", r.id, round) }
+
+// raceReads is what the readers of one round did.
+type raceReads struct {
+	early []bool // started before the update returned
+	done  []chan struct{}
+	names []string
+	errs  []error
+}
+
+// round runs one round of hammer and adds what it saw to res.
+func (r *race) round(t *testing.T, round int, res *raceResult) {
+	t.Helper()
+	ctx := context.Background()
+	if err := r.e.redis.Raw.Del(ctx, rediscache.ProfileKey(r.id), rediscache.LeaseKey(r.id)).Err(); err != nil {
+		t.Fatalf("round %d: cold start: %v", round, err)
+	}
+	newName := r.nameOf(round)
+	upd := (round / 2) % len(r.updaters)
+	var updated atomic.Bool
+	var checked sync.WaitGroup // readers past their "before or after the update?" check
+	reads := r.startReaders(ctx, &updated, &checked)
+	r.update(t, ctx, round, upd, newName, &updated)
+	checked.Wait()
+	for i := range r.slots {
+		if reads.early[i] {
+			<-reads.done[i]
+		}
+	}
+	stale := false
+	check := func(when string) {
+		if got, ok := r.e.cachedName(t, r.id); ok && got != newName && !stale {
+			stale = true
+			res.stale++
+			if len(res.staleDetail) < 5 {
+				res.staleDetail = append(res.staleDetail, fmt.Sprintf("round %d, %s: cache holds %q, want %q or nothing", round, when, got, newName))
+			}
+		}
+	}
+	check("after the update and the readers that started before it")
+	for i := range r.slots {
+		<-reads.done[i]
+	}
+	check("after every reader of the round")
+	r.tally(round, upd, reads, res)
+}
+
+// startReaders starts each slot's reader at a random offset within the
+// window; each notes whether the update had returned when it started.
+func (r *race) startReaders(ctx context.Context, updated *atomic.Bool, checked *sync.WaitGroup) raceReads {
+	n := len(r.slots)
+	reads := raceReads{early: make([]bool, n), done: make([]chan struct{}, n), names: make([]string, n), errs: make([]error, n)}
+	offsets := make([]time.Duration, n)
+	for i := range r.slots {
+		offsets[i] = time.Duration(r.rng.Int64N(int64(r.window)))
+		reads.done[i] = make(chan struct{})
+	}
+	checked.Add(n)
+	for i, s := range r.slots {
+		go func() {
+			defer close(reads.done[i])
+			time.Sleep(offsets[i])
+			reads.early[i] = !updated.Load()
+			checked.Done()
+			reads.names[i], reads.errs[i] = s.reader.read(ctx, r.id)
+		}()
+	}
+	return reads
+}
+
+// update renames the user to newName through updater upd at a random
+// offset, and waits for it.
+func (r *race) update(t *testing.T, ctx context.Context, round, upd int, newName string, updated *atomic.Bool) {
+	t.Helper()
+	updOffset := time.Duration(r.rng.Int64N(int64(r.window + r.window/2)))
+	var updErr error
+	var updUser *headline.User
+	updDone := make(chan struct{})
+	go func() {
+		defer close(updDone)
+		time.Sleep(updOffset)
+		uctx := context.WithValue(ctx, updaterKey{}, true)
+		updUser, updErr = r.updaters[upd].Update(uctx, r.id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &newName}})
+		updated.Store(true)
+	}()
+	<-updDone
+	if updErr != nil {
+		t.Fatalf("round %d: update: %v", round, updErr)
+	}
+	if updUser == nil || updUser.Name != newName {
+		t.Fatalf("round %d: update returned %s, want name %q", round, showUser(updUser), newName)
+	}
+}
+
+// tally adds what the readers of a round answered to res.
+func (r *race) tally(round, upd int, reads raceReads, res *raceResult) {
+	oldName, newName := r.nameOf(round-1), r.nameOf(round)
+	for i, s := range r.slots {
+		res.reads++
+		switch {
+		case reads.errs[i] != nil:
+			res.errs = append(res.errs, fmt.Sprintf("round %d: %s reader: %v", round, s.reader.name, reads.errs[i]))
+		case reads.names[i] != oldName && reads.names[i] != newName:
+			res.errs = append(res.errs, fmt.Sprintf("round %d: %s reader answered %q, want %q or %q", round, s.reader.name, reads.names[i], oldName, newName))
+		case reads.names[i] == oldName && !reads.early[i]:
+			res.lateOld++
+			if s.instance == upd {
+				res.lateOldSame++
+			}
+		case reads.names[i] == oldName:
+			res.readsOld++
+		}
+		if !reads.early[i] {
+			res.late++
+		}
+	}
 }
 
 // raceRounds is def, or more when HEADLINE_RACE_ROUNDS asks for more.
@@ -367,7 +410,7 @@ func TestLeaseRaceUpdateNeverLeavesStaleEntry(t *testing.T) {
 		{profilesReader("a", e.a), 0}, {profilesReader("a", e.a), 0},
 		{profilesReader("b", e.b), 1}, {profilesReader("b", e.b), 1},
 	}
-	res := hammer(t, e, 15001, rounds, raceWindow, raceSlow, slots, []*store.Profiles{e.a, e.b})
+	res := hammer(t, e, storetest.IDs(t, 1), rounds, raceWindow, raceSlow, slots, []*store.Profiles{e.a, e.b})
 	t.Logf("with leases: %s", res)
 	if res.stale != 0 {
 		t.Errorf("%d of %d rounds left an old profile in the cache, want 0:\n%s", res.stale, res.rounds, strings.Join(res.staleDetail, "\n"))
@@ -400,7 +443,7 @@ func TestLeaseRaceNaiveDeleteOnlyLeavesStaleEntries(t *testing.T) {
 	rdb := newRaceClient(t, e.redis.Options())
 	naive := naiveReader(e.hooked, rdb)
 	slots := []raceSlot{{naive, -1}, {naive, -1}, {naive, -1}, {naive, -1}}
-	res := hammer(t, e, 15002, rounds, raceWindow, raceSlow, slots, []*store.Profiles{e.a, e.b})
+	res := hammer(t, e, storetest.IDs(t, 1), rounds, raceWindow, raceSlow, slots, []*store.Profiles{e.a, e.b})
 	t.Logf("naive delete-only cache-aside: %s", res)
 	if res.stale == 0 {
 		t.Errorf("the naive reader left no stale entry in %d rounds: the race test cannot tell leases from none", res.rounds)
@@ -441,13 +484,14 @@ func (h *pauseAfterSelect) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
 // the old name (it overlapped the update) but its write-back is refused:
 // the update voided its lease. The next read loads and caches the new name.
 func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
-	const id = 15010
+	id := storetest.IDs(t, 1)
 	ctx := context.Background()
 	e := newRaceEnv(t)
-	e.replace(t, headline.User{ID: id, Name: "before-15010", Photo: ptr("https://img/15010.png")})
+	e.replace(t, headline.User{ID: id, Name: fmt.Sprintf("before-%d", id), Photo: ptr(fmt.Sprintf("https://img/%d.png", id))})
 	hook := &pauseAfterSelect{paused: make(chan struct{}), release: make(chan struct{})}
 	rc := newRaceClient(t, e.redis.Options())
-	reader := store.NewProfiles(e.db.WithQueryHook(hook), store.NewCache(rc, store.TTLs{}), slog.New(slog.NewTextHandler(e.log, nil)), store.ProfilesOptions{})
+	reader := store.NewProfiles(e.db.WithQueryHook(hook), rediscache.New(rc, rediscache.TTLs{}), slog.New(slog.NewTextHandler(e.log, nil)), store.ProfilesOptions{})
+	t.Cleanup(reader.Close)
 	hook.armed.Store(true)
 
 	got := make(chan *headline.User, 1)
@@ -463,16 +507,16 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the reader never reached its SELECT")
 	}
-	if n, err := e.redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 1 {
-		t.Fatalf("while loading, %s exists = %d (%v), want the reader's lease", store.LeaseKey(id), n, err)
+	if n, err := e.redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 1 {
+		t.Fatalf("while loading, %s exists = %d (%v), want the reader's lease", rediscache.LeaseKey(id), n, err)
 	}
-	name := "after-15010"
+	name := fmt.Sprintf("after-%d", id)
 	u, err := e.a.Update(ctx, id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &name}})
 	if err != nil || u.Name != name {
 		t.Fatalf("Update = %s, %v; want name %q", showUser(u), err, name)
 	}
-	if n, err := e.redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 0 {
-		t.Fatalf("after the update, %s exists = %d (%v), want the lease voided", store.LeaseKey(id), n, err)
+	if n, err := e.redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 0 {
+		t.Fatalf("after the update, %s exists = %d (%v), want the lease voided", rediscache.LeaseKey(id), n, err)
 	}
 	// A request that starts after the update returned, on the instance
 	// whose load is still under way, joins that load.
@@ -495,27 +539,27 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 		}
 	}
 	if v, ok := e.cachedName(t, id); ok {
-		t.Errorf("after the voided load, %s holds %q, want nothing", store.ProfileKey(id), v)
+		t.Errorf("after the voided load, %s holds %q, want nothing", rediscache.ProfileKey(id), v)
 	}
 	users, errs := e.b.Get(ctx, []headline.UserID{id})
 	if errs[0] != nil || users[0] == nil || users[0].Name != name {
 		t.Fatalf("next Get = %s, %v; want %q", showUser(users[0]), errs[0], name)
 	}
 	if v, ok := e.cachedName(t, id); !ok || v != name {
-		t.Errorf("after the next load, %s = %q (present %v), want %q", store.ProfileKey(id), v, ok, name)
+		t.Errorf("after the next load, %s = %q (present %v), want %q", rediscache.ProfileKey(id), v, ok, name)
 	}
 }
 
 // TestLeaseUpdateRedisDown: MySQL is the truth. With Redis unreachable the
 // update still succeeds, and the failed invalidation is logged.
 func TestLeaseUpdateRedisDown(t *testing.T) {
-	const id = 15020
+	id := storetest.IDs(t, 1)
 	ctx := context.Background()
 	opt := storetest.NewRedis(t, redisDB).Options()
 	opt.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(storetest.FreePort(t)))
 	e := newProfilesEnv(t, opt, nil)
-	e.insert(t, headline.User{ID: id, Name: "before-15020", Intro: ptr("old intro")})
-	name, photo := "  after-15020 ", "https://img/15020.png"
+	e.insert(t, headline.User{ID: id, Name: fmt.Sprintf("before-%d", id), Intro: ptr("old intro")})
+	name, photo := fmt.Sprintf("  after-%d ", id), fmt.Sprintf("https://img/%d.png", id)
 	upd, err := headline.ProfileUpdate{
 		Name:  headline.Change[*string]{Set: true, Value: &name},
 		Intro: headline.Change[*string]{Set: true},
@@ -525,16 +569,16 @@ func TestLeaseUpdateRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, err := e.p.Update(ctx, id, upd)
-	want := &headline.User{ID: id, Name: "after-15020", Photo: &photo, Status: headline.StatusEnabled}
+	want := &headline.User{ID: id, Name: fmt.Sprintf("after-%d", id), Photo: &photo}
 	if err != nil || showUser(u) != showUser(want) {
 		t.Fatalf("Update with Redis down = %s, %v; want %s, nil", showUser(u), err, showUser(want))
 	}
-	rows, err := store.GetUsers(ctx, e.db, []headline.UserID{id})
-	if err != nil || showUser(rows[id]) != showUser(want) {
-		t.Errorf("MySQL has %s (%v), want %s", showUser(rows[id]), err, showUser(want))
+	rows, err := sqldb.GetAccounts(ctx, e.db, []headline.UserID{id})
+	if err != nil || rows[id] == nil || showUser(&rows[id].User) != showUser(want) || rows[id].Disabled {
+		t.Errorf("MySQL has %+v (%v), want %s, enabled", rows[id], err, showUser(want))
 	}
 	log := e.log.String()
-	if !strings.Contains(log, "could not be invalidated") || !strings.Contains(log, "user="+strconv.Itoa(id)) || !strings.Contains(log, "level=ERROR") {
+	if !strings.Contains(log, "could not be invalidated") || !strings.Contains(log, "user="+strconv.FormatInt(id, 10)) || !strings.Contains(log, "level=ERROR") {
 		t.Errorf("want an ERROR log line naming user %d and the failed invalidation; log:\n%s", id, log)
 	}
 }

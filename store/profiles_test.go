@@ -18,14 +18,10 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
-
-// Ids 10000–19999 belong to this file, each test to its own thousand:
-//
-//	10xxx cold and warm batches     13xxx a herd on one cold id
-//	11xxx Redis unreachable         14xxx overlapping batches
-//	12xxx database failing
 
 // redisDB is this package's logical Redis DB.
 const redisDB = 1
@@ -62,6 +58,12 @@ func newClient(t *testing.T, opt *redis.Options) *redis.Client {
 // makes of it.
 func newProfilesEnv(t *testing.T, redisOpt *redis.Options, db func(e *profilesEnv, counted *bun.DB) bun.IDB) *profilesEnv {
 	t.Helper()
+	return newProfilesEnvWith(t, redisOpt, db, store.ProfilesOptions{})
+}
+
+// newProfilesEnvWith is newProfilesEnv with options for the Profiles.
+func newProfilesEnvWith(t *testing.T, redisOpt *redis.Options, db func(e *profilesEnv, counted *bun.DB) bun.IDB, opts store.ProfilesOptions) *profilesEnv {
+	t.Helper()
 	e := &profilesEnv{db: storetest.DB(t, "store"), redis: storetest.NewRedis(t, redisDB), log: &syncBuffer{}}
 	if redisOpt == nil {
 		redisOpt = e.redis.Options()
@@ -75,7 +77,8 @@ func newProfilesEnv(t *testing.T, redisOpt *redis.Options, db func(e *profilesEn
 		idb = db(e, counted)
 	}
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.p = store.NewProfiles(idb, store.NewCache(client, store.TTLs{}), logger, store.ProfilesOptions{})
+	e.p = store.NewProfiles(idb, rediscache.New(client, rediscache.TTLs{}), logger, opts)
+	t.Cleanup(e.p.Close)
 	e.reset()
 	return e
 }
@@ -97,7 +100,7 @@ func (e *profilesEnv) insert(t *testing.T, users ...headline.User) {
 	if _, err := e.db.NewDelete().TableExpr("user_basic").Where("user_id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 		t.Fatalf("delete users: %v", err)
 	}
-	if err := store.InsertUsers(ctx, e.db, users...); err != nil {
+	if err := sqldb.InsertUsers(ctx, e.db, users...); err != nil {
 		t.Fatalf("insert users: %v", err)
 	}
 }
@@ -105,20 +108,20 @@ func (e *profilesEnv) insert(t *testing.T, users ...headline.User) {
 // set writes a raw cache value, as the Flask app would.
 func (e *profilesEnv) set(t *testing.T, id headline.UserID, v string) {
 	t.Helper()
-	if err := e.redis.Raw.Set(context.Background(), store.ProfileKey(id), v, time.Hour).Err(); err != nil {
-		t.Fatalf("SET %s: %v", store.ProfileKey(id), err)
+	if err := e.redis.Raw.Set(context.Background(), rediscache.ProfileKey(id), v, time.Hour).Err(); err != nil {
+		t.Fatalf("SET %s: %v", rediscache.ProfileKey(id), err)
 	}
 }
 
 // cached returns the raw cache value of id, and whether there is one.
 func (e *profilesEnv) cached(t *testing.T, id headline.UserID) (string, bool) {
 	t.Helper()
-	v, err := e.redis.Raw.Get(context.Background(), store.ProfileKey(id)).Result()
+	v, err := e.redis.Raw.Get(context.Background(), rediscache.ProfileKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false
 	}
 	if err != nil {
-		t.Fatalf("GET %s: %v", store.ProfileKey(id), err)
+		t.Fatalf("GET %s: %v", rediscache.ProfileKey(id), err)
 	}
 	return v, true
 }
@@ -157,12 +160,11 @@ func showUser(u *headline.User) string {
 		}
 		return strconv.Quote(*p)
 	}
-	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s Status:%d}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi), u.Status)
+	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
 }
 
 // checkUsers fails t unless got is want, element by element (nil where no
-// user), and no error came back. Get asks for profiles only, so a user's
-// Status must be StatusUnknown (the zero value in want).
+// user), and no error came back.
 func checkUsers(t *testing.T, ids []headline.UserID, got []*headline.User, errs []error, want []*headline.User) {
 	t.Helper()
 	if len(got) != len(ids) || len(errs) != len(ids) {
@@ -184,13 +186,15 @@ type syncBuffer = storetest.SyncBuffer
 func TestProfilesGetColdAndWarm(t *testing.T) {
 	ctx := context.Background()
 	e := newProfilesEnv(t, nil, nil)
-	full := headline.User{ID: 10001, Name: "p10001", Photo: ptr("http://img/10001.png"), Intro: ptr("hello"), Certi: ptr("certified")}
-	bare := headline.User{ID: 10002, Name: "p10002"}
-	cjk := headline.User{ID: 10003, Name: "张三10003", Intro: ptr(`你好 <b>&"quoted"</b>`)}
+	base := storetest.IDs(t, 31)
+	at := func(n int64) headline.UserID { return base + n } // the test's n-th id
+	full := headline.User{ID: at(1), Name: fmt.Sprintf("p%d", at(1)), Photo: ptr(fmt.Sprintf("http://img/%d.png", at(1))), Intro: ptr("hello"), Certi: ptr("certified")}
+	bare := headline.User{ID: at(2), Name: fmt.Sprintf("p%d", at(2))}
+	cjk := headline.User{ID: at(3), Name: fmt.Sprintf("张三%d", at(3)), Intro: ptr(`你好 <b>&"quoted"</b>`)}
 	e.insert(t, full, bare, cjk)
 
 	// Key order mixes users with unknown ids.
-	ids := []headline.UserID{10003, 10004, 10001, 10005, 10002}
+	ids := []headline.UserID{at(3), at(4), at(1), at(5), at(2)}
 	want := []*headline.User{&cjk, nil, &full, nil, &bare}
 
 	t.Run("cold batch is one MGET, one lease pipeline, one SELECT and one write-back pipeline", func(t *testing.T) {
@@ -207,32 +211,7 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 		}
 	})
 
-	t.Run("write-back is the Toutiao format with its TTLs", func(t *testing.T) {
-		for _, tc := range []struct {
-			id             headline.UserID
-			want           string
-			minTTL, maxTTL time.Duration
-		}{
-			{10001, `{"name":"p10001","photo":"http://img/10001.png","intro":"hello","certi":"certified"}`, 1800 * time.Second, 2399 * time.Second},
-			{10002, `{"name":"p10002","photo":null,"intro":null,"certi":null}`, 1800 * time.Second, 2399 * time.Second},
-			{10003, `{"name":"张三10003","photo":null,"intro":"你好 \u003cb\u003e\u0026\"quoted\"\u003c/b\u003e","certi":null}`, 1800 * time.Second, 2399 * time.Second},
-			{10004, "-1", 300 * time.Second, 359 * time.Second},
-			{10005, "-1", 300 * time.Second, 359 * time.Second},
-		} {
-			got, ok := e.cached(t, tc.id)
-			if !ok {
-				t.Errorf("%s absent, want %s", store.ProfileKey(tc.id), tc.want)
-				continue
-			}
-			if got != tc.want {
-				t.Errorf("%s = %s, want %s", store.ProfileKey(tc.id), got, tc.want)
-			}
-			// A second or two may pass between SET and TTL.
-			if ttl := e.redis.TTL(t, store.ProfileKey(tc.id)); ttl < tc.minTTL-2*time.Second || ttl > tc.maxTTL {
-				t.Errorf("TTL %s = %v, want %v..%v", store.ProfileKey(tc.id), ttl, tc.minTTL, tc.maxTTL)
-			}
-		}
-	})
+	t.Run("write-back is the Toutiao format with its TTLs", func(t *testing.T) { wantColdWriteBack(t, e, at) })
 
 	t.Run("warm batch is one MGET and no SQL", func(t *testing.T) {
 		e.reset()
@@ -242,52 +221,88 @@ func TestProfilesGetColdAndWarm(t *testing.T) {
 	})
 
 	t.Run("half-warm batch selects only the misses", func(t *testing.T) {
-		fresh := headline.User{ID: 10010, Name: "p10010", Certi: ptr("c")}
+		fresh := headline.User{ID: at(10), Name: fmt.Sprintf("p%d", at(10)), Certi: ptr("c")}
 		e.insert(t, fresh)
-		ids := []headline.UserID{10001, 10010, 10004, 10011}
+		ids := []headline.UserID{at(1), at(10), at(4), at(11)}
 		want := []*headline.User{&full, &fresh, nil, nil}
 		e.reset()
 		got, errs := e.p.Get(ctx, ids)
 		checkUsers(t, ids, got, errs, want)
 		e.wantCounts(t, 1, 2, 2, 3, 1)
 		if qs := e.sql.Queries(); len(qs) == 1 {
-			if q := qs[0]; !strings.Contains(q, "10010") || !strings.Contains(q, "10011") || strings.Contains(q, "10001") || strings.Contains(q, "10004") {
-				t.Errorf("SELECT should ask for exactly 10010 and 10011: %s", q)
+			has := func(n int64) bool { return strings.Contains(qs[0], strconv.FormatInt(at(n), 10)) }
+			if !has(10) || !has(11) || has(1) || has(4) {
+				t.Errorf("SELECT should ask for exactly %d and %d: %s", at(10), at(11), qs[0])
 			}
 		}
 	})
 
-	t.Run("entries written by the Flask app are served as they are", func(t *testing.T) {
-		// The database says otherwise; the cache wins until it expires.
-		e.insert(t, headline.User{ID: 10020, Name: "p10020-mysql"}, headline.User{ID: 10021, Name: "p10021-signed-up"})
-		e.set(t, 10020, `{"name": "\u5f20\u4e09", "photo": null, "intro": "\u4f60\u597d \"q\"", "certi": null}`)
-		e.set(t, 10021, "-1")
-		ids := []headline.UserID{10020, 10021}
-		want := []*headline.User{{ID: 10020, Name: "张三", Intro: ptr(`你好 "q"`)}, nil}
-		e.reset()
-		got, errs := e.p.Get(ctx, ids)
-		checkUsers(t, ids, got, errs, want)
-		e.wantCounts(t, 1, 0, 0, 1, 0)
-	})
+	t.Run("entries written by the Flask app are served as they are", func(t *testing.T) { wantFlaskEntriesServed(t, e, at) })
+	t.Run("an unreadable entry is loaded again and overwritten", func(t *testing.T) { wantUnreadableReloaded(t, e, at) })
+}
 
-	t.Run("an unreadable entry is loaded again and overwritten", func(t *testing.T) {
-		u := headline.User{ID: 10030, Name: "p10030"}
-		e.insert(t, u)
-		e.set(t, 10030, `{"name": "truncat`)
-		ids := []headline.UserID{10030}
-		e.reset()
-		got, errs := e.p.Get(ctx, ids)
-		checkUsers(t, ids, got, errs, []*headline.User{&u})
-		e.wantCounts(t, 1, 1, 1, 3, 1)
-		if got, _ := e.cached(t, 10030); got != `{"name":"p10030","photo":null,"intro":null,"certi":null}` {
-			t.Errorf("entry after the load = %q, want it rewritten", got)
+// wantColdWriteBack checks what TestProfilesGetColdAndWarm's cold batch
+// wrote: the Toutiao format, with its TTLs.
+func wantColdWriteBack(t *testing.T, e *profilesEnv, at func(int64) headline.UserID) {
+	for _, tc := range []struct {
+		id             headline.UserID
+		want           string
+		minTTL, maxTTL time.Duration
+	}{
+		{at(1), fmt.Sprintf(`{"name":"p%d","photo":"http://img/%d.png","intro":"hello","certi":"certified"}`, at(1), at(1)), 1800 * time.Second, 2399 * time.Second},
+		{at(2), fmt.Sprintf(`{"name":"p%d","photo":null,"intro":null,"certi":null}`, at(2)), 1800 * time.Second, 2399 * time.Second},
+		{at(3), fmt.Sprintf(`{"name":"张三%d","photo":null,"intro":"你好 \u003cb\u003e\u0026\"quoted\"\u003c/b\u003e","certi":null}`, at(3)), 1800 * time.Second, 2399 * time.Second},
+		{at(4), "-1", 300 * time.Second, 359 * time.Second},
+		{at(5), "-1", 300 * time.Second, 359 * time.Second},
+	} {
+		got, ok := e.cached(t, tc.id)
+		if !ok {
+			t.Errorf("%s absent, want %s", rediscache.ProfileKey(tc.id), tc.want)
+			continue
 		}
-	})
+		if got != tc.want {
+			t.Errorf("%s = %s, want %s", rediscache.ProfileKey(tc.id), got, tc.want)
+		}
+		// A second or two may pass between SET and TTL.
+		if ttl := e.redis.TTL(t, rediscache.ProfileKey(tc.id)); ttl < tc.minTTL-2*time.Second || ttl > tc.maxTTL {
+			t.Errorf("TTL %s = %v, want %v..%v", rediscache.ProfileKey(tc.id), ttl, tc.minTTL, tc.maxTTL)
+		}
+	}
+}
+
+// wantFlaskEntriesServed: entries the Flask app wrote are served as they
+// are; the database says otherwise, and the cache wins until it expires.
+func wantFlaskEntriesServed(t *testing.T, e *profilesEnv, at func(int64) headline.UserID) {
+	e.insert(t, headline.User{ID: at(20), Name: fmt.Sprintf("p%d-mysql", at(20))}, headline.User{ID: at(21), Name: fmt.Sprintf("p%d-signed-up", at(21))})
+	e.set(t, at(20), `{"name": "\u5f20\u4e09", "photo": null, "intro": "\u4f60\u597d \"q\"", "certi": null}`)
+	e.set(t, at(21), "-1")
+	ids := []headline.UserID{at(20), at(21)}
+	want := []*headline.User{{ID: at(20), Name: "张三", Intro: ptr(`你好 "q"`)}, nil}
+	e.reset()
+	got, errs := e.p.Get(context.Background(), ids)
+	checkUsers(t, ids, got, errs, want)
+	e.wantCounts(t, 1, 0, 0, 1, 0)
+}
+
+// wantUnreadableReloaded: an entry that is not a profile is loaded again
+// and overwritten.
+func wantUnreadableReloaded(t *testing.T, e *profilesEnv, at func(int64) headline.UserID) {
+	u := headline.User{ID: at(30), Name: fmt.Sprintf("p%d", at(30))}
+	e.insert(t, u)
+	e.set(t, at(30), `{"name": "truncat`)
+	ids := []headline.UserID{at(30)}
+	e.reset()
+	got, errs := e.p.Get(context.Background(), ids)
+	checkUsers(t, ids, got, errs, []*headline.User{&u})
+	e.wantCounts(t, 1, 1, 1, 3, 1)
+	if got, _ := e.cached(t, at(30)); got != fmt.Sprintf(`{"name":"p%d","photo":null,"intro":null,"certi":null}`, at(30)) {
+		t.Errorf("entry after the load = %q, want it rewritten", got)
+	}
 }
 
 func TestProfilesGetRedisUnreachable(t *testing.T) {
 	ctx := context.Background()
-	for i, tc := range []struct {
+	for _, tc := range []struct {
 		name string
 		addr func(t *testing.T) string
 	}{
@@ -297,7 +312,7 @@ func TestProfilesGetRedisUnreachable(t *testing.T) {
 		{"the server accepts but never answers", func(t *testing.T) string { return storetest.StartUnanswering(t).Addr }},
 	} {
 		t.Run(tc.name+": results come from SQL, no error, no write-back", func(t *testing.T) {
-			base := headline.UserID(11000 + 100*i)
+			base := storetest.IDs(t, 4)
 			opt := storetest.NewRedis(t, redisDB).Options()
 			opt.Addr = tc.addr(t)
 			e := newProfilesEnv(t, opt, nil)
@@ -329,12 +344,12 @@ func TestProfilesGetRedisUnreachable(t *testing.T) {
 
 func TestProfilesGetDatabaseFailing(t *testing.T) {
 	ctx := context.Background()
-	for i, tc := range []struct {
+	for _, tc := range []struct {
 		name string
 		db   func(t *testing.T) func(*profilesEnv, *bun.DB) bun.IDB
 	}{
 		{"a closed database", func(t *testing.T) func(*profilesEnv, *bun.DB) bun.IDB {
-			db, err := store.OpenSQLite("file:headline_test_store_closed?mode=memory&cache=shared")
+			db, err := sqldb.OpenSQLite("file:headline_test_store_closed?mode=memory&cache=shared")
 			if err != nil {
 				t.Fatalf("open sqlite: %v", err)
 			}
@@ -361,7 +376,7 @@ func TestProfilesGetDatabaseFailing(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name+": only cache misses fail", func(t *testing.T) {
-			base := headline.UserID(12000 + 100*i)
+			base := storetest.IDs(t, 5)
 			e := newProfilesEnv(t, nil, tc.db(t))
 			cached := headline.User{ID: base + 1, Name: fmt.Sprintf("p%d", base+1), Intro: ptr("cached")}
 			inDB := headline.User{ID: base + 3, Name: fmt.Sprintf("p%d", base+3)}
@@ -377,25 +392,7 @@ func TestProfilesGetDatabaseFailing(t *testing.T) {
 					t.Fatalf("Get(%d ids) returned %d users and %d errors", len(ids), len(got), len(errs))
 				}
 				for j, id := range ids {
-					switch id {
-					case base + 1:
-						if errs[j] != nil || showUser(got[j]) != showUser(&cached) {
-							t.Errorf("round %d: id %d (cached) = %s, %v; want %s, nil", round, id, showUser(got[j]), errs[j], showUser(&cached))
-						}
-					case base + 2:
-						if errs[j] != nil || got[j] != nil {
-							t.Errorf("round %d: id %d (cached -1) = %s, %v; want nil, nil", round, id, showUser(got[j]), errs[j])
-						}
-					default:
-						if errs[j] == nil {
-							t.Errorf("round %d: id %d (not cached) = %s, nil error; want the database's error", round, id, showUser(got[j]))
-						} else if e, ok := errors.AsType[*headline.Error](errs[j]); ok && e.Code != headline.ECodeInternal {
-							t.Errorf("round %d: id %d error code = %q, want %q (%v)", round, id, e.Code, headline.ECodeInternal, errs[j])
-						}
-						if got[j] != nil {
-							t.Errorf("round %d: id %d = %s with an error, want nil", round, id, showUser(got[j]))
-						}
-					}
+					wantOnlyMissesFailed(t, round, id, got[j], errs[j], base, &cached)
 				}
 				// A failed load writes nothing back, gives its two leases
 				// up, and is not shared with the next request: each round
@@ -404,23 +401,50 @@ func TestProfilesGetDatabaseFailing(t *testing.T) {
 			}
 			for _, id := range []headline.UserID{base + 3, base + 4} {
 				if v, ok := e.cached(t, id); ok {
-					t.Errorf("%s = %q after a failed load, want absent", store.ProfileKey(id), v)
+					t.Errorf("%s = %q after a failed load, want absent", rediscache.ProfileKey(id), v)
 				}
 			}
 		})
 	}
 }
 
+// wantOnlyMissesFailed checks TestProfilesGetDatabaseFailing's answer for
+// id: base+1 is the cached user, base+2 the cached "-1", any other id failed
+// with an internal error.
+func wantOnlyMissesFailed(t *testing.T, round int, id headline.UserID, got *headline.User, err error, base headline.UserID, cached *headline.User) {
+	t.Helper()
+	switch id {
+	case base + 1:
+		if err != nil || showUser(got) != showUser(cached) {
+			t.Errorf("round %d: id %d (cached) = %s, %v; want %s, nil", round, id, showUser(got), err, showUser(cached))
+		}
+	case base + 2:
+		if err != nil || got != nil {
+			t.Errorf("round %d: id %d (cached -1) = %s, %v; want nil, nil", round, id, showUser(got), err)
+		}
+	default:
+		if err == nil {
+			t.Errorf("round %d: id %d (not cached) = %s, nil error; want the database's error", round, id, showUser(got))
+		} else if e, ok := errors.AsType[*headline.Error](err); ok && e.Code != headline.ECodeInternal {
+			t.Errorf("round %d: id %d error code = %q, want %q (%v)", round, id, e.Code, headline.ECodeInternal, err)
+		}
+		if got != nil {
+			t.Errorf("round %d: id %d = %s with an error, want nil", round, id, showUser(got))
+		}
+	}
+}
+
 func TestProfilesGetHerdOnOneColdID(t *testing.T) {
 	ctx := context.Background()
 	const herd = 100
+	base := storetest.IDs(t, 2)
 	for _, tc := range []struct {
 		name string
 		id   headline.UserID
 		want *headline.User
 	}{
-		{"an existing user", 13001, &headline.User{ID: 13001, Name: "p13001", Photo: ptr("herd.png")}},
-		{"an unknown id", 13002, nil},
+		{"an existing user", base, &headline.User{ID: base, Name: fmt.Sprintf("p%d", base), Photo: ptr("herd.png")}},
+		{"an unknown id", base + 1, nil},
 	} {
 		t.Run(fmt.Sprintf("%d concurrent Gets of %s are one SELECT", herd, tc.name), func(t *testing.T) {
 			e := newProfilesEnv(t, nil, nil)
@@ -461,10 +485,11 @@ func TestProfilesGetOverlappingBatches(t *testing.T) {
 	ctx := context.Background()
 	e := newProfilesEnv(t, nil, nil)
 	const rounds = 50
-	// Round r uses a = 14000+4r, b = a+1, c = a+2; b and c exist, a does not.
+	// Round r uses a = base+4r, b = a+1, c = a+2; b and c exist, a does not.
+	base := storetest.IDs(t, 4*rounds)
 	var users []headline.User
 	for r := range rounds {
-		a := headline.UserID(14000 + 4*r)
+		a := base + headline.UserID(4*r)
 		users = append(users,
 			headline.User{ID: a + 1, Name: fmt.Sprintf("p%d", a+1), Intro: ptr("b")},
 			headline.User{ID: a + 2, Name: fmt.Sprintf("p%d", a+2), Certi: ptr("c")})
@@ -474,7 +499,7 @@ func TestProfilesGetOverlappingBatches(t *testing.T) {
 
 	t.Run("{a,b} and {b,c} at once each get their own answers", func(t *testing.T) {
 		for r := range rounds {
-			a := headline.UserID(14000 + 4*r)
+			a := base + headline.UserID(4*r)
 			ua, ub, uc := (*headline.User)(nil), &users[2*r], &users[2*r+1]
 			batches := []struct {
 				ids  []headline.UserID
@@ -507,7 +532,7 @@ func TestProfilesGetOverlappingBatches(t *testing.T) {
 			t.Errorf("SELECT = %d for %d rounds, want %d..%d", n, rounds, rounds, 2*rounds)
 		}
 		for r := range rounds {
-			for id := headline.UserID(14000 + 4*r); id < headline.UserID(14000+4*r+3); id++ {
+			for id := base + headline.UserID(4*r); id < base+headline.UserID(4*r+3); id++ {
 				re := regexp.MustCompile(`\b` + strconv.FormatInt(id, 10) + `\b`)
 				n := 0
 				for _, q := range queries {

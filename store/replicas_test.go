@@ -2,22 +2,18 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/sqlitedialect"
-
 	"github.com/headline/headline"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
-
-// Ids 30000–30999 belong to this file.
 
 // replicaEnv is a MariaDB primary with one replica, both of the test's own,
 // and a Redis, on which the test opens Profiles instances as servers would.
@@ -36,18 +32,19 @@ func newReplicaEnv(t *testing.T) *replicaEnv {
 
 // open is one server's Profiles: the primary with reads routed to the
 // replica, and the shared Redis.
-func (e *replicaEnv) open(t *testing.T, ropts store.ReplicaOptions, fresh time.Duration) (*store.Profiles, *store.Replicas) {
+func (e *replicaEnv) open(t *testing.T, ropts sqldb.ReplicaOptions, fresh time.Duration) (*store.Profiles, *sqldb.Replicas) {
 	t.Helper()
 	ropts.Log = slog.New(slog.NewTextHandler(e.log, nil))
 	ropts.CheckInterval = 50 * time.Millisecond
-	db, rs, err := store.OpenMySQLWithReplicas(e.primary.DSN, []string{e.replica.DSN}, store.PoolOptions{MaxOpen: 4}, ropts)
+	db, rs, err := sqldb.OpenMySQLWithReplicas(e.primary.DSN, []string{e.replica.DSN}, sqldb.PoolOptions{MaxOpen: 4}, ropts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	logger := slog.New(slog.NewTextHandler(e.log, nil))
-	p := store.NewProfiles(db, store.NewCache(newClient(t, e.redis.Options()), store.TTLs{}), logger,
+	p := store.NewProfiles(db, rediscache.New(newClient(t, e.redis.Options()), rediscache.TTLs{}), logger,
 		store.ProfilesOptions{Replicas: rs, FreshWindow: fresh})
+	t.Cleanup(p.Close)
 	return p, rs
 }
 
@@ -95,7 +92,7 @@ func (e *replicaEnv) admin(t *testing.T, m *storetest.MariaDB, q string) {
 
 func (e *replicaEnv) uncache(t *testing.T, id headline.UserID) {
 	t.Helper()
-	if err := e.redis.Raw.Del(context.Background(), store.ProfileKey(id)).Err(); err != nil {
+	if err := e.redis.Raw.Del(context.Background(), rediscache.ProfileKey(id)).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -109,7 +106,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func inRotation(rs *store.Replicas) bool { return rs.States()[0].Reads }
+func inRotation(rs *sqldb.Replicas) bool { return rs.States()[0].Reads }
 
 // TestReplicaLagDoesNotPoisonTheCache updates a user while the replica's SQL
 // thread is stopped, so the replica keeps the old row, and checks that no
@@ -118,13 +115,13 @@ func inRotation(rs *store.Replicas) bool { return rs.States()[0].Reads }
 // once the marker has expired, through the lag check.
 func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	e := newReplicaEnv(t)
-	const id, other = 30001, 30002
+	id, other := storetest.IDs(t, 1), storetest.IDs(t, 1)
 	e.primary.Seed(t, headline.User{ID: id, Name: "before"}, headline.User{ID: other, Name: "other"})
 	e.replica.WaitCaughtUp(t, e.primary)
 
 	const fresh = time.Second
-	a, _ := e.open(t, store.ReplicaOptions{MaxLag: -1}, fresh) // the instance that updates
-	b, _ := e.open(t, store.ReplicaOptions{MaxLag: -1}, fresh) // another instance
+	a, _ := e.open(t, sqldb.ReplicaOptions{NoLagCheck: true}, fresh) // the instance that updates
+	b, _ := e.open(t, sqldb.ReplicaOptions{NoLagCheck: true}, fresh) // another instance
 	delta := e.selects(t)
 	// read reads id through p and checks the name and where the SELECTs
 	// went: primary and replica count them from here.
@@ -161,10 +158,10 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	// Past the window, with the lag check off, the stale replica would be
 	// read: this is what the lag check is for. The marker is deleted as its
 	// TTL would (miniredis does not expire keys by the clock).
-	if ttl := e.redis.Raw.PTTL(context.Background(), store.WrittenKey(id)).Val(); ttl <= 0 || ttl > fresh {
+	if ttl := e.redis.Raw.PTTL(context.Background(), rediscache.WrittenKey(id)).Val(); ttl <= 0 || ttl > fresh {
 		t.Fatalf("marker TTL %v, want (0, %v]", ttl, fresh)
 	}
-	if err := e.redis.Raw.Del(context.Background(), store.WrittenKey(id)).Err(); err != nil {
+	if err := e.redis.Raw.Del(context.Background(), rediscache.WrittenKey(id)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	e.uncache(t, id)
@@ -174,14 +171,14 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 	e.uncache(t, id)
 
 	opened := time.Now()
-	c, rs := e.open(t, store.ReplicaOptions{MaxLag: time.Second}, fresh)
+	c, rs := e.open(t, sqldb.ReplicaOptions{MaxLag: time.Second}, fresh)
 	waitFor(t, "the stopped replica out of rotation", func() bool { return !inRotation(rs) })
 	t.Logf("the stopped replica was out of rotation %v after the instance opened (lag read every 50ms)", time.Since(opened).Round(time.Millisecond))
 	if st := rs.States()[0]; st.Why != "behind" {
 		t.Fatalf("replica state %+v, want out as behind", st)
 	}
 	read("lag check on, marker expired", c, id, "after", 1, 0)
-	if v, _ := e.redis.Raw.Get(context.Background(), store.ProfileKey(id)).Result(); !strings.Contains(v, `"after"`) {
+	if v, _ := e.redis.Raw.Get(context.Background(), rediscache.ProfileKey(id)).Result(); !strings.Contains(v, `"after"`) {
 		t.Fatalf("cache holds %q", v)
 	}
 
@@ -201,12 +198,13 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 func TestReplicaFailureIsNotAnError(t *testing.T) {
 	e := newReplicaEnv(t)
 	var users []headline.User
+	first := storetest.IDs(t, 5)
 	for i := range 5 {
-		users = append(users, headline.User{ID: headline.UserID(30100 + i), Name: fmt.Sprintf("u%d", i)})
+		users = append(users, headline.User{ID: first + headline.UserID(i), Name: fmt.Sprintf("u%d", i)})
 	}
 	e.primary.Seed(t, users...)
 	e.replica.WaitCaughtUp(t, e.primary)
-	p, rs := e.open(t, store.ReplicaOptions{MaxLag: -1, Retry: 500 * time.Millisecond}, time.Second)
+	p, rs := e.open(t, sqldb.ReplicaOptions{NoLagCheck: true, Retry: 500 * time.Millisecond}, time.Second)
 
 	e.replica.Kill()
 	for _, u := range users[:4] {
@@ -229,42 +227,5 @@ func TestReplicaFailureIsNotAnError(t *testing.T) {
 	}
 	if r := e.replica.GlobalStatus(t, "Com_select") - r0; r != 1 {
 		t.Fatalf("replica back: %d SELECTs on it, want 1", r)
-	}
-}
-
-// TestReplicasRoundRobin checks the routing alone: reads alternate between
-// the replicas, and writes and reads that ask for the primary never go to a
-// replica. (TestReplicaFailureIsNotAnError covers a replica that fails.)
-func TestReplicasRoundRobin(t *testing.T) {
-	open := func() *sql.DB {
-		db, err := sql.Open("mysql", "root@tcp(127.0.0.1:1)/none") // never dialled
-		if err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-	r1, r2 := open(), open()
-	rs := store.NewReplicas([]string{"r1", "r2"}, []*sql.DB{r1, r2}, store.ReplicaOptions{MaxLag: -1, Retry: time.Hour})
-	t.Cleanup(func() { _ = rs.Close() })
-	// Only the kind of query matters; SQLite's dialect does not dial.
-	db := bun.NewDB(open(), sqlitedialect.New())
-	ctx := context.Background()
-	sel := db.NewSelect().TableExpr("user_basic")
-
-	seen := map[any]int{}
-	for range 10 {
-		seen[rs.ResolveConn(ctx, sel)]++
-	}
-	if seen[r1] != 5 || seen[r2] != 5 {
-		t.Fatalf("10 reads went r1:%d r2:%d, want 5 and 5", seen[r1], seen[r2])
-	}
-	if c := rs.ResolveConn(store.OnPrimary(ctx), sel); c != nil {
-		t.Fatal("a read asking for the primary went to a replica")
-	}
-	if c := rs.ResolveConn(ctx, db.NewUpdate().TableExpr("user_basic").Set("x = 1")); c != nil {
-		t.Fatal("an UPDATE went to a replica")
-	}
-	if c := rs.ResolveConn(ctx, db.NewInsert().TableExpr("user_basic")); c != nil {
-		t.Fatal("an INSERT went to a replica")
 	}
 }

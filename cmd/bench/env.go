@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -22,16 +20,15 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline"
+	"github.com/headline/headline/store/rediscache"
 )
 
 const (
 	benchDB     = "toutiao"
 	jwtSecret   = "toutiao-bench-secret"
 	unknownIDs  = 1000 // ids users+1 … users+1000 have no user
-	profileTTL  = 30 * time.Minute
-	profileJit  = 10 * time.Minute
-	missingTTL  = 5 * time.Minute
-	missingJit  = 60 * time.Second
 	readyWithin = 20 * time.Second
 )
 
@@ -189,20 +186,9 @@ func seed(ctx context.Context, rootDSN, flaskDir, headlineBin, path string, n in
 	return nil
 }
 
-// cachedProfile is the cache value both servers read and write.
-type cachedProfile struct {
-	Name  string  `json:"name"`
-	Photo *string `json:"photo"`
-	Intro *string `json:"intro"`
-	Certi *string `json:"certi"`
-}
-
-func jitter(base, j time.Duration) time.Duration {
-	return base + time.Duration(rand.Int64N(int64(j/time.Second)))*time.Second
-}
-
 // warmAll writes every user's profile into Redis, as the Flask app's save()
-// and flask_seed's warm_cache.py do: same key, JSON and TTL policy.
+// and flask_seed's warm_cache.py do: same key, JSON and TTL policy, which
+// are headline's (store/rediscache) too.
 func warmAll(ctx context.Context, db *sql.DB, rdb *redis.Client) (int, error) {
 	rows, err := db.QueryContext(ctx, "SELECT user_id, user_name, profile_photo, introduction, certificate FROM "+benchDB+".user_basic")
 	if err != nil {
@@ -212,13 +198,11 @@ func warmAll(ctx context.Context, db *sql.DB, rdb *redis.Client) (int, error) {
 	pipe := rdb.Pipeline()
 	n := 0
 	for rows.Next() {
-		var id int64
-		var p cachedProfile
-		if err := rows.Scan(&id, &p.Name, &p.Photo, &p.Intro, &p.Certi); err != nil {
+		var u headline.User
+		if err := rows.Scan(&u.ID, &u.Name, &u.Photo, &u.Intro, &u.Certi); err != nil {
 			return n, err
 		}
-		v, _ := json.Marshal(p)
-		pipe.Set(ctx, profileKey(id), v, jitter(profileTTL, profileJit))
+		pipe.Set(ctx, rediscache.ProfileKey(u.ID), rediscache.EncodeProfile(&u), rediscache.DefaultTTLs.DrawProfile())
 		n++
 		if n%5000 == 0 {
 			if _, err := pipe.Exec(ctx); err != nil {
@@ -238,13 +222,11 @@ func warmAll(ctx context.Context, db *sql.DB, rdb *redis.Client) (int, error) {
 func fillMissing(ctx context.Context, rdb *redis.Client, from, to int) error {
 	pipe := rdb.Pipeline()
 	for id := from; id <= to; id++ {
-		pipe.Set(ctx, profileKey(int64(id)), "-1", jitter(missingTTL, missingJit))
+		pipe.Set(ctx, rediscache.ProfileKey(int64(id)), rediscache.MissingValue, rediscache.DefaultTTLs.DrawMissing())
 	}
 	_, err := pipe.Exec(ctx)
 	return err
 }
-
-func profileKey(id int64) string { return "user:" + strconv.FormatInt(id, 10) + ":info" }
 
 // mintToken makes the access token the Toutiao backend would issue to user.
 func mintToken(user int64) (string, error) {

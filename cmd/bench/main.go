@@ -3,6 +3,8 @@
 // and starts headline, starts the Flask app (when its folder is there), runs
 // every scenario against both with vegeta, alternating which goes first, and
 // prints one table with headline/Flask ratios. See "Performance" in the README.
+// It writes the cache as both servers read it with store/rediscache's key,
+// encoder and TTL draws.
 //
 //	go run ./cmd/bench                 # defaults: 5s per run, concurrency 1 and 32
 //	go run ./cmd/bench -h              # flags

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline/store/rediscache"
 )
 
 type options struct {
@@ -567,7 +569,7 @@ func (b *bench) redisBenchmark(ctx context.Context, c int) {
 	n := 20000 * min(c, 5) // a few seconds at either end
 	args := []string{"-h", host, "-p", port, "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "--csv", "MGET"}
 	for _, id := range randomIDsN(b.o.users, feedSize) {
-		args = append(args, profileKey(int64(id)))
+		args = append(args, rediscache.ProfileKey(int64(id)))
 	}
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -84,11 +84,11 @@ func TestRedisCluster(t *testing.T) {
 
 	t.Run("entries, sentinels and TTLs are as on a single node", func(t *testing.T) {
 		for _, id := range []int64{24001, 24046} {
-			v, err := cc.Get(ctx, store.ProfileKey(id)).Result()
+			v, err := cc.Get(ctx, rediscache.ProfileKey(id)).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
-			ttl := cc.TTL(ctx, store.ProfileKey(id)).Val()
+			ttl := cc.TTL(ctx, rediscache.ProfileKey(id)).Val()
 			if id == 24046 {
 				if v != "-1" || ttl < 298*time.Second || ttl > 359*time.Second {
 					t.Errorf("%d: %q TTL %v, want -1 with 300..359s", id, v, ttl)
@@ -99,7 +99,7 @@ func TestRedisCluster(t *testing.T) {
 				t.Errorf("%d: %q TTL %v", id, v, ttl)
 			}
 		}
-		if n := cc.Exists(ctx, store.LeaseKey(24001)).Val(); n != 0 {
+		if n := cc.Exists(ctx, rediscache.LeaseKey(24001)).Val(); n != 0 {
 			t.Errorf("the lease of a filled key is still there")
 		}
 	})
@@ -113,7 +113,7 @@ func serveOnCluster(t *testing.T, rc *storetest.RedisCluster, adjust ...func(*Co
 	cfg := testConfig(t, append([]func(*Config){func(c *Config) {
 		c.Redis.ClusterAddrs = strings.Join(rc.Addrs(), ",")
 	}}, adjust...)...)
-	rdb, err := store.OpenRedis(cfg.Redis)
+	rdb, err := rediscache.Open(cfg.Redis)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestClusterMasterDown(t *testing.T) {
 		raw := redis.NewClient(&redis.Options{Addr: m.masterOf[h]})
 		defer raw.Close()
 		if p, v, ok := servertest.CachedInfo(t, raw, h); ok && p.Name != m.want[h].name {
-			t.Errorf("%s = %s after the update, want it invalidated", store.ProfileKey(h), v)
+			t.Errorf("%s = %s after the update, want it invalidated", rediscache.ProfileKey(h), v)
 		}
 	})
 }
@@ -229,7 +229,7 @@ func startMasterDown(t *testing.T) *masterDown {
 	byMaster := map[string][]int64{}
 	for _, u := range users {
 		m.want[u.ID] = wantUser{name: u.Name, photo: u.Photo}
-		c, err := cc.MasterForKey(ctx, store.ProfileKey(u.ID))
+		c, err := cc.MasterForKey(ctx, rediscache.ProfileKey(u.ID))
 		if err != nil {
 			t.Fatal(err)
 		}

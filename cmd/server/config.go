@@ -11,8 +11,12 @@ import (
 	"github.com/headline/headline/cmd/server/internal/api"
 	"github.com/headline/headline/cmd/server/internal/settings"
 	"github.com/headline/headline/cmd/server/internal/telemetry"
+	"github.com/headline/headline/dataloaders"
 	"github.com/headline/headline/graph"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/persisted"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // Config is every setting of the server. Each is read from an environment
@@ -28,15 +32,15 @@ type Config struct {
 
 	MySQLReplicaMaxLag, MySQLReplicaRetry, MySQLFreshWindow time.Duration
 
-	Redis   store.RedisOptions   // REDIS_URL, or Sentinel, or Cluster; REDIS_*_TIMEOUT, REDIS_POOL_SIZE
-	Breaker store.BreakerOptions // REDIS_BREAKER_*
-	TTLs    store.TTLs           // CACHE_*
+	Redis   rediscache.Topology       // REDIS_URL, or Sentinel, or Cluster; REDIS_*_TIMEOUT, REDIS_POOL_SIZE
+	Breaker rediscache.BreakerOptions // REDIS_BREAKER_*
+	TTLs    rediscache.TTLs           // CACHE_*
 
 	JWTSecret, JWTSecretPrevious string
 	JWTLeeway                    time.Duration
 
 	APQ              bool
-	PersistedQueries store.PersistedQueryOptions // APQ_*
+	PersistedQueries persisted.Options // APQ_*
 
 	Metrics, LogRequests bool
 	LogLevel, LogFormat  string
@@ -76,31 +80,31 @@ var otlpProtocols = []string{"http/protobuf", "grpc"}
 var serverSettings = []settings.Setting[Config]{
 	{Env: "HTTP_ADDR", Default: ":8080", Help: "address to listen on", Set: settings.String(func(c *Config) *string { return &c.HTTPAddr })},
 	{Env: "MYSQL_DSN", Default: "", Help: "MySQL/MariaDB go-sql-driver DSN; empty with REDIS_URL empty: embedded mode", Set: settings.String(func(c *Config) *string { return &c.MySQLDSN })},
-	{Env: "MYSQL_MAX_OPEN_CONNS", Default: "32", Help: "most MySQL connections open at once (per server: the primary and each replica)", Set: settings.Int(func(c *Config) *int { return &c.MySQLMaxOpen })},
+	{Env: "MYSQL_MAX_OPEN_CONNS", Default: strconv.Itoa(sqldb.DefaultPoolOptions.MaxOpen), Help: "most MySQL connections open at once (per server: the primary and each replica)", Set: settings.Int(func(c *Config) *int { return &c.MySQLMaxOpen })},
 	{Env: "MYSQL_REPLICA_DSNS", Default: "", Help: "space-separated DSNs of MySQL read replicas: profile reads go to them, round robin; updates and reads after an update go to MYSQL_DSN", Set: settings.String(func(c *Config) *string { return &c.MySQLReplicaDSNs })},
-	{Env: "MYSQL_REPLICA_MAX_LAG", Default: "5s", Help: "a replica further behind than this (Seconds_Behind_Master), or not applying changes, gets no reads until it catches up; 0: not checked", Set: settings.Duration(func(c *Config) *time.Duration { return &c.MySQLReplicaMaxLag })},
-	{Env: "MYSQL_REPLICA_RETRY", Default: "5s", Help: "a replica whose read failed gets no reads for this long (its read is retried on the primary)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.MySQLReplicaRetry })},
-	{Env: "MYSQL_FRESH_WINDOW", Default: "30s", Help: "after an update, reads of that user go to the primary this long (all instances: a marker in Redis); must exceed MYSQL_REPLICA_MAX_LAG", Set: settings.Duration(func(c *Config) *time.Duration { return &c.MySQLFreshWindow })},
+	{Env: "MYSQL_REPLICA_MAX_LAG", Default: settings.FormatDuration(sqldb.DefaultReplicaOptions.MaxLag), Help: "a replica further behind than this (Seconds_Behind_Master), or not applying changes, gets no reads until it catches up; 0: not checked", Set: settings.Duration(func(c *Config) *time.Duration { return &c.MySQLReplicaMaxLag })},
+	{Env: "MYSQL_REPLICA_RETRY", Default: settings.FormatDuration(sqldb.DefaultReplicaOptions.Retry), Help: "a replica whose read failed gets no reads for this long (its read is retried on the primary)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.MySQLReplicaRetry })},
+	{Env: "MYSQL_FRESH_WINDOW", Default: settings.FormatDuration(store.DefaultProfilesOptions.FreshWindow), Help: "after an update, reads of that user go to the primary this long (all instances: a marker in Redis); must exceed MYSQL_REPLICA_MAX_LAG", Set: settings.Duration(func(c *Config) *time.Duration { return &c.MySQLFreshWindow })},
 	{Env: "REDIS_URL", Default: "", Help: "one Redis node: redis:// or rediss:// URL; no Redis setting and no MYSQL_DSN: embedded mode", Set: settings.String(func(c *Config) *string { return &c.Redis.URL })},
 	{Env: "REDIS_SENTINEL_ADDRS", Default: "", Help: "Redis Sentinel: comma-separated sentinel host:port (with REDIS_SENTINEL_MASTER)", Set: settings.String(func(c *Config) *string { return &c.Redis.SentinelAddrs })},
 	{Env: "REDIS_SENTINEL_MASTER", Default: "", Help: "Redis Sentinel: the monitored master's name", Set: settings.String(func(c *Config) *string { return &c.Redis.SentinelMaster })},
 	{Env: "REDIS_CLUSTER_ADDRS", Default: "", Help: "Redis Cluster: comma-separated startup nodes host:port", Set: settings.String(func(c *Config) *string { return &c.Redis.ClusterAddrs })},
-	{Env: "REDIS_DIAL_TIMEOUT", Default: "100ms", Help: "Redis connect timeout", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Redis.DialTimeout })},
-	{Env: "REDIS_READ_TIMEOUT", Default: "100ms", Help: "Redis read timeout: a hung Redis costs at most this, then MySQL answers", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Redis.ReadTimeout })},
-	{Env: "REDIS_WRITE_TIMEOUT", Default: "100ms", Help: "Redis write timeout", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Redis.WriteTimeout })},
-	{Env: "REDIS_POOL_SIZE", Default: "0", Help: "Redis connections per process; 0: go-redis's default, 10 per CPU", Set: settings.Int(func(c *Config) *int { return &c.Redis.PoolSize })},
-	{Env: "REDIS_BREAKER_FAILURES", Default: "5", Help: "consecutive failed calls to one Redis node (each Cluster master has its own breaker; persisted queries have their own) that open its circuit breaker", Set: settings.Int(func(c *Config) *uint32 { return &c.Breaker.Failures })},
-	{Env: "REDIS_BREAKER_COOLDOWN", Default: "1s", Help: "how long an open breaker keeps calls off its Redis node before one probe", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Breaker.Cooldown })},
+	{Env: "REDIS_DIAL_TIMEOUT", Default: settings.FormatDuration(rediscache.DefaultClientOptions.DialTimeout), Help: "Redis connect timeout", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Redis.DialTimeout })},
+	{Env: "REDIS_READ_TIMEOUT", Default: settings.FormatDuration(rediscache.DefaultClientOptions.ReadTimeout), Help: "Redis read timeout: a hung Redis costs at most this, then MySQL answers", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Redis.ReadTimeout })},
+	{Env: "REDIS_WRITE_TIMEOUT", Default: settings.FormatDuration(rediscache.DefaultClientOptions.WriteTimeout), Help: "Redis write timeout", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Redis.WriteTimeout })},
+	{Env: "REDIS_POOL_SIZE", Default: strconv.Itoa(rediscache.DefaultClientOptions.PoolSize), Help: "Redis connections per process; 0: go-redis's default, 10 per CPU", Set: settings.Int(func(c *Config) *int { return &c.Redis.PoolSize })},
+	{Env: "REDIS_BREAKER_FAILURES", Default: strconv.FormatUint(uint64(rediscache.DefaultBreakerOptions.Failures), 10), Help: "consecutive failed calls to one Redis node (each Cluster master has its own breaker; persisted queries have their own) that open its circuit breaker", Set: settings.Int(func(c *Config) *uint32 { return &c.Breaker.Failures })},
+	{Env: "REDIS_BREAKER_COOLDOWN", Default: settings.FormatDuration(rediscache.DefaultBreakerOptions.Cooldown), Help: "how long an open breaker keeps calls off its Redis node before one probe", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Breaker.Cooldown })},
 	{Env: "JWT_SECRET", Default: "", Help: "HS256 secret shared with the Toutiao backend; required unless embedded", Set: settings.String(func(c *Config) *string { return &c.JWTSecret })},
 	{Env: "JWT_SECRET_PREVIOUS", Default: "", Help: "the previous secret, also accepted while a rotation is under way", Set: settings.String(func(c *Config) *string { return &c.JWTSecretPrevious })},
-	{Env: "JWT_LEEWAY", Default: api.DefaultTokenLeeway.String(), Help: "clock skew allowed when checking exp, nbf and iat", Set: settings.Duration(func(c *Config) *time.Duration { return &c.JWTLeeway })},
-	{Env: "CACHE_TTL", Default: "30m", Help: "profile cache TTL, base", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.Profile })},
-	{Env: "CACHE_TTL_JITTER", Default: "10m", Help: "profile cache TTL, random extra [0, this)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.ProfileJitter })},
-	{Env: "CACHE_MISSING_TTL", Default: "5m", Help: "TTL of the -1 entry for an id with no user, base", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.Missing })},
-	{Env: "CACHE_MISSING_TTL_JITTER", Default: "60s", Help: "TTL of the -1 entry, random extra [0, this)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.MissingJitter })},
-	{Env: "CACHE_STATUS_TTL", Default: "60m", Help: "TTL of user:<id>:status entries, base", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.Status })},
-	{Env: "CACHE_STATUS_TTL_JITTER", Default: "10m", Help: "TTL of status entries, random extra [0, this)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.StatusJitter })},
-	{Env: "LOADER_WAIT", Default: "500us", Help: "batch window of lookups the query plan did not foresee (planned ones do not wait)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.API.Loaders.Wait })},
+	{Env: "JWT_LEEWAY", Default: settings.FormatDuration(api.DefaultTokenLeeway), Help: "clock skew allowed when checking exp, nbf and iat", Set: settings.Duration(func(c *Config) *time.Duration { return &c.JWTLeeway })},
+	{Env: "CACHE_TTL", Default: settings.FormatDuration(rediscache.DefaultTTLs.Profile), Help: "profile cache TTL, base", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.Profile })},
+	{Env: "CACHE_TTL_JITTER", Default: settings.FormatDuration(rediscache.DefaultTTLs.ProfileJitter), Help: "profile cache TTL, random extra [0, this)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.ProfileJitter })},
+	{Env: "CACHE_MISSING_TTL", Default: settings.FormatDuration(rediscache.DefaultTTLs.Missing), Help: "TTL of the -1 entry for an id with no user, base", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.Missing })},
+	{Env: "CACHE_MISSING_TTL_JITTER", Default: settings.FormatDuration(rediscache.DefaultTTLs.MissingJitter), Help: "TTL of the -1 entry, random extra [0, this)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.MissingJitter })},
+	{Env: "CACHE_STATUS_TTL", Default: settings.FormatDuration(rediscache.DefaultTTLs.Status), Help: "TTL of user:<id>:status entries, base", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.Status })},
+	{Env: "CACHE_STATUS_TTL_JITTER", Default: settings.FormatDuration(rediscache.DefaultTTLs.StatusJitter), Help: "TTL of status entries, random extra [0, this)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.StatusJitter })},
+	{Env: "LOADER_WAIT", Default: settings.FormatDuration(dataloaders.DefaultOptions.Wait), Help: "batch window of lookups the query plan did not foresee (planned ones do not wait)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.API.Loaders.Wait })},
 	{Env: "MAX_IDS", Default: "100", Help: "most ids one users(ids:) may ask for", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxIDs })},
 	{Env: "COMPLEXITY_LIMIT", Default: "1000", Help: "GraphQL complexity limit", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.ComplexityLimit })},
 	{Env: "MAX_DEPTH", Default: "15", Help: "deepest field nesting of a GraphQL query (introspection counts; the full introspection query is 15)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxDepth })},
@@ -110,12 +114,12 @@ var serverSettings = []settings.Setting[Config]{
 	{Env: "QUERY_CACHE_SIZE", Default: "1000", Help: "parsed GraphQL documents kept (LRU)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.QueryCacheSize })},
 	{Env: "QUERY_CACHE_BYTES", Default: "33554432", Help: "heap the parsed GraphQL documents kept may cost (query text and AST), least recently used dropped first; a document over 1/64 of it is parsed for each request and not kept", Set: settings.Int(func(c *Config) *int64 { return &c.GraphQL.QueryCacheBytes })},
 	{Env: "APQ", Default: "true", Help: "automatic persisted queries (Apollo APQ): a client may send a query's SHA-256 instead of its text", Set: settings.Bool(func(c *Config) *bool { return &c.APQ })},
-	{Env: "APQ_TTL", Default: "24h", Help: "how long a persisted query stays in Redis after it was registered (reads do not extend it)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.PersistedQueries.TTL })},
-	{Env: "APQ_CACHE_SIZE", Default: "1000", Help: "persisted queries each process keeps in memory (LRU) in front of Redis", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.LRUSize })},
+	{Env: "APQ_TTL", Default: settings.FormatDuration(persisted.DefaultOptions.TTL), Help: "how long a persisted query stays in Redis after it was registered (reads do not extend it)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.PersistedQueries.TTL })},
+	{Env: "APQ_CACHE_SIZE", Default: strconv.Itoa(persisted.DefaultOptions.LRUSize), Help: "persisted queries each process keeps in memory (LRU) in front of Redis", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.LRUSize })},
 	{Env: "APQ_MAX_QUERY_BYTES", Default: "32768", Help: "the longest query APQ stores; a longer one runs but is not kept, so its client sends it in full each time (bounds what one registration makes Redis and each process's LRU hold)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.APQMaxBytes })},
-	{Env: "APQ_CACHE_BYTES", Default: "16777216", Help: "bytes of persisted queries (text and hash) each process keeps in memory in front of Redis; with APQ_CACHE_SIZE, whichever is reached first evicts", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.LRUBytes })},
-	{Env: "APQ_REGISTRATION_BYTES", Default: "4194304", Help: "bytes of newly registered queries (each charged its key, its text and 128 bytes of Redis overhead) one process writes to Redis within any APQ_TTL; past it a registration runs but is stored nowhere, so Redis holds at most instances × this of persisted queries (a restarted process starts afresh)", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.Limits.Bytes })},
-	{Env: "APQ_CLIENT_REGISTRATIONS", Default: "60", Help: "new persisted queries one client address (an IPv6 /64) may register per hour, per process: a burst of this many, then one every hour/this; past it a registration runs but is stored nowhere", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.Limits.PerClient })},
+	{Env: "APQ_CACHE_BYTES", Default: strconv.Itoa(persisted.DefaultOptions.LRUBytes), Help: "bytes of persisted queries (text and hash) each process keeps in memory in front of Redis; with APQ_CACHE_SIZE, whichever is reached first evicts", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.LRUBytes })},
+	{Env: "APQ_REGISTRATION_BYTES", Default: strconv.Itoa(persisted.DefaultOptions.Limits.Bytes), Help: "bytes of newly registered queries (each charged its key, its text and 128 bytes of Redis overhead) one process writes to Redis within any APQ_TTL; past it a registration runs but is stored nowhere, so Redis holds at most instances × this of persisted queries (a restarted process starts afresh)", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.Limits.Bytes })},
+	{Env: "APQ_CLIENT_REGISTRATIONS", Default: strconv.Itoa(persisted.DefaultOptions.Limits.PerClient), Help: "new persisted queries one client address (an IPv6 /64) may register per hour, per process: a burst of this many, then one every hour/this; past it a registration runs but is stored nowhere", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.Limits.PerClient })},
 	{Env: "CLIENT_IP_HEADER", Default: "", Help: "request header a proxy you run sets to the client's address (X-Real-IP, or X-Forwarded-For, of which the last address is taken); empty: the TCP peer; only per-client budgets use it", Set: settings.String(func(c *Config) *string { return &c.API.ClientIPHeader })},
 	{Env: "PLAYGROUND_ASSETS_DIR", Default: "", Help: "a node_modules folder with graphiql@4.1.2, react@18.2.0 and react-dom@18.2.0: the server serves the Playground's scripts from it, for machines that cannot reach the CDN", Set: settings.String(func(c *Config) *string { return &c.PlaygroundAssetsDir })},
 	{Env: "PLAYGROUND_AUTHORIZATION", Default: "", Help: "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", Set: settings.String(func(c *Config) *string { return &c.API.PlaygroundAuth })},
@@ -179,4 +183,4 @@ func serverUsage(w io.Writer) {
 }
 
 // embedded reports whether the server runs on its embedded engines.
-func (c *Config) embedded() bool { return c.MySQLDSN == "" && c.Redis.Topologies() == 0 }
+func (c *Config) embedded() bool { return c.MySQLDSN == "" && c.Redis.Count() == 0 }

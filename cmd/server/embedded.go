@@ -11,7 +11,8 @@ import (
 
 	"github.com/headline/headline/cmd/server/internal/api"
 	"github.com/headline/headline/cmd/server/internal/embedded"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // openEmbedded opens the embedded engines, SQLite and an in-process Redis,
@@ -30,15 +31,15 @@ func openEmbedded(ctx context.Context, cfg *Config, e *env) error {
 		return err
 	}
 	e.closes = append(e.closes, stop)
-	e.rdb = store.NewRedisClient(&redis.Options{Addr: addr}, cfg.Redis.ClientOptions)
+	e.rdb = rediscache.NewClient(&redis.Options{Addr: addr}, cfg.Redis.ClientOptions)
 	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
 
-	e.db, err = store.OpenSQLite(":memory:")
+	e.db, err = sqldb.OpenSQLite(":memory:")
 	if err != nil {
 		return err
 	}
 	e.closes = append(e.closes, func() { _ = e.db.Close() })
-	if _, err := store.Migrate(ctx, e.db); err != nil {
+	if _, err := sqldb.Migrate(ctx, e.db); err != nil {
 		return err
 	}
 	return embedded.SeedUsers(ctx, e.db, cfg.EmbeddedDemoUsers)

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -310,7 +310,7 @@ func TestClusterFailover(t *testing.T) {
 			cmds := make([]*redis.IntCmd, len(pool))
 			_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for i, id := range pool {
-					cmds[i] = p.Exists(ctx, store.ProfileKey(id))
+					cmds[i] = p.Exists(ctx, rediscache.ProfileKey(id))
 				}
 				return nil
 			})
@@ -326,7 +326,7 @@ func TestClusterFailover(t *testing.T) {
 			raw := redis.NewClient(&redis.Options{Addr: fo.newMaster, MaxRetries: -1})
 			defer raw.Close()
 			for _, id := range pool {
-				err := raw.Get(ctx, store.ProfileKey(id)).Err()
+				err := raw.Get(ctx, rediscache.ProfileKey(id)).Err()
 				switch {
 				case err == nil:
 					owned++
@@ -393,7 +393,7 @@ func TestSentinelFailover(t *testing.T) {
 		defer raw.Close()
 		keys := make([]string, len(pool))
 		for i, id := range pool {
-			keys[i] = store.ProfileKey(id)
+			keys[i] = rediscache.ProfileKey(id)
 		}
 		warmed := func() (int, error) {
 			n, err := raw.Exists(ctx, keys...).Result()

@@ -24,7 +24,8 @@ import (
 	"github.com/headline/headline/cmd/server/internal/api"
 	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/cmd/server/internal/telemetry"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -204,7 +205,7 @@ func (f *fault) warm(t *testing.T, url, redisAddr string, ids []int64) {
 	defer raw.Close()
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = store.ProfileKey(id)
+		keys[i] = rediscache.ProfileKey(id)
 	}
 	deadline := time.Now().Add(margin(5 * time.Second))
 	for {
@@ -470,7 +471,7 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 	}
 	out := &storetest.SyncBuffer{}
 	log := telemetry.NewLogger(out, cfg.LogLevel, cfg.LogFormat)
-	db, err := store.OpenMySQL(cfg.MySQLDSN, store.PoolOptions{MaxOpen: cfg.MySQLMaxOpen})
+	db, err := sqldb.OpenMySQL(cfg.MySQLDSN, sqldb.PoolOptions{MaxOpen: cfg.MySQLMaxOpen})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,9 +479,10 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := store.NewRedisClient(opt, cfg.Redis.ClientOptions)
+	rdb := rediscache.NewClient(opt, cfg.Redis.ClientOptions)
 	rdb.AddHook(noRedis{})
-	srv := api.NewServer(newHandler(cfg, log, &env{mode: "external", db: db, rdb: rdb, secret: testSecret}, nil, nil), cfg.HTTP, log)
+	h, closeHandler := newHandler(cfg, log, &env{mode: "external", db: db, rdb: rdb, secret: testSecret}, nil, nil)
+	srv := api.NewServer(h, cfg.HTTP, log)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -490,6 +492,7 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		closeHandler()
 		_ = rdb.Close()
 		_ = db.Close()
 	})

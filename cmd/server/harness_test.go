@@ -9,7 +9,7 @@ import (
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/cmd/server/internal/telemetry"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -50,7 +50,7 @@ func newTestServer(t testing.TB, adjust ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := testConfig(t, adjust...)
 	r := storetest.NewRedis(t, redisDB)
-	rdb := store.NewRedisClient(r.Options(), cfg.Redis.ClientOptions)
+	rdb := rediscache.NewClient(r.Options(), cfg.Redis.ClientOptions)
 	t.Cleanup(func() { _ = rdb.Close() })
 	s := serveConfig(t, cfg, storetest.DB(t, "server"), rdb)
 	s.Redis, s.RC = r, storetest.CountRedis(rdb)
@@ -58,11 +58,13 @@ func newTestServer(t testing.TB, adjust ...func(*Config)) *testServer {
 }
 
 // serveConfig serves what run builds from cfg on base, with its SQL
-// counted, and rdb, until the test ends.
+// counted, and rdb, until the test ends, and then stops its background
+// work.
 func serveConfig(t testing.TB, cfg *Config, base *bun.DB, rdb redis.UniversalClient) *testServer {
 	t.Helper()
 	db, sc := storetest.CountSQL(base)
 	log := telemetry.WithRequestIDs(servertest.Logger(t))
-	h := newHandler(cfg, log, &env{mode: "external", db: db, rdb: rdb, secret: testSecret}, nil, nil)
+	h, closeHandler := newHandler(cfg, log, &env{mode: "external", db: db, rdb: rdb, secret: testSecret}, nil, nil)
+	t.Cleanup(closeHandler)
 	return &testServer{servertest.Serve(t, h, servertest.Server{Base: base, SQL: sc, RDB: rdb}), cfg}
 }

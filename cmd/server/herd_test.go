@@ -22,7 +22,8 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -99,7 +100,7 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 	// to miniredis would otherwise time out, open the breaker, and measure
 	// the Redis-down path instead.
 	a := newTestServer(t, slowMachine)
-	rdbB := store.NewRedisClient(a.Redis.Options(), a.cfg.Redis.ClientOptions)
+	rdbB := rediscache.NewClient(a.Redis.Options(), a.cfg.Redis.ClientOptions)
 	t.Cleanup(func() { _ = rdbB.Close() })
 	b := serveConfig(t, a.cfg, a.Base, rdbB)
 	sqlB := b.SQL
@@ -110,7 +111,7 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 	worst := 0
 	for id := int64(23501); id <= 23505; id++ {
 		a.ReplaceUsers(t, headline.User{ID: id, Name: fmt.Sprintf("herd %d", id)})
-		if err := a.Redis.Raw.Del(ctx, store.ProfileKey(id), store.LeaseKey(id)).Err(); err != nil {
+		if err := a.Redis.Raw.Del(ctx, rediscache.ProfileKey(id), rediscache.LeaseKey(id)).Err(); err != nil {
 			t.Fatal(err)
 		}
 		a.SQL.Reset()
@@ -214,10 +215,10 @@ func TestHerdTwoProcessesOneColdID(t *testing.T) {
 		if _, err := base.NewDelete().Table("user_basic").Where("user_id = ?", id).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.InsertUsers(ctx, base, headline.User{ID: id, Name: name}); err != nil {
+		if err := sqldb.InsertUsers(ctx, base, headline.User{ID: id, Name: name}); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Raw.Del(ctx, store.ProfileKey(id), store.LeaseKey(id)).Err(); err != nil {
+		if err := r.Raw.Del(ctx, rediscache.ProfileKey(id), rediscache.LeaseKey(id)).Err(); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range procs {

@@ -12,8 +12,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline/cmd/server/internal/settings"
-	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/migrations"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // migrateArgs is a `server migrate` command line.
@@ -108,15 +108,15 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if a.dsn == "" {
 		return errors.New("migrate: MYSQL_DSN is not set")
 	}
-	db, err := store.OpenMySQL(a.dsn, store.PoolOptions{MaxOpen: 2, ReadTimeout: migrateReadTimeout})
+	db, err := sqldb.OpenMySQL(a.dsn, sqldb.PoolOptions{MaxOpen: 2, ReadTimeout: migrateReadTimeout})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	addr := store.MySQLAddr(a.dsn)
+	addr := sqldb.MySQLAddr(a.dsn)
 	err = awaitNoticed(ctx, mysqlStartWait, func() {
 		fmt.Fprintf(stdout, "migrate: waiting for MySQL at %s to answer (up to %v)\n", addr, mysqlStartWait)
-	}, func(ctx context.Context) error { return store.PingMySQL(ctx, db) })
+	}, func(ctx context.Context) error { return sqldb.PingMySQL(ctx, db) })
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -140,7 +140,7 @@ const migrateReadTimeout = time.Hour
 func migrateCommand(ctx context.Context, db *bun.DB, a migrateArgs, stdout io.Writer) error {
 	switch a.cmd {
 	case "up":
-		applied, err := store.Migrate(ctx, db)
+		applied, err := sqldb.Migrate(ctx, db)
 		for _, m := range applied {
 			fmt.Fprintln(stdout, "migrate: applied", m)
 		}
@@ -151,7 +151,7 @@ func migrateCommand(ctx context.Context, db *bun.DB, a migrateArgs, stdout io.Wr
 			fmt.Fprintln(stdout, "migrate: nothing to do")
 		}
 	case "down":
-		undone, err := store.Rollback(ctx, db, store.RollbackOptions{DropRows: a.force})
+		undone, err := sqldb.Rollback(ctx, db, sqldb.RollbackOptions{DropRows: a.force})
 		for _, m := range undone {
 			fmt.Fprintln(stdout, "migrate: rolled back", m)
 		}
@@ -165,7 +165,7 @@ func migrateCommand(ctx context.Context, db *bun.DB, a migrateArgs, stdout io.Wr
 			fmt.Fprintln(stdout, "migrate: nothing to roll back")
 		}
 	case "status":
-		lines, err := store.MigrationStatus(ctx, db)
+		lines, err := sqldb.MigrationStatus(ctx, db)
 		if err != nil {
 			return err
 		}

@@ -104,6 +104,31 @@ func TestRunWithReplicas(t *testing.T) {
 	}
 }
 
+// TestReplicaLagSetting: MYSQL_REPLICA_MAX_LAG is the lag bound, and 0
+// turns the check off (store's zero would be its default, 5s).
+func TestReplicaLagSetting(t *testing.T) {
+	for _, tc := range []struct {
+		env       string
+		maxLag    time.Duration
+		unchecked bool
+	}{
+		{"", 5 * time.Second, false},
+		{"2s", 2 * time.Second, false},
+		{"0", 0, true},
+	} {
+		t.Run("MYSQL_REPLICA_MAX_LAG="+tc.env, func(t *testing.T) {
+			cfg, err := parseConfig(nil, envOf(map[string]string{"MYSQL_REPLICA_MAX_LAG": tc.env}), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := replicaOptions(cfg, nil)
+			if o.MaxLag != tc.maxLag || o.NoLagCheck != tc.unchecked {
+				t.Errorf("MaxLag %v, NoLagCheck %v; want %v, %v", o.MaxLag, o.NoLagCheck, tc.maxLag, tc.unchecked)
+			}
+		})
+	}
+}
+
 // TestRunRefusesReplicaSettings checks the settings that cannot work.
 func TestRunRefusesReplicaSettings(t *testing.T) {
 	for _, tc := range []struct {

@@ -18,7 +18,8 @@ import (
 
 	"github.com/headline/headline/cmd/server/internal/api"
 	"github.com/headline/headline/cmd/server/internal/telemetry"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // run is the whole program: main only adds the signal context and the exit
@@ -44,8 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// The runtime read GOGC at start; this applies headline's default when
 	// it was not set, and is the same value when it was.
 	debug.SetGCPercent(cfg.GCPercent)
-	store.LogRedisTo(log)
-	store.LogMySQLDriverTo(log)
+	rediscache.LogRedisTo(log)
+	sqldb.LogMySQLDriverTo(log)
 
 	tp, err := telemetry.StartTracing(ctx, cfg.Tracing, log)
 	if err != nil {
@@ -78,7 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		// So that `me` works from the Playground as it opens.
 		cfg.API.PlaygroundAuth = "Bearer " + env.demoToken
 	}
-	srv := api.NewServer(newHandler(cfg, log, env, tracer, assets), cfg.HTTP, log)
+	h, closeHandler := newHandler(cfg, log, env, tracer, assets)
+	// After the HTTP server's shutdown, before Redis and MySQL close.
+	defer closeHandler()
+	srv := api.NewServer(h, cfg.HTTP, log)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -125,7 +129,7 @@ type env struct {
 	// demoToken is a token for user 1, in the embedded mode.
 	demoToken string
 	// replicas, when MYSQL_REPLICA_DSNS names any, is where db routes reads.
-	replicas *store.Replicas
+	replicas *sqldb.Replicas
 	closes   []func()
 }
 
@@ -165,10 +169,10 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger, tracer trace.Tr
 // openExternal opens the configured MySQL and Redis, and waits for their
 // first answers.
 func openExternal(ctx context.Context, cfg *Config, log *slog.Logger, e *env) (err error) {
-	if cfg.MySQLDSN == "" || cfg.Redis.Topologies() == 0 {
+	if cfg.MySQLDSN == "" || cfg.Redis.Count() == 0 {
 		return errors.New("set both MYSQL_DSN and a Redis (REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS), or neither for the embedded mode")
 	}
-	if cfg.Redis.Topologies() > 1 {
+	if cfg.Redis.Count() > 1 {
 		return errors.New("set one of REDIS_URL, REDIS_SENTINEL_ADDRS and REDIS_CLUSTER_ADDRS")
 	}
 	if cfg.JWTSecret == "" {
@@ -179,12 +183,8 @@ func openExternal(ctx context.Context, cfg *Config, log *slog.Logger, e *env) (e
 		// A replica could then still lack an update when its window ends.
 		return errors.New("MYSQL_FRESH_WINDOW must exceed MYSQL_REPLICA_MAX_LAG")
 	}
-	if maxLag == 0 {
-		maxLag = -1 // the setting's 0 is store's "unchecked"
-	}
-	e.db, e.replicas, err = store.OpenMySQLWithReplicas(cfg.MySQLDSN, store.SplitDSNs(cfg.MySQLReplicaDSNs),
-		store.PoolOptions{MaxOpen: cfg.MySQLMaxOpen},
-		store.ReplicaOptions{MaxLag: maxLag, Retry: cfg.MySQLReplicaRetry, Log: log})
+	e.db, e.replicas, err = sqldb.OpenMySQLWithReplicas(cfg.MySQLDSN, sqldb.SplitDSNs(cfg.MySQLReplicaDSNs),
+		sqldb.PoolOptions{MaxOpen: cfg.MySQLMaxOpen}, replicaOptions(cfg, log))
 	if err != nil {
 		return err
 	}
@@ -192,9 +192,18 @@ func openExternal(ctx context.Context, cfg *Config, log *slog.Logger, e *env) (e
 	if err := waitForMySQL(ctx, log, e.db, cfg.MySQLDSN); err != nil {
 		return err
 	}
-	if e.rdb, err = store.OpenRedis(cfg.Redis); err != nil {
+	if e.rdb, err = rediscache.Open(cfg.Redis); err != nil {
 		return err
 	}
 	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
 	return waitForRedis(ctx, log, e.rdb, cfg.Redis.Where())
+}
+
+// replicaOptions are the replicas' settings: MYSQL_REPLICA_MAX_LAG=0 turns
+// the lag check off.
+func replicaOptions(cfg *Config, log *slog.Logger) sqldb.ReplicaOptions {
+	return sqldb.ReplicaOptions{
+		MaxLag: cfg.MySQLReplicaMaxLag, NoLagCheck: cfg.MySQLReplicaMaxLag == 0,
+		Retry: cfg.MySQLReplicaRetry, Log: log,
+	}
 }

@@ -22,7 +22,7 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -202,7 +202,7 @@ var migrateEngines = []migrateEngine{
 			}
 		}
 		t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS `" + cfg.DBName + "`") })
-		db, err := store.OpenMySQL(cfg.FormatDSN(), store.PoolOptions{MaxOpen: 2})
+		db, err := sqldb.OpenMySQL(cfg.FormatDSN(), sqldb.PoolOptions{MaxOpen: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,13 +215,13 @@ var migrateEngines = []migrateEngine{
 	}},
 	{"SQLite", func(t *testing.T, name string) (*bun.DB, func(context.Context, string) (string, error)) {
 		path := filepath.Join(t.TempDir(), name+".db")
-		db, err := store.OpenSQLite(path)
+		db, err := sqldb.OpenSQLite(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = db.Close() })
 		return db, func(ctx context.Context, cmd string) (string, error) {
-			conn, err := store.OpenSQLite(path)
+			conn, err := sqldb.OpenSQLite(path)
 			if err != nil {
 				return "", err
 			}
@@ -311,7 +311,7 @@ func TestMigrate(t *testing.T) {
 
 				// A row the Flask app wrote: down keeps the table, says why
 				// and how to drop it anyway, and the migration stays applied.
-				if err := store.InsertUsers(ctx, db, headline.User{ID: 1, Name: "made-after-up"}); err != nil {
+				if err := sqldb.InsertUsers(ctx, db, headline.User{ID: 1, Name: "made-after-up"}); err != nil {
 					t.Fatal(err)
 				}
 				steps(t, migrate, "up", noUp, "status", holdsRow)

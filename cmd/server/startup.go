@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // mysqlStartWait bounds start-up's wait for MySQL's first answer. A live
@@ -51,16 +51,16 @@ func awaitNoticed(ctx context.Context, limit time.Duration, notice func(), f fun
 // the server starts, /readyz says 503, and requests succeed once it answers.
 // It returns ctx's error if ctx ends first.
 func waitForMySQL(ctx context.Context, log *slog.Logger, db *bun.DB, dsn string) error {
-	addr := store.MySQLAddr(dsn)
+	addr := sqldb.MySQLAddr(dsn)
 	err := awaitNoticed(ctx, mysqlStartWait, func() {
 		log.Info("start-up is waiting for mysql to answer", "addr", addr, "up_to", mysqlStartWait.String())
-	}, func(ctx context.Context) error { return store.PingMySQL(ctx, db) })
+	}, func(ctx context.Context) error { return sqldb.PingMySQL(ctx, db) })
 	switch {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case store.IsMySQLConfigError(err):
+	case sqldb.IsMySQLConfigError(err):
 		return fmt.Errorf("MYSQL_DSN: mysql at %s refuses it: %w", addr, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("no answer within %v", mysqlStartWait)

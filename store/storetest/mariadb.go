@@ -16,7 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // MariaDBName is the database StartMariaDB creates and migrates.
@@ -157,12 +157,12 @@ func (m *MariaDB) createAndMigrate(t testing.TB) {
 		t.Fatalf("create database: %v", err)
 	}
 
-	db, err := store.OpenMySQL(m.DSN, store.PoolOptions{MaxOpen: 1})
+	db, err := sqldb.OpenMySQL(m.DSN, sqldb.PoolOptions{MaxOpen: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := store.Migrate(ctx, db); err != nil {
+	if _, err := sqldb.Migrate(ctx, db); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 }
@@ -253,16 +253,16 @@ func (m *MariaDB) Kill() {
 // Running reports whether the server process was started and not killed.
 func (m *MariaDB) Running() bool { return m.cmd != nil }
 
-// Seed inserts users with store.InsertUsers over a connection of its own,
+// Seed inserts users with sqldb.InsertUsers over a connection of its own,
 // closed before it returns.
 func (m *MariaDB) Seed(t testing.TB, users ...headline.User) {
 	t.Helper()
-	db, err := store.OpenMySQL(m.DSN, store.PoolOptions{MaxOpen: 1})
+	db, err := sqldb.OpenMySQL(m.DSN, sqldb.PoolOptions{MaxOpen: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := store.InsertUsers(context.Background(), db, users...); err != nil {
+	if err := sqldb.InsertUsers(context.Background(), db, users...); err != nil {
 		t.Fatal(err)
 	}
 }

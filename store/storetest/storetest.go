@@ -7,7 +7,12 @@
 //	HEADLINE_TEST_DB_SUFFIX  optional, appended to the database names, so that two checkouts can run their tests on one MariaDB at once
 //
 // It also counts what tests assert on: Redis commands and round trips (a
-// go-redis hook) and SQL statements (a Bun query hook).
+// go-redis hook) and SQL statements (a Bun query hook), starts servers of a
+// test's own (redis-server, a cluster, Sentinel, MariaDB) and hands each
+// test its own user ids (IDs).
+//
+// It imports store/sqldb (to open and migrate databases) and the domain;
+// not store, so that store's subpackages can test with it.
 package storetest
 
 import (
@@ -29,7 +34,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 )
 
 const (
@@ -64,12 +69,12 @@ func DB(t testing.TB, pkg string) *bun.DB {
 	if dsn := os.Getenv(MySQLEnv); dsn != "" {
 		db, err = openMySQL(ctx, dsn, "headline_test_"+pkg+os.Getenv("HEADLINE_TEST_DB_SUFFIX"))
 	} else {
-		db, err = store.OpenSQLite("file:headline_test_" + pkg + "?mode=memory&cache=shared")
+		db, err = sqldb.OpenSQLite("file:headline_test_" + pkg + "?mode=memory&cache=shared")
 	}
 	if err != nil {
 		t.Fatalf("storetest: open database for %s: %v", pkg, err)
 	}
-	if _, err := store.Migrate(ctx, db); err != nil {
+	if _, err := sqldb.Migrate(ctx, db); err != nil {
 		t.Fatalf("storetest: migrate %s: %v", pkg, err)
 	}
 	dbs[pkg] = db
@@ -97,12 +102,12 @@ func openMySQL(ctx context.Context, dsn, name string) (*bun.DB, error) {
 		}
 	}
 	cfg.DBName = name
-	db, err := store.OpenMySQL(cfg.FormatDSN(), store.PoolOptions{})
+	db, err := sqldb.OpenMySQL(cfg.FormatDSN(), sqldb.PoolOptions{})
 	if err != nil {
 		return nil, err
 	}
 	// As the server does at start: the dialect learns the server's version.
-	if err := store.PingMySQL(ctx, db); err != nil {
+	if err := sqldb.PingMySQL(ctx, db); err != nil {
 		_ = db.Close()
 		return nil, err
 	}

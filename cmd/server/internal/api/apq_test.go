@@ -19,7 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/persisted"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -111,9 +112,9 @@ type apqInstance struct {
 func apqSibling(t *testing.T, s *testServer, opt *redis.Options, adjust ...func(*testConfig)) *apqInstance {
 	t.Helper()
 	cfg := newTestConfig(adjust...)
-	rdb := store.NewRedisClient(opt, cfg.Redis)
+	rdb := rediscache.NewClient(opt, cfg.Redis)
 	t.Cleanup(func() { _ = rdb.Close() })
-	ac := storetest.CountRedisKeys(rdb, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(rdb, persisted.Key(""))
 	hs := httptest.NewServer(newTestHandler(t, cfg, s.Base, rdb))
 	t.Cleanup(hs.Close)
 	return &apqInstance{URL: hs.URL, apq: ac}
@@ -142,7 +143,7 @@ func TestAPQ(t *testing.T) {
 	s := newTestServer(t)
 	odd := servertest.OddIDs(t, 3) // odd has no optional fields, odd+1 all of them
 	s.AddUsers(t, servertest.SeqUsers(odd, 3)...)
-	a := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))}
+	a := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.RDB, persisted.Key(""))}
 	const query = `query Profile($id: ID!) { user(id: $id) { id name photo intro certi } }`
 	hash := sha256Hex(query)
 	even := odd + 1
@@ -219,7 +220,7 @@ func TestAPQRefusals(t *testing.T) {
 	s := newTestServer(t)
 	id := storetest.IDs(t, 1)
 	s.AddUsers(t, servertest.SeqUsers(id, 1)...)
-	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(s.RDB, persisted.Key(""))
 	query := fmt.Sprintf(`{ user(id: "%d") { id } }`, id)
 	for _, tc := range []struct {
 		name     string
@@ -261,7 +262,7 @@ func TestAPQOff(t *testing.T) {
 	s := newTestServer(t, func(c *testConfig) { c.APQ = false })
 	id := storetest.IDs(t, 1)
 	s.AddUsers(t, servertest.SeqUsers(id, 1)...)
-	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(s.RDB, persisted.Key(""))
 	query := fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)
 	hash := sha256Hex(query)
 	want := fmt.Sprintf(`{"data":{"user":{"id":"%d","name":"u%d"}}}`, id, id)
@@ -282,7 +283,7 @@ func TestAPQRedisDown(t *testing.T) {
 	s := newTestServerOnRedis(t, &redis.Options{Addr: rs.Addr})
 	id := storetest.IDs(t, 2)
 	s.AddUsers(t, servertest.SeqUsers(id, 2)...)
-	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(s.RDB, persisted.Key(""))
 	registered := fmt.Sprintf(`{ user(id: "%d") { id name } }`, id)
 	if r := apqPost(t, s.URL, registered, apqExtensions(sha256Hex(registered)), nil); len(r.Errors) > 0 {
 		t.Fatalf("register: %s", r.Raw)
@@ -380,7 +381,7 @@ func TestAPQLimits(t *testing.T) {
 	s := newTestServer(t)
 	id := storetest.IDs(t, 2)
 	s.AddUsers(t, servertest.SeqUsers(id, 2)...)
-	loose := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))}
+	loose := &apqInstance{URL: s.URL, apq: storetest.CountRedisKeys(s.RDB, persisted.Key(""))}
 	for _, tc := range []struct {
 		name   string
 		adjust func(*testConfig)
@@ -439,7 +440,7 @@ func TestAPQSizeBound(t *testing.T) {
 	s := newTestServer(t)
 	id := storetest.IDs(t, 1)
 	s.AddUsers(t, servertest.SeqUsers(id, 1)...)
-	ac := storetest.CountRedisKeys(s.RDB, store.PersistedQueryKey(""))
+	ac := storetest.CountRedisKeys(s.RDB, persisted.Key(""))
 	limit := int(s.cfg.API.MaxBodyBytes)
 	answer := fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, id)
 	// sized returns a query of exactly n bytes.
@@ -467,7 +468,7 @@ func TestAPQSizeBound(t *testing.T) {
 			if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Raw != answer {
 				t.Fatalf("%d bytes with its hash: %d %.200s", tc.n, r.Status, r.Raw)
 			}
-			n, err := s.Redis.Raw.StrLen(context.Background(), store.PersistedQueryKey(sha256Hex(q))).Result()
+			n, err := s.Redis.Raw.StrLen(context.Background(), persisted.Key(sha256Hex(q))).Result()
 			if err != nil || (tc.stored && int(n) != len(q)) || (!tc.stored && n != 0) {
 				t.Errorf("%d bytes: STRLEN = %d, %v; stored: %v", tc.n, n, err, tc.stored)
 			}
@@ -672,13 +673,13 @@ func TestAPQRegistrationFlood(t *testing.T) {
 	t.Run("thousands of clients: refused past APQ_REGISTRATION_BYTES", func(t *testing.T) {
 		const n = 2000 // 16 MiB of queries, over twice maxmemory
 		refused := f.register(t, s.URL, 200, n, func(i int) string { return fmt.Sprintf("2001:db8:%x::1", i) })
-		cost := len(store.PersistedQueryKey(sha256Hex(f.query(0)))) + len(f.query(0)) + store.RegistrationOverhead
+		cost := len(persisted.Key(sha256Hex(f.query(0)))) + len(f.query(0)) + persisted.RegistrationOverhead
 		stored := budget/cost - perClient // what the one client's left
 		if refused != n-stored {
 			t.Errorf("%d of %d registrations refused, want %d (the %d-byte budget holds %d of %d bytes, the first client's %d included)",
 				refused, n, n-stored, budget, budget/cost, cost, perClient)
 		}
-		keys, err := raw.Keys(ctx, store.PersistedQueryKey("*")).Result()
+		keys, err := raw.Keys(ctx, persisted.Key("*")).Result()
 		if err != nil || len(keys) != budget/cost {
 			t.Errorf("headline:apq:* = %d keys, %v; want %d", len(keys), err, budget/cost)
 		}
@@ -722,7 +723,7 @@ func wantProfilesCached(t *testing.T, s *testServer, raw *redis.Client, ids []in
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = store.ProfileKey(id)
+		keys[i] = rediscache.ProfileKey(id)
 	}
 	if n, err := raw.Exists(context.Background(), keys...).Result(); err != nil || n != int64(len(ids)) {
 		t.Errorf("%d of %d profile entries in Redis (%v)", n, len(ids), err)

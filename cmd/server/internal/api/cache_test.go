@@ -11,7 +11,7 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -194,9 +194,9 @@ func TestCacheWrittenByFlask(t *testing.T) {
 	)
 	// What Python's json.dumps writes: ", " and ": " separators, \uXXXX escapes.
 	flask := `{"name": "\u5f20\u4e09", "photo": null, "intro": "\u4f60\u597d \"quoted\"", "certi": null}`
-	s.Redis.Raw.Set(ctx, store.ProfileKey(id), flask, time.Hour)
+	s.Redis.Raw.Set(ctx, rediscache.ProfileKey(id), flask, time.Hour)
 	// The Flask app's negative entry, although MySQL has the row now.
-	s.Redis.Raw.Set(ctx, store.ProfileKey(id+1), "-1", time.Hour)
+	s.Redis.Raw.Set(ctx, rediscache.ProfileKey(id+1), "-1", time.Hour)
 
 	s.ResetCounts()
 	r := s.Post(t, fmt.Sprintf(`{ a: user(id: "%d") { id name photo intro certi } b: user(id: "%d") { id } }`, id, id+1), nil)
@@ -213,7 +213,7 @@ func TestCacheWrittenByFlask(t *testing.T) {
 	if got := s.SQL.Count("SELECT"); got != 0 {
 		t.Errorf("SELECT = %d, want 0: both answers were cached", got)
 	}
-	if got, _ := s.Redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != flask {
+	if got, _ := s.Redis.Raw.Get(ctx, rediscache.ProfileKey(id)).Result(); got != flask {
 		t.Errorf("the Flask entry was rewritten: %q", got)
 	}
 }
@@ -241,7 +241,7 @@ func TestCorruptEntriesAreRepaired(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := first + int64(i)
 			s.AddUsers(t, headline.User{ID: id, Name: fmt.Sprintf("fresh%d", id)})
-			key := store.ProfileKey(id)
+			key := rediscache.ProfileKey(id)
 			s.Redis.Raw.Set(ctx, key, tc.value, time.Hour)
 			s.ResetCounts()
 			r := s.Post(t, fmt.Sprintf(`{ user(id: "%d") { id name } }`, id), nil)
@@ -313,7 +313,7 @@ func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 		good2:     fmt.Sprintf(`{"name":"cached%d","photo":null,"intro":null,"certi":null}`, good2),
 	}
 	for id, v := range entries {
-		if err := s.Redis.Raw.Set(ctx, store.ProfileKey(id), v, time.Hour).Err(); err != nil {
+		if err := s.Redis.Raw.Set(ctx, rediscache.ProfileKey(id), v, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -349,13 +349,13 @@ func TestUnservableEntriesAreLoadedAgain(t *testing.T) {
 	}
 	for _, id := range []int64{big, badUTF8, surrogate} {
 		want := fmt.Sprintf(`{"name":"row%d","photo":null,"intro":null,"certi":null}`, id)
-		if got, _ := s.Redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != want {
-			t.Errorf("%s = %.80q, want it overwritten with %s", store.ProfileKey(id), got, want)
+		if got, _ := s.Redis.Raw.Get(ctx, rediscache.ProfileKey(id)).Result(); got != want {
+			t.Errorf("%s = %.80q, want it overwritten with %s", rediscache.ProfileKey(id), got, want)
 		}
 	}
 	for _, id := range []int64{good1, good2} {
-		if got, _ := s.Redis.Raw.Get(ctx, store.ProfileKey(id)).Result(); got != entries[id] {
-			t.Errorf("%s = %q, want it untouched", store.ProfileKey(id), got)
+		if got, _ := s.Redis.Raw.Get(ctx, rediscache.ProfileKey(id)).Result(); got != entries[id] {
+			t.Errorf("%s = %q, want it untouched", rediscache.ProfileKey(id), got)
 		}
 	}
 	after := servertest.ScrapeMetrics(t, s.URL)

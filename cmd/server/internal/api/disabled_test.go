@@ -8,7 +8,7 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -26,8 +26,8 @@ func TestDisabledAccounts(t *testing.T) {
 	if _, err := s.Base.NewUpdate().Table("user_basic").Set("status = 0").Where("user_id = ?", disabled).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.Redis.Raw.Set(ctx, store.StatusKey(disabledByCache), "0", time.Hour) // the Flask app's status cache
-	s.Redis.Raw.Set(ctx, store.StatusKey(corrupt), "enabled?", time.Hour)
+	s.Redis.Raw.Set(ctx, rediscache.StatusKey(disabledByCache), "0", time.Hour) // the Flask app's status cache
+	s.Redis.Raw.Set(ctx, rediscache.StatusKey(corrupt), "enabled?", time.Hour)
 
 	me := func(id int64) servertest.Response {
 		return s.Post(t, `{ me { id name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: id}))
@@ -65,16 +65,16 @@ func TestDisabledAccounts(t *testing.T) {
 			if got := s.SQL.Count("SELECT"); got != tc.wantSelect {
 				t.Errorf("SELECT = %d, want %d", got, tc.wantSelect)
 			}
-			if got, _ := s.Redis.Raw.Get(ctx, store.StatusKey(tc.id)).Result(); got != tc.wantStatus {
-				t.Errorf("%s = %q, want %q", store.StatusKey(tc.id), got, tc.wantStatus)
+			if got, _ := s.Redis.Raw.Get(ctx, rediscache.StatusKey(tc.id)).Result(); got != tc.wantStatus {
+				t.Errorf("%s = %q, want %q", rediscache.StatusKey(tc.id), got, tc.wantStatus)
 			}
 		})
 	}
 
 	t.Run("status entries live 3600..4199s", func(t *testing.T) {
 		for _, id := range []int64{enabled, disabled} {
-			if ttl := s.Redis.TTL(t, store.StatusKey(id)); ttl < 3598*time.Second || ttl > 4199*time.Second {
-				t.Errorf("TTL %s = %v", store.StatusKey(id), ttl)
+			if ttl := s.Redis.TTL(t, rediscache.StatusKey(id)); ttl < 3598*time.Second || ttl > 4199*time.Second {
+				t.Errorf("TTL %s = %v", rediscache.StatusKey(id), ttl)
 			}
 		}
 	})

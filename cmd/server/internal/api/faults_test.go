@@ -18,7 +18,8 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -50,7 +51,7 @@ func newFaultServer(t *testing.T, dbMode int, deadRedis bool) *faultServer {
 		db = ownDBHandle(t)
 	case dbUnreachable:
 		var err error
-		db, err = store.OpenMySQL(fmt.Sprintf("root@tcp(127.0.0.1:%d)/headline_faults", storetest.FreePort(t)), store.PoolOptions{})
+		db, err = sqldb.OpenMySQL(fmt.Sprintf("root@tcp(127.0.0.1:%d)/headline_faults", storetest.FreePort(t)), sqldb.PoolOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +63,7 @@ func newFaultServer(t *testing.T, dbMode int, deadRedis bool) *faultServer {
 	if deadRedis {
 		opt = &redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))}
 	}
-	rdb := store.NewRedisClient(opt, cfg.Redis)
+	rdb := rediscache.NewClient(opt, cfg.Redis)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
 	h := newTestHandler(t, cfg, counted, rdb)
@@ -91,16 +92,16 @@ func ownDBHandle(t *testing.T) *bun.DB {
 			t.Fatal(err)
 		}
 		cfg.DBName = name
-		if db, err = store.OpenMySQL(cfg.FormatDSN(), store.PoolOptions{MaxOpen: 4}); err != nil {
+		if db, err = sqldb.OpenMySQL(cfg.FormatDSN(), sqldb.PoolOptions{MaxOpen: 4}); err != nil {
 			t.Fatal(err)
 		}
 	} else {
 		var err error
 		name := fmt.Sprintf("file:headline_faults_%d?mode=memory&cache=shared", sqliteFaultDBs.Add(1))
-		if db, err = store.OpenSQLite(name); err != nil {
+		if db, err = sqldb.OpenSQLite(name); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := store.Migrate(ctx, db); err != nil {
+		if _, err := sqldb.Migrate(ctx, db); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -113,7 +114,7 @@ func (s *faultServer) seedFlaskCache(t *testing.T, users ...headline.User) {
 	t.Helper()
 	for _, u := range users {
 		v, _ := json.Marshal(map[string]any{"name": u.Name, "photo": u.Photo, "intro": u.Intro, "certi": u.Certi})
-		if err := s.Redis.Raw.Set(context.Background(), store.ProfileKey(u.ID), v, time.Hour).Err(); err != nil {
+		if err := s.Redis.Raw.Set(context.Background(), rediscache.ProfileKey(u.ID), v, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -205,8 +206,8 @@ func TestDatabaseDown(t *testing.T) {
 				if got := s.SQL.Count("SELECT"); got != 1 {
 					t.Errorf("SELECT = %d, want 1", got)
 				}
-				if v, err := s.Redis.Raw.Get(context.Background(), store.ProfileKey(uncached)).Result(); err != redis.Nil {
-					t.Errorf("%s = %q, %v; want no entry", store.ProfileKey(uncached), v, err)
+				if v, err := s.Redis.Raw.Get(context.Background(), rediscache.ProfileKey(uncached)).Result(); err != redis.Nil {
+					t.Errorf("%s = %q, %v; want no entry", rediscache.ProfileKey(uncached), v, err)
 				}
 			})
 

@@ -118,7 +118,7 @@ type route struct {
 
 func (e *edge) routes() []route {
 	gql := e.graphQL()
-	loaders := dataloaders.Middleware(e.Profiles, e.loaderOptions())
+	loaders := dataloaders.Middleware(e.Profiles, e.Options.Loaders)
 	auth := authenticate(e.Tokens)
 	inflight := newInFlight(e.Options.InFlightBytes, e.Options.InFlightWait)
 	var metrics, assets http.Handler
@@ -146,14 +146,6 @@ func (e *edge) graphQL() http.Handler {
 	opts := e.GraphQL
 	opts.Log, opts.Profiles, opts.APQ, opts.Extensions = e.Log, e.Profiles, e.APQ, e.Telemetry.Extensions()
 	return graph.NewHandler(opts)
-}
-
-func (e *edge) loaderOptions() dataloaders.Options {
-	o := e.Options.Loaders
-	if e.Telemetry.Metrics != nil {
-		o.ObserveBatch = e.Telemetry.Metrics.ObserveBatch
-	}
-	return o
 }
 
 // playgroundPage is the Playground, loading its scripts from the server or

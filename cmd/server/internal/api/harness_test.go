@@ -15,6 +15,8 @@ import (
 	"github.com/headline/headline/cmd/server/internal/telemetry"
 	"github.com/headline/headline/graph"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/persisted"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -29,10 +31,10 @@ const testSecret = servertest.Secret
 type testConfig struct {
 	API              Options
 	GraphQL          graph.Options
-	Redis            store.ClientOptions
-	Breaker          store.BreakerOptions
+	Redis            rediscache.ClientOptions
+	Breaker          rediscache.BreakerOptions
 	APQ              bool
-	PersistedQueries store.PersistedQueryOptions
+	PersistedQueries persisted.Options
 	Metrics          bool
 	LogRequests      bool
 	Tracer           trace.TracerProvider // nil: no tracing
@@ -47,8 +49,8 @@ func newTestConfig(adjust ...func(*testConfig)) *testConfig {
 	c := &testConfig{
 		API:         DefaultOptions,
 		GraphQL:     graph.Options{Introspection: true, APQMaxBytes: 32 << 10, QueryCacheBytes: 32 << 20},
-		Redis:       store.ClientOptions{DialTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond},
-		Breaker:     store.BreakerOptions{Failures: 5, Cooldown: time.Second},
+		Redis:       rediscache.DefaultClientOptions,
+		Breaker:     rediscache.DefaultBreakerOptions,
 		APQ:         true,
 		Metrics:     true,
 		LogRequests: true,
@@ -84,7 +86,7 @@ func newTestServerOnRedis(t testing.TB, opt *redis.Options, adjust ...func(*test
 		r = storetest.NewRedis(t, redisDB)
 		opt = r.Options()
 	}
-	rdb := store.NewRedisClient(opt, cfg.Redis)
+	rdb := rediscache.NewClient(opt, cfg.Redis)
 	t.Cleanup(func() { _ = rdb.Close() })
 	rc := storetest.CountRedis(rdb)
 	h := newTestHandler(t, cfg, db, rdb)
@@ -92,8 +94,9 @@ func newTestServerOnRedis(t testing.TB, opt *redis.Options, adjust ...func(*test
 }
 
 // newTestHandler builds the store's services on db and rdb as cmd/server
-// does, and the edge that serves them. With a tracer, the clients trace
-// their calls, as cmd/server makes them where it opens them.
+// does, and the edge that serves them, and stops their background work when
+// the test ends. With a tracer, the clients trace their calls, as cmd/server
+// makes them where it opens them.
 func newTestHandler(t testing.TB, cfg *testConfig, db *bun.DB, rdb redis.UniversalClient) http.Handler {
 	t.Helper()
 	log := cfg.Log
@@ -107,16 +110,19 @@ func newTestHandler(t testing.TB, cfg *testConfig, db *bun.DB, rdb redis.Univers
 			t.Fatal(err)
 		}
 	}
-	cache := store.NewCache(rdb, store.TTLs{}).WithBreaker(cfg.Breaker, log).WithTimeout(cfg.Redis.ReadTimeout)
+	cache := rediscache.New(rdb, rediscache.TTLs{}).WithBreaker(cfg.Breaker, log).WithTimeout(cfg.Redis.ReadTimeout)
 	tel := telemetry.Telemetry{Tracer: cfg.Tracer, RequestLines: cfg.LogRequests}
-	var observer store.Observer // not a nil *Metrics: store would call it
 	if cfg.Metrics {
 		tel.Metrics = telemetry.NewMetrics(rdb, cache)
-		observer = tel.Metrics
 	}
+	observer := tel.Observer()
+	profiles := store.NewProfiles(db, cache, log, store.ProfilesOptions{Observer: observer})
+	// Before the clients close (cleanups run last first): no invalidation
+	// retried in the background outlives the test.
+	t.Cleanup(profiles.Close)
 	d := Deps{
 		Log:        log,
-		Profiles:   store.NewProfiles(db, cache, log, store.ProfilesOptions{Observer: observer}),
+		Profiles:   profiles,
 		Tokens:     NewTokenVerifier(DefaultTokenLeeway, testSecret),
 		Ready:      Readiness{MySQL: db, Redis: rdb, Breakers: cache},
 		Telemetry:  tel,
@@ -127,7 +133,7 @@ func newTestHandler(t testing.TB, cfg *testConfig, db *bun.DB, rdb redis.Univers
 	if cfg.APQ {
 		pq := cfg.PersistedQueries
 		pq.Log, pq.Observer = log, observer
-		d.APQ = cache.PersistedQueries(pq)
+		d.APQ = persisted.New(cache.Strings(), pq)
 	}
 	return NewHandler(d)
 }

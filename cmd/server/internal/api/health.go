@@ -9,7 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // Readiness is what GET /readyz asks about.
@@ -17,7 +18,7 @@ type Readiness struct {
 	MySQL    sqlPinger   // the primary (*bun.DB)
 	Replicas Replicas    // nil: no read replicas
 	Redis    redisPinger // the cache's client
-	Breakers Breakers    // the cache's circuit breakers (*store.Cache)
+	Breakers Breakers    // the cache's circuit breakers (*rediscache.Cache)
 }
 
 type sqlPinger interface{ PingContext(context.Context) error }
@@ -26,17 +27,17 @@ type redisPinger interface {
 	Ping(context.Context) *redis.StatusCmd
 }
 
-// Replicas are MySQL's read replicas (*store.Replicas).
+// Replicas are MySQL's read replicas (*sqldb.Replicas).
 type Replicas interface {
 	Ping(context.Context) error
-	States() []store.ReplicaState
+	States() []sqldb.ReplicaState
 }
 
-// Breakers tells the states of the Redis circuit breakers (*store.Cache).
+// Breakers tells the states of the Redis circuit breakers (*rediscache.Cache).
 type Breakers interface {
 	BreakerState() string
 	APQBreakerState() string
-	Breakers() []store.NodeBreaker
+	Breakers() []rediscache.NodeBreaker
 }
 
 // handleHealthz says the process is alive; it checks nothing else, so an
@@ -98,7 +99,7 @@ func (e *edge) breakerDetail(body map[string]string) {
 	}
 	var nodes []string
 	for _, b := range e.Ready.Breakers.Breakers() {
-		if b.Breaker == store.BreakerCache && b.Node != store.AllNodes {
+		if b.Breaker == rediscache.BreakerCache && b.Node != rediscache.AllNodes {
 			nodes = append(nodes, b.Node+" "+b.State)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -29,7 +29,7 @@ func TestMetrics(t *testing.T) {
 	// 2. Warm: 3 profiles and the "-1" of id+3.
 	mustOK(t, s.Post(t, feed, nil))
 	// 3. A value of another shape for id+1: loaded again, one more SELECT.
-	if err := s.Redis.Raw.Set(context.Background(), store.ProfileKey(id+1), `{"name": 42}`, 0).Err(); err != nil {
+	if err := s.Redis.Raw.Set(context.Background(), rediscache.ProfileKey(id+1), `{"name": 42}`, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	mustOK(t, s.Post(t, feed, nil))

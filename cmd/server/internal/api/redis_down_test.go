@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -88,7 +88,7 @@ func TestRedisKilled(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			check(t, s.Post(t, q, nil))
-			n, err := raw.Exists(context.Background(), store.ProfileKey(first), store.ProfileKey(ids[9])).Result()
+			n, err := raw.Exists(context.Background(), rediscache.ProfileKey(first), rediscache.ProfileKey(ids[9])).Result()
 			if err == nil && n == 2 {
 				break
 			}

@@ -15,19 +15,32 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
-// row reads user id from MySQL, uncached; nil when there is no row.
-func (s *testServer) storedRow(t testing.TB, id int64) *headline.User {
+// storedRow reads user id from MySQL, uncached; nil when there is no row.
+func (s *testServer) storedRow(t testing.TB, id int64) *sqldb.Account {
 	t.Helper()
-	users, err := store.GetUsers(context.Background(), s.Base, []headline.UserID{id})
+	accounts, err := sqldb.GetAccounts(context.Background(), s.Base, []headline.UserID{id})
 	if err != nil {
 		t.Fatalf("read user %d: %v", id, err)
 	}
-	return users[id]
+	return accounts[id]
 }
+
+// storedUser is the profile of storedRow.
+func (s *testServer) storedUser(t testing.TB, id int64) *headline.User {
+	t.Helper()
+	if a := s.storedRow(t, id); a != nil {
+		return &a.User
+	}
+	return nil
+}
+
+// enabled is the row of u's enabled account.
+func enabled(u headline.User) *sqldb.Account { return &sqldb.Account{User: u} }
 
 func showOpt(p *string) string {
 	if p == nil {
@@ -173,9 +186,8 @@ func TestUpdateMeValidation(t *testing.T) {
 			stored := s.storedRow(t, id)
 			if tc.want == nil {
 				wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
-				before.Status = headline.StatusEnabled
-				if showRow(stored) != showRow(&before) {
-					t.Errorf("a refused update changed the row: %s, want %s", showRow(stored), showRow(&before))
+				if showRow(stored) != showRow(enabled(before)) {
+					t.Errorf("a refused update changed the row: %s, want %s", showRow(stored), showRow(enabled(before)))
 				}
 				return
 			}
@@ -187,9 +199,8 @@ func TestUpdateMeValidation(t *testing.T) {
 			if got := r.User(t, "updateMe"); showJSON(got) != showJSON(asJSON(&want)) {
 				t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(asJSON(&want)))
 			}
-			want.Status = headline.StatusEnabled
-			if showRow(stored) != showRow(&want) {
-				t.Errorf("MySQL has %s, want %s", showRow(stored), showRow(&want))
+			if showRow(stored) != showRow(enabled(want)) {
+				t.Errorf("MySQL has %s, want %s", showRow(stored), showRow(enabled(want)))
 			}
 			if strings.Contains(r.Raw, `"intro":null`) != (want.Intro == nil) || strings.Contains(r.Raw, `"photo":null`) != (want.Photo == nil) {
 				t.Errorf("null fields of the response do not match the row: %s", r.Raw)
@@ -198,12 +209,12 @@ func TestUpdateMeValidation(t *testing.T) {
 	}
 }
 
-// showUser renders u with its optional fields dereferenced.
-func showRow(u *headline.User) string {
-	if u == nil {
+// showRow renders a with its optional fields dereferenced.
+func showRow(a *sqldb.Account) string {
+	if a == nil {
 		return "<nil>"
 	}
-	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s Status:%d}", u.ID, u.Name, showOpt(u.Photo), showOpt(u.Intro), showOpt(u.Certi), u.Status)
+	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s Disabled:%v}", a.ID, a.Name, showOpt(a.Photo), showOpt(a.Intro), showOpt(a.Certi), a.Disabled)
 }
 
 func TestUpdateMeNameTaken(t *testing.T) {
@@ -215,9 +226,8 @@ func TestUpdateMeNameTaken(t *testing.T) {
 		for _, name := range []string{a.Name, "  " + a.Name + " "} {
 			r := s.UpdateMe(t, b.ID, map[string]any{"name": name, "intro": "changed too"})
 			wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
-			b.Status = headline.StatusEnabled
-			if got := s.storedRow(t, b.ID); showRow(got) != showRow(&b) {
-				t.Errorf("after a refused rename to %q the row is %s, want %s (the transaction rolls back)", name, showRow(got), showRow(&b))
+			if got := s.storedRow(t, b.ID); showRow(got) != showRow(enabled(b)) {
+				t.Errorf("after a refused rename to %q the row is %s, want %s (the transaction rolls back)", name, showRow(got), showRow(enabled(b)))
 			}
 		}
 	})
@@ -281,7 +291,7 @@ func TestUpdateMeNameTaken(t *testing.T) {
 		if len(faults) > 0 {
 			t.Errorf("BUG: in %d of %d rounds the losing rename was not BAD_USER_INPUT. On MariaDB, InnoDB's duplicate check "+
 				"on the unique key user_name can end in a deadlock (Error 1213) instead of a duplicate (1062), and "+
-				"store.UpdateUser maps only 1062 to \"already taken\": the loser gets INTERNAL_SERVER_ERROR. A deadlock "+
+				"sqldb.UpdateUser maps only 1062 to \"already taken\": the loser gets INTERNAL_SERVER_ERROR. A deadlock "+
 				"victim's transaction should be retried (it then fails with 1062). First: %s", len(faults), rounds, faults[0])
 		}
 	}
@@ -307,7 +317,7 @@ func TestUpdateMeNameTaken(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = tx.Rollback() }()
-		if err := store.InsertUsers(ctx, tx, headline.User{ID: id + 2, Name: name}); err != nil {
+		if err := sqldb.InsertUsers(ctx, tx, headline.User{ID: id + 2, Name: name}); err != nil {
 			t.Fatal(err)
 		}
 		ids := []int64{x.ID, y.ID}
@@ -346,7 +356,7 @@ func TestUpdateMeNameTaken(t *testing.T) {
 			}
 			if r.Code("updateMe") != headline.ECodeBadInput {
 				t.Errorf("BUG: the losing rename of %d got %s; want BAD_USER_INPUT \"already taken\". InnoDB ended it with a "+
-					"deadlock (Error 1213, see the server log above), which store.UpdateUser does not retry or map: "+
+					"deadlock (Error 1213, see the server log above), which sqldb.UpdateUser does not retry or map: "+
 					"only 1062 is \"already taken\"", ids[j], r.Raw)
 				continue
 			}
@@ -406,12 +416,9 @@ func TestUpdateMeWhoMayUpdate(t *testing.T) {
 			if n := s.SQL.Count("UPDATE"); n != 0 {
 				t.Errorf("ran %d UPDATEs: %q", n, s.SQL.Queries())
 			}
-			for _, want := range []headline.User{u, disabled} {
-				want.Status = headline.StatusEnabled
-				if want.ID == disabled.ID {
-					want.Status = headline.StatusDisabled
-				}
-				if got := s.storedRow(t, want.ID); showRow(got) != showRow(&want) {
+			for _, u := range []headline.User{u, disabled} {
+				want := &sqldb.Account{User: u, Disabled: u.ID == disabled.ID}
+				if got := s.storedRow(t, want.ID); showRow(got) != showRow(want) {
 					t.Errorf("user %d is now %s, want it unchanged", want.ID, showRow(got))
 				}
 			}
@@ -432,12 +439,12 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 			t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
 		}
 		if p, raw, ok := servertest.CachedInfo(t, s.Redis.Raw, id); ok && showJSON(&p) != showJSON(want) {
-			t.Errorf("after the update %s = %s, want it gone or the new profile", store.ProfileKey(id), raw)
+			t.Errorf("after the update %s = %s, want it gone or the new profile", rediscache.ProfileKey(id), raw)
 		}
-		if n, err := s.Redis.Raw.Exists(ctx, store.LeaseKey(id)).Result(); err != nil || n != 0 {
-			t.Errorf("%s exists = %d (%v) after the update, want 0", store.LeaseKey(id), n, err)
+		if n, err := s.Redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 0 {
+			t.Errorf("%s exists = %d (%v) after the update, want 0", rediscache.LeaseKey(id), n, err)
 		}
-		if got := asJSON(s.storedRow(t, id)); showJSON(got) != showJSON(want) {
+		if got := asJSON(s.storedUser(t, id)); showJSON(got) != showJSON(want) {
 			t.Errorf("MySQL has %s, want %s", showJSON(got), showJSON(want))
 		}
 		s.ResetCounts()
@@ -446,7 +453,7 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 			t.Errorf("user(id:) after the update = %s, want %s", showJSON(got), showJSON(want))
 		}
 		if p, raw, ok := servertest.CachedInfo(t, s.Redis.Raw, id); !ok || showJSON(&p) != showJSON(want) {
-			t.Errorf("after user(id:) %s = %q (present %v), want the new profile", store.ProfileKey(id), raw, ok)
+			t.Errorf("after user(id:) %s = %q (present %v), want the new profile", rediscache.ProfileKey(id), raw, ok)
 		}
 	}
 
@@ -454,7 +461,7 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 		u := updateProfile(storetest.IDs(t, 1))
 		s.ReplaceUsers(t, u)
 		flask := fmt.Sprintf(`{"name": "m%d", "photo": "https://img.example.com/%d.png", "intro": "intro %d", "certi": "certi"}`, u.ID, u.ID, u.ID)
-		if err := s.Redis.Raw.Set(ctx, store.ProfileKey(u.ID), flask, 30*time.Minute).Err(); err != nil {
+		if err := s.Redis.Raw.Set(ctx, rediscache.ProfileKey(u.ID), flask, 30*time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		// The Flask entry is what the API serves until the update.
@@ -473,7 +480,7 @@ func TestUpdateMeInvalidatesTheCache(t *testing.T) {
 		s.ReplaceUsers(t, u)
 		s.Post(t, fmt.Sprintf(`{ user(id: "%d") { name } }`, u.ID), nil)
 		if _, _, ok := servertest.CachedInfo(t, s.Redis.Raw, u.ID); !ok {
-			t.Fatalf("user(id:) did not fill %s", store.ProfileKey(u.ID))
+			t.Fatalf("user(id:) did not fill %s", rediscache.ProfileKey(u.ID))
 		}
 		r := s.UpdateMe(t, u.ID, map[string]any{"intro": "新的简介"})
 		if _, raw, ok := servertest.CachedInfo(t, s.Redis.Raw, u.ID); ok {
@@ -506,7 +513,7 @@ func TestUpdateMeRedisDown(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := newTestConfig(func(c *testConfig) { c.Log = logger })
 	base := storetest.DB(t, "api")
-	rdb := store.NewRedisClient(&redis.Options{Addr: rs.Addr}, cfg.Redis)
+	rdb := rediscache.NewClient(&redis.Options{Addr: rs.Addr}, cfg.Redis)
 	t.Cleanup(func() { _ = rdb.Close() })
 	h := newTestHandler(t, cfg, base, rdb)
 	s := &testServer{servertest.Serve(t, h, servertest.Server{Base: base, RDB: rdb}), cfg}
@@ -528,7 +535,7 @@ func TestUpdateMeRedisDown(t *testing.T) {
 	if got := r.User(t, "updateMe"); showJSON(got) != showJSON(want) {
 		t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(want))
 	}
-	if got := asJSON(s.storedRow(t, u.ID)); showJSON(got) != showJSON(want) {
+	if got := asJSON(s.storedUser(t, u.ID)); showJSON(got) != showJSON(want) {
 		t.Errorf("MySQL has %s, want %s", showJSON(got), showJSON(want))
 	}
 	var line string

@@ -14,7 +14,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 )
 
 // StartRedis runs an in-process Redis (miniredis) and returns its address
@@ -70,7 +70,7 @@ func SeedUsers(ctx context.Context, db bun.IDB, n int) error {
 		}
 		users = append(users, u)
 		if len(users) == batch || id == int64(n) {
-			if err := store.InsertUsers(ctx, db, users...); err != nil {
+			if err := sqldb.InsertUsers(ctx, db, users...); err != nil {
 				return err
 			}
 			users = users[:0]

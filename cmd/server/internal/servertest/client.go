@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -204,16 +204,16 @@ func SeqUsers(first int64, n int) []headline.User {
 // the key is absent.
 func CachedInfo(t testing.TB, rdb *redis.Client, id int64) (p User, raw string, ok bool) {
 	t.Helper()
-	raw, err := rdb.Get(context.Background(), store.ProfileKey(id)).Result()
+	raw, err := rdb.Get(context.Background(), rediscache.ProfileKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return p, "", false
 	}
 	if err != nil {
-		t.Fatalf("GET %s: %v", store.ProfileKey(id), err)
+		t.Fatalf("GET %s: %v", rediscache.ProfileKey(id), err)
 	}
 	var m map[string]*string
 	if err := json.Unmarshal([]byte(raw), &m); err != nil || len(m) != 4 || m["name"] == nil {
-		t.Fatalf("%s = %s: not the Flask format", store.ProfileKey(id), raw)
+		t.Fatalf("%s = %s: not the Flask format", rediscache.ProfileKey(id), raw)
 	}
 	return User{ID: strconv.FormatInt(id, 10), Name: *m["name"], Photo: m["photo"], Intro: m["intro"], Certi: m["certi"]}, raw, true
 }

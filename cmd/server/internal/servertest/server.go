@@ -18,7 +18,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
-	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -49,7 +49,7 @@ func Serve(t testing.TB, h http.Handler, s Server) *Server {
 // AddUsers inserts users straight into MySQL.
 func (s *Server) AddUsers(t testing.TB, users ...headline.User) {
 	t.Helper()
-	if err := store.InsertUsers(context.Background(), s.Base, users...); err != nil {
+	if err := sqldb.InsertUsers(context.Background(), s.Base, users...); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -110,3 +110,23 @@ func Bool[C any](f func(*C) *bool) func(*C, string) error {
 		return nil
 	}
 }
+
+// FormatDuration writes a default duration as the settings table does: in the
+// smallest unit in which it is a whole number no greater than 60 (60s, 30m,
+// 24h), else in the largest in which it is whole (500us).
+func FormatDuration(d time.Duration) string {
+	var s string
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Microsecond, "us"}, {time.Millisecond, "ms"}, {time.Second, "s"}, {time.Minute, "m"}, {time.Hour, "h"}} {
+		if d%u.d != 0 {
+			continue
+		}
+		s = strconv.FormatInt(int64(d/u.d), 10) + u.name
+		if d/u.d <= 60 {
+			break
+		}
+	}
+	return s
+}

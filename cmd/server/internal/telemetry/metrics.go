@@ -14,12 +14,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/rediscache"
 )
 
 // Metrics are the server's Prometheus metrics, on a registry of their own:
 // no global state, so two servers in one process (as in tests) count apart.
-// It implements store.Observer, and feeds the loaders' and the GraphQL
-// handler's observations into the same registry.
+// It implements store.Observer, and feeds the GraphQL handler's
+// observations into the same registry.
 type Metrics struct {
 	registry *prometheus.Registry
 
@@ -34,10 +35,10 @@ type Metrics struct {
 
 var _ store.Observer = (*Metrics)(nil)
 
-// BreakerStates tells the Redis circuit breakers' states (a *store.Cache).
+// BreakerStates tells the Redis circuit breakers' states (a *rediscache.Cache).
 type BreakerStates interface {
 	BreakerState() string
-	Breakers() []store.NodeBreaker
+	Breakers() []rediscache.NodeBreaker
 }
 
 // NewMetrics registers every metric: the application's, rdb's connection
@@ -124,31 +125,36 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// CacheLookups implements store.Observer.
-func (m *Metrics) CacheLookups(hit, miss, negative, corrupt int) {
+// Batch implements store.Observer.
+func (m *Metrics) Batch(_ context.Context, keys int) { m.batchKeys.Observe(float64(keys)) }
+
+// CacheRead implements store.Observer.
+func (m *Metrics) CacheRead(_ context.Context, r store.CacheRead) {
 	for _, c := range []struct {
 		counter prometheus.Counter
 		n       int
-	}{{m.cacheHit, hit}, {m.cacheMiss, miss}, {m.cacheNegative, negative}, {m.cacheCorrupt, corrupt}} {
+	}{{m.cacheHit, r.Hit}, {m.cacheMiss, r.Miss}, {m.cacheNegative, r.Negative}, {m.cacheCorrupt, r.Corrupt}} {
 		if c.n > 0 {
 			c.counter.Add(float64(c.n))
 		}
 	}
 }
 
+// Joined implements store.Observer: no metric counts it.
+func (m *Metrics) Joined(context.Context, int) {}
+
 // RedisError implements store.Observer.
-func (m *Metrics) RedisError(op string) { m.redisErrors.WithLabelValues(op).Inc() }
+func (m *Metrics) RedisError(_ context.Context, op string) { m.redisErrors.WithLabelValues(op).Inc() }
 
 // APQRegistration implements store.Observer.
-func (m *Metrics) APQRegistration(result string) { m.apqRegistrations.WithLabelValues(result).Inc() }
-
-// SQL implements store.Observer.
-func (m *Metrics) SQL(op string, d time.Duration) {
-	m.sqlDuration.WithLabelValues(op).Observe(d.Seconds())
+func (m *Metrics) APQRegistration(_ context.Context, result string) {
+	m.apqRegistrations.WithLabelValues(result).Inc()
 }
 
-// ObserveBatch is the loaders' ObserveBatch.
-func (m *Metrics) ObserveBatch(keys int) { m.batchKeys.Observe(float64(keys)) }
+// SQL implements store.Observer.
+func (m *Metrics) SQL(_ context.Context, op string, d time.Duration, _ int) {
+	m.sqlDuration.WithLabelValues(op).Observe(d.Seconds())
+}
 
 // graphqlExtension times every GraphQL response, the refused ones (parse,
 // validation and limit errors) included.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -115,7 +116,8 @@ func requestLog(log *slog.Logger, logLines bool, next http.Handler) http.Handler
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
-		ctx, stats := store.WithRequestStats(ctx)
+		stats := &requestStats{}
+		ctx = context.WithValue(ctx, requestStatsKey{}, stats)
 		line := &requestLine{}
 		ctx = context.WithValue(ctx, requestLineKey{}, line)
 		sw := &statusWriter{ResponseWriter: w}
@@ -133,12 +135,64 @@ func requestLog(log *slog.Logger, logLines bool, next http.Handler) http.Handler
 			slog.Int("status", sw.status),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("operation", op),
-			slog.Int64("cache_hits", stats.CacheHits.Load()),
-			slog.Int64("cache_misses", stats.CacheMisses.Load()),
-			slog.Int64("joined", stats.Joined.Load()),
-			slog.Int64("sql_rows", stats.SQLRows.Load()),
+			slog.Int64("cache_hits", stats.cacheHits.Load()),
+			slog.Int64("cache_misses", stats.cacheMisses.Load()),
+			slog.Int64("joined", stats.joined.Load()),
+			slog.Int64("sql_rows", stats.sqlRows.Load()),
 		)
 	})
+}
+
+// requestStats counts what the store did for one request, for its line.
+// The loaders are per request, so every batch runs with a context of the
+// request that made it; the batches of one request may run at once, hence
+// atomics.
+type requestStats struct {
+	// cacheHits counts ids the cache answered: a profile or "-1".
+	cacheHits atomic.Int64
+	// cacheMisses counts ids the cache did not answer (absent, of another
+	// shape, the status entry missing when it was needed, or Redis down),
+	// whoever then loaded them.
+	cacheMisses atomic.Int64
+	// joined counts the misses another request's load answered (one under
+	// way, or finished moments ago): this request ran no SELECT for them.
+	joined atomic.Int64
+	// sqlRows counts the rows this request's SELECTs read. A row is counted
+	// once, for the request that read it, not for those that joined its
+	// load, so that the figures of all request lines add up to what the
+	// database did.
+	sqlRows atomic.Int64
+}
+
+type requestStatsKey struct{}
+
+// requestCounters is the store.Observer that counts into the requestStats
+// of the request whose context a call carries; calls outside a logged
+// request count nothing.
+type requestCounters struct{ store.NopObserver }
+
+func statsFrom(ctx context.Context) *requestStats {
+	s, _ := ctx.Value(requestStatsKey{}).(*requestStats)
+	return s
+}
+
+func (requestCounters) CacheRead(ctx context.Context, r store.CacheRead) {
+	if s := statsFrom(ctx); s != nil {
+		s.cacheHits.Add(int64(r.Answered))
+		s.cacheMisses.Add(int64(r.Unanswered))
+	}
+}
+
+func (requestCounters) Joined(ctx context.Context, ids int) {
+	if s := statsFrom(ctx); s != nil {
+		s.joined.Add(int64(ids))
+	}
+}
+
+func (requestCounters) SQL(ctx context.Context, _ string, _ time.Duration, rows int) {
+	if s := statsFrom(ctx); s != nil {
+		s.sqlRows.Add(int64(rows))
+	}
 }
 
 // statusWriter remembers the status a handler answered with.

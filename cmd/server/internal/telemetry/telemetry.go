@@ -13,6 +13,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/headline/headline/store"
 )
 
 // Telemetry is what observes the edge's requests. The zero value gives
@@ -21,6 +23,19 @@ type Telemetry struct {
 	Metrics      *Metrics             // nil: no metrics (METRICS=false)
 	Tracer       trace.TracerProvider // nil: no tracing
 	RequestLines bool                 // a log line per request (LOG_REQUESTS)
+}
+
+// Observer is what the store reports to: the metrics and the counters of
+// the request lines, those that are on.
+func (t Telemetry) Observer() store.Observer {
+	var obs []store.Observer // not a nil *Metrics: store would call it
+	if t.Metrics != nil {
+		obs = append(obs, t.Metrics)
+	}
+	if t.RequestLines {
+		obs = append(obs, requestCounters{})
+	}
+	return store.Observers(obs...)
 }
 
 // Extensions are the GraphQL handler's observers: tracing, metrics and the

@@ -1,0 +1,9 @@
+package rediscache
+
+import "context"
+
+// PipelinedGet lets the benchmarks of package store_test, which can use
+// storetest, call pipelinedGet.
+func (c *Cache) PipelinedGet(ctx context.Context, keys []string) ([]any, []bool, error) {
+	return c.pipelinedGet(ctx, keys)
+}
