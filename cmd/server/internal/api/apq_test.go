@@ -293,41 +293,7 @@ func TestAPQRedisDown(t *testing.T) {
 	}
 
 	t.Run("Redis hung: a persisted-query call gives up after REDIS_READ_TIMEOUT", func(t *testing.T) {
-		raw := redis.NewClient(&redis.Options{Addr: rs.Addr})
-		defer raw.Close()
-		if err := raw.Do(context.Background(), "CLIENT", "PAUSE", "3000", "ALL").Err(); err != nil {
-			t.Fatal(err)
-		}
-		q := fmt.Sprintf(`query Hung { user(id: "%d") { id } }`, id+1)
-		h := sha256Hex(q)
-		for _, step := range []struct {
-			name     string
-			send     func() apqResponse
-			wantCmds string
-			want     string // "": PersistedQueryNotFound
-		}{
-			{"hash only, unknown", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=1 SET=0", ""},
-			{"query and hash", func() apqResponse { return apqPost(t, s.URL, q, apqExtensions(h), nil) }, "GET=0 SET=1", fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, id+1)},
-			{"hash only, just registered", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=0 SET=0", fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, id+1)},
-		} {
-			start := time.Now()
-			r := step.send()
-			d := time.Since(start)
-			if step.want == "" {
-				wantNotFound(t, r)
-			} else if r.Raw != step.want {
-				t.Errorf("%s: got %s, want %s", step.name, r.Raw, step.want)
-			}
-			if got := takeAPQ(ac); got != step.wantCmds {
-				t.Errorf("%s: persisted-query commands %s, want %s", step.name, got, step.wantCmds)
-			}
-			// At most one timeout for the persisted query and one for the
-			// profile lookup.
-			t.Logf("%s with Redis hung: %v", step.name, d)
-			if d > 2*s.cfg.Redis.ReadTimeout+150*time.Millisecond {
-				t.Errorf("%s took %v with Redis hung, want ≤ 2 × REDIS_READ_TIMEOUT (%v) and a margin", step.name, d, s.cfg.Redis.ReadTimeout)
-			}
-		}
+		s.apqRedisHung(t, rs.Addr, id+1, ac)
 	})
 
 	rs.Kill()
@@ -371,6 +337,47 @@ func TestAPQRedisDown(t *testing.T) {
 	t.Logf("slowest request with Redis down: %v", slowest)
 	if slowest > 500*time.Millisecond {
 		t.Errorf("slowest request with Redis down took %v, want well under 500ms (REDIS_READ_TIMEOUT 100ms)", slowest)
+	}
+}
+
+// apqRedisHung pauses the Redis at addr and wants each persisted-query call
+// to give up after REDIS_READ_TIMEOUT, for queries of user id, with the
+// commands ac counts.
+func (s *testServer) apqRedisHung(t *testing.T, addr string, id int64, ac *storetest.RedisCounter) {
+	raw := redis.NewClient(&redis.Options{Addr: addr})
+	defer raw.Close()
+	if err := raw.Do(context.Background(), "CLIENT", "PAUSE", "3000", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf(`query Hung { user(id: "%d") { id } }`, id)
+	h := sha256Hex(q)
+	for _, step := range []struct {
+		name     string
+		send     func() apqResponse
+		wantCmds string
+		want     string // "": PersistedQueryNotFound
+	}{
+		{"hash only, unknown", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=1 SET=0", ""},
+		{"query and hash", func() apqResponse { return apqPost(t, s.URL, q, apqExtensions(h), nil) }, "GET=0 SET=1", fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, id)},
+		{"hash only, just registered", func() apqResponse { return apqGet(t, s.URL, "", apqExtensions(h), nil) }, "GET=0 SET=0", fmt.Sprintf(`{"data":{"user":{"id":"%d"}}}`, id)},
+	} {
+		start := time.Now()
+		r := step.send()
+		d := time.Since(start)
+		if step.want == "" {
+			wantNotFound(t, r)
+		} else if r.Raw != step.want {
+			t.Errorf("%s: got %s, want %s", step.name, r.Raw, step.want)
+		}
+		if got := takeAPQ(ac); got != step.wantCmds {
+			t.Errorf("%s: persisted-query commands %s, want %s", step.name, got, step.wantCmds)
+		}
+		// At most one timeout for the persisted query and one for the
+		// profile lookup.
+		t.Logf("%s with Redis hung: %v", step.name, d)
+		if d > 2*s.cfg.Redis.ReadTimeout+150*time.Millisecond {
+			t.Errorf("%s took %v with Redis hung, want ≤ 2 × REDIS_READ_TIMEOUT (%v) and a margin", step.name, d, s.cfg.Redis.ReadTimeout)
+		}
 	}
 }
 
@@ -458,78 +465,98 @@ func TestAPQSizeBound(t *testing.T) {
 		return sized(64 + n - body(base))
 	}
 
-	t.Run("a query of APQ_MAX_QUERY_BYTES is stored; one byte more runs, is not stored, and is asked for again", func(t *testing.T) {
-		for _, tc := range []struct {
-			n      int
-			stored bool
-		}{{s.cfg.GraphQL.APQMaxBytes, true}, {s.cfg.GraphQL.APQMaxBytes + 1, false}} {
-			q := sized(tc.n)
-			takeAPQ(ac)
-			if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Raw != answer {
-				t.Fatalf("%d bytes with its hash: %d %.200s", tc.n, r.Status, r.Raw)
-			}
-			n, err := s.Redis.Raw.StrLen(context.Background(), persisted.Key(sha256Hex(q))).Result()
-			if err != nil || (tc.stored && int(n) != len(q)) || (!tc.stored && n != 0) {
-				t.Errorf("%d bytes: STRLEN = %d, %v; stored: %v", tc.n, n, err, tc.stored)
-			}
-			wantCmds := "GET=0 SET=0"
-			if tc.stored {
-				wantCmds = "GET=0 SET=1"
-			}
-			if got := takeAPQ(ac); got != wantCmds {
-				t.Errorf("%d bytes: persisted-query commands %s, want %s", tc.n, got, wantCmds)
-			}
-			r := apqPost(t, s.URL, "", apqExtensions(sha256Hex(q)), nil)
-			if tc.stored && r.Raw != answer {
-				t.Errorf("%d bytes, then the hash alone: %d %.200s", tc.n, r.Status, r.Raw)
-			}
-			if !tc.stored {
-				wantAPQRefused(t, r, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
-			}
-		}
-	})
+	c := &apqSizes{s: s, ac: ac, limit: limit, answer: answer, sized: sized, padded: padded}
+	t.Run("a query of APQ_MAX_QUERY_BYTES is stored; one byte more runs, is not stored, and is asked for again", c.maxQueryBytes)
+	t.Run("a body of MAX_BODY_BYTES runs, and is not stored", c.maxBodyBytes)
+	t.Run("one byte more is 413 and nothing is stored", c.overBody)
+	t.Run("GET: a URL over the header limit (64 KiB, and net/http's 4 KiB of slack) is 431", c.overHeader)
+}
 
-	t.Run("a body of MAX_BODY_BYTES runs, and is not stored", func(t *testing.T) {
+// apqSizes is TestAPQSizeBound's server, its persisted-query commands, MAX_BODY_BYTES, the answer of its queries, and its queries of a size: sized(n) of n bytes, padded(n) of a POST body of n bytes.
+type apqSizes struct {
+	s      *testServer
+	ac     *storetest.RedisCounter
+	limit  int
+	answer string
+	sized  func(int) string
+	padded func(int) string
+}
+
+func (c *apqSizes) maxQueryBytes(t *testing.T) {
+	s, ac, answer, sized := c.s, c.ac, c.answer, c.sized
+	for _, tc := range []struct {
+		n      int
+		stored bool
+	}{{s.cfg.GraphQL.APQMaxBytes, true}, {s.cfg.GraphQL.APQMaxBytes + 1, false}} {
+		q := sized(tc.n)
 		takeAPQ(ac)
-		q := padded(limit)
 		if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Raw != answer {
-			t.Fatalf("got %d %.200s", r.Status, r.Raw)
+			t.Fatalf("%d bytes with its hash: %d %.200s", tc.n, r.Status, r.Raw)
 		}
-		if got := takeAPQ(ac); got != "GET=0 SET=0" {
-			t.Errorf("persisted-query commands: %s, want none", got)
+		n, err := s.Redis.Raw.StrLen(context.Background(), persisted.Key(sha256Hex(q))).Result()
+		if err != nil || (tc.stored && int(n) != len(q)) || (!tc.stored && n != 0) {
+			t.Errorf("%d bytes: STRLEN = %d, %v; stored: %v", tc.n, n, err, tc.stored)
 		}
-	})
+		wantCmds := "GET=0 SET=0"
+		if tc.stored {
+			wantCmds = "GET=0 SET=1"
+		}
+		if got := takeAPQ(ac); got != wantCmds {
+			t.Errorf("%d bytes: persisted-query commands %s, want %s", tc.n, got, wantCmds)
+		}
+		r := apqPost(t, s.URL, "", apqExtensions(sha256Hex(q)), nil)
+		if tc.stored && r.Raw != answer {
+			t.Errorf("%d bytes, then the hash alone: %d %.200s", tc.n, r.Status, r.Raw)
+		}
+		if !tc.stored {
+			wantAPQRefused(t, r, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+		}
+	}
+}
 
-	t.Run("one byte more is 413 and nothing is stored", func(t *testing.T) {
-		takeAPQ(ac)
-		q := padded(limit + 1)
-		if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Status != http.StatusRequestEntityTooLarge {
-			t.Errorf("got %d %.200s, want 413", r.Status, r.Raw)
-		}
-		if got := takeAPQ(ac); got != "GET=0 SET=0" {
-			t.Errorf("persisted-query commands: %s, want none", got)
-		}
-	})
+func (c *apqSizes) maxBodyBytes(t *testing.T) {
+	s, ac, limit, answer, padded := c.s, c.ac, c.limit, c.answer, c.padded
+	takeAPQ(ac)
+	q := padded(limit)
+	if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Raw != answer {
+		t.Fatalf("got %d %.200s", r.Status, r.Raw)
+	}
+	if got := takeAPQ(ac); got != "GET=0 SET=0" {
+		t.Errorf("persisted-query commands: %s, want none", got)
+	}
+}
 
-	t.Run("GET: a URL over the header limit (64 KiB, and net/http's 4 KiB of slack) is 431", func(t *testing.T) {
-		addr := strings.TrimPrefix(serveFromServer(t, s.Handler), "http://")
-		for _, tc := range []struct {
-			pad        int
-			wantStatus int
-		}{{60 << 10, http.StatusOK}, {68 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
-			q := `{ user(id: "1") { id } }` + "\n#" + strings.Repeat("x", tc.pad)
-			r, err := http.Get("http://" + addr + "/graphql?" + url.Values{
-				"query": {q}, "extensions": {`{"persistedQuery":{"version":1,"sha256Hash":"` + sha256Hex(q) + `"}}`},
-			}.Encode())
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = r.Body.Close()
-			if r.StatusCode != tc.wantStatus {
-				t.Errorf("GET with a %d-byte query: %d, want %d", len(q), r.StatusCode, tc.wantStatus)
-			}
+func (c *apqSizes) overBody(t *testing.T) {
+	s, ac, limit, padded := c.s, c.ac, c.limit, c.padded
+	takeAPQ(ac)
+	q := padded(limit + 1)
+	if r := apqPost(t, s.URL, q, apqExtensions(sha256Hex(q)), nil); r.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("got %d %.200s, want 413", r.Status, r.Raw)
+	}
+	if got := takeAPQ(ac); got != "GET=0 SET=0" {
+		t.Errorf("persisted-query commands: %s, want none", got)
+	}
+}
+
+func (c *apqSizes) overHeader(t *testing.T) {
+	s := c.s
+	addr := strings.TrimPrefix(serveFromServer(t, s.Handler), "http://")
+	for _, tc := range []struct {
+		pad        int
+		wantStatus int
+	}{{60 << 10, http.StatusOK}, {68 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+		q := `{ user(id: "1") { id } }` + "\n#" + strings.Repeat("x", tc.pad)
+		r, err := http.Get("http://" + addr + "/graphql?" + url.Values{
+			"query": {q}, "extensions": {`{"persistedQuery":{"version":1,"sha256Hash":"` + sha256Hex(q) + `"}}`},
+		}.Encode())
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		_ = r.Body.Close()
+		if r.StatusCode != tc.wantStatus {
+			t.Errorf("GET with a %d-byte query: %d, want %d", len(q), r.StatusCode, tc.wantStatus)
+		}
+	}
 }
 
 // TestAPQBreakerApart: persisted queries have circuit breakers of their

@@ -54,94 +54,113 @@ func TestFeedBatch(t *testing.T) {
 		}
 	}
 
-	t.Run("cold batch of 50 is one MGET, one lease pipeline, one SELECT and one fill pipeline", func(t *testing.T) {
-		s.ResetCounts()
-		check(t, s.Post(t, q, nil))
-		if got := s.RC.Count("MGET"); got != 1 {
-			t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
-		}
-		if got := s.SQL.Count("SELECT"); got != 1 {
-			t.Errorf("SELECT = %d, want 1: %q", got, s.SQL.Queries())
-		}
-		if got := s.RC.Count("SET"); got != 50 {
-			t.Errorf("SET NX (leases) = %d, want 50 (%s)", got, s.RC)
-		}
-		if got := s.RC.Count("EVAL"); got != 50 {
-			t.Errorf("EVAL (fills under a lease) = %d, want 50 (%s)", got, s.RC)
-		}
-		if got := s.RC.RoundTrips(); got != 3 {
-			t.Errorf("Redis round trips = %d, want 3 (MGET, leases, fills): %s", got, s.RC)
-		}
-		q := s.SQL.Queries()[0]
-		if !strings.Contains(q, "user_id IN (") || strings.Count(q, ",") < 49 {
-			t.Errorf("SELECT is not one IN query over the 50 ids: %s", q)
-		}
-	})
+	c := &feedBatch{s: s, first: first, ids: ids, q: q, check: check}
+	t.Run("cold batch of 50 is one MGET, one lease pipeline, one SELECT and one fill pipeline", c.cold)
+	t.Run("cache entries are the Toutiao format with jittered TTLs", c.entries)
+	t.Run("the same batch warm is one MGET and no SQL", c.warm)
+	t.Run("duplicate ids are one key", c.duplicates)
+}
 
-	t.Run("cache entries are the Toutiao format with jittered TTLs", func(t *testing.T) {
-		ctx := context.Background()
-		profileTTLs := map[time.Duration]bool{}
-		for _, id := range ids[:45] {
-			key := fmt.Sprintf("user:%d:info", id)
-			v, err := s.Redis.Raw.Get(ctx, key).Result()
-			if err != nil {
-				t.Fatalf("GET %s: %v", key, err)
-			}
-			var m map[string]any
-			if err := json.Unmarshal([]byte(v), &m); err != nil {
-				t.Fatalf("%s = %q: %v", key, v, err)
-			}
-			if len(m) != 4 || m["name"] != fmt.Sprintf("u%d", id) {
-				t.Errorf("%s = %s, want exactly name, photo, intro, certi", key, v)
-			}
-			for _, k := range []string{"photo", "intro", "certi"} {
-				if _, ok := m[k]; !ok {
-					t.Errorf("%s = %s: no %q (NULL must be written as null)", key, v, k)
-				}
-			}
-			ttl := s.Redis.TTL(t, key)
-			if ttl < 1800*time.Second-2*time.Second || ttl > 2399*time.Second {
-				t.Errorf("TTL %s = %v, want 1800..2399s", key, ttl)
-			}
-			profileTTLs[ttl] = true
-		}
-		if len(profileTTLs) < 5 {
-			t.Errorf("45 profile TTLs took only %d values; each key must draw its own jitter", len(profileTTLs))
-		}
-		for _, id := range ids[45:] {
-			key := fmt.Sprintf("user:%d:info", id)
-			if v, _ := s.Redis.Raw.Get(ctx, key).Result(); v != "-1" {
-				t.Errorf("%s = %q, want -1", key, v)
-			}
-			if ttl := s.Redis.TTL(t, key); ttl < 298*time.Second || ttl > 359*time.Second {
-				t.Errorf("TTL %s = %v, want 300..359s", key, ttl)
-			}
-		}
-	})
+// feedBatch is TestFeedBatch's server, its 50 ids from first (the last 5 without a user), their query, and the check of its answer.
+type feedBatch struct {
+	s     *testServer
+	first int64
+	ids   []int64
+	q     string
+	check func(*testing.T, servertest.Response)
+}
 
-	t.Run("the same batch warm is one MGET and no SQL", func(t *testing.T) {
-		s.ResetCounts()
-		check(t, s.Post(t, q, nil))
-		if got := s.RC.RoundTrips(); got != 1 || s.RC.Count("MGET") != 1 {
-			t.Errorf("Redis: %s, want exactly one MGET", s.RC)
-		}
-		if got := s.SQL.Count("SELECT"); got != 0 {
-			t.Errorf("SELECT = %d, want 0", got)
-		}
-	})
+func (c *feedBatch) cold(t *testing.T) {
+	s, check := c.s, c.check
+	s.ResetCounts()
+	check(t, s.Post(t, c.q, nil))
+	if got := s.RC.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
+	}
+	if got := s.SQL.Count("SELECT"); got != 1 {
+		t.Errorf("SELECT = %d, want 1: %q", got, s.SQL.Queries())
+	}
+	if got := s.RC.Count("SET"); got != 50 {
+		t.Errorf("SET NX (leases) = %d, want 50 (%s)", got, s.RC)
+	}
+	if got := s.RC.Count("EVAL"); got != 50 {
+		t.Errorf("EVAL (fills under a lease) = %d, want 50 (%s)", got, s.RC)
+	}
+	if got := s.RC.RoundTrips(); got != 3 {
+		t.Errorf("Redis round trips = %d, want 3 (MGET, leases, fills): %s", got, s.RC)
+	}
+	q := s.SQL.Queries()[0]
+	if !strings.Contains(q, "user_id IN (") || strings.Count(q, ",") < 49 {
+		t.Errorf("SELECT is not one IN query over the 50 ids: %s", q)
+	}
+}
 
-	t.Run("duplicate ids are one key", func(t *testing.T) {
-		s.ResetCounts()
-		a, b := fmt.Sprint(first+1), fmt.Sprint(first+2)
-		r := s.Post(t, fmt.Sprintf(`{ users(ids: ["%s","%s","%s","%s"]) { id } }`, a, a, b, a), nil)
-		got := r.Users(t, "users")
-		if len(got) != 4 || got[0].ID != a || got[2].ID != b || got[3].ID != a {
-			t.Fatalf("got %s", r.Raw)
+func (c *feedBatch) entries(t *testing.T) {
+	s, ids := c.s, c.ids
+	ctx := context.Background()
+	profileTTLs := map[time.Duration]bool{}
+	for _, id := range ids[:45] {
+		key := fmt.Sprintf("user:%d:info", id)
+		v, err := s.Redis.Raw.Get(ctx, key).Result()
+		if err != nil {
+			t.Fatalf("GET %s: %v", key, err)
 		}
-		if s.RC.Count("MGET") != 1 {
-			t.Errorf("Redis: %s", s.RC)
+		var m map[string]any
+		if err := json.Unmarshal([]byte(v), &m); err != nil {
+			t.Fatalf("%s = %q: %v", key, v, err)
 		}
-	})
+		if len(m) != 4 || m["name"] != fmt.Sprintf("u%d", id) {
+			t.Errorf("%s = %s, want exactly name, photo, intro, certi", key, v)
+		}
+		for _, k := range []string{"photo", "intro", "certi"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s = %s: no %q (NULL must be written as null)", key, v, k)
+			}
+		}
+		ttl := s.Redis.TTL(t, key)
+		if ttl < 1800*time.Second-2*time.Second || ttl > 2399*time.Second {
+			t.Errorf("TTL %s = %v, want 1800..2399s", key, ttl)
+		}
+		profileTTLs[ttl] = true
+	}
+	if len(profileTTLs) < 5 {
+		t.Errorf("45 profile TTLs took only %d values; each key must draw its own jitter", len(profileTTLs))
+	}
+	for _, id := range ids[45:] {
+		key := fmt.Sprintf("user:%d:info", id)
+		if v, _ := s.Redis.Raw.Get(ctx, key).Result(); v != "-1" {
+			t.Errorf("%s = %q, want -1", key, v)
+		}
+		if ttl := s.Redis.TTL(t, key); ttl < 298*time.Second || ttl > 359*time.Second {
+			t.Errorf("TTL %s = %v, want 300..359s", key, ttl)
+		}
+	}
+}
+
+func (c *feedBatch) warm(t *testing.T) {
+	s, q, check := c.s, c.q, c.check
+	s.ResetCounts()
+	check(t, s.Post(t, q, nil))
+	if got := s.RC.RoundTrips(); got != 1 || s.RC.Count("MGET") != 1 {
+		t.Errorf("Redis: %s, want exactly one MGET", s.RC)
+	}
+	if got := s.SQL.Count("SELECT"); got != 0 {
+		t.Errorf("SELECT = %d, want 0", got)
+	}
+}
+
+func (c *feedBatch) duplicates(t *testing.T) {
+	s, first := c.s, c.first
+	s.ResetCounts()
+	a, b := fmt.Sprint(first+1), fmt.Sprint(first+2)
+	r := s.Post(t, fmt.Sprintf(`{ users(ids: ["%s","%s","%s","%s"]) { id } }`, a, a, b, a), nil)
+	got := r.Users(t, "users")
+	if len(got) != 4 || got[0].ID != a || got[2].ID != b || got[3].ID != a {
+		t.Fatalf("got %s", r.Raw)
+	}
+	if s.RC.Count("MGET") != 1 {
+		t.Errorf("Redis: %s", s.RC)
+	}
 }
 
 func TestAliasesAndFieldsShareOneBatch(t *testing.T) {

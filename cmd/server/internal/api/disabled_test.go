@@ -29,9 +29,6 @@ func TestDisabledAccounts(t *testing.T) {
 	s.Redis.Raw.Set(ctx, rediscache.StatusKey(disabledByCache), "0", time.Hour) // the Flask app's status cache
 	s.Redis.Raw.Set(ctx, rediscache.StatusKey(corrupt), "enabled?", time.Hour)
 
-	me := func(id int64) servertest.Response {
-		return s.Post(t, `{ me { id name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: id}))
-	}
 	for _, tc := range []struct {
 		name       string
 		id         int64
@@ -47,27 +44,7 @@ func TestDisabledAccounts(t *testing.T) {
 		{"a status entry of another shape is reloaded and repaired", corrupt, "", "1", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.ResetCounts()
-			r := me(tc.id)
-			if got := r.Code("me"); got != tc.wantCode {
-				t.Errorf("me code = %q, want %q: %s", got, tc.wantCode, r.Raw)
-			}
-			if tc.wantCode == "" {
-				if u := r.User(t, "me"); u == nil || u.ID != fmt.Sprint(tc.id) {
-					t.Errorf("me = %+v, want user %d", u, tc.id)
-				}
-			} else if u := r.User(t, "me"); u != nil {
-				t.Errorf("me = %+v, want null", u)
-			}
-			if got := s.RC.Count("MGET"); got != 1 {
-				t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
-			}
-			if got := s.SQL.Count("SELECT"); got != tc.wantSelect {
-				t.Errorf("SELECT = %d, want %d", got, tc.wantSelect)
-			}
-			if got, _ := s.Redis.Raw.Get(ctx, rediscache.StatusKey(tc.id)).Result(); got != tc.wantStatus {
-				t.Errorf("%s = %q, want %q", rediscache.StatusKey(tc.id), got, tc.wantStatus)
-			}
+			s.checkDisabled(t, tc.id, tc.wantCode, tc.wantStatus, tc.wantSelect)
 		})
 	}
 
@@ -96,4 +73,32 @@ func TestDisabledAccounts(t *testing.T) {
 			t.Errorf("Redis: %s, want one MGET", s.RC)
 		}
 	})
+}
+
+// checkDisabled asks for me as user id and wants wantCode ("" for a served
+// me), the status entry wantStatus afterwards, one MGET and wantSelect
+// SELECTs.
+func (s *testServer) checkDisabled(t *testing.T, id int64, wantCode, wantStatus string, wantSelect int) {
+	ctx := context.Background()
+	s.ResetCounts()
+	r := s.Post(t, `{ me { id name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: id}))
+	if got := r.Code("me"); got != wantCode {
+		t.Errorf("me code = %q, want %q: %s", got, wantCode, r.Raw)
+	}
+	if wantCode == "" {
+		if u := r.User(t, "me"); u == nil || u.ID != fmt.Sprint(id) {
+			t.Errorf("me = %+v, want user %d", u, id)
+		}
+	} else if u := r.User(t, "me"); u != nil {
+		t.Errorf("me = %+v, want null", u)
+	}
+	if got := s.RC.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
+	}
+	if got := s.SQL.Count("SELECT"); got != wantSelect {
+		t.Errorf("SELECT = %d, want %d", got, wantSelect)
+	}
+	if got, _ := s.Redis.Raw.Get(ctx, rediscache.StatusKey(id)).Result(); got != wantStatus {
+		t.Errorf("%s = %q, want %q", rediscache.StatusKey(id), got, wantStatus)
+	}
 }

@@ -164,36 +164,7 @@ func TestDatabaseDown(t *testing.T) {
 			s := tc.down(t)
 
 			t.Run("cached users are served and the uncached one is an opaque internal error", func(t *testing.T) {
-				s.ResetCounts()
-				r := s.Post(t, fmt.Sprintf(`{ users(ids: ["%d","%d","%d"]) { id name } }`, first, first+1, uncached), nil)
-				if r.Status != http.StatusOK {
-					t.Errorf("status = %d, want 200", r.Status)
-				}
-				got := r.Users(t, "users")
-				if len(got) != 3 {
-					t.Fatalf("got %d entries, want 3: %s", len(got), r.Raw)
-				}
-				for i, id := range []string{fmt.Sprint(first), fmt.Sprint(first + 1)} {
-					if u := got[i]; u == nil || u.ID != id || u.Name != "u"+id {
-						t.Errorf("users[%d] = %+v, want user %s from the cache", i, u, id)
-					}
-				}
-				if got[2] != nil {
-					t.Errorf("users[2] = %+v, want null", got[2])
-				}
-				if got, want := r.Code("users.2"), headline.ECodeInternal; got != want {
-					t.Errorf("users.2 code = %q, want %q: %s", got, want, r.Raw)
-				}
-				if len(r.Errors) != 1 || r.Errors[0].Message != "internal server error" {
-					t.Errorf("want one error, \"internal server error\": %s", r.Raw)
-				}
-				requireNoInternals(t, r.Raw)
-				if got := s.RC.Count("MGET"); got != 1 {
-					t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
-				}
-				if got := s.RC.Count("SETEX") + s.RC.Count("EVAL") - s.RC.Count("SET"); got != 0 {
-					t.Errorf("fills = %d, want 0: a failed load must not be cached as missing (%s)", got, s.RC)
-				}
+				s.wantCachedServed(t, first, uncached)
 			})
 
 			t.Run("the failure is not cached: the uncached id is tried again", func(t *testing.T) {
@@ -212,6 +183,42 @@ func TestDatabaseDown(t *testing.T) {
 			})
 
 		})
+	}
+}
+
+// wantCachedServed asks for first and first+1, in the cache, and uncached,
+// with the database gone, and wants the two served and the third an opaque
+// internal error, with one MGET and no fill.
+func (s *faultServer) wantCachedServed(t *testing.T, first, uncached int64) {
+	s.ResetCounts()
+	r := s.Post(t, fmt.Sprintf(`{ users(ids: ["%d","%d","%d"]) { id name } }`, first, first+1, uncached), nil)
+	if r.Status != http.StatusOK {
+		t.Errorf("status = %d, want 200", r.Status)
+	}
+	got := r.Users(t, "users")
+	if len(got) != 3 {
+		t.Fatalf("got %d entries, want 3: %s", len(got), r.Raw)
+	}
+	for i, id := range []string{fmt.Sprint(first), fmt.Sprint(first + 1)} {
+		if u := got[i]; u == nil || u.ID != id || u.Name != "u"+id {
+			t.Errorf("users[%d] = %+v, want user %s from the cache", i, u, id)
+		}
+	}
+	if got[2] != nil {
+		t.Errorf("users[2] = %+v, want null", got[2])
+	}
+	if got, want := r.Code("users.2"), headline.ECodeInternal; got != want {
+		t.Errorf("users.2 code = %q, want %q: %s", got, want, r.Raw)
+	}
+	if len(r.Errors) != 1 || r.Errors[0].Message != "internal server error" {
+		t.Errorf("want one error, \"internal server error\": %s", r.Raw)
+	}
+	requireNoInternals(t, r.Raw)
+	if got := s.RC.Count("MGET"); got != 1 {
+		t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
+	}
+	if got := s.RC.Count("SETEX") + s.RC.Count("EVAL") - s.RC.Count("SET"); got != 0 {
+		t.Errorf("fills = %d, want 0: a failed load must not be cached as missing (%s)", got, s.RC)
 	}
 }
 

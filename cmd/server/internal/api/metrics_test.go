@@ -46,88 +46,109 @@ func TestMetrics(t *testing.T) {
 
 	m := servertest.ScrapeMetrics(t, s.URL)
 
-	t.Run("cache lookups by result", func(t *testing.T) {
-		for result, want := range map[string]float64{"hit": 3 + 2 + 1, "miss": 4, "negative": 1 + 1, "corrupt": 1} {
-			if got := m.Value(t, "headline_cache_requests_total", "result", result); got != want {
-				t.Errorf("headline_cache_requests_total{result=%q} = %v, want %v", result, got, want)
-			}
-		}
-	})
+	c := &metricsScrape{s: s, m: m, selects: selects}
+	t.Run("cache lookups by result", c.cacheLookups)
+	t.Run("no Redis errors and the breaker closed", c.redisErrors)
+	t.Run("batch histogram: one observation per batch, the keys summed", c.batches)
+	t.Run("SQL histogram counts the SELECTs", c.sql)
+	t.Run("GraphQL durations by operation name and outcome", c.graphQL)
+	t.Run("pool, runtime and process collectors", c.collectors)
+}
 
-	t.Run("no Redis errors and the breaker closed", func(t *testing.T) {
-		for _, op := range []string{"read", "lease", "fill", "invalidate", "apq"} {
-			if got := m.Value(t, "headline_redis_errors_total", "op", op); got != 0 {
-				t.Errorf("headline_redis_errors_total{op=%q} = %v, want 0", op, got)
-			}
-		}
-		if got := m.Value(t, "headline_redis_breaker_state"); got != 0 {
-			t.Errorf("headline_redis_breaker_state = %v, want 0 (closed)", got)
-		}
-		// One node: one breaker for the profile cache, and none yet for
-		// persisted queries, which no request used.
-		if got := m.Value(t, "headline_redis_node_breaker_state", "breaker", "cache", "node", "all"); got != 0 {
-			t.Errorf(`headline_redis_node_breaker_state{breaker="cache",node="all"} = %v, want 0 (closed)`, got)
-		}
-		if n := len(m["headline_redis_node_breaker_state"].GetMetric()); n != 1 {
-			t.Errorf("%d series of headline_redis_node_breaker_state, want 1", n)
-		}
-	})
+// metricsScrape is what TestMetrics scraped after its requests, and the SELECTs they ran.
+type metricsScrape struct {
+	s       *testServer
+	m       servertest.Scrape
+	selects int
+}
 
-	t.Run("batch histogram: one observation per batch, the keys summed", func(t *testing.T) {
-		h := m.Histogram(t, "headline_loader_batch_keys")
-		if got, want := h.GetSampleCount(), uint64(4); got != want {
-			t.Errorf("batches = %d, want %d", got, want)
+func (c *metricsScrape) cacheLookups(t *testing.T) {
+	m := c.m
+	for result, want := range map[string]float64{"hit": 3 + 2 + 1, "miss": 4, "negative": 1 + 1, "corrupt": 1} {
+		if got := m.Value(t, "headline_cache_requests_total", "result", result); got != want {
+			t.Errorf("headline_cache_requests_total{result=%q} = %v, want %v", result, got, want)
 		}
-		if got, want := h.GetSampleSum(), float64(4+4+4+1); got != want {
-			t.Errorf("keys = %v, want %v", got, want)
-		}
-	})
+	}
+}
 
-	t.Run("SQL histogram counts the SELECTs", func(t *testing.T) {
-		h := m.Histogram(t, "headline_sql_duration_seconds", "op", "select_users")
-		if got := h.GetSampleCount(); got != uint64(selects) {
-			t.Errorf("select_users observations = %d, want %d (the SELECTs run)", got, selects)
+func (c *metricsScrape) redisErrors(t *testing.T) {
+	m := c.m
+	for _, op := range []string{"read", "lease", "fill", "invalidate", "apq"} {
+		if got := m.Value(t, "headline_redis_errors_total", "op", op); got != 0 {
+			t.Errorf("headline_redis_errors_total{op=%q} = %v, want 0", op, got)
 		}
-		if h.GetSampleSum() <= 0 {
-			t.Errorf("select_users duration sum = %v, want > 0", h.GetSampleSum())
-		}
-		if got := m.Histogram(t, "headline_sql_duration_seconds", "op", "update_user").GetSampleCount(); got != 0 {
-			t.Errorf("update_user observations = %d, want 0", got)
-		}
-	})
+	}
+	if got := m.Value(t, "headline_redis_breaker_state"); got != 0 {
+		t.Errorf("headline_redis_breaker_state = %v, want 0 (closed)", got)
+	}
+	// One node: one breaker for the profile cache, and none yet for
+	// persisted queries, which no request used.
+	if got := m.Value(t, "headline_redis_node_breaker_state", "breaker", "cache", "node", "all"); got != 0 {
+		t.Errorf(`headline_redis_node_breaker_state{breaker="cache",node="all"} = %v, want 0 (closed)`, got)
+	}
+	if n := len(m["headline_redis_node_breaker_state"].GetMetric()); n != 1 {
+		t.Errorf("%d series of headline_redis_node_breaker_state, want 1", n)
+	}
+}
 
-	t.Run("GraphQL durations by operation name and outcome", func(t *testing.T) {
-		for _, c := range []struct {
-			operation, outcome string
-			want               uint64
-		}{
-			{"Feed", "ok", 3},
-			{"anonymous", "ok", 1},
-			{"BadID", "error", 1},
-		} {
-			h := m.Histogram(t, "headline_graphql_request_duration_seconds", "operation", c.operation, "outcome", c.outcome)
-			if got := h.GetSampleCount(); got != c.want {
-				t.Errorf("{operation=%q,outcome=%q} count = %d, want %d", c.operation, c.outcome, got, c.want)
-			}
-		}
-		if n := len(m["headline_graphql_request_duration_seconds"].GetMetric()); n != 3 {
-			t.Errorf("%d series of headline_graphql_request_duration_seconds, want 3", n)
-		}
-	})
+func (c *metricsScrape) batches(t *testing.T) {
+	m := c.m
+	h := m.Histogram(t, "headline_loader_batch_keys")
+	if got, want := h.GetSampleCount(), uint64(4); got != want {
+		t.Errorf("batches = %d, want %d", got, want)
+	}
+	if got, want := h.GetSampleSum(), float64(4+4+4+1); got != want {
+		t.Errorf("keys = %v, want %v", got, want)
+	}
+}
 
-	t.Run("pool, runtime and process collectors", func(t *testing.T) {
-		if got := m.Value(t, "headline_redis_pool_connections"); got < 1 {
-			t.Errorf("headline_redis_pool_connections = %v, want ≥ 1", got)
+func (c *metricsScrape) sql(t *testing.T) {
+	m, selects := c.m, c.selects
+	h := m.Histogram(t, "headline_sql_duration_seconds", "op", "select_users")
+	if got := h.GetSampleCount(); got != uint64(selects) {
+		t.Errorf("select_users observations = %d, want %d (the SELECTs run)", got, selects)
+	}
+	if h.GetSampleSum() <= 0 {
+		t.Errorf("select_users duration sum = %v, want > 0", h.GetSampleSum())
+	}
+	if got := m.Histogram(t, "headline_sql_duration_seconds", "op", "update_user").GetSampleCount(); got != 0 {
+		t.Errorf("update_user observations = %d, want 0", got)
+	}
+}
+
+func (c *metricsScrape) graphQL(t *testing.T) {
+	m := c.m
+	for _, c := range []struct {
+		operation, outcome string
+		want               uint64
+	}{
+		{"Feed", "ok", 3},
+		{"anonymous", "ok", 1},
+		{"BadID", "error", 1},
+	} {
+		h := m.Histogram(t, "headline_graphql_request_duration_seconds", "operation", c.operation, "outcome", c.outcome)
+		if got := h.GetSampleCount(); got != c.want {
+			t.Errorf("{operation=%q,outcome=%q} count = %d, want %d", c.operation, c.outcome, got, c.want)
 		}
-		if got := m.Value(t, "headline_redis_pool_hits_total") + m.Value(t, "headline_redis_pool_misses_total"); got < 1 {
-			t.Errorf("pool hits + misses = %v, want ≥ 1", got)
+	}
+	if n := len(m["headline_graphql_request_duration_seconds"].GetMetric()); n != 3 {
+		t.Errorf("%d series of headline_graphql_request_duration_seconds, want 3", n)
+	}
+}
+
+func (c *metricsScrape) collectors(t *testing.T) {
+	m := c.m
+	if got := m.Value(t, "headline_redis_pool_connections"); got < 1 {
+		t.Errorf("headline_redis_pool_connections = %v, want ≥ 1", got)
+	}
+	if got := m.Value(t, "headline_redis_pool_hits_total") + m.Value(t, "headline_redis_pool_misses_total"); got < 1 {
+		t.Errorf("pool hits + misses = %v, want ≥ 1", got)
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+		if _, ok := m[name]; !ok {
+			t.Errorf("no %s", name)
 		}
-		for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
-			if _, ok := m[name]; !ok {
-				t.Errorf("no %s", name)
-			}
-		}
-	})
+	}
 }
 
 func TestMetricsOff(t *testing.T) {

@@ -104,22 +104,38 @@ func wantRefused(t *testing.T, r servertest.Response, code, field, msg string) {
 
 func TestUpdateMeValidation(t *testing.T) {
 	s := newTestServer(t)
-	cjk := func(n int) string { return strings.Repeat("界", n) }
-	photo128 := "https://x/" + strings.Repeat("p", 128-len("https://x/"))
-	// Each row is a user of its own, first+i; names it sets end in n(i).
+	// Each row is a user of its own, first+i.
 	const rows = 30
 	first := storetest.IDs(t, rows)
+	for i, tc := range validationCases(first) {
+		t.Run(tc.name, func(t *testing.T) {
+			if i >= rows {
+				t.Fatalf("row %d is past the %d ids this test took", i, rows)
+			}
+			s.checkValidation(t, first+int64(i), tc)
+		})
+	}
+}
+
+// validationCase is an updateMe input of TestUpdateMeValidation.
+type validationCase struct {
+	name string
+	in   map[string]any
+	// want changes the starting profile into the one stored; nil: the
+	// input is refused with BAD_USER_INPUT naming field, and nothing
+	// changes.
+	want  func(u *headline.User)
+	field string
+	msg   string
+}
+
+// validationCases are the inputs, the i-th for user first+i; the names
+// they set end in that user's id, n(i).
+func validationCases(first int64) []validationCase {
+	cjk := func(n int) string { return strings.Repeat("界", n) }
+	photo128 := "https://x/" + strings.Repeat("p", 128-len("https://x/"))
 	n := func(i int64) string { return fmt.Sprint(first + i) }
-	for i, tc := range []struct {
-		name string
-		in   map[string]any
-		// want changes the starting profile into the one stored; nil: the
-		// input is refused with BAD_USER_INPUT naming field, and nothing
-		// changes.
-		want  func(u *headline.User)
-		field string
-		msg   string
-	}{
+	return []validationCase{
 		{name: "name omitted: the other fields change, the name stays",
 			in: map[string]any{"intro": "only the intro"}, want: func(u *headline.User) { u.Intro = servertest.Ptr("only the intro") }},
 		{name: "name unchanged: the user's own name is not taken",
@@ -174,38 +190,100 @@ func TestUpdateMeValidation(t *testing.T) {
 			want: func(u *headline.User) { u.Name, u.Intro, u.Photo = "all "+n(25), servertest.Ptr("hi"), nil }},
 		{name: "a valid name with a refused photo changes nothing",
 			in: map[string]any{"name": "never " + n(26), "photo": "ftp://x"}, field: "photo", msg: "http or https"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if i >= rows {
-				t.Fatalf("row %d is past the %d ids this test took", i, rows)
+	}
+}
+
+// checkValidation sends tc's input as user id and checks the answer and
+// the row.
+func (s *testServer) checkValidation(t *testing.T, id int64, tc validationCase) {
+	before := updateProfile(id)
+	s.ReplaceUsers(t, before)
+	r := s.UpdateMe(t, id, tc.in)
+	stored := s.storedRow(t, id)
+	if tc.want == nil {
+		wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
+		if showRow(stored) != showRow(enabled(before)) {
+			t.Errorf("a refused update changed the row: %s, want %s", showRow(stored), showRow(enabled(before)))
+		}
+		return
+	}
+	want := before
+	tc.want(&want)
+	if len(r.Errors) > 0 {
+		t.Fatalf("refused: %s", r.Raw)
+	}
+	if got := r.User(t, "updateMe"); showJSON(got) != showJSON(asJSON(&want)) {
+		t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(asJSON(&want)))
+	}
+	if showRow(stored) != showRow(enabled(want)) {
+		t.Errorf("MySQL has %s, want %s", showRow(stored), showRow(enabled(want)))
+	}
+	if strings.Contains(r.Raw, `"intro":null`) != (want.Intro == nil) || strings.Contains(r.Raw, `"photo":null`) != (want.Photo == nil) {
+		t.Errorf("null fields of the response do not match the row: %s", r.Raw)
+	}
+}
+
+// Two renames at once, to a name nobody has, and to a name another user
+// gave up just before (its entry in the unique index is then still
+// there, delete-marked, until InnoDB purges it). Round k uses ids
+// first+3k (x), first+3k+1 (y) and first+3k+2 (the holder).
+func (s *testServer) contest(t *testing.T, first int64, rounds int, freed bool) {
+	var faults []string
+	for k := range int64(rounds) {
+		x, y := updateProfile(first+3*k), updateProfile(first+3*k+1)
+		s.ReplaceUsers(t, x, y)
+		name := fmt.Sprintf("contested %d", first+3*k)
+		if freed {
+			holder := updateProfile(first + 3*k + 2)
+			holder.Name = name
+			s.ReplaceUsers(t, holder)
+			if r := s.UpdateMe(t, holder.ID, map[string]any{"name": fmt.Sprintf("gave up %d", holder.ID)}); len(r.Errors) > 0 {
+				t.Fatalf("round %d: the holder could not give the name up: %s", k, r.Raw)
 			}
-			id := first + int64(i)
-			before := updateProfile(id)
-			s.ReplaceUsers(t, before)
-			r := s.UpdateMe(t, id, tc.in)
-			stored := s.storedRow(t, id)
-			if tc.want == nil {
-				wantRefused(t, r, headline.ECodeBadInput, tc.field, tc.msg)
-				if showRow(stored) != showRow(enabled(before)) {
-					t.Errorf("a refused update changed the row: %s, want %s", showRow(stored), showRow(enabled(before)))
+		}
+		ids := []int64{x.ID, y.ID}
+		rs := make([]servertest.Response, 2)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for j, id := range ids {
+			wg.Go(func() {
+				<-start
+				rs[j] = s.UpdateMe(t, id, map[string]any{"name": name})
+			})
+		}
+		close(start)
+		wg.Wait()
+		winners := 0
+		for j, r := range rs {
+			if len(r.Errors) == 0 {
+				winners++
+				if u := r.User(t, "updateMe"); u == nil || u.Name != name {
+					t.Errorf("round %d: winner %d answered %s", k, ids[j], showJSON(u))
 				}
-				return
+				continue
 			}
-			want := before
-			tc.want(&want)
-			if len(r.Errors) > 0 {
-				t.Fatalf("refused: %s", r.Raw)
+			if r.Code("updateMe") != headline.ECodeBadInput {
+				faults = append(faults, fmt.Sprintf("round %d: the losing rename of %d got %s", k, ids[j], r.Raw))
+			} else {
+				wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
 			}
-			if got := r.User(t, "updateMe"); showJSON(got) != showJSON(asJSON(&want)) {
-				t.Errorf("updateMe = %s, want %s", showJSON(got), showJSON(asJSON(&want)))
+			if got, want := s.storedRow(t, ids[j]).Name, fmt.Sprintf("m%d", ids[j]); got != want {
+				t.Errorf("round %d: the loser %d is named %q, want %q", k, ids[j], got, want)
 			}
-			if showRow(stored) != showRow(enabled(want)) {
-				t.Errorf("MySQL has %s, want %s", showRow(stored), showRow(enabled(want)))
-			}
-			if strings.Contains(r.Raw, `"intro":null`) != (want.Intro == nil) || strings.Contains(r.Raw, `"photo":null`) != (want.Photo == nil) {
-				t.Errorf("null fields of the response do not match the row: %s", r.Raw)
-			}
-		})
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: %d renames to %q succeeded, want exactly 1:\n%s\n%s", k, winners, name, rs[0].Raw, rs[1].Raw)
+		}
+		var n int
+		if err := s.Base.NewSelect().Table("user_basic").ColumnExpr("COUNT(*)").Where("user_name = ?", name).Scan(context.Background(), &n); err != nil || n != 1 {
+			t.Errorf("round %d: %d rows named %q (%v), want 1", k, n, name, err)
+		}
+	}
+	if len(faults) > 0 {
+		t.Errorf("BUG: in %d of %d rounds the losing rename was not BAD_USER_INPUT. On MariaDB, InnoDB's duplicate check "+
+			"on the unique key user_name can end in a deadlock (Error 1213) instead of a duplicate (1062), and "+
+			"sqldb.UpdateUser maps only 1062 to \"already taken\": the loser gets INTERNAL_SERVER_ERROR. A deadlock "+
+			"victim's transaction should be retried (it then fails with 1062). First: %s", len(faults), rounds, faults[0])
 	}
 }
 
@@ -219,160 +297,113 @@ func showRow(a *sqldb.Account) string {
 
 func TestUpdateMeNameTaken(t *testing.T) {
 	s := newTestServer(t)
-	t.Run("a name another user has is BAD_USER_INPUT already taken, and nothing changes", func(t *testing.T) {
-		id := storetest.IDs(t, 2)
-		a, b := updateProfile(id), updateProfile(id+1)
-		s.ReplaceUsers(t, a, b)
-		for _, name := range []string{a.Name, "  " + a.Name + " "} {
-			r := s.UpdateMe(t, b.ID, map[string]any{"name": name, "intro": "changed too"})
-			wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
-			if got := s.storedRow(t, b.ID); showRow(got) != showRow(enabled(b)) {
-				t.Errorf("after a refused rename to %q the row is %s, want %s (the transaction rolls back)", name, showRow(got), showRow(enabled(b)))
-			}
-		}
-	})
+	c := &nameTaken{s: s}
+	t.Run("a name another user has is BAD_USER_INPUT already taken, and nothing changes", c.taken)
+	t.Run("two renames waiting on another transaction's row with the name: one wins, the other is told it is taken", c.waitingOnAnother)
+	t.Run("two concurrent renames to the same new name: exactly one wins, the other is told it is taken", c.sameNewName)
+	t.Run("two concurrent renames to a name just given up: exactly one wins, the other is told it is taken", c.nameGivenUp)
+}
 
-	// Two renames at once, to a name nobody has, and to a name another user
-	// gave up just before (its entry in the unique index is then still
-	// there, delete-marked, until InnoDB purges it). Round k uses ids
-	// first+3k (x), first+3k+1 (y) and first+3k+2 (the holder).
-	contest := func(t *testing.T, first int64, rounds int, freed bool) {
-		var faults []string
-		for k := range int64(rounds) {
-			x, y := updateProfile(first+3*k), updateProfile(first+3*k+1)
-			s.ReplaceUsers(t, x, y)
-			name := fmt.Sprintf("contested %d", first+3*k)
-			if freed {
-				holder := updateProfile(first + 3*k + 2)
-				holder.Name = name
-				s.ReplaceUsers(t, holder)
-				if r := s.UpdateMe(t, holder.ID, map[string]any{"name": fmt.Sprintf("gave up %d", holder.ID)}); len(r.Errors) > 0 {
-					t.Fatalf("round %d: the holder could not give the name up: %s", k, r.Raw)
-				}
-			}
-			ids := []int64{x.ID, y.ID}
-			rs := make([]servertest.Response, 2)
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for j, id := range ids {
-				wg.Go(func() {
-					<-start
-					rs[j] = s.UpdateMe(t, id, map[string]any{"name": name})
-				})
-			}
-			close(start)
-			wg.Wait()
-			winners := 0
-			for j, r := range rs {
-				if len(r.Errors) == 0 {
-					winners++
-					if u := r.User(t, "updateMe"); u == nil || u.Name != name {
-						t.Errorf("round %d: winner %d answered %s", k, ids[j], showJSON(u))
-					}
-					continue
-				}
-				if r.Code("updateMe") != headline.ECodeBadInput {
-					faults = append(faults, fmt.Sprintf("round %d: the losing rename of %d got %s", k, ids[j], r.Raw))
-				} else {
-					wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
-				}
-				if got, want := s.storedRow(t, ids[j]).Name, fmt.Sprintf("m%d", ids[j]); got != want {
-					t.Errorf("round %d: the loser %d is named %q, want %q", k, ids[j], got, want)
-				}
-			}
-			if winners != 1 {
-				t.Fatalf("round %d: %d renames to %q succeeded, want exactly 1:\n%s\n%s", k, winners, name, rs[0].Raw, rs[1].Raw)
-			}
-			var n int
-			if err := s.Base.NewSelect().Table("user_basic").ColumnExpr("COUNT(*)").Where("user_name = ?", name).Scan(context.Background(), &n); err != nil || n != 1 {
-				t.Errorf("round %d: %d rows named %q (%v), want 1", k, n, name, err)
-			}
-		}
-		if len(faults) > 0 {
-			t.Errorf("BUG: in %d of %d rounds the losing rename was not BAD_USER_INPUT. On MariaDB, InnoDB's duplicate check "+
-				"on the unique key user_name can end in a deadlock (Error 1213) instead of a duplicate (1062), and "+
-				"sqldb.UpdateUser maps only 1062 to \"already taken\": the loser gets INTERNAL_SERVER_ERROR. A deadlock "+
-				"victim's transaction should be retried (it then fails with 1062). First: %s", len(faults), rounds, faults[0])
+// nameTaken is TestUpdateMeNameTaken's server.
+type nameTaken struct {
+	s *testServer
+}
+
+func (c *nameTaken) taken(t *testing.T) {
+	s := c.s
+	id := storetest.IDs(t, 2)
+	a, b := updateProfile(id), updateProfile(id+1)
+	s.ReplaceUsers(t, a, b)
+	for _, name := range []string{a.Name, "  " + a.Name + " "} {
+		r := s.UpdateMe(t, b.ID, map[string]any{"name": name, "intro": "changed too"})
+		wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
+		if got := s.storedRow(t, b.ID); showRow(got) != showRow(enabled(b)) {
+			t.Errorf("after a refused rename to %q the row is %s, want %s (the transaction rolls back)", name, showRow(got), showRow(enabled(b)))
 		}
 	}
-	t.Run("two renames waiting on another transaction's row with the name: one wins, the other is told it is taken", func(t *testing.T) {
-		// The InnoDB case made deterministic: a third transaction (the
-		// Flask app's sign-up, say) holds a row with the name, uncommitted;
-		// both renames wait for it in the unique key's duplicate check;
-		// it rolls back; both waiters then hold a shared lock on the
-		// entry and both need an exclusive one.
-		if s.Base.Dialect().Name() != dialect.MySQL {
-			t.Skip("needs InnoDB's row locks: the embedded SQLite serializes writers")
-		}
-		ctx := context.Background()
-		id := storetest.IDs(t, 3)
-		x, y := updateProfile(id), updateProfile(id+1)
-		s.ReplaceUsers(t, x, y)
-		if _, err := s.Base.NewDelete().Table("user_basic").Where("user_id = ?", id+2).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("contested %d", id)
-		tx, err := s.Base.BeginTx(ctx, nil)
+}
+
+func (c *nameTaken) waitingOnAnother(t *testing.T) {
+	s := c.s
+	// The InnoDB case made deterministic: a third transaction (the
+	// Flask app's sign-up, say) holds a row with the name, uncommitted;
+	// both renames wait for it in the unique key's duplicate check;
+	// it rolls back; both waiters then hold a shared lock on the
+	// entry and both need an exclusive one.
+	if s.Base.Dialect().Name() != dialect.MySQL {
+		t.Skip("needs InnoDB's row locks: the embedded SQLite serializes writers")
+	}
+	ctx := context.Background()
+	id := storetest.IDs(t, 3)
+	x, y := updateProfile(id), updateProfile(id+1)
+	s.ReplaceUsers(t, x, y)
+	if _, err := s.Base.NewDelete().Table("user_basic").Where("user_id = ?", id+2).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("contested %d", id)
+	tx, err := s.Base.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := sqldb.InsertUsers(ctx, tx, headline.User{ID: id + 2, Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []int64{x.ID, y.ID}
+	rs := make([]servertest.Response, 2)
+	var wg sync.WaitGroup
+	for j, id := range ids {
+		wg.Go(func() { rs[j] = s.UpdateMe(t, id, map[string]any{"name": name}) })
+	}
+	// Both renames wait on the uncommitted row before it goes away.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		err := s.Base.NewSelect().TableExpr("information_schema.PROCESSLIST").ColumnExpr("COUNT(*)").
+			Where("info LIKE ?", "UPDATE%"+name+"%").Scan(ctx, &n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer func() { _ = tx.Rollback() }()
-		if err := sqldb.InsertUsers(ctx, tx, headline.User{ID: id + 2, Name: name}); err != nil {
-			t.Fatal(err)
+		if n == 2 {
+			break
 		}
-		ids := []int64{x.ID, y.ID}
-		rs := make([]servertest.Response, 2)
-		var wg sync.WaitGroup
-		for j, id := range ids {
-			wg.Go(func() { rs[j] = s.UpdateMe(t, id, map[string]any{"name": name}) })
+		if time.Now().After(deadline) {
+			t.Fatalf("%d renames are waiting after 10s, want 2", n)
 		}
-		// Both renames wait on the uncommitted row before it goes away.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var n int
-			err := s.Base.NewSelect().TableExpr("information_schema.PROCESSLIST").ColumnExpr("COUNT(*)").
-				Where("info LIKE ?", "UPDATE%"+name+"%").Scan(ctx, &n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 2 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d renames are waiting after 10s, want 2", n)
-			}
-			time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	winners := 0
+	for j, r := range rs {
+		if len(r.Errors) == 0 {
+			winners++
+			continue
 		}
-		time.Sleep(50 * time.Millisecond)
-		if err := tx.Rollback(); err != nil {
-			t.Fatal(err)
+		if r.Code("updateMe") != headline.ECodeBadInput {
+			t.Errorf("BUG: the losing rename of %d got %s; want BAD_USER_INPUT \"already taken\". InnoDB ended it with a "+
+				"deadlock (Error 1213, see the server log above), which sqldb.UpdateUser does not retry or map: "+
+				"only 1062 is \"already taken\"", ids[j], r.Raw)
+			continue
 		}
-		wg.Wait()
-		winners := 0
-		for j, r := range rs {
-			if len(r.Errors) == 0 {
-				winners++
-				continue
-			}
-			if r.Code("updateMe") != headline.ECodeBadInput {
-				t.Errorf("BUG: the losing rename of %d got %s; want BAD_USER_INPUT \"already taken\". InnoDB ended it with a "+
-					"deadlock (Error 1213, see the server log above), which sqldb.UpdateUser does not retry or map: "+
-					"only 1062 is \"already taken\"", ids[j], r.Raw)
-				continue
-			}
-			wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
-		}
-		if winners != 1 {
-			t.Errorf("%d renames to %q succeeded, want exactly 1:\n%s\n%s", winners, name, rs[0].Raw, rs[1].Raw)
-		}
-	})
+		wantRefused(t, r, headline.ECodeBadInput, "name", "already taken")
+	}
+	if winners != 1 {
+		t.Errorf("%d renames to %q succeeded, want exactly 1:\n%s\n%s", winners, name, rs[0].Raw, rs[1].Raw)
+	}
+}
 
-	t.Run("two concurrent renames to the same new name: exactly one wins, the other is told it is taken", func(t *testing.T) {
-		contest(t, storetest.IDs(t, 3*30), 30, false)
-	})
-	t.Run("two concurrent renames to a name just given up: exactly one wins, the other is told it is taken", func(t *testing.T) {
-		contest(t, storetest.IDs(t, 3*100), 100, true)
-	})
+func (c *nameTaken) sameNewName(t *testing.T) {
+	s := c.s
+	s.contest(t, storetest.IDs(t, 3*30), 30, false)
+}
+
+func (c *nameTaken) nameGivenUp(t *testing.T) {
+	s := c.s
+	s.contest(t, storetest.IDs(t, 3*100), 100, true)
 }
 
 func TestUpdateMeWhoMayUpdate(t *testing.T) {
