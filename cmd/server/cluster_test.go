@@ -26,7 +26,6 @@ func TestRedisCluster(t *testing.T) {
 	s, cc, perMaster := serveOnCluster(t, rc)
 	sc := s.SQL
 	s.AddUsers(t, servertest.SeqUsers(24001, 45)...) // 24046..24050 do not exist
-	ctx := context.Background()
 	reset := func() {
 		for _, c := range perMaster {
 			c.Reset()
@@ -83,26 +82,34 @@ func TestRedisCluster(t *testing.T) {
 	}
 
 	t.Run("entries, sentinels and TTLs are as on a single node", func(t *testing.T) {
-		for _, id := range []int64{24001, 24046} {
-			v, err := cc.Get(ctx, rediscache.ProfileKey(id)).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ttl := cc.TTL(ctx, rediscache.ProfileKey(id)).Val()
-			if id == 24046 {
-				if v != "-1" || ttl < 298*time.Second || ttl > 359*time.Second {
-					t.Errorf("%d: %q TTL %v, want -1 with 300..359s", id, v, ttl)
-				}
-				continue
-			}
-			if v != `{"name":"u24001","photo":null,"intro":null,"certi":null}` || ttl < 1798*time.Second || ttl > 2399*time.Second {
-				t.Errorf("%d: %q TTL %v", id, v, ttl)
-			}
-		}
-		if n := cc.Exists(ctx, rediscache.LeaseKey(24001)).Val(); n != 0 {
-			t.Errorf("the lease of a filled key is still there")
-		}
+		clusterEntries(t, cc)
 	})
+}
+
+// clusterEntries wants the entries TestRedisCluster's batch left on the
+// cluster cc as on a single node: profiles and -1 with their TTLs, and no
+// lease.
+func clusterEntries(t *testing.T, cc *redis.ClusterClient) {
+	ctx := context.Background()
+	for _, id := range []int64{24001, 24046} {
+		v, err := cc.Get(ctx, rediscache.ProfileKey(id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ttl := cc.TTL(ctx, rediscache.ProfileKey(id)).Val()
+		if id == 24046 {
+			if v != "-1" || ttl < 298*time.Second || ttl > 359*time.Second {
+				t.Errorf("%d: %q TTL %v, want -1 with 300..359s", id, v, ttl)
+			}
+			continue
+		}
+		if v != `{"name":"u24001","photo":null,"intro":null,"certi":null}` || ttl < 1798*time.Second || ttl > 2399*time.Second {
+			t.Errorf("%d: %q TTL %v", id, v, ttl)
+		}
+	}
+	if n := cc.Exists(ctx, rediscache.LeaseKey(24001)).Val(); n != 0 {
+		t.Errorf("the lease of a filled key is still there")
+	}
 }
 
 // serveOnCluster serves on the cluster rc, on this package's database with

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
@@ -155,50 +156,8 @@ func TestHerdTwoProcessesOneColdID(t *testing.T) {
 	ctx := context.Background()
 	base := storetest.DB(t, "server")
 	r := storetest.NewRedis(t, redisDB)
-	var dbName string
-	if err := base.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ru, err := url.Parse(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ru.Path = "/" + strconv.Itoa(redisDB)
-
-	bin := buildServer(t, t.TempDir())
-	var procs []*herdProcess
-	for i := range 2 {
-		p := startHerdProxy(t, cfg.Addr)
-		pc := cfg.Clone()
-		pc.Net, pc.Addr, pc.DBName, pc.TLSConfig = "tcp", p.addr(), dbName, "false"
-		procs = append(procs, startHerdProcess(t, bin, fmt.Sprintf("server%d", i+1), p, map[string]string{
-			"MYSQL_DSN":  pc.FormatDSN(),
-			"REDIS_URL":  ru.String(),
-			"JWT_SECRET": testSecret,
-			"HTTP_ADDR":  "127.0.0.1:0",
-			// As slowMachine: the herd, not Redis timeouts, is under test.
-			"REDIS_DIAL_TIMEOUT":  "5s",
-			"REDIS_READ_TIMEOUT":  "5s",
-			"REDIS_WRITE_TIMEOUT": "5s",
-		}))
-	}
+	procs := startHerdProcesses(t, base, dsn, redisURL)
 	client := herdClient(t)
-	for _, p := range procs {
-		// Both ready: each has its MySQL and Redis connections open.
-		resp, err := client.Get(p.url + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"status":"ready"`) {
-			t.Fatalf("%s /readyz = %d %s\n%s", p.name, resp.StatusCode, b, p.out)
-		}
-	}
 
 	comSelect := func() int {
 		var name string
@@ -244,6 +203,58 @@ func TestHerdTwoProcessesOneColdID(t *testing.T) {
 	}
 	t.Logf("2 processes × %d concurrent requests for one cold id, SELECTs per round: %s; at most %d",
 		herdPerInstance, strings.Join(figures, ", "), worst)
+}
+
+// startHerdProcesses starts two server processes on base's database,
+// each through a proxy of its own that counts its SELECTs, and Redis DB
+// redisDB of redisURL, and waits until both are ready.
+func startHerdProcesses(t *testing.T, base *bun.DB, dsn, redisURL string) []*herdProcess {
+	ctx := context.Background()
+	var dbName string
+	if err := base.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru.Path = "/" + strconv.Itoa(redisDB)
+
+	bin := buildServer(t, t.TempDir())
+	var procs []*herdProcess
+	for i := range 2 {
+		p := startHerdProxy(t, cfg.Addr)
+		pc := cfg.Clone()
+		pc.Net, pc.Addr, pc.DBName, pc.TLSConfig = "tcp", p.addr(), dbName, "false"
+		procs = append(procs, startHerdProcess(t, bin, fmt.Sprintf("server%d", i+1), p, map[string]string{
+			"MYSQL_DSN":  pc.FormatDSN(),
+			"REDIS_URL":  ru.String(),
+			"JWT_SECRET": testSecret,
+			"HTTP_ADDR":  "127.0.0.1:0",
+			// As slowMachine: the herd, not Redis timeouts, is under test.
+			"REDIS_DIAL_TIMEOUT":  "5s",
+			"REDIS_READ_TIMEOUT":  "5s",
+			"REDIS_WRITE_TIMEOUT": "5s",
+		}))
+	}
+	client := herdClient(t)
+	for _, p := range procs {
+		// Both ready: each has its MySQL and Redis connections open.
+		resp, err := client.Get(p.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"status":"ready"`) {
+			t.Fatalf("%s /readyz = %d %s\n%s", p.name, resp.StatusCode, b, p.out)
+		}
+	}
+	return procs
 }
 
 type herdProcess struct {

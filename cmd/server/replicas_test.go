@@ -25,16 +25,7 @@ func TestRunWithReplicas(t *testing.T) {
 	const id = 23701
 	primary.Seed(t, headline.User{ID: id, Name: "before"}, headline.User{ID: id + 1, Name: "second"})
 	replica.WaitCaughtUp(t, primary)
-	r := storetest.NewRedis(t, redisDB)
-	env := map[string]string{
-		"MYSQL_DSN":          primary.DSN,
-		"MYSQL_REPLICA_DSNS": replica.DSN,
-		"REDIS_URL":          fmt.Sprintf("redis://%s/%d", r.Opt.Addr, r.Opt.DB),
-		"JWT_SECRET":         testSecret,
-	}
-	a, _, _ := startRun(t, env, "external")
-	b, _, _ := startRun(t, env, "external")
-	sa, sb := &servertest.Server{URL: "http://" + a}, &servertest.Server{URL: "http://" + b}
+	sa, sb := runOnReplicas(t, primary, replica)
 
 	selects := func() (p, r int64) {
 		return primary.GlobalStatus(t, "Com_select"), replica.GlobalStatus(t, "Com_select")
@@ -102,6 +93,21 @@ func TestRunWithReplicas(t *testing.T) {
 	if res := sa.UpdateMe(t, id, map[string]any{"name": "again"}); len(res.Errors) == 0 || res.Errors[0].Extensions["code"] != "INTERNAL_SERVER_ERROR" {
 		t.Errorf("updateMe with the primary down: %s, want INTERNAL_SERVER_ERROR", res.Raw)
 	}
+}
+
+// runOnReplicas runs two servers, as run() does, on primary with replica
+// and the package's Redis.
+func runOnReplicas(t *testing.T, primary, replica *storetest.MariaDB) (sa, sb *servertest.Server) {
+	r := storetest.NewRedis(t, redisDB)
+	env := map[string]string{
+		"MYSQL_DSN":          primary.DSN,
+		"MYSQL_REPLICA_DSNS": replica.DSN,
+		"REDIS_URL":          fmt.Sprintf("redis://%s/%d", r.Opt.Addr, r.Opt.DB),
+		"JWT_SECRET":         testSecret,
+	}
+	a, _, _ := startRun(t, env, "external")
+	b, _, _ := startRun(t, env, "external")
+	return &servertest.Server{URL: "http://" + a}, &servertest.Server{URL: "http://" + b}
 }
 
 // TestReplicaLagSetting: MYSQL_REPLICA_MAX_LAG is the lag bound, and 0
