@@ -76,6 +76,8 @@ func gcPercent(c *Config, v string) error {
 // (http/json is in the specification, not in Go's SDK).
 var otlpProtocols = []string{"http/protobuf", "grpc"}
 
+func tracesProtocol(c *Config) *string { return &c.Tracing.TracesProtocol }
+
 // serverSettings are the server's settings, in the order of its help.
 var serverSettings = []settings.Setting[Config]{
 	{Env: "HTTP_ADDR", Default: ":8080", Help: "address to listen on", Set: settings.String(func(c *Config) *string { return &c.HTTPAddr })},
@@ -141,13 +143,7 @@ var serverSettings = []settings.Setting[Config]{
 	{Env: "OTEL_EXPORTER_OTLP_ENDPOINT", Default: "", Help: "OpenTelemetry collector base URL (http://host:4318, or :4317 for grpc); empty with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT empty: no tracing", Set: settings.String(func(c *Config) *string { return &c.Tracing.Endpoint })},
 	{Env: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Default: "", Help: "full URL traces are sent to, over OTEL_EXPORTER_OTLP_ENDPOINT (http/protobuf: with its path, e.g. /v1/traces)", Set: settings.String(func(c *Config) *string { return &c.Tracing.TracesEndpoint })},
 	{Env: "OTEL_EXPORTER_OTLP_PROTOCOL", Default: "http/protobuf", Help: "OTLP protocol: http/protobuf or grpc", Set: settings.OneOf(func(c *Config) *string { return &c.Tracing.Protocol }, otlpProtocols...)},
-	{Env: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Default: "", Help: "OTLP protocol for traces, over OTEL_EXPORTER_OTLP_PROTOCOL", Set: func(c *Config, v string) error {
-		if v == "" {
-			c.Tracing.TracesProtocol = ""
-			return nil
-		}
-		return settings.OneOf(func(c *Config) *string { return &c.Tracing.TracesProtocol }, otlpProtocols...)(c, v)
-	}},
+	{Env: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Default: "", Help: "OTLP protocol for traces, over OTEL_EXPORTER_OTLP_PROTOCOL", Set: settings.Optional(tracesProtocol, settings.OneOf(tracesProtocol, otlpProtocols...))},
 	{Env: "OTEL_SERVICE_NAME", Default: "headline", Help: "service.name the traces carry", Set: settings.String(func(c *Config) *string { return &c.Tracing.ServiceName })},
 }
 

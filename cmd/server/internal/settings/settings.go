@@ -99,6 +99,17 @@ func OneOf[C any](f func(*C) *string, values ...string) func(*C, string) error {
 	}
 }
 
+// Optional takes "" as well, as unset, and any other value as set takes it.
+func Optional[C any](f func(*C) *string, set func(*C, string) error) func(*C, string) error {
+	return func(c *C, v string) error {
+		if v == "" {
+			*f(c) = ""
+			return nil
+		}
+		return set(c, v)
+	}
+}
+
 // Bool takes true or false, as strconv.ParseBool reads them.
 func Bool[C any](f func(*C) *bool) func(*C, string) error {
 	return func(c *C, v string) error {

@@ -1,8 +1,9 @@
 // Package telemetry is how headline is observed: Prometheus metrics,
 // OpenTelemetry traces, request ids and the log line of each request, and
-// the build's version. The HTTP edge installs what a Telemetry holds;
-// cmd/server builds it, and hooks the tracer into its MySQL and Redis
-// clients where it opens them.
+// the build's version. It implements the store's observation seam
+// (Telemetry.Observer: the metrics and the request lines' counters). The
+// HTTP edge installs what a Telemetry holds; cmd/server builds it, and
+// hooks the tracer into its MySQL and Redis clients where it opens them.
 package telemetry
 
 import (
