@@ -2,12 +2,17 @@ package graph
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 )
+
+// DefaultCacheControlMaxAge is CACHE_CONTROL_MAX_AGE's default: how long a
+// CDN or a browser may keep a public profile, so how long a reader may see
+// one as it was before its user's updateMe.
+const DefaultCacheControlMaxAge = 60 * time.Second
 
 // Options configures the GraphQL handler; zero fields take their defaults.
 type Options struct {
@@ -66,6 +71,13 @@ type Options struct {
 	// 32 KiB.
 	APQMaxBytes int
 
+	// CacheControlMaxAge is the maxAge, in whole seconds, of the fields the
+	// schema hints @cacheControl(scope: PUBLIC) without a maxAge (user,
+	// users, _entities): how long a cache may keep an answer by GET that
+	// touched only such fields. Unlike the other fields, zero is not a
+	// default: it makes those answers uncacheable (no-store).
+	CacheControlMaxAge time.Duration
+
 	// Extensions are used before every other extension, so they wrap the
 	// whole operation, the lookups planned before any resolver runs
 	// included (a tracing span must, to parent the planned batch's calls).
@@ -103,9 +115,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// NewHandler returns the GraphQL endpoint: POST and GET, a cache of parsed
-// documents, the limits, automatic persisted queries, and errors translated
-// by presentError.
+// NewHandler returns the GraphQL endpoint: POST and GET as the
+// GraphQL-over-HTTP spec has them, answers by GET with the Cache-Control of
+// the schema's @cacheControl hints, a cache of parsed documents, the limits,
+// automatic persisted queries, and errors translated by presentError.
 // Requests must carry the loaders of dataloaders.Middleware and the viewer
 // set by the authentication middleware.
 func NewHandler(opts Options) *handler.Server {
@@ -114,15 +127,16 @@ func NewHandler(opts Options) *handler.Server {
 	cfg.Complexity.Query.Users = func(childComplexity int, ids []string) int {
 		return 1 + len(ids)*childComplexity
 	}
-	srv := handler.New(NewExecutableSchema(cfg))
+	schema := NewExecutableSchema(cfg)
+	srv := handler.New(schema)
 	// First, so that it has the last word on every answer; it only
 	// intercepts responses, so the Extensions still wrap the operation.
 	srv.Use(errorCap{})
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
 	}
-	srv.AddTransport(getTransport{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(getTransport{hints: newCacheHints(schema.Schema(), opts.CacheControlMaxAge)})
+	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(newDocCache(opts.QueryCacheSize, opts.QueryCacheBytes))
 	srv.SetParserTokenLimit(opts.MaxTokens)
 	if opts.Introspection {
