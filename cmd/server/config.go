@@ -51,7 +51,7 @@ type Config struct {
 	HTTP            api.ServerOptions // HTTP_*_TIMEOUT
 	ShutdownTimeout time.Duration
 
-	GraphQL graph.Options            // MAX_IDS, COMPLEXITY_LIMIT, the other MAX_*, QUERY_CACHE_*, INTROSPECTION, APQ_MAX_QUERY_BYTES
+	GraphQL graph.Options            // MAX_IDS, COMPLEXITY_LIMIT, the other MAX_*, QUERY_CACHE_*, INTROSPECTION, APQ_MAX_QUERY_BYTES, CACHE_CONTROL_MAX_AGE
 	API     api.Options              // LOADER_WAIT, MAX_BODY_BYTES, REQUEST_BYTES_IN_FLIGHT, CORS_ALLOWED_ORIGINS, CLIENT_IP_HEADER, PLAYGROUND_AUTHORIZATION
 	Tracing telemetry.TracingOptions // OTEL_*
 
@@ -126,6 +126,7 @@ var serverSettings = []settings.Setting[Config]{
 	{Env: "PLAYGROUND_ASSETS_DIR", Default: "", Help: "a node_modules folder with graphiql@4.1.2, react@18.2.0 and react-dom@18.2.0: the server serves the Playground's scripts from it, for machines that cannot reach the CDN", Set: settings.String(func(c *Config) *string { return &c.PlaygroundAssetsDir })},
 	{Env: "PLAYGROUND_AUTHORIZATION", Default: "", Help: "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", Set: settings.String(func(c *Config) *string { return &c.API.PlaygroundAuth })},
 	{Env: "CORS_ALLOWED_ORIGINS", Default: "", Help: "comma-separated origins browser frontends may call the API from (https://app.example.com, https://*.example.com); empty: any", Set: settings.String(func(c *Config) *string { return &c.API.CORSAllowedOrigins })},
+	{Env: "CACHE_CONTROL_MAX_AGE", Default: settings.FormatDuration(graph.DefaultCacheControlMaxAge), Help: "max-age, in whole seconds, of answers by GET of user, users and _entities (Cache-Control: public): how long a CDN or browser may keep, and show, a profile as it was before its user's updateMe; 0: no-store", Set: settings.Duration(func(c *Config) *time.Duration { return &c.GraphQL.CacheControlMaxAge })},
 	{Env: "INTROSPECTION", Default: "true", Help: "serve GraphQL introspection (the Playground needs it)", Set: settings.Bool(func(c *Config) *bool { return &c.GraphQL.Introspection })},
 	{Env: "METRICS", Default: "true", Help: "count and serve Prometheus metrics at GET /metrics", Set: settings.Bool(func(c *Config) *bool { return &c.Metrics })},
 	{Env: "MAX_BODY_BYTES", Default: strconv.FormatInt(api.DefaultOptions.MaxBodyBytes, 10), Help: "request body limit in bytes", Set: settings.Bytes(func(c *Config) *int64 { return &c.API.MaxBodyBytes })},
