@@ -72,30 +72,33 @@ type Options struct {
 	Extensions []graphql.HandlerExtension
 }
 
+// DefaultOptions are the defaults of Options' limits and caches: what a
+// zero field means, and the settings' defaults.
+var DefaultOptions = Options{
+	MaxIDs:          100,
+	ComplexityLimit: 1000,
+	MaxDepth:        15,
+	MaxAliases:      100,
+	MaxFields:       1000,
+	MaxTokens:       2000,
+	QueryCacheSize:  1000,
+	QueryCacheBytes: 32 << 20,
+	APQMaxBytes:     32 << 10,
+}
+
 func (o Options) withDefaults() Options {
-	if o.MaxIDs <= 0 {
-		o.MaxIDs = 100
-	}
-	if o.ComplexityLimit <= 0 {
-		o.ComplexityLimit = 1000
-	}
-	if o.MaxDepth <= 0 {
-		o.MaxDepth = 15
-	}
-	if o.MaxAliases <= 0 {
-		o.MaxAliases = 100
-	}
-	if o.MaxFields <= 0 {
-		o.MaxFields = 1000
-	}
-	if o.QueryCacheSize <= 0 {
-		o.QueryCacheSize = 1000
+	d := DefaultOptions
+	for _, f := range []struct{ v, def *int }{
+		{&o.MaxIDs, &d.MaxIDs}, {&o.ComplexityLimit, &d.ComplexityLimit}, {&o.MaxDepth, &d.MaxDepth},
+		{&o.MaxAliases, &d.MaxAliases}, {&o.MaxFields, &d.MaxFields}, {&o.MaxTokens, &d.MaxTokens},
+		{&o.QueryCacheSize, &d.QueryCacheSize}, {&o.APQMaxBytes, &d.APQMaxBytes},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
 	}
 	if o.QueryCacheBytes <= 0 {
-		o.QueryCacheBytes = 32 << 20
-	}
-	if o.MaxTokens <= 0 {
-		o.MaxTokens = 2000
+		o.QueryCacheBytes = d.QueryCacheBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -133,11 +136,7 @@ func NewHandler(opts Options) *handler.Server {
 	// After every limit: a persisted query is stored only when it passed
 	// them all, and one read by its hash is held to them like any other.
 	if opts.APQ != nil {
-		maxBytes := opts.APQMaxBytes
-		if maxBytes <= 0 {
-			maxBytes = 32 << 10
-		}
-		srv.Use(persistedQueries{store: opts.APQ, maxBytes: maxBytes})
+		srv.Use(persistedQueries{store: opts.APQ, maxBytes: opts.APQMaxBytes})
 	} else {
 		srv.Use(persistedQueriesOff{})
 	}
