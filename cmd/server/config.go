@@ -81,7 +81,7 @@ func tracesProtocol(c *Config) *string { return &c.Tracing.TracesProtocol }
 // serverSettings are the server's settings, in the order of its help.
 var serverSettings = []settings.Setting[Config]{
 	{Env: "HTTP_ADDR", Default: ":8080", Help: "address to listen on", Set: settings.String(func(c *Config) *string { return &c.HTTPAddr })},
-	{Env: "MYSQL_DSN", Default: "", Help: "MySQL/MariaDB go-sql-driver DSN; empty with REDIS_URL empty: embedded mode", Set: settings.String(func(c *Config) *string { return &c.MySQLDSN })},
+	{Env: "MYSQL_DSN", Default: "", Help: "MySQL/MariaDB go-sql-driver DSN; empty with no Redis set either: embedded mode", Set: settings.String(func(c *Config) *string { return &c.MySQLDSN })},
 	{Env: "MYSQL_MAX_OPEN_CONNS", Default: strconv.Itoa(sqldb.DefaultPoolOptions.MaxOpen), Help: "most MySQL connections open at once (per server: the primary and each replica)", Set: settings.Int(func(c *Config) *int { return &c.MySQLMaxOpen })},
 	{Env: "MYSQL_REPLICA_DSNS", Default: "", Help: "space-separated DSNs of MySQL read replicas: profile reads go to them, round robin; updates and reads after an update go to MYSQL_DSN", Set: settings.String(func(c *Config) *string { return &c.MySQLReplicaDSNs })},
 	{Env: "MYSQL_REPLICA_MAX_LAG", Default: settings.FormatDuration(sqldb.DefaultReplicaOptions.MaxLag), Help: "a replica further behind than this (Seconds_Behind_Master), or not applying changes, gets no reads until it catches up; 0: not checked", Set: settings.Duration(func(c *Config) *time.Duration { return &c.MySQLReplicaMaxLag })},
