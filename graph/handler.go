@@ -9,11 +9,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 )
 
-// DefaultCacheControlMaxAge is CACHE_CONTROL_MAX_AGE's default: how long a
-// CDN or a browser may keep a public profile, so how long a reader may see
-// one as it was before its user's updateMe.
-const DefaultCacheControlMaxAge = 60 * time.Second
-
 // Options configures the GraphQL handler; zero fields take their defaults.
 type Options struct {
 	// MaxIDs caps the ids of one users(ids:) field. Default: 100.
@@ -74,8 +69,8 @@ type Options struct {
 	// CacheControlMaxAge is the maxAge, in whole seconds, of the fields the
 	// schema hints @cacheControl(scope: PUBLIC) without a maxAge (user,
 	// users, _entities): how long a cache may keep an answer by GET that
-	// touched only such fields. Unlike the other fields, zero is not a
-	// default: it makes those answers uncacheable (no-store).
+	// touched only such fields. Unlike the other fields, zero is not
+	// DefaultOptions': it makes those answers uncacheable (no-store).
 	CacheControlMaxAge time.Duration
 
 	// Extensions are used before every other extension, so they wrap the
@@ -84,30 +79,37 @@ type Options struct {
 	Extensions []graphql.HandlerExtension
 }
 
+// DefaultOptions are the defaults of Options' limits and caches: what a
+// zero field means, and the settings' defaults.
+var DefaultOptions = Options{
+	MaxIDs:          100,
+	ComplexityLimit: 1000,
+	MaxDepth:        15,
+	MaxAliases:      100,
+	MaxFields:       1000,
+	MaxTokens:       2000,
+	QueryCacheSize:  1000,
+	QueryCacheBytes: 32 << 20,
+	APQMaxBytes:     32 << 10,
+	// How long a CDN or a browser may keep a public profile, so how long
+	// a reader may see one as it was before its user's updateMe. Not
+	// what zero means: zero is no caching (CacheControlMaxAge).
+	CacheControlMaxAge: 60 * time.Second,
+}
+
 func (o Options) withDefaults() Options {
-	if o.MaxIDs <= 0 {
-		o.MaxIDs = 100
-	}
-	if o.ComplexityLimit <= 0 {
-		o.ComplexityLimit = 1000
-	}
-	if o.MaxDepth <= 0 {
-		o.MaxDepth = 15
-	}
-	if o.MaxAliases <= 0 {
-		o.MaxAliases = 100
-	}
-	if o.MaxFields <= 0 {
-		o.MaxFields = 1000
-	}
-	if o.QueryCacheSize <= 0 {
-		o.QueryCacheSize = 1000
+	d := DefaultOptions
+	for _, f := range []struct{ v, def *int }{
+		{&o.MaxIDs, &d.MaxIDs}, {&o.ComplexityLimit, &d.ComplexityLimit}, {&o.MaxDepth, &d.MaxDepth},
+		{&o.MaxAliases, &d.MaxAliases}, {&o.MaxFields, &d.MaxFields}, {&o.MaxTokens, &d.MaxTokens},
+		{&o.QueryCacheSize, &d.QueryCacheSize}, {&o.APQMaxBytes, &d.APQMaxBytes},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
 	}
 	if o.QueryCacheBytes <= 0 {
-		o.QueryCacheBytes = 32 << 20
-	}
-	if o.MaxTokens <= 0 {
-		o.MaxTokens = 2000
+		o.QueryCacheBytes = d.QueryCacheBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -147,11 +149,7 @@ func NewHandler(opts Options) *handler.Server {
 	// After every limit: a persisted query is stored only when it passed
 	// them all, and one read by its hash is held to them like any other.
 	if opts.APQ != nil {
-		maxBytes := opts.APQMaxBytes
-		if maxBytes <= 0 {
-			maxBytes = 32 << 10
-		}
-		srv.Use(persistedQueries{store: opts.APQ, maxBytes: maxBytes})
+		srv.Use(persistedQueries{store: opts.APQ, maxBytes: opts.APQMaxBytes})
 	} else {
 		srv.Use(persistedQueriesOff{})
 	}

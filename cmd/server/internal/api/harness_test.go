@@ -48,7 +48,7 @@ type testConfig struct {
 func newTestConfig(adjust ...func(*testConfig)) *testConfig {
 	c := &testConfig{
 		API:         DefaultOptions,
-		GraphQL:     graph.Options{Introspection: true, APQMaxBytes: 32 << 10, QueryCacheBytes: 32 << 20, CacheControlMaxAge: graph.DefaultCacheControlMaxAge},
+		GraphQL:     graph.DefaultOptions, // tests read its values (APQ_MAX_QUERY_BYTES)
 		Redis:       rediscache.DefaultClientOptions,
 		Breaker:     rediscache.DefaultBreakerOptions,
 		APQ:         true,
@@ -56,6 +56,7 @@ func newTestConfig(adjust ...func(*testConfig)) *testConfig {
 		LogRequests: true,
 	}
 	c.API.InFlightWait = 10 * time.Second // HTTP_READ_TIMEOUT
+	c.GraphQL.Introspection = true
 	for _, f := range adjust {
 		f(c)
 	}
