@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -32,9 +33,9 @@ type PersistedQueryStore interface {
 //   - gqlgen's own refusals of the extension (hash not matching the query,
 //     version other than 1, malformed data) carry no extensions.code; they
 //     get BAD_USER_INPUT;
-//   - PersistedQueryNotFound is answered uncacheable, as Apollo Server does
-//     (the transports: writeRequestErrors), so that a CDN in front of GET
-//     does not keep answering "not found" for a hash registered since.
+//   - PersistedQueryNotFound is marked uncacheable, as Apollo Server does, so
+//     that a CDN in front of GET does not keep answering "not found" for a
+//     hash that has been registered since.
 //
 // Register it after the limits and the complexity limit: MutateOperationContext,
 // which stores the query, must run only when they all passed.
@@ -65,6 +66,8 @@ func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *gr
 	}
 	if code, _ := err.Extensions["code"].(string); code == "" {
 		errcode.Set(err, headline.ECodeBadInput)
+	} else {
+		uncacheable(ctx)
 	}
 	return err
 }
@@ -133,11 +136,32 @@ var (
 func (persistedQueriesOff) ExtensionName() string                   { return "PersistedQueriesOff" }
 func (persistedQueriesOff) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (persistedQueriesOff) MutateOperationParameters(_ context.Context, raw *graphql.RawParams) *gqlerror.Error {
+func (persistedQueriesOff) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
 	if raw.Extensions["persistedQuery"] == nil || raw.Query != "" {
 		return nil
 	}
 	err := gqlerror.Errorf("PersistedQueryNotSupported")
-	errcode.Set(err, codePersistedQueryNotSupported)
+	errcode.Set(err, "PERSISTED_QUERY_NOT_SUPPORTED")
+	uncacheable(ctx)
 	return err
+}
+
+type responseHeaderKey struct{}
+
+// WithResponseHeaders lets the GraphQL handler's extensions set headers of
+// the response, which gqlgen does not hand them: gqlgen's transports write
+// the status only after the operation is prepared, so a header set while
+// preparing it is sent.
+func WithResponseHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), responseHeaderKey{}, w.Header())))
+	})
+}
+
+// uncacheable marks the response as one no cache may keep, with Apollo
+// Server's header for the persisted-query refusals.
+func uncacheable(ctx context.Context) {
+	if h, ok := ctx.Value(responseHeaderKey{}).(http.Header); ok {
+		h.Set("Cache-Control", "private, no-cache, must-revalidate")
+	}
 }

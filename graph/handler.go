@@ -129,15 +129,14 @@ func NewHandler(opts Options) *handler.Server {
 	cfg.Complexity.Query.Users = func(childComplexity int, ids []string) int {
 		return 1 + len(ids)*childComplexity
 	}
-	schema := NewExecutableSchema(cfg)
-	srv := handler.New(schema)
+	srv := handler.New(NewExecutableSchema(cfg))
 	// First, so that it has the last word on every answer; it only
 	// intercepts responses, so the Extensions still wrap the operation.
 	srv.Use(errorCap{})
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
 	}
-	srv.AddTransport(getTransport{hints: newCacheHints(schema.Schema(), opts.CacheControlMaxAge)})
+	srv.AddTransport(getTransport{hints: newCacheHints(NewExecutableSchema(cfg).Schema(), opts.CacheControlMaxAge)})
 	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(newDocCache(opts.QueryCacheSize, opts.QueryCacheBytes))
 	srv.SetParserTokenLimit(opts.MaxTokens)

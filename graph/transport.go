@@ -36,11 +36,12 @@ const (
 //     object, no query) gets 400 under either;
 //   - a mutation by GET gets 405 with Allow: POST (gqlgen: 406);
 //   - the persisted-query refusals are answered as Apollo Server answers
-//     them, and as Apollo clients expect: 200, "data": null, and by GET
-//     Cache-Control: private, no-cache, must-revalidate.
+//     them, and as Apollo clients expect: 200 and "data": null.
 //
 // They also write Cache-Control: no-store on every answer, except a GET
-// answer that a cache may keep (exchange.writeCacheable).
+// answer that a cache may keep (exchange.writeCacheable) and one whose
+// header an extension set while the operation was prepared (the
+// persisted-query refusals by GET: uncacheable).
 type postTransport struct{}
 
 type getTransport struct{ hints *cacheHints }
@@ -192,13 +193,10 @@ func (x *exchange) writeRequestErrors(ctx context.Context, errs gqlerror.List, n
 	resp := x.exec.DispatchError(ctx, errs)
 	for _, e := range resp.Errors {
 		if code, _ := e.Extensions["code"].(string); code == codePersistedQueryNotFound || code == codePersistedQueryNotSupported {
-			// Apollo Server's answer: the client registers the query, or
-			// stops sending hashes, and no cache may keep the refusal.
-			// "data": null keeps the 200 within the spec under
-			// application/graphql-response+json.
-			if x.get {
-				x.w.Header().Set("Cache-Control", "private, no-cache, must-revalidate")
-			}
+			// Apollo Server's answer, on which the client registers the
+			// query or stops sending hashes; "data": null keeps the 200
+			// within the spec under application/graphql-response+json.
+			// (Its Cache-Control, by GET, is persistedQueries'.)
 			x.writeJSON(http.StatusOK, resp)
 			return
 		}

@@ -51,7 +51,7 @@ type Config struct {
 	HTTP            api.ServerOptions // HTTP_*_TIMEOUT
 	ShutdownTimeout time.Duration
 
-	GraphQL graph.Options            // MAX_IDS, COMPLEXITY_LIMIT, the other MAX_*, QUERY_CACHE_*, INTROSPECTION, APQ_MAX_QUERY_BYTES, CACHE_CONTROL_MAX_AGE
+	GraphQL graph.Options            // MAX_IDS, COMPLEXITY_LIMIT, the other MAX_*, QUERY_CACHE_*, INTROSPECTION, APQ_MAX_QUERY_BYTES
 	API     api.Options              // LOADER_WAIT, MAX_BODY_BYTES, REQUEST_BYTES_IN_FLIGHT, CORS_ALLOWED_ORIGINS, CLIENT_IP_HEADER, PLAYGROUND_AUTHORIZATION
 	Tracing telemetry.TracingOptions // OTEL_*
 

@@ -153,8 +153,8 @@ func (e *edge) routes() []route {
 		assets = e.Playground.serve
 	}
 	return []route{
-		// Only GET answers are cacheable (graph's transports decide which).
-		{"GET /graphql", inflight.limitQueryString(limitGETValues(auth(loaders(gql))))},
+		// Only GET answers are cacheable; the persisted-query refusals say so.
+		{"GET /graphql", inflight.limitQueryString(limitGETValues(auth(loaders(graph.WithResponseHeaders(gql)))))},
 		{"POST /graphql", limitBody(e.Options.MaxBodyBytes, inflight)(auth(loaders(gql)))},
 		{"GET /{$}", e.playgroundPage()},
 		{"GET " + playgroundAssetsPath + "{name}", assets},
