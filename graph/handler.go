@@ -117,10 +117,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// NewHandler returns the GraphQL endpoint: POST and GET as the
-// GraphQL-over-HTTP spec has them, answers by GET with the Cache-Control of
-// the schema's @cacheControl hints, a cache of parsed documents, the limits,
-// automatic persisted queries, and errors translated by presentError.
+// NewHandler returns the GraphQL endpoint: POST and GET, a cache of parsed
+// documents, the limits, automatic persisted queries, and errors translated
+// by presentError.
 // Requests must carry the loaders of dataloaders.Middleware and the viewer
 // set by the authentication middleware.
 func NewHandler(opts Options) *handler.Server {
@@ -136,6 +135,8 @@ func NewHandler(opts Options) *handler.Server {
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
 	}
+	// As the GraphQL-over-HTTP spec has them; answers by GET carry the
+	// Cache-Control of the schema's @cacheControl hints (transport.go).
 	srv.AddTransport(getTransport{hints: newCacheHints(NewExecutableSchema(cfg).Schema(), opts.CacheControlMaxAge)})
 	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(newDocCache(opts.QueryCacheSize, opts.QueryCacheBytes))
