@@ -144,7 +144,7 @@ func TestNegotiate(t *testing.T) {
 		{[]string{"application/json"}, mediaJSON},
 		{[]string{"application/graphql-response+json"}, mediaGraphQLResponse},
 		{[]string{"Application/GraphQL-Response+JSON; charset=utf-8"}, mediaGraphQLResponse},
-		// graphql-request, GraphiQL: the first listed among equals.
+		// graphql-request: the first listed among equals.
 		{[]string{"application/graphql-response+json, application/json"}, mediaGraphQLResponse},
 		{[]string{"application/json, application/graphql-response+json"}, mediaJSON},
 		// Apollo Client.
@@ -159,6 +159,7 @@ func TestNegotiate(t *testing.T) {
 		{[]string{"application/json;q=0.1234"}, ""},
 		{[]string{"application/json;q=0.001"}, mediaJSON},
 		{[]string{"multipart/mixed"}, ""},
+		{[]string{"application/json, multipart/mixed"}, mediaJSON}, // GraphiQL
 	} {
 		if got := negotiate(tc.accept); got != tc.want {
 			t.Errorf("Accept %q: %q, want %q", tc.accept, got, tc.want)
