@@ -154,7 +154,9 @@ func (x *exchange) run(raw *graphql.RawParams) {
 	ctx := x.r.Context()
 	oc, errs := x.exec.CreateOperationContext(ctx, raw)
 	if errs != nil {
-		x.writeRequestErrors(graphql.WithOperationContext(ctx, oc), errs, oc.RawQuery == "")
+		// raw.Query, not oc.RawQuery: persisted queries fill the former,
+		// and an extension's refusal leaves the latter unset.
+		x.writeRequestErrors(graphql.WithOperationContext(ctx, oc), errs, raw.Query == "")
 		return
 	}
 	if x.get && oc.Operation.Operation != ast.Query {

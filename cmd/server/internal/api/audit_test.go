@@ -99,6 +99,8 @@ func TestGraphQLOverHTTPChoices(t *testing.T) {
 		{"no query under application/json: 400", "POST", "", "application/json", nil, 400, "application/json", ""},
 		{"a validation failure under application/json: 200, no data", "POST", `{ nope }`, "application/json", nil, 200, "application/json", ""},
 		{"a validation failure under graphql-response+json: 400, no data", "POST", `{ nope }`, gqlResp, nil, 400, gqlResp, ""},
+		{"a hash not the query's under application/json: 200, no data", "POST", `{ __typename }`, "application/json", apqExtensions(sha256Hex("{ nope }")), 200, "application/json", ""},
+		{"a hash not the query's under graphql-response+json: 400, no data", "POST", `{ __typename }`, gqlResp, apqExtensions(sha256Hex("{ nope }")), 400, gqlResp, ""},
 		{"PersistedQueryNotFound under graphql-response+json: 200, data null", "GET", "", gqlResp, apqExtensions(sha256Hex("{ nope }")), 200, gqlResp, "null"},
 		{"PersistedQueryNotFound under application/json: 200, data null", "POST", "", "application/json", apqExtensions(sha256Hex("{ nope }")), 200, "application/json", "null"},
 	} {
