@@ -11,12 +11,13 @@ import (
 
 // Options configures the GraphQL handler; zero fields take their defaults.
 type Options struct {
-	// MaxIDs caps the ids of one users(ids:) field. Default: 100.
+	// MaxIDs caps the ids of one users(ids:) field, and the representations
+	// of one _entities field. Default: 100.
 	MaxIDs int
 	// ComplexityLimit refuses, before any Redis or SQL work, a query whose
 	// complexity exceeds it. Each field counts 1, and users(ids:) counts its
-	// selection once per id, so a feed of 100 authors with all five fields
-	// is about 600. Default: 1000.
+	// selection once per id (_entities once per representation), so a feed
+	// of 100 authors with all five fields is about 600. Default: 1000.
 	ComplexityLimit int
 	// MaxDepth refuses, before any Redis or SQL work, a query whose fields
 	// nest deeper than it (a root field is at depth 1; introspection fields
@@ -113,6 +114,11 @@ func NewHandler(opts Options) *handler.Server {
 	cfg := Config{Resolvers: &Resolver{MaxIDs: opts.MaxIDs, Log: opts.Log, Profiles: opts.Profiles}}
 	cfg.Complexity.Query.Users = func(childComplexity int, ids []string) int {
 		return 1 + len(ids)*childComplexity
+	}
+	// As users(ids:): an Apollo Gateway sends one representation per
+	// reference, duplicates included.
+	cfg.Complexity.Query.__resolve_entities = func(childComplexity int, reps []map[string]any) int {
+		return 1 + len(reps)*childComplexity
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
 	// First, so that it has the last word on every answer; it only
