@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"errors"
 	"log/slog"
+	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -61,6 +63,16 @@ type Options struct {
 	// APQ keeps automatic persisted queries (Apollo's). nil: off, and a
 	// request with only a hash is answered PersistedQueryNotSupported.
 	APQ PersistedQueryStore
+	// PersistedDocuments are the operations of an Apollo persisted query
+	// manifest (PERSISTED_DOCUMENTS): a client runs one by sending its id
+	// as an automatic persisted query's hash, with no registration, whether
+	// APQ is on or not; nil: none.
+	PersistedDocuments *PersistedDocuments
+	// PersistedDocumentsOnly runs nothing but the PersistedDocuments
+	// (PERSISTED_DOCUMENTS_ONLY), refusing any other query, introspection
+	// included, with Apollo Router's QUERY_NOT_IN_SAFELIST; APQ is off.
+	// Check refuses it without PersistedDocuments.
+	PersistedDocumentsOnly bool
 	// APQMaxBytes is the longest query APQ stores; a longer one runs but is
 	// not kept, so its client sends it in full each time. It bounds what
 	// registrations can make Redis and each process's LRU hold. Default:
@@ -109,7 +121,7 @@ func (o Options) withDefaults() Options {
 // by presentError.
 // Requests must carry the loaders of dataloaders.Middleware and the viewer
 // set by the authentication middleware.
-func NewHandler(opts Options) *handler.Server {
+func NewHandler(opts Options) http.Handler {
 	opts = opts.withDefaults()
 	cfg := Config{Resolvers: &Resolver{MaxIDs: opts.MaxIDs, Log: opts.Log, Profiles: opts.Profiles}}
 	cfg.Complexity.Query.Users = func(childComplexity int, ids []string) int {
@@ -136,19 +148,38 @@ func NewHandler(opts Options) *handler.Server {
 	}
 	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxFields: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
-	// After every limit: a persisted query is stored only when it passed
-	// them all, and one read by its hash is held to them like any other.
-	if opts.APQ != nil {
-		maxBytes := opts.APQMaxBytes
-		if maxBytes <= 0 {
-			maxBytes = 32 << 10
-		}
-		srv.Use(persistedQueries{store: opts.APQ, maxBytes: maxBytes})
-	} else {
-		srv.Use(persistedQueriesOff{})
-	}
+	srv.Use(opts.persistedQueries())
 	srv.AroundOperations(planLookups(opts.MaxIDs))
 	srv.SetErrorPresenter(presentError(opts.Log))
 	srv.SetRecoverFunc(recoverPanic(opts.Log))
-	return srv
+	return withStatus(srv)
+}
+
+// persistedQueries is the extension that reads operations by their hash:
+// the persisted documents, then APQ, or the documents alone as a safelist.
+// Registered after every limit: a persisted query is stored only when it
+// passed them all, and one read by its hash is held to them like any
+// other.
+func (o Options) persistedQueries() graphql.HandlerExtension {
+	maxBytes := o.APQMaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 32 << 10
+	}
+	switch {
+	case o.PersistedDocumentsOnly:
+		return persistedQueries{store: documentStore{docs: o.PersistedDocuments}, safelist: o.PersistedDocuments, only: true}
+	case o.APQ != nil || o.PersistedDocuments != nil:
+		return persistedQueries{store: documentStore{docs: o.PersistedDocuments, next: o.APQ}, maxBytes: maxBytes}
+	}
+	return persistedQueriesOff{}
+}
+
+// Check refuses options a server must not start with:
+// PersistedDocumentsOnly without PersistedDocuments would refuse every
+// operation.
+func (o Options) Check() error {
+	if o.PersistedDocumentsOnly && o.PersistedDocuments == nil {
+		return errors.New("PERSISTED_DOCUMENTS_ONLY is true but PERSISTED_DOCUMENTS names no manifest: every operation would be refused")
+	}
+	return nil
 }
