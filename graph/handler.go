@@ -61,7 +61,9 @@ type Options struct {
 	// Profiles applies updateMe's edits; without it updateMe fails.
 	Profiles ProfileUpdater
 	// APQ keeps automatic persisted queries (Apollo's). nil: off, and a
-	// request with only a hash is answered PersistedQueryNotSupported.
+	// request with only a hash is answered PersistedQueryNotSupported, or,
+	// with PersistedDocuments, from them (PersistedQueryNotFound for
+	// another hash: an Apollo client then sends the query, which runs).
 	APQ PersistedQueryStore
 	// PersistedDocuments are the operations of an Apollo persisted query
 	// manifest (PERSISTED_DOCUMENTS): a client runs one by sending its id
@@ -85,30 +87,33 @@ type Options struct {
 	Extensions []graphql.HandlerExtension
 }
 
+// DefaultOptions are the defaults of Options' limits and caches: what a
+// zero field means, and the settings' defaults.
+var DefaultOptions = Options{
+	MaxIDs:          100,
+	ComplexityLimit: 1000,
+	MaxDepth:        15,
+	MaxAliases:      100,
+	MaxFields:       1000,
+	MaxTokens:       2000,
+	QueryCacheSize:  1000,
+	QueryCacheBytes: 32 << 20,
+	APQMaxBytes:     32 << 10,
+}
+
 func (o Options) withDefaults() Options {
-	if o.MaxIDs <= 0 {
-		o.MaxIDs = 100
-	}
-	if o.ComplexityLimit <= 0 {
-		o.ComplexityLimit = 1000
-	}
-	if o.MaxDepth <= 0 {
-		o.MaxDepth = 15
-	}
-	if o.MaxAliases <= 0 {
-		o.MaxAliases = 100
-	}
-	if o.MaxFields <= 0 {
-		o.MaxFields = 1000
-	}
-	if o.QueryCacheSize <= 0 {
-		o.QueryCacheSize = 1000
+	d := DefaultOptions
+	for _, f := range []struct{ v, def *int }{
+		{&o.MaxIDs, &d.MaxIDs}, {&o.ComplexityLimit, &d.ComplexityLimit}, {&o.MaxDepth, &d.MaxDepth},
+		{&o.MaxAliases, &d.MaxAliases}, {&o.MaxFields, &d.MaxFields}, {&o.MaxTokens, &d.MaxTokens},
+		{&o.QueryCacheSize, &d.QueryCacheSize}, {&o.APQMaxBytes, &d.APQMaxBytes},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
 	}
 	if o.QueryCacheBytes <= 0 {
-		o.QueryCacheBytes = 32 << 20
-	}
-	if o.MaxTokens <= 0 {
-		o.MaxTokens = 2000
+		o.QueryCacheBytes = d.QueryCacheBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -161,15 +166,11 @@ func NewHandler(opts Options) http.Handler {
 // passed them all, and one read by its hash is held to them like any
 // other.
 func (o Options) persistedQueries() graphql.HandlerExtension {
-	maxBytes := o.APQMaxBytes
-	if maxBytes <= 0 {
-		maxBytes = 32 << 10
-	}
 	switch {
 	case o.PersistedDocumentsOnly:
 		return persistedQueries{store: documentStore{docs: o.PersistedDocuments}, safelist: o.PersistedDocuments, only: true}
 	case o.APQ != nil || o.PersistedDocuments != nil:
-		return persistedQueries{store: documentStore{docs: o.PersistedDocuments, next: o.APQ}, maxBytes: maxBytes}
+		return persistedQueries{store: documentStore{docs: o.PersistedDocuments, next: o.APQ}, maxBytes: o.APQMaxBytes}
 	}
 	return persistedQueriesOff{}
 }

@@ -48,7 +48,7 @@ type testConfig struct {
 func newTestConfig(adjust ...func(*testConfig)) *testConfig {
 	c := &testConfig{
 		API:         DefaultOptions,
-		GraphQL:     graph.Options{Introspection: true, APQMaxBytes: 32 << 10, QueryCacheBytes: 32 << 20},
+		GraphQL:     graph.Options{Introspection: true},
 		Redis:       rediscache.DefaultClientOptions,
 		Breaker:     rediscache.DefaultBreakerOptions,
 		APQ:         true,
