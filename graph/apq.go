@@ -43,14 +43,14 @@ type PersistedQueryStore interface {
 type persistedQueries struct {
 	store    PersistedQueryStore
 	maxBytes int // longer queries are not stored
-	// safelist, when set, runs only its operations, as Apollo Router's
-	// safelisting does (persisted_queries.safelist, without require_id):
-	// an id it lacks is PERSISTED_QUERY_NOT_IN_LIST (404), a query sent in
-	// full that is not byte for byte one of its bodies QUERY_NOT_IN_SAFELIST
-	// (403), introspection included. Its store must then be the safelist's
-	// alone, which registers nothing.
+	// only runs nothing but the operations of safelist (none when it is
+	// nil), as Apollo Router's safelisting does (persisted_queries.safelist
+	// without require_id): an id it lacks is PERSISTED_QUERY_NOT_IN_LIST
+	// (404), a query sent in full that is not byte for byte one of its
+	// bodies QUERY_NOT_IN_SAFELIST (403), introspection included. The store
+	// must then be the safelist's alone, which registers nothing.
+	only     bool
 	safelist *PersistedDocuments
-	only     bool // safelist is set; false: every operation may run
 }
 
 var (
