@@ -51,7 +51,7 @@ type Config struct {
 	HTTP            api.ServerOptions // HTTP_*_TIMEOUT
 	ShutdownTimeout time.Duration
 
-	GraphQL graph.Options            // MAX_IDS, COMPLEXITY_LIMIT, the other MAX_*, QUERY_CACHE_*, INTROSPECTION, APQ_MAX_QUERY_BYTES
+	GraphQL graph.Options            // MAX_IDS, COMPLEXITY_LIMIT, the other MAX_*, QUERY_CACHE_*, INTROSPECTION, APQ_MAX_QUERY_BYTES, PERSISTED_DOCUMENTS*
 	API     api.Options              // LOADER_WAIT, MAX_BODY_BYTES, REQUEST_BYTES_IN_FLIGHT, CORS_ALLOWED_ORIGINS, CLIENT_IP_HEADER, PLAYGROUND_AUTHORIZATION
 	Tracing telemetry.TracingOptions // OTEL_*
 
@@ -122,6 +122,8 @@ var serverSettings = []settings.Setting[Config]{
 	{Env: "APQ_CACHE_BYTES", Default: strconv.Itoa(persisted.DefaultOptions.LRUBytes), Help: "bytes of persisted queries (text and hash) each process keeps in memory in front of Redis; with APQ_CACHE_SIZE, whichever is reached first evicts", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.LRUBytes })},
 	{Env: "APQ_REGISTRATION_BYTES", Default: strconv.Itoa(persisted.DefaultOptions.Limits.Bytes), Help: "bytes of newly registered queries (each charged its key, its text and 128 bytes of Redis overhead) one process writes to Redis within any APQ_TTL; past it a registration runs but is stored nowhere, so Redis holds at most instances × this of persisted queries (a restarted process starts afresh)", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.Limits.Bytes })},
 	{Env: "APQ_CLIENT_REGISTRATIONS", Default: strconv.Itoa(persisted.DefaultOptions.Limits.PerClient), Help: "new persisted queries one client address (an IPv6 /64) may register per hour, per process: a burst of this many, then one every hour/this; past it a registration runs but is stored nowhere", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.Limits.PerClient })},
+	{Env: "PERSISTED_DOCUMENTS", Default: "", Help: "an Apollo persisted query manifest (JSON, as @apollo/generate-persisted-query-manifest writes it): its operations run by id (extensions.persistedQuery.sha256Hash) with no registration; a manifest Apollo's tooling would not write stops the start", Set: settings.Parsed(func(c *Config) **graph.PersistedDocuments { return &c.GraphQL.PersistedDocuments }, graph.LoadPersistedDocuments)},
+	{Env: "PERSISTED_DOCUMENTS_ONLY", Default: "false", Help: "run only the operations of PERSISTED_DOCUMENTS (a safelist): any other query, introspection included, is refused with QUERY_NOT_IN_SAFELIST (403), an unknown id with PERSISTED_QUERY_NOT_IN_LIST (404), and APQ is off", Set: settings.Bool(func(c *Config) *bool { return &c.GraphQL.PersistedDocumentsOnly })},
 	{Env: "CLIENT_IP_HEADER", Default: "", Help: "request header a proxy you run sets to the client's address (X-Real-IP, or X-Forwarded-For, of which the last address is taken); empty: the TCP peer; only per-client budgets use it", Set: settings.String(func(c *Config) *string { return &c.API.ClientIPHeader })},
 	{Env: "PLAYGROUND_ASSETS_DIR", Default: "", Help: "a node_modules folder with graphiql@4.1.2, react@18.2.0 and react-dom@18.2.0: the server serves the Playground's scripts from it, for machines that cannot reach the CDN", Set: settings.String(func(c *Config) *string { return &c.PlaygroundAssetsDir })},
 	{Env: "PLAYGROUND_AUTHORIZATION", Default: "", Help: "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", Set: settings.String(func(c *Config) *string { return &c.API.PlaygroundAuth })},
@@ -162,7 +164,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, settings.UsageError{Err: fmt.Errorf("unexpected arguments %q (server -h lists the commands)", fs.Args())}
 	}
-	return c, nil
+	return c, c.GraphQL.Check()
 }
 
 // serverUsage prints `server -h`: the commands, then every setting.

@@ -48,15 +48,15 @@ type testConfig struct {
 func newTestConfig(adjust ...func(*testConfig)) *testConfig {
 	c := &testConfig{
 		API:         DefaultOptions,
-		GraphQL:     graph.DefaultOptions, // tests read its values (APQ_MAX_QUERY_BYTES)
+		GraphQL:     graph.DefaultOptions,
 		Redis:       rediscache.DefaultClientOptions,
 		Breaker:     rediscache.DefaultBreakerOptions,
 		APQ:         true,
 		Metrics:     true,
 		LogRequests: true,
 	}
-	c.API.InFlightWait = 10 * time.Second // HTTP_READ_TIMEOUT
 	c.GraphQL.Introspection = true
+	c.API.InFlightWait = 10 * time.Second // HTTP_READ_TIMEOUT
 	for _, f := range adjust {
 		f(c)
 	}
