@@ -72,6 +72,8 @@ func TestCacheControlOfEachQueryShape(t *testing.T) {
 	user := fmt.Sprintf(`{ user(id: "%d") { id name photo intro certi } }`, first)
 	users := `query Feed($ids: [ID!]!) { users(ids: $ids) { id name photo } }`
 	ids := map[string]any{"ids": []string{fmt.Sprint(first), fmt.Sprint(first + 1), fmt.Sprint(first + 2)}}
+	entities := `query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id name } } }`
+	reps := map[string]any{"r": []any{map[string]any{"__typename": "User", "id": fmt.Sprint(first)}}}
 	public := "max-age=60, public"
 	for _, tc := range []cacheShape{
 		{name: "user by GET", method: "GET", query: user, cacheControl: public},
@@ -79,6 +81,9 @@ func TestCacheControlOfEachQueryShape(t *testing.T) {
 		{name: "users by GET", method: "GET", query: users, vars: ids, cacheControl: public},
 		{name: "a user that does not exist by GET (null, no error)", method: "GET", query: `{ user(id: "1") { id } }`, cacheControl: public},
 		{name: "user and __typename by GET", method: "GET", query: fmt.Sprintf(`{ __typename user(id: "%d") { __typename name } }`, first), cacheControl: public},
+		{name: "_entities by GET", method: "GET", query: entities, vars: reps, cacheControl: public},
+		{name: "_entities by POST (a gateway's)", method: "POST", query: entities, vars: reps, cacheControl: "no-store"},
+		{name: "_service by GET", method: "GET", query: `{ _service { sdl } }`, cacheControl: "no-store"},
 		{name: "me by GET", method: "GET", query: `{ me { id name } }`, auth: true, cacheControl: "no-store"},
 		{name: "user and me by GET", method: "GET", query: fmt.Sprintf(`{ user(id: "%d") { id } me { id } }`, first), auth: true, cacheControl: "no-store"},
 		{name: "me without a token by GET (an error)", method: "GET", query: `{ me { id } }`, cacheControl: "no-store", errors: true},
