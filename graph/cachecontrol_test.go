@@ -1,6 +1,9 @@
 package graph
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,6 +190,27 @@ func TestNoneMatch(t *testing.T) {
 	} {
 		if got := noneMatch(tc.lines, etag); got != tc.want {
 			t.Errorf("If-None-Match %q: %v, want %v", tc.lines, got, tc.want)
+		}
+	}
+}
+
+// TestWriteCacheablePrivate: no field of headline's schema is cacheable
+// and PRIVATE, but one hinted so would be kept by the browser alone, and
+// per token.
+func TestWriteCacheablePrivate(t *testing.T) {
+	for _, tc := range []struct {
+		p        cachePolicy
+		cc, vary string
+	}{
+		{cachePolicy{maxAge: 30, scope: scopePrivate}, "max-age=30, private", "Accept, Authorization"},
+		{cachePolicy{maxAge: 30, scope: scopePublic}, "max-age=30, public", "Accept"},
+		{cachePolicy{maxAge: 30}, "max-age=30, public", "Accept"},
+	} {
+		rec := httptest.NewRecorder()
+		x := &exchange{w: rec, r: httptest.NewRequest(http.MethodGet, "/graphql?query={me{id}}", nil), media: mediaJSON}
+		x.writeCacheable([]byte(`{"data":{"me":{"id":"1"}}}`), tc.p)
+		if got, vary := rec.Header().Get("Cache-Control"), strings.Join(rec.Header().Values("Vary"), ", "); got != tc.cc || vary != tc.vary || rec.Code != http.StatusOK {
+			t.Errorf("%+v: %d, Cache-Control %q, Vary %q; want 200, %q, %q", tc.p, rec.Code, got, vary, tc.cc, tc.vary)
 		}
 	}
 }
