@@ -329,13 +329,13 @@ type Query {
   Null, with an error whose ` + "`" + `extensions.code` + "`" + ` is ` + "`" + `UNAUTHENTICATED` + "`" + `, when the
   token is missing, invalid, expired, a refresh token, or names no user.
   """
-  me: User
+  me: User @cacheControl(maxAge: 0, scope: PRIVATE)
 
   "The user with this id, or null when there is none."
   user(
     "A user id: a decimal integer from 1 to 9223372036854775807."
     id: ID!
-  ): User
+  ): User @cacheControl(scope: PUBLIC)
 
   """
   The users with these ids: one entry per id, in the order given, null where
@@ -344,7 +344,7 @@ type Query {
   users(
     "User ids (decimal integers from 1 to 9223372036854775807); at most 100 by default."
     ids: [ID!]!
-  ): [User]!
+  ): [User]! @cacheControl(scope: PUBLIC)
 }
 
 """
@@ -372,6 +372,22 @@ type Mutation {
     "The fields to change."
     input: UpdateMeInput!
   ): User!
+}
+
+"""
+Apollo Server's cache hints: how long, and for whom, an answer that touched
+the field (or a field returning the type) may be cached. An answer's policy
+is the most restrictive of the fields it resolved; an answer by GET carries
+it as ` + "`" + `Cache-Control: max-age=N, public` + "`" + ` (or ` + "`" + `private` + "`" + `), or ` + "`" + `no-store` + "`" + ` when
+it is not cacheable. headline: a field hinted ` + "`" + `scope: PUBLIC` + "`" + ` without a
+` + "`" + `maxAge` + "`" + ` takes its maxAge from the setting CACHE_CONTROL_MAX_AGE.
+"""
+directive @cacheControl(maxAge: Int, scope: CacheControlScope, inheritMaxAge: Boolean) on FIELD_DEFINITION | OBJECT | INTERFACE | UNION
+
+"Who may keep a cached answer: any cache (PUBLIC) or only the client's own (PRIVATE)."
+enum CacheControlScope {
+  PUBLIC
+  PRIVATE
 }
 `, BuiltIn: false},
 	{Name: "../federation/directives.graphql", Input: `
@@ -3573,6 +3589,42 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOCacheControlScope2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalString(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCacheControlScope2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.SelectionSet, v *int) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(*v)
 	return res
 }
 

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 )
 
 // Options configures the GraphQL handler; zero fields take their defaults.
@@ -81,6 +81,13 @@ type Options struct {
 	// 32 KiB.
 	APQMaxBytes int
 
+	// CacheControlMaxAge is the maxAge, in whole seconds, of the fields the
+	// schema hints @cacheControl(scope: PUBLIC) without a maxAge (user,
+	// users, _entities): how long a cache may keep an answer by GET that
+	// touched only such fields. Unlike the other fields, zero is not
+	// DefaultOptions': it makes those answers uncacheable (no-store).
+	CacheControlMaxAge time.Duration
+
 	// Extensions are used before every other extension, so they wrap the
 	// whole operation, the lookups planned before any resolver runs
 	// included (a tracing span must, to parent the planned batch's calls).
@@ -99,6 +106,10 @@ var DefaultOptions = Options{
 	QueryCacheSize:  1000,
 	QueryCacheBytes: 32 << 20,
 	APQMaxBytes:     32 << 10,
+	// How long a CDN or a browser may keep a public profile, so how long
+	// a reader may see one as it was before its user's updateMe. Not
+	// what zero means: zero is no caching (CacheControlMaxAge).
+	CacheControlMaxAge: 60 * time.Second,
 }
 
 func (o Options) withDefaults() Options {
@@ -144,8 +155,10 @@ func NewHandler(opts Options) http.Handler {
 	for _, ext := range opts.Extensions {
 		srv.Use(ext)
 	}
-	srv.AddTransport(getTransport{})
-	srv.AddTransport(transport.POST{})
+	// As the GraphQL-over-HTTP spec has them; answers by GET carry the
+	// Cache-Control of the schema's @cacheControl hints (transport.go).
+	srv.AddTransport(getTransport{hints: newCacheHints(NewExecutableSchema(cfg).Schema(), opts.CacheControlMaxAge)})
+	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(newDocCache(opts.QueryCacheSize, opts.QueryCacheBytes))
 	srv.SetParserTokenLimit(opts.MaxTokens)
 	if opts.Introspection {

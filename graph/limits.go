@@ -14,7 +14,9 @@ import (
 // work), an operation that nests too deep, has too many aliases or selects
 // too many fields. One walk of the document measures all three, which are
 // then checked in that order; the first broken is the refusal, a
-// GRAPHQL_VALIDATION_FAILED error (HTTP 422) whose extensions.limit names it
+// GRAPHQL_VALIDATION_FAILED error (a request error: HTTP 200 under
+// application/json, 400 under application/graphql-response+json) whose
+// extensions.limit names it
 // ("depth", "aliases" or "fields"). The walk measures each fragment once,
 // so it is linear in the document even when fragments spread one another
 // many times; register Limits before the complexity limit, whose walk
@@ -73,8 +75,8 @@ func (l Limits) MutateOperationContext(_ context.Context, oc *graphql.OperationC
 	return nil
 }
 
-// limitError marks err as a validation failure (gqlgen answers it with 422,
-// and presentError passes it as it is) and names the limit it broke.
+// limitError marks err as a validation failure (answered as one, and
+// passed as it is by presentError) and names the limit it broke.
 func limitError(limit string, err *gqlerror.Error) *gqlerror.Error {
 	errcode.Set(err, errcode.ValidationFailed)
 	err.Extensions["limit"] = limit

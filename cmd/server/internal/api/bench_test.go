@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -29,6 +30,10 @@ func benchServer(b *testing.B, adjust ...func(*testConfig)) *testServer {
 // through the whole HTTP handler (no network), on this package's Redis.
 func BenchmarkWarmUsers50(b *testing.B) { benchWarmUsers50(b, benchServer(b)) }
 
+// BenchmarkWarmUsers50GET is BenchmarkWarmUsers50 by GET, whose answer is
+// cacheable: the cost of its cache policy, Cache-Control and ETag.
+func BenchmarkWarmUsers50GET(b *testing.B) { benchWarmUsers50By(b, benchServer(b), http.MethodGet) }
+
 // BenchmarkWarmUsers50Traced is BenchmarkWarmUsers50 with tracing on, its
 // spans batched as in production to an exporter that drops them: the cost
 // of making spans, not of sending them.
@@ -46,17 +51,23 @@ func BenchmarkWarmUsers50Traced(b *testing.B) {
 // start afresh.
 const benchFirstID = 6000
 
-func benchWarmUsers50(b *testing.B, s *testServer) {
+func benchWarmUsers50(b *testing.B, s *testServer) { benchWarmUsers50By(b, s, http.MethodPost) }
+
+func benchWarmUsers50By(b *testing.B, s *testServer, method string) {
 	first := int64(benchFirstID)
 	s.ReplaceUsers(b, servertest.SeqUsers(first, 50)...)
 	ids := make([]int64, 50)
 	for i := range ids {
 		ids[i] = first + int64(i)
 	}
-	body := fmt.Sprintf(`{"query":"{ users(ids: %s) { id name photo intro certi } }"}`, strings.ReplaceAll(servertest.IDList(ids), `"`, `\"`))
+	query := fmt.Sprintf(`{ users(ids: %s) { id name photo intro certi } }`, servertest.IDList(ids))
+	body := fmt.Sprintf(`{"query":%q}`, query)
 	serve := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		if method == http.MethodGet {
+			req = httptest.NewRequest(http.MethodGet, "/graphql?"+url.Values{"query": {query}}.Encode(), nil)
+		}
 		w := httptest.NewRecorder()
 		s.Handler.ServeHTTP(w, req)
 		return w

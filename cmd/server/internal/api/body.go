@@ -76,10 +76,12 @@ func tooLarge(w http.ResponseWriter, n int64) {
 }
 
 // writeGraphQLError answers outside gqlgen in the shape a GraphQL client
-// reads: {"errors":[{"message":…,"extensions":{"code":…}}]}. Its message
-// is cut as gqlgen's are, should it ever quote the request.
+// reads: {"errors":[{"message":…,"extensions":{"code":…}}]}, which no cache
+// may keep. Its message is cut as gqlgen's are, should it ever quote the
+// request.
 func writeGraphQLError(w http.ResponseWriter, status int, msg, code string) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"errors": []map[string]any{{"message": graph.Excerpt(msg), "extensions": map[string]string{"code": code}}},
