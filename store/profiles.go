@@ -45,6 +45,11 @@ type Profiles struct {
 	pending  map[headline.UserID]bool      // invalidations to retry
 	retrying bool                          // a retry goroutine runs
 	closed   bool                          // Close was called: no goroutine is started
+
+	// mgetOnLocalMiss reads the local tier's misses with a plain MGET and
+	// leases them in a pipeline of their own, as without the tier: the
+	// comparison BenchmarkLocalMiss measures the script against.
+	mgetOnLocalMiss bool
 }
 
 // ProfilesOptions tunes Profiles; zero fields take their values in
@@ -83,6 +88,13 @@ type ProfilesOptions struct {
 	// primary rather than a replica that may not have applied it yet. It
 	// must exceed the replicas' usual lag.
 	FreshWindow time.Duration
+	// Local is the in-process tier read before Redis, kept coherent by a
+	// localcache.Tracker the caller runs on it. With it, what the tier
+	// lacks is read with the read-or-lease script, which takes the leases
+	// of absent profiles in the same round trip; Update evicts the updated
+	// profile from it. Default: none (nil), every lookup reads Redis with
+	// a plain MGET.
+	Local *LocalTier
 }
 
 // DefaultProfilesOptions are the defaults of Profiles.
