@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -324,5 +325,67 @@ func TestLocalTierRedisRestartsEmpty(t *testing.T) {
 	e.warm(t, key)
 	if got := fmt.Sprint(e.lookup(key)); got != want {
 		t.Errorf("local answer %s, want %s", got, want)
+	}
+}
+
+// TestLocalTierHerd: 100 concurrent lookups of a cold id, the tier on, are
+// one SELECT and one fill: the read-or-lease script gives the lease to one
+// of them, whose load the others join (or await, when they reach the
+// flights first).
+func TestLocalTierHerd(t *testing.T) {
+	e, _ := singleNodeTier(t, store.ProfilesOptions{})
+	uid := storetest.IDs(t, 2)
+	e.lookupIDs(uid + 1) // the server now holds the script
+	e.insert(t, headline.User{ID: uid, Name: fmt.Sprintf("u%d", uid)})
+	e.reset()
+	const herd = 100
+	answers := make([]string, herd)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for g := range herd {
+		wg.Go(func() {
+			<-start
+			answers[g] = fmt.Sprint(e.lookupIDs(uid))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for g, got := range answers {
+		if want := fmt.Sprintf("[u%d]", uid); got != want {
+			t.Errorf("lookup %d answers %s, want %s", g, got, want)
+		}
+	}
+	if got := e.sql.Count("SELECT"); got != 1 {
+		t.Errorf("SELECT = %d, want 1 for the whole herd", got)
+	}
+	if got := e.rc.Count("EVAL"); got != 1 {
+		t.Errorf("EVAL (fills) = %d, want 1 (%s)", got, e.rc)
+	}
+}
+
+// TestLocalTierObserved: the observer counts the ids the tier answered
+// alone apart from what Redis held.
+func TestLocalTierObserved(t *testing.T) {
+	rec := &recorder{}
+	e, _ := singleNodeTier(t, store.ProfilesOptions{Observer: rec})
+	base := storetest.IDs(t, 3)
+	e.insert(t, headline.User{ID: base, Name: fmt.Sprintf("u%d", base)}, headline.User{ID: base + 1, Name: fmt.Sprintf("u%d", base+1)})
+	keys := []store.Key{{ID: base}, {ID: base + 1, WithStatus: true}, {ID: base + 2}}
+	e.warm(t, keys...)
+	rec.take()
+	e.lookup(keys...)
+	want := []string{"Batch 3 (without the request's context)",
+		"CacheRead {Hit:0 Miss:0 Negative:0 Corrupt:0 Answered:3 Unanswered:0 Local:3} (without the request's context)"}
+	if got := rec.take(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("observed\n%q\nwant\n%q", got, want)
+	}
+	// The status entry goes; the profile stays local but the id is Redis's.
+	before := e.tier.Stats().Invalidations
+	e.flask.Del(context.Background(), rediscache.StatusKey(base+1))
+	e.waitInvalidations(t, before, 1)
+	e.lookup(keys...)
+	want[1] = "CacheRead {Hit:0 Miss:0 Negative:0 Corrupt:0 Answered:2 Unanswered:1 Local:2} (without the request's context)"
+	if got := rec.take(); len(got) < 2 || got[1] != want[1] {
+		t.Errorf("observed\n%q\nwant it to begin\n%q", got, want)
 	}
 }
