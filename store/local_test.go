@@ -41,7 +41,7 @@ type tierEnv struct {
 // newTierEnv starts a Profiles whose cache and tier are on the deployment
 // topo names (Addrs one node; MasterName set, Sentinel; IsClusterMode, a
 // cluster), and waits until its tier is usable.
-func newTierEnv(t *testing.T, topo redis.UniversalOptions, opts store.ProfilesOptions) *tierEnv {
+func newTierEnv(t testing.TB, topo redis.UniversalOptions, opts store.ProfilesOptions) *tierEnv {
 	t.Helper()
 	e := &tierEnv{db: storetest.DB(t, "store"), log: &syncBuffer{}}
 	tier, err := store.NewLocalTier(localcache.DefaultMaxBytes, time.Minute)
@@ -80,7 +80,7 @@ func newTierEnv(t *testing.T, topo redis.UniversalOptions, opts store.ProfilesOp
 }
 
 // singleNodeTier is a tierEnv on a redis-server of the test's own.
-func singleNodeTier(t *testing.T, opts store.ProfilesOptions) (*tierEnv, *storetest.RedisServer) {
+func singleNodeTier(t testing.TB, opts store.ProfilesOptions) (*tierEnv, *storetest.RedisServer) {
 	t.Helper()
 	srv := storetest.StartRedisServer(t)
 	return newTierEnv(t, redis.UniversalOptions{Addrs: []string{srv.Addr}}, opts), srv

@@ -389,3 +389,31 @@ func TestLocalTierObserved(t *testing.T) {
 		t.Errorf("observed\n%q\nwant it to begin\n%q", got, want)
 	}
 }
+
+// TestLocalTierNotUsable: while no tracker says every master tracks (here,
+// none runs), the tier is bypassed and lookups read Redis as without it:
+// one MGET when warm, MGET, lease pipeline and fill when cold.
+func TestLocalTierNotUsable(t *testing.T) {
+	tier, err := store.NewLocalTier(1<<20, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tier.Close)
+	e := newProfilesEnvWith(t, nil, nil, store.ProfilesOptions{Local: tier})
+	uid := storetest.IDs(t, 1)
+	e.insert(t, headline.User{ID: uid, Name: fmt.Sprintf("u%d", uid)})
+	ids := []headline.UserID{uid}
+	want := []*headline.User{{ID: uid, Name: fmt.Sprintf("u%d", uid)}}
+	got, errs := e.p.Get(context.Background(), ids)
+	checkUsers(t, ids, got, errs, want)
+	e.wantCounts(t, 1, 1, 1, 3, 1)
+	for range 3 {
+		e.reset()
+		got, errs = e.p.Get(context.Background(), ids)
+		checkUsers(t, ids, got, errs, want)
+		e.wantCounts(t, 1, 0, 0, 1, 0)
+	}
+	if s := tier.Stats(); s.Fills != 0 || s.Hits != 0 || s.Bypasses != 4 {
+		t.Errorf("tier stats %+v, want 4 bypasses and nothing else", s)
+	}
+}

@@ -89,11 +89,11 @@ type ProfilesOptions struct {
 	// must exceed the replicas' usual lag.
 	FreshWindow time.Duration
 	// Local is the in-process tier read before Redis, kept coherent by a
-	// localcache.Tracker the caller runs on it. With it, what the tier
-	// lacks is read with the read-or-lease script, which takes the leases
-	// of absent profiles in the same round trip; Update evicts the updated
-	// profile from it. Default: none (nil), every lookup reads Redis with
-	// a plain MGET.
+	// localcache.Tracker the caller runs on it. While it is usable, what
+	// it lacks is read with the read-or-lease script, which takes the
+	// leases of absent profiles in the same round trip; Update evicts the
+	// updated profile from it. Default: none (nil), every lookup reads
+	// Redis with a plain MGET.
 	Local *LocalTier
 }
 
