@@ -72,8 +72,12 @@ func TestCloseStopsTheInvalidationRetry(t *testing.T) {
 	if _, err := e.p.Update(context.Background(), id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &name}}); err != nil {
 		t.Fatal(err)
 	}
-	if n := retryGoroutines(); n != 1 {
-		t.Fatalf("%d invalidation retry goroutines run after the update, want 1: the test would prove nothing", n)
+	// A goroutine that has not run yet shows in a stack dump under its
+	// go statement's wrapper, not under retryInvalidations: wait for it.
+	for deadline := time.Now().Add(5 * time.Second); retryGoroutines() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d invalidation retry goroutines run after the update, want 1: the test would prove nothing", retryGoroutines())
+		}
 	}
 	e.p.Close()
 	if n := retryGoroutines(); n != 0 {
