@@ -23,7 +23,8 @@ import (
 // per process.
 //
 // A lookup runs in steps, each in a file of its name: lookup.go reads the
-// cache and joins or starts the loads of what missed; a load (load.go)
+// cache (through the local tier: local.go) and joins or starts the loads
+// of what missed; a load (load.go)
 // acquires the leases, awaits other instances' fills, selects the rest,
 // writes back and completes its flights. Update (update.go) writes MySQL and
 // invalidates.
