@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/dataloaders"
 	"github.com/headline/headline/graph"
+	"github.com/headline/headline/store/storetest"
 )
 
 // Ids the fake profile store treats specially.
@@ -48,35 +48,17 @@ func (fakeProfiles) Lookup(_ context.Context, keys []dataloaders.Key) dataloader
 	return dataloaders.Results{Users: users, Errs: errs}
 }
 
-// lockedBuffer is a log sink that tests read while the server writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // handlerServer serves graph.NewHandler over HTTP as the server wires it:
 // fresh loaders over fakeProfiles per request (unless noLoaders) and a
 // viewer, user 1 unless the request says X-Viewer: <id>.
 type handlerServer struct {
 	URL string
-	log *lockedBuffer
+	log *storetest.SyncBuffer
 }
 
 func newHandlerServer(t *testing.T, noLoaders bool) *handlerServer {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &storetest.SyncBuffer{}
 	h := graph.NewHandler(graph.Options{Log: slog.New(slog.NewTextHandler(logs, nil))})
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()

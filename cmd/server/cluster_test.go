@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
@@ -23,9 +24,8 @@ import (
 func TestRedisCluster(t *testing.T) {
 	rc := storetest.StartRedisCluster(t, 3, 1)
 	s, cc, perMaster := serveOnCluster(t, rc)
-	sc := s.sql
-	s.addUsers(t, seqUsers(24001, 45)...) // 24046..24050 do not exist
-	ctx := context.Background()
+	sc := s.SQL
+	s.AddUsers(t, servertest.SeqUsers(24001, 45)...) // 24046..24050 do not exist
 	reset := func() {
 		for _, c := range perMaster {
 			c.Reset()
@@ -36,13 +36,13 @@ func TestRedisCluster(t *testing.T) {
 	for i := range ids {
 		ids[i] = 24001 + int64(i)
 	}
-	q := fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids))
-	check := func(t *testing.T, r gqlResponse) {
+	q := fmt.Sprintf(`{ users(ids: %s) { id name } }`, servertest.IDList(ids))
+	check := func(t *testing.T, r servertest.Response) {
 		t.Helper()
 		if len(r.Errors) > 0 {
 			t.Fatalf("errors: %s", r.Raw)
 		}
-		for i, u := range r.users(t, "users") {
+		for i, u := range r.Users(t, "users") {
 			id := ids[i]
 			if id > 24045 {
 				if u != nil {
@@ -64,7 +64,7 @@ func TestRedisCluster(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reset()
-			check(t, s.post(t, q, nil))
+			check(t, s.Post(t, q, nil))
 			gets := 0
 			for addr, c := range perMaster {
 				if got := c.RoundTrips(); got != tc.perMaster {
@@ -82,26 +82,34 @@ func TestRedisCluster(t *testing.T) {
 	}
 
 	t.Run("entries, sentinels and TTLs are as on a single node", func(t *testing.T) {
-		for _, id := range []int64{24001, 24046} {
-			v, err := cc.Get(ctx, rediscache.ProfileKey(id)).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ttl := cc.TTL(ctx, rediscache.ProfileKey(id)).Val()
-			if id == 24046 {
-				if v != "-1" || ttl < 298*time.Second || ttl > 359*time.Second {
-					t.Errorf("%d: %q TTL %v, want -1 with 300..359s", id, v, ttl)
-				}
-				continue
-			}
-			if v != `{"name":"u24001","photo":null,"intro":null,"certi":null}` || ttl < 1798*time.Second || ttl > 2399*time.Second {
-				t.Errorf("%d: %q TTL %v", id, v, ttl)
-			}
-		}
-		if n := cc.Exists(ctx, rediscache.LeaseKey(24001)).Val(); n != 0 {
-			t.Errorf("the lease of a filled key is still there")
-		}
+		clusterEntries(t, cc)
 	})
+}
+
+// clusterEntries wants the entries TestRedisCluster's batch left on the
+// cluster cc as on a single node: profiles and -1 with their TTLs, and no
+// lease.
+func clusterEntries(t *testing.T, cc *redis.ClusterClient) {
+	ctx := context.Background()
+	for _, id := range []int64{24001, 24046} {
+		v, err := cc.Get(ctx, rediscache.ProfileKey(id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ttl := cc.TTL(ctx, rediscache.ProfileKey(id)).Val()
+		if id == 24046 {
+			if v != "-1" || ttl < 298*time.Second || ttl > 359*time.Second {
+				t.Errorf("%d: %q TTL %v, want -1 with 300..359s", id, v, ttl)
+			}
+			continue
+		}
+		if v != `{"name":"u24001","photo":null,"intro":null,"certi":null}` || ttl < 1798*time.Second || ttl > 2399*time.Second {
+			t.Errorf("%d: %q TTL %v", id, v, ttl)
+		}
+	}
+	if n := cc.Exists(ctx, rediscache.LeaseKey(24001)).Val(); n != 0 {
+		t.Errorf("the lease of a filled key is still there")
+	}
 }
 
 // serveOnCluster serves on the cluster rc, on this package's database with
@@ -110,9 +118,9 @@ func TestRedisCluster(t *testing.T) {
 func serveOnCluster(t *testing.T, rc *storetest.RedisCluster, adjust ...func(*Config)) (*testServer, *redis.ClusterClient, map[string]*storetest.RedisCounter) {
 	t.Helper()
 	cfg := testConfig(t, append([]func(*Config){func(c *Config) {
-		c.RedisClusterAddrs = strings.Join(rc.Addrs(), ",")
+		c.Redis.ClusterAddrs = strings.Join(rc.Addrs(), ",")
 	}}, adjust...)...)
-	rdb, err := openRedis(cfg)
+	rdb, err := rediscache.Open(cfg.Redis)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +129,10 @@ func serveOnCluster(t *testing.T, rc *storetest.RedisCluster, adjust ...func(*Co
 	if !ok {
 		t.Fatalf("REDIS_CLUSTER_ADDRS gave a %T, want a *redis.ClusterClient", rdb)
 	}
-	base := storetest.DB(t, "server")
-	db, sc := storetest.CountSQL(base)
-	hs := serveTest(t, NewServer(cfg, testLogger(t), db, rdb, newTokenVerifier(testSecret)))
-	s := &testServer{URL: hs.URL, cfg: cfg, base: base, sql: sc}
+	s := serveConfig(t, cfg, storetest.DB(t, "server"), rdb)
 
 	// Load the slot map, then count round trips at each master's client.
-	s.post(t, `{ user(id: "24100") { id } }`, nil)
+	s.Post(t, `{ user(id: "24100") { id } }`, nil)
 	perMaster := map[string]*storetest.RedisCounter{}
 	var mu sync.Mutex // ForEachMaster calls back concurrently
 	if err := cc.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
@@ -157,15 +162,15 @@ func TestClusterMasterDown(t *testing.T) {
 	m := startMasterDown(t)
 	t.Logf("killing master %s: %d ids on it, %d on the two others", m.victim.Addr, len(m.dead), len(m.healthy))
 	m.victim.Kill()
-	m.s.sql.Reset()
+	m.s.SQL.Reset()
 
 	t.Run("after the dead master failed enough reads to open a breaker, the others still answer from the cache", func(t *testing.T) {
 		m.openBreaker(t)
-		m.s.sql.Reset()
+		m.s.SQL.Reset()
 		gets := m.healthyGets()
 		m.check(t, m.healthy)
 		if n := m.selectedHealthy(); n != 0 {
-			t.Errorf("%d healthy ids loaded from MySQL, want 0: %q", n, m.s.sql.Queries())
+			t.Errorf("%d healthy ids loaded from MySQL, want 0: %q", n, m.s.SQL.Queries())
 		}
 		if gets = m.healthyGets() - gets; gets != len(m.healthy) {
 			t.Errorf("GETs on the healthy masters = %d, want one per key (%d)", gets, len(m.healthy))
@@ -178,7 +183,7 @@ func TestClusterMasterDown(t *testing.T) {
 		m.openBreaker(t)
 		for _, id := range []int64{m.healthy[0], m.dead[0]} {
 			name := fmt.Sprintf("renamed %d", id)
-			if r := m.s.updateMe(t, id, map[string]any{"name": name}); len(r.Errors) > 0 {
+			if r := m.s.UpdateMe(t, id, map[string]any{"name": name}); len(r.Errors) > 0 {
 				t.Fatalf("updateMe as %d: %s", id, r.Raw)
 			}
 			m.want[id] = wantUser{name: name, photo: m.want[id].photo}
@@ -189,7 +194,7 @@ func TestClusterMasterDown(t *testing.T) {
 		h := m.healthy[0]
 		raw := redis.NewClient(&redis.Options{Addr: m.masterOf[h]})
 		defer raw.Close()
-		if p, v, ok := cachedInfo(t, raw, h); ok && p.Name != m.want[h].name {
+		if p, v, ok := servertest.CachedInfo(t, raw, h); ok && p.Name != m.want[h].name {
 			t.Errorf("%s = %s after the update, want it invalidated", rediscache.ProfileKey(h), v)
 		}
 	})
@@ -225,9 +230,9 @@ func startMasterDown(t *testing.T) *masterDown {
 	// loaded machine must not pass for a failure. The dead master refuses
 	// connections at once, so it costs no timeout.
 	var cc *redis.ClusterClient
-	m.s, cc, m.perMaster = serveOnCluster(t, m.rc, func(c *Config) { c.RedisReadTimeout, c.LogRequests = time.Second, false })
-	users := seqUsers(24501, 90)
-	m.s.addUsers(t, users...)
+	m.s, cc, m.perMaster = serveOnCluster(t, m.rc, func(c *Config) { c.Redis.ReadTimeout, c.LogRequests = time.Second, false })
+	users := servertest.SeqUsers(24501, 90)
+	m.s.AddUsers(t, users...)
 	byMaster := map[string][]int64{}
 	for _, u := range users {
 		m.want[u.ID] = wantUser{name: u.Name, photo: u.Photo}
@@ -259,7 +264,7 @@ func startMasterDown(t *testing.T) *masterDown {
 // surely open, within its cooldown.
 func (m *masterDown) openBreaker(t *testing.T) {
 	t.Helper()
-	for range 2 * m.s.cfg.BreakerFailures {
+	for range 2 * m.s.cfg.Breaker.Failures {
 		m.check(t, m.dead[:1])
 	}
 }
@@ -269,11 +274,11 @@ func (m *masterDown) all() []int64 { return append(append([]int64(nil), m.health
 // check asks for ids in one request and wants each user right.
 func (m *masterDown) check(t *testing.T, ids []int64) {
 	t.Helper()
-	r := m.s.post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, idList(ids)), nil)
+	r := m.s.Post(t, fmt.Sprintf(`{ users(ids: %s) { id name } }`, servertest.IDList(ids)), nil)
 	if len(r.Errors) > 0 {
 		t.Fatalf("errors: %s", r.Raw)
 	}
-	for i, u := range r.users(t, "users") {
+	for i, u := range r.Users(t, "users") {
 		if u == nil || u.Name != m.want[ids[i]].name {
 			t.Errorf("users[%d] = %+v, want %s", i, u, m.want[ids[i]].name)
 		}
@@ -294,7 +299,7 @@ func (m *masterDown) healthyGets() (n int) {
 // counter's last reset: each is a key of a healthy master that the cache
 // did not answer.
 func (m *masterDown) selectedHealthy() (n int) {
-	for _, stmt := range m.s.sql.Queries() {
+	for _, stmt := range m.s.SQL.Queries() {
 		for _, id := range m.healthy {
 			if strings.Contains(stmt, fmt.Sprint(id)) {
 				n++
@@ -305,7 +310,7 @@ func (m *masterDown) selectedHealthy() (n int) {
 }
 
 func (m *masterDown) underLoad(t *testing.T) {
-	m.s.sql.Reset()
+	m.s.SQL.Reset()
 	gets := m.healthyGets()
 	// Each healthy id asked for is a GET on its master: the loaders are
 	// per request, and a request asks for distinct ids. (At least one:
@@ -324,7 +329,7 @@ func (m *masterDown) underLoad(t *testing.T) {
 	res := load{url: m.s.URL, clients: 8, duration: loadTime(t), pick: pick, judge: expectAll(m.want), seed: 61}.run()
 	gets = m.healthyGets() - gets
 	t.Logf("load with master %s dead: %v; %d SELECTs; %d GETs on the healthy masters for %d healthy ids asked for",
-		m.victim.Addr, res, m.s.sql.Count("SELECT"), gets, asked.Load())
+		m.victim.Addr, res, m.s.SQL.Count("SELECT"), gets, asked.Load())
 	requireClean(t, "load with one master dead", res)
 	if gets < int(asked.Load()) {
 		t.Errorf("GETs on the healthy masters = %d, want one per healthy id asked for (%d)", gets, asked.Load())
@@ -332,7 +337,7 @@ func (m *masterDown) underLoad(t *testing.T) {
 	if n := m.selectedHealthy(); n != 0 {
 		t.Errorf("%d healthy ids loaded from MySQL during the load, want 0", n)
 	}
-	if m.s.sql.Count("SELECT") == 0 {
+	if m.s.SQL.Count("SELECT") == 0 {
 		t.Errorf("no SELECT during the load: the dead master's ids were not loaded from MySQL")
 	}
 }
@@ -341,7 +346,7 @@ func (m *masterDown) underLoad(t *testing.T) {
 // open (or half-open: its cooldown may have passed since the load).
 func (m *masterDown) reported(t *testing.T) {
 	deadState := func(st string) bool { return st == "open" || st == "half-open" }
-	_, body := get(t, m.s.URL+"/readyz")
+	_, body := servertest.Get(t, m.s.URL+"/readyz")
 	var ready map[string]string
 	if err := json.Unmarshal([]byte(body), &ready); err != nil {
 		t.Fatalf("/readyz: %v: %s", err, body)
@@ -349,7 +354,7 @@ func (m *masterDown) reported(t *testing.T) {
 	if !deadState(ready["redis_breaker"]) || ready["apq_breaker"] != "closed" {
 		t.Errorf("/readyz = %s: want redis_breaker open or half-open, apq_breaker closed", body)
 	}
-	metrics := scrapeMetrics(t, m.s.URL)
+	metrics := servertest.ScrapeMetrics(t, m.s.URL)
 	for _, n := range m.rc.Nodes {
 		st := ""
 		for _, part := range strings.Split(ready["redis_breaker_nodes"], ", ") {
@@ -357,7 +362,7 @@ func (m *masterDown) reported(t *testing.T) {
 				st = state
 			}
 		}
-		v := metrics.value(t, "headline_redis_node_breaker_state", "breaker", "cache", "node", n.Addr)
+		v := metrics.Value(t, "headline_redis_node_breaker_state", "breaker", "cache", "node", n.Addr)
 		if n == m.victim && (!deadState(st) || v == 0) {
 			t.Errorf("dead master %s: /readyz says %q, headline_redis_node_breaker_state %v; want open or half-open (%s)", n.Addr, st, v, body)
 		}
@@ -365,7 +370,7 @@ func (m *masterDown) reported(t *testing.T) {
 			t.Errorf("master %s: /readyz says %q, headline_redis_node_breaker_state %v; want closed (%s)", n.Addr, st, v, body)
 		}
 	}
-	if v := metrics.value(t, "headline_redis_breaker_state"); v == 0 {
+	if v := metrics.Value(t, "headline_redis_breaker_state"); v == 0 {
 		t.Errorf("headline_redis_breaker_state = 0, want the dead master's open or half-open breaker")
 	}
 }

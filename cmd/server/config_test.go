@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/headline/headline/cmd/server/internal/api"
+	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/cmd/server/internal/settings"
 )
 
 // TestFixedValueSettingsRefuseOthers: a setting with a fixed set of values
@@ -18,8 +22,8 @@ func TestFixedValueSettingsRefuseOthers(t *testing.T) {
 	get := map[string]func(*Config) string{
 		"LOG_LEVEL":                          func(c *Config) string { return c.LogLevel },
 		"LOG_FORMAT":                         func(c *Config) string { return c.LogFormat },
-		"OTEL_EXPORTER_OTLP_PROTOCOL":        func(c *Config) string { return c.OTLPProtocol },
-		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": func(c *Config) string { return c.OTLPTracesProtocol },
+		"OTEL_EXPORTER_OTLP_PROTOCOL":        func(c *Config) string { return c.Tracing.Protocol },
+		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": func(c *Config) string { return c.Tracing.TracesProtocol },
 	}
 	for _, tc := range []struct {
 		env, value string
@@ -59,8 +63,8 @@ func TestFixedValueSettingsRefuseOthers(t *testing.T) {
 			// fails before it starts anything.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err = run(ctx, []string{"server", "-http-addr", "127.0.0.1:0", "-" + flagName(tc.env), tc.value}, envOf(nil), io.Discard)
-			if flag := "-" + flagName(tc.env); err == nil || !strings.Contains(err.Error(), flag) {
+			err = run(ctx, []string{"server", "-http-addr", "127.0.0.1:0", "-" + settings.FlagName(tc.env), tc.value}, envOf(nil), io.Discard)
+			if flag := "-" + settings.FlagName(tc.env); err == nil || !strings.Contains(err.Error(), flag) {
 				t.Errorf("run with %s %s: %v, want an error naming %s", flag, tc.value, err, flag)
 			}
 		})
@@ -88,14 +92,14 @@ func TestShortJWTSecretIsWarnedOf(t *testing.T) {
 			if tc.warned && !strings.Contains(out.String(), fmt.Sprintf("bytes=%d", len(tc.secret))) {
 				t.Errorf("the warning does not say how long the secret is:\n%s", out)
 			}
-			tok, err := mintToken(tc.secret, 1, time.Hour)
+			tok, err := api.MintToken(tc.secret, 1, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
 			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+tok)
-			if _, got := send(t, req); got != `{"data":{"me":{"id":"1"}}}` {
+			if _, got := servertest.Send(t, req); got != `{"data":{"me":{"id":"1"}}}` {
 				t.Errorf("me with a token signed by the secret: %s", got)
 			}
 		})

@@ -2,77 +2,58 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"net"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/uptrace/bun"
+	"github.com/redis/go-redis/v9"
 
-	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/api"
+	"github.com/headline/headline/cmd/server/internal/embedded"
+	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/sqldb"
 )
 
-// startMiniredis runs an in-process Redis. miniredis only expires keys when
-// its clock is moved, so a ticker moves it in step with the wall clock.
-func startMiniredis(ctx context.Context) (*miniredis.Miniredis, func(), error) {
-	mr, err := miniredis.Run()
+// openEmbedded opens the embedded engines, SQLite and an in-process Redis,
+// with demo users, and a secret for tokens when JWT_SECRET names none.
+func openEmbedded(ctx context.Context, cfg *Config, e *env) error {
+	e.mode = "embedded"
+	if e.secret == "" {
+		e.secret = embedded.RandomSecret()
+	}
+	var err error
+	if e.demoToken, err = api.MintToken(e.secret, 1, 24*time.Hour); err != nil {
+		return err
+	}
+	addr, stop, err := embedded.StartRedis(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("start miniredis: %w", err)
+		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				mr.FastForward(time.Second)
-			}
-		}
-	}()
-	return mr, func() { cancel(); mr.Close() }, nil
-}
+	e.closes = append(e.closes, stop)
+	e.rdb = rediscache.NewClient(&redis.Options{Addr: addr}, cfg.Redis.ClientOptions)
+	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
 
-// randomSecret makes a JWT secret for the embedded mode, where nothing else
-// issues tokens.
-func randomSecret() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// seedDemoUsers loads n demo users with ids 1..n: ASCII and Chinese names,
-// some with no photo, intro or certificate, as real profiles are.
-func seedDemoUsers(ctx context.Context, db bun.IDB, n int) error {
-	const batch = 500
-	users := make([]headline.User, 0, batch)
-	for id := int64(1); id <= int64(n); id++ {
-		u := headline.User{ID: id, Name: fmt.Sprintf("user%d", id)}
-		if id%3 == 0 {
-			u.Name = fmt.Sprintf("头条用户%d", id)
-		}
-		if id%2 == 1 {
-			u.Photo = ptr(fmt.Sprintf("https://img.example.com/avatar/%d.png", id))
-		}
-		if id%4 != 0 {
-			u.Intro = ptr(fmt.Sprintf("Hello, I am user %d.", id))
-		}
-		if id%10 == 0 {
-			u.Certi = ptr("认证作者")
-		}
-		users = append(users, u)
-		if len(users) == batch || id == int64(n) {
-			if err := sqldb.InsertUsers(ctx, db, users...); err != nil {
-				return err
-			}
-			users = users[:0]
-		}
+	e.db, err = sqldb.OpenSQLite(":memory:")
+	if err != nil {
+		return err
 	}
-	return nil
+	e.closes = append(e.closes, func() { _ = e.db.Close() })
+	if _, err := sqldb.Migrate(ctx, e.db); err != nil {
+		return err
+	}
+	return embedded.SeedUsers(ctx, e.db, cfg.EmbeddedDemoUsers)
 }
 
-func ptr[T any](v T) *T { return &v }
+// announceEmbedded tells a newcomer where to click and what to send.
+func announceEmbedded(log *slog.Logger, addr net.Addr, token string) {
+	host := addr.String()
+	if tcp, ok := addr.(*net.TCPAddr); ok && (tcp.IP.IsUnspecified() || tcp.IP.IsLoopback()) {
+		host = fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	log.Info("embedded mode: in-process Redis (miniredis) and SQLite with demo users; nothing is kept",
+		"playground", "http://"+host+"/",
+		"graphql", "http://"+host+"/graphql")
+	log.Info("a token for `me` (user 1, valid 24h): send it as Authorization: Bearer <token>",
+		"token", token)
+}

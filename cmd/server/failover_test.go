@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/storetest"
 )
@@ -42,7 +43,7 @@ const (
 func newFailoverFault(t *testing.T) *fault {
 	t.Helper()
 	m := storetest.StartMariaDB(t)
-	m.Seed(t, seqUsers(1, suiteUsers)...)
+	m.Seed(t, servertest.SeqUsers(1, suiteUsers)...)
 	f := &fault{m: m, want: readWant(t, m), d: max(failoverLoad, loadTime(t))}
 	if len(f.want) != suiteUsers {
 		t.Fatalf("MySQL holds %d users, want %d", len(f.want), suiteUsers)
@@ -132,11 +133,11 @@ func (f *fault) cacheAgain(t *testing.T, url, newMaster string, promoted time.Ti
 	for tries := 1; ; tries++ {
 		f.check(t, url, ids)
 		if cached, err = warmed(); err == nil && cached == len(ids) {
-			hits0 := redisInfoInt(t, raw, "stats", "keyspace_hits")
+			hits0 := storetest.RedisInfoInt(t, raw, "stats", "keyspace_hits")
 			c0 := f.m.GlobalStatus(t, "Com_select")
 			f.check(t, url, ids)
 			selects = f.m.GlobalStatus(t, "Com_select") - c0
-			hits = redisInfoInt(t, raw, "stats", "keyspace_hits") - hits0
+			hits = storetest.RedisInfoInt(t, raw, "stats", "keyspace_hits") - hits0
 			if selects == 0 && hits >= minHits {
 				t.Logf("cache works again %v after the promotion was observed (try %d): a second pass over %d ids ran %d SELECTs and read %d keys on the new master %s (at least %d expected)",
 					time.Since(promoted).Round(time.Millisecond), tries, len(ids), selects, hits, newMaster, minHits)
@@ -236,46 +237,11 @@ func TestClusterFailover(t *testing.T) {
 	ctx := context.Background()
 
 	victim := rc.Masters(t)[0]
-	nodes, err := clusterNodes(ctx, victim.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var victimID, replicaAddr string
-	for _, n := range nodes {
-		if n.is("myself") {
-			victimID = n.id
-		}
-	}
-	for _, n := range nodes {
-		if n.is("slave") && n.master == victimID {
-			replicaAddr = n.addr
-		}
-	}
-	if victimID == "" || replicaAddr == "" {
-		t.Fatalf("no replica of master %s in CLUSTER NODES: %+v", victim.Addr, nodes)
-	}
+	replicaAddr := replicaOf(t, ctx, victim.Addr)
 	t.Logf("cluster %v; killing master %s, whose replica is %s", rc.Addrs(), victim.Addr, replicaAddr)
 
 	s := f.serve(t, "", map[string]string{"REDIS_URL": "", "REDIS_CLUSTER_ADDRS": strings.Join(rc.Addrs(), ",")})
-	fo := f.killUnderLoad(t, s.url, 40, victim.Kill, func() string {
-		// Promoted: the replica calls itself a master with slots, and the
-		// cluster is whole again.
-		deadline := time.Now().Add(failoverWithin)
-		for {
-			ns, err := clusterNodes(ctx, replicaAddr)
-			if err == nil {
-				for _, n := range ns {
-					if n.is("myself") && n.is("master") && len(n.slots) > 0 {
-						return replicaAddr
-					}
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("replica %s not promoted %v after its master was killed: %v %+v", replicaAddr, failoverWithin, err, ns)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
+	fo := f.killUnderLoad(t, s.url, 40, victim.Kill, func() string { return waitPromoted(t, ctx, replicaAddr) })
 	fo.log(t, "cluster")
 	requireClean(t, "load across the failover", fo.res)
 	t.Logf("breaker state changes logged: %q", breakerLines(s.log.String()))
@@ -319,23 +285,7 @@ func TestClusterFailover(t *testing.T) {
 			}
 			return n, err
 		}
-		// The keys in the promoted node's slots: a GET there answers them,
-		// and MOVED for the others.
-		onNew := func() (owned, present int) {
-			raw := redis.NewClient(&redis.Options{Addr: fo.newMaster, MaxRetries: -1})
-			defer raw.Close()
-			for _, id := range pool {
-				err := raw.Get(ctx, rediscache.ProfileKey(id)).Err()
-				switch {
-				case err == nil:
-					owned++
-					present++
-				case errors.Is(err, redis.Nil):
-					owned++
-				}
-			}
-			return owned, present
-		}
+		onNew := func() (owned, present int) { return keysOn(ctx, fo.newMaster, pool) }
 		owned, _ := onNew()
 		if owned == 0 {
 			t.Fatalf("none of %d keys falls in the promoted node's slots", len(pool))
@@ -347,6 +297,69 @@ func TestClusterFailover(t *testing.T) {
 			t.Logf("%d of %d keys live in the promoted node's slots, all present there", o, len(pool))
 		}
 	})
+}
+
+// keysOn counts the profile keys of ids in the slots of the cluster node
+// at addr (a GET there answers them, and MOVED for the others), and those
+// of them it holds.
+func keysOn(ctx context.Context, addr string, ids []int64) (owned, present int) {
+	raw := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer raw.Close()
+	for _, id := range ids {
+		err := raw.Get(ctx, rediscache.ProfileKey(id)).Err()
+		switch {
+		case err == nil:
+			owned++
+			present++
+		case errors.Is(err, redis.Nil):
+			owned++
+		}
+	}
+	return owned, present
+}
+
+// replicaOf is the address of the replica of the cluster master at addr.
+func replicaOf(t *testing.T, ctx context.Context, addr string) string {
+	nodes, err := clusterNodes(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victimID, replicaAddr string
+	for _, n := range nodes {
+		if n.is("myself") {
+			victimID = n.id
+		}
+	}
+	for _, n := range nodes {
+		if n.is("slave") && n.master == victimID {
+			replicaAddr = n.addr
+		}
+	}
+	if victimID == "" || replicaAddr == "" {
+		t.Fatalf("no replica of master %s in CLUSTER NODES: %+v", addr, nodes)
+	}
+	return replicaAddr
+}
+
+// waitPromoted waits, up to failoverWithin, for the replica at replicaAddr
+// to be promoted: it calls itself a master with slots, and the cluster is
+// whole again.
+func waitPromoted(t *testing.T, ctx context.Context, replicaAddr string) string {
+	deadline := time.Now().Add(failoverWithin)
+	for {
+		ns, err := clusterNodes(ctx, replicaAddr)
+		if err == nil {
+			for _, n := range ns {
+				if n.is("myself") && n.is("master") && len(n.slots) > 0 {
+					return replicaAddr
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s not promoted %v after its master was killed: %v %+v", replicaAddr, failoverWithin, err, ns)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestSentinelFailover kills the master of a Sentinel-managed pair (three

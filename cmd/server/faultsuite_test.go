@@ -8,10 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -25,6 +21,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/api"
+	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/cmd/server/internal/telemetry"
 	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
@@ -62,8 +61,8 @@ func TestFaultSuite(t *testing.T) {
 		id := int64(i + 1)
 		users[i] = headline.User{ID: id, Name: fmt.Sprintf("用户%d", id)}
 		if id%2 == 0 {
-			users[i].Photo = ptr2(fmt.Sprintf("https://img.example.com/avatar/%d.png", id))
-			users[i].Intro = ptr2(fmt.Sprintf("intro %d", id))
+			users[i].Photo = servertest.Ptr(fmt.Sprintf("https://img.example.com/avatar/%d.png", id))
+			users[i].Intro = servertest.Ptr(fmt.Sprintf("intro %d", id))
 		}
 	}
 	m.Seed(t, users...)
@@ -131,7 +130,7 @@ func margin(d time.Duration) time.Duration {
 type inproc struct {
 	url  string
 	addr string
-	log  *syncBuffer
+	log  *storetest.SyncBuffer
 }
 
 // env is the server's environment on the suite's MariaDB and the given
@@ -150,13 +149,11 @@ func (f *fault) env(redisURL string, extra map[string]string) map[string]string 
 	return env
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
 // serve runs run() with f.env until the test ends.
 func (f *fault) serve(t *testing.T, redisURL string, extra map[string]string) *inproc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &storetest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"server"}, envOf(f.env(redisURL, extra)), out) }()
 	t.Cleanup(func() {
@@ -187,14 +184,6 @@ func (f *fault) serve(t *testing.T, redisURL string, extra map[string]string) *i
 			t.Fatalf("the server does not listen after 15s:\n%s", out)
 		}
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // check asks for ids once and fails the test unless every id is answered
@@ -307,26 +296,6 @@ func goroutinesSettled(atMost int, within time.Duration) int {
 	return n
 }
 
-// redisInfoInt reads one numeric field of INFO.
-func redisInfoInt(t *testing.T, c *redis.Client, section, field string) int {
-	t.Helper()
-	info, err := c.Info(context.Background(), section).Result()
-	if err != nil {
-		t.Fatalf("INFO %s: %v", section, err)
-	}
-	for _, l := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatalf("INFO %s: %q", field, l)
-			}
-			return n
-		}
-	}
-	t.Fatalf("INFO %s has no %s", section, field)
-	return 0
-}
-
 func (f *fault) redisHanging(t *testing.T) {
 	const (
 		readTimeout = 100 * time.Millisecond
@@ -348,20 +317,7 @@ func (f *fault) redisHanging(t *testing.T) {
 	requireClean(t, "warm-up", load{url: s.url, duration: f.d / 4, pick: mixedPick(pool), judge: expectAll(f.want), seed: 20}.run())
 	g0 := goroutinesSettled(0, 300*time.Millisecond)
 
-	var peak atomic.Int64
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			peak.Store(max(peak.Load(), int64(runtime.NumGoroutine())))
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
+	peak, stopSampling := sampleGoroutines()
 	pause := f.d * 3 / 5
 	wait := during(load{url: s.url, duration: f.d, pick: mixedPick(pool), judge: expectAll(f.want), seed: 2})
 	time.Sleep(f.d / 5)
@@ -370,8 +326,7 @@ func (f *fault) redisHanging(t *testing.T) {
 		t.Fatalf("CLIENT PAUSE: %v", err)
 	}
 	res := wait()
-	close(stopSampling)
-	<-sampled
+	stopSampling()
 
 	var paused []record
 	for _, r := range res.records {
@@ -380,7 +335,7 @@ func (f *fault) redisHanging(t *testing.T) {
 		}
 	}
 	t.Logf("scenario 2, Redis paused (CLIENT PAUSE %v ALL) from 1/5 of the load: %v; sent during the pause: %v; goroutines %d before, peak %d",
-		pause, res, summarize(paused), g0, peak.Load())
+		pause, res, summarize(paused), g0, peak())
 	// A request that queues for one of go-redis's pooled connections (the
 	// pool is smaller than the clients) waits up to a read timeout for it,
 	// then its own: logged, so the figures show what the hang's onset costs.
@@ -412,31 +367,7 @@ func (f *fault) redisHanging(t *testing.T) {
 	} else {
 		t.Logf("goroutines after the hang: %d (before %d)", g, g0)
 	}
-	// Connections the hang made are closed: Redis sees the client's pools
-	// — the main one (REDIS_POOL_SIZE, a hard cap) and go-redis's separate
-	// pipeline pool (10), which leases and fills use — plus this test's
-	// client (it may take Redis a moment after the pause to notice closes),
-	// and MySQL at most the pool's bound.
-	maxClients := poolSize + redis.DefaultPipelinePoolSize + 1
-	var clients int
-	var threads int64
-	deadline := time.Now().Add(margin(5 * time.Second))
-	for {
-		clients = redisInfoInt(t, raw, "clients", "connected_clients")
-		threads = f.m.GlobalStatus(t, "Threads_connected")
-		if (clients <= maxClients && threads <= maxOpen+1) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("after the hang: Redis connected_clients %d (pools %d + %d, this test's 1), MySQL Threads_connected %d (pool %d + admin 1)",
-		clients, poolSize, redis.DefaultPipelinePoolSize, threads, maxOpen)
-	if clients > maxClients {
-		t.Errorf("Redis has %d clients, want ≤ %d: connections piled up", clients, maxClients)
-	}
-	if threads > maxOpen+1 {
-		t.Errorf("MySQL has %d connections, want ≤ %d", threads, maxOpen+1)
-	}
+	f.wantConnectionsClosed(t, raw, poolSize, maxOpen)
 }
 
 // noRedis short-circuits every Redis command in the client, never
@@ -480,27 +411,20 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
-	log := newLogger(cfg, out)
+	out := &storetest.SyncBuffer{}
+	log := telemetry.NewLogger(out, cfg.LogLevel, cfg.LogFormat)
 	db, err := sqldb.OpenMySQL(cfg.MySQLDSN, sqldb.PoolOptions{MaxOpen: cfg.MySQLMaxOpen})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
+	opt, err := redis.ParseURL(cfg.Redis.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := newRedis(opt, cfg)
+	rdb := rediscache.NewClient(opt, cfg.Redis.ClientOptions)
 	rdb.AddHook(noRedis{})
-	h := NewServer(cfg, log, db, rdb, newTokenVerifierWith(cfg.JWTLeeway, testSecret))
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-	}
+	h, closeHandler := newHandler(cfg, log, &env{mode: "external", db: db, rdb: rdb, secret: testSecret}, nil, nil)
+	srv := api.NewServer(h, cfg.HTTP, log)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -510,11 +434,189 @@ func (f *fault) serveMySQLAlone(t *testing.T) *inproc {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-		h.Close()
+		closeHandler()
 		_ = rdb.Close()
 		_ = db.Close()
 	})
 	return &inproc{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), log: out}
+}
+
+// burstWithinPool sends a burst of requests for cold ids to url and wants
+// MySQL to see at most maxOpen of its connections (and the test's) at once.
+func (f *fault) burstWithinPool(t *testing.T, url string, maxOpen int64) {
+	if _, err := f.m.Admin.ExecContext(context.Background(), "FLUSH STATUS"); err != nil {
+		t.Fatal(err)
+	}
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			var name string
+			var n int64
+			if f.m.Admin.QueryRow("SHOW GLOBAL STATUS LIKE 'Threads_connected'").Scan(&name, &n) == nil {
+				peak.Store(max(peak.Load(), n))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	cold := idRange(401, 600)
+	res := burst(url, len(cold), func(i int) []int64 { return []int64{cold[i]} }, expectAll(f.want))
+	close(stop)
+	<-sampled
+	maxUsed := f.m.GlobalStatus(t, "Max_used_connections")
+	t.Logf("scenario 4, burst of %d concurrent requests for cold ids, MYSQL_MAX_OPEN_CONNS=%d: %v; Max_used_connections %d, Threads_connected peak %d (both counting the test's 1)",
+		len(cold), maxOpen, res, maxUsed, peak.Load())
+	requireClean(t, "burst", res)
+	if maxUsed > maxOpen+1 || peak.Load() > maxOpen+1 {
+		t.Errorf("MySQL saw %d connections at once (sampled peak %d), want ≤ %d + 1", maxUsed, peak.Load(), maxOpen)
+	}
+}
+
+// downServesCached loads url, whose MySQL is down, with cached and uncached
+// ids, and wants the cached answered and the others an opaque internal
+// error, the server alive and not ready.
+func (f *fault) downServesCached(t *testing.T, url string, cached, uncached []int64, isCached map[int64]bool) {
+	var opaque, leaky atomic.Int64
+	var leak atomic.Value
+	forbidden := f.forbidden()
+	judge := func(id int64, a answer, raw string) verdict {
+		if isCached[id] || a.err == nil {
+			if a.err != nil || !a.present {
+				return verdictFailed
+			}
+			return matches(f.want, id, a.user)
+		}
+		code, _ := a.err.Extensions["code"].(string)
+		if code != headline.ECodeInternal || a.err.Message != "internal server error" || a.user != nil {
+			return verdictFailed
+		}
+		lower := strings.ToLower(raw)
+		for _, w := range forbidden {
+			if strings.Contains(lower, strings.ToLower(w)) {
+				leaky.Add(1)
+				leak.Store(fmt.Sprintf("%q in %s", w, raw))
+				return verdictFailed
+			}
+		}
+		opaque.Add(1)
+		return verdictOK
+	}
+	pool := append(slices.Clone(cached), uncached...)
+	res := load{url: url, duration: f.d, pick: mixedPick(pool), judge: judge, seed: 5}.run()
+	t.Logf("scenario 4, MySQL down, load on cached and uncached ids: %v; %d uncached ids answered INTERNAL_SERVER_ERROR", res, opaque.Load())
+	requireClean(t, "load with MySQL down", res)
+	if leaky.Load() > 0 {
+		t.Errorf("%d answers showed internals, e.g. %v", leaky.Load(), leak.Load())
+	}
+	if opaque.Load() == 0 {
+		t.Errorf("no uncached id was answered with INTERNAL_SERVER_ERROR")
+	}
+	if p := servertest.GetProbe(t, url+"/healthz"); p.Status != http.StatusOK {
+		t.Errorf("healthz = %d with MySQL down, want 200: the server stays up", p.Status)
+	}
+	if p := servertest.GetProbe(t, url+"/readyz"); p.Status != http.StatusServiceUnavailable {
+		t.Errorf("readyz = %d %s with MySQL down, want 503", p.Status, p.Body)
+	}
+}
+
+// refusedAfterSignal dials addr until the process p, signalled at
+// signalled, refuses the connection, and says when that was and whether p
+// still ran then; a connection accepted over a second after the signal
+// fails t.
+func refusedAfterSignal(t *testing.T, p *process, addr string, signalled time.Time) (refusedAfter time.Duration, stillRunning bool) {
+	for {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			refusedAfter = time.Since(signalled)
+			select {
+			case <-p.exited:
+			default:
+				stillRunning = true
+			}
+			break
+		}
+		_ = c.Close()
+		if time.Since(signalled) > margin(time.Second) {
+			t.Errorf("a connection was accepted %v after SIGTERM", time.Since(signalled))
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return refusedAfter, stillRunning
+}
+
+// splitAtSignal sorts records into those sent before the signal, those of
+// them still in flight at it, and those sent after reopened.
+func splitAtSignal(records []record, signalled, reopened time.Time) (before, inFlight, after []record) {
+	for _, r := range records {
+		switch {
+		case r.start.Before(signalled):
+			before = append(before, r)
+			if r.end.After(signalled) {
+				inFlight = append(inFlight, r)
+			}
+		case r.start.After(reopened):
+			after = append(after, r)
+		}
+	}
+	return before, inFlight, after
+}
+
+// sampleGoroutines samples the number of goroutines every 10ms until stop
+// is called; peak is the most it saw.
+func sampleGoroutines() (peak func() int64, stop func()) {
+	var most atomic.Int64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			most.Store(max(most.Load(), int64(runtime.NumGoroutine())))
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return most.Load, func() { close(stopSampling); <-sampled }
+}
+
+// wantConnectionsClosed waits for the connections a hang made to close:
+// Redis (raw is the test's client) and MySQL must be back within the pools'
+// bounds.
+func (f *fault) wantConnectionsClosed(t *testing.T, raw *redis.Client, poolSize, maxOpen int) {
+	// Connections the hang made are closed: Redis sees the client's pools
+	// — the main one (REDIS_POOL_SIZE, a hard cap) and go-redis's separate
+	// pipeline pool (10), which leases and fills use — plus this test's
+	// client (it may take Redis a moment after the pause to notice closes),
+	// and MySQL at most the pool's bound.
+	maxClients := poolSize + redis.DefaultPipelinePoolSize + 1
+	var clients int
+	var threads int64
+	deadline := time.Now().Add(margin(5 * time.Second))
+	for {
+		clients = storetest.RedisInfoInt(t, raw, "clients", "connected_clients")
+		threads = f.m.GlobalStatus(t, "Threads_connected")
+		if (clients <= maxClients && threads <= int64(maxOpen)+1) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("after the hang: Redis connected_clients %d (pools %d + %d, this test's 1), MySQL Threads_connected %d (pool %d + admin 1)",
+		clients, poolSize, redis.DefaultPipelinePoolSize, threads, maxOpen)
+	if clients > maxClients {
+		t.Errorf("Redis has %d clients, want ≤ %d: connections piled up", clients, maxClients)
+	}
+	if threads > int64(maxOpen)+1 {
+		t.Errorf("MySQL has %d connections, want ≤ %d", threads, maxOpen+1)
+	}
 }
 
 // median returns the middle of ds (the mean of the two middle ones for an
@@ -626,38 +728,7 @@ func (f *fault) mysqlDown(t *testing.T) {
 	})
 
 	t.Run("a burst opens at most MYSQL_MAX_OPEN_CONNS connections", func(t *testing.T) {
-		if _, err := f.m.Admin.ExecContext(context.Background(), "FLUSH STATUS"); err != nil {
-			t.Fatal(err)
-		}
-		var peak atomic.Int64
-		stop := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			for {
-				var name string
-				var n int64
-				if f.m.Admin.QueryRow("SHOW GLOBAL STATUS LIKE 'Threads_connected'").Scan(&name, &n) == nil {
-					peak.Store(max(peak.Load(), n))
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(2 * time.Millisecond):
-				}
-			}
-		}()
-		cold := idRange(401, 600)
-		res := burst(s.url, len(cold), func(i int) []int64 { return []int64{cold[i]} }, expectAll(f.want))
-		close(stop)
-		<-sampled
-		maxUsed := f.m.GlobalStatus(t, "Max_used_connections")
-		t.Logf("scenario 4, burst of %d concurrent requests for cold ids, MYSQL_MAX_OPEN_CONNS=%d: %v; Max_used_connections %d, Threads_connected peak %d (both counting the test's 1)",
-			len(cold), maxOpen, res, maxUsed, peak.Load())
-		requireClean(t, "burst", res)
-		if maxUsed > maxOpen+1 || peak.Load() > maxOpen+1 {
-			t.Errorf("MySQL saw %d connections at once (sampled peak %d), want ≤ %d + 1", maxUsed, peak.Load(), maxOpen)
-		}
+		f.burstWithinPool(t, s.url, maxOpen)
 	})
 
 	cached := append(idRange(1, 100), idRange(firstMissing, firstMissing+9)...)
@@ -676,47 +747,7 @@ func (f *fault) mysqlDown(t *testing.T) {
 	requireClean(t, "load on cached ids", res)
 
 	t.Run("with MySQL down cached users are served and the others fail opaquely", func(t *testing.T) {
-		var opaque, leaky atomic.Int64
-		var leak atomic.Value
-		forbidden := f.forbidden()
-		judge := func(id int64, a answer, raw string) verdict {
-			if isCached[id] || a.err == nil {
-				if a.err != nil || !a.present {
-					return verdictFailed
-				}
-				return matches(f.want, id, a.user)
-			}
-			code, _ := a.err.Extensions["code"].(string)
-			if code != headline.ECodeInternal || a.err.Message != "internal server error" || a.user != nil {
-				return verdictFailed
-			}
-			lower := strings.ToLower(raw)
-			for _, w := range forbidden {
-				if strings.Contains(lower, strings.ToLower(w)) {
-					leaky.Add(1)
-					leak.Store(fmt.Sprintf("%q in %s", w, raw))
-					return verdictFailed
-				}
-			}
-			opaque.Add(1)
-			return verdictOK
-		}
-		pool := append(slices.Clone(cached), uncached...)
-		res := load{url: s.url, duration: f.d, pick: mixedPick(pool), judge: judge, seed: 5}.run()
-		t.Logf("scenario 4, MySQL down, load on cached and uncached ids: %v; %d uncached ids answered INTERNAL_SERVER_ERROR", res, opaque.Load())
-		requireClean(t, "load with MySQL down", res)
-		if leaky.Load() > 0 {
-			t.Errorf("%d answers showed internals, e.g. %v", leaky.Load(), leak.Load())
-		}
-		if opaque.Load() == 0 {
-			t.Errorf("no uncached id was answered with INTERNAL_SERVER_ERROR")
-		}
-		if p := getProbe(t, s.url+"/healthz"); p.status != http.StatusOK {
-			t.Errorf("healthz = %d with MySQL down, want 200: the server stays up", p.status)
-		}
-		if p := getProbe(t, s.url+"/readyz"); p.status != http.StatusServiceUnavailable {
-			t.Errorf("readyz = %d %s with MySQL down, want 503", p.status, p.body)
-		}
+		f.downServesCached(t, s.url, cached, uncached, isCached)
 	})
 
 	f.m.Start(t)
@@ -781,23 +812,6 @@ func (f *fault) herd(t *testing.T) {
 		len(selects), n, perRound, summarize(all), selects)
 }
 
-// buildServer builds the server binary into dir.
-func buildServer(t *testing.T, dir string) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(dir, "server")
-	start := time.Now()
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("built the server in %v", time.Since(start).Round(time.Millisecond))
-	return bin
-}
-
 // gate holds the load's clients while closed; stop ends them.
 type gate struct {
 	mu      sync.Mutex
@@ -828,10 +842,12 @@ func (g *gate) set(closed, stopped bool) {
 	g.cond.Broadcast()
 }
 
-func (f *fault) gracefulShutdown(t *testing.T) {
+// startForShutdown starts the server binary for gracefulShutdown on its
+// own Redis, and returns it, its address and its Redis.
+func (f *fault) startForShutdown(t *testing.T) (p *process, addr string, rs *storetest.RedisServer) {
 	bin := buildServer(t, t.TempDir())
-	rs := storetest.StartRedisServer(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(storetest.FreePort(t)))
+	rs = storetest.StartRedisServer(t)
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(storetest.FreePort(t)))
 	// Requests in flight at the signal must be slow enough to still be in
 	// flight when it lands: a paused Redis holds each for its read timeout
 	// (1s; the breaker is kept closed so that every request waits), then
@@ -842,40 +858,13 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 		"REDIS_BREAKER_FAILURES": "1000000",
 		"SHUTDOWN_TIMEOUT":       "15s",
 	})
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("server output, last lines:\n%s", lastLines(out.String(), 30))
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for !listeningRE.MatchString(out.String()) {
-		select {
-		case <-exited:
-			t.Fatalf("the server exited before listening:\n%s", out)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server does not listen after 15s:\n%s", out)
-		}
-	}
+	p = startProcess(t, bin, env)
+	p.listening(t)
+	return p, addr, rs
+}
+
+func (f *fault) gracefulShutdown(t *testing.T) {
+	p, addr, rs := f.startForShutdown(t)
 
 	g := newGate()
 	wait := during(load{url: "http://" + addr, duration: f.d + time.Minute, pick: mixedPick(defaultPool()),
@@ -895,37 +884,18 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 	g.set(true, false)
 	time.Sleep(50 * time.Millisecond)
 	signalled := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 
 	// New connections are refused while the in-flight requests finish.
-	var refusedAfter time.Duration
-	stillRunning := false
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			refusedAfter = time.Since(signalled)
-			select {
-			case <-exited:
-			default:
-				stillRunning = true
-			}
-			break
-		}
-		_ = c.Close()
-		if time.Since(signalled) > margin(time.Second) {
-			t.Errorf("a connection was accepted %v after SIGTERM", time.Since(signalled))
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	refusedAfter, stillRunning := refusedAfterSignal(t, p, addr, signalled)
 	// Requests sent after the signal, while the in-flight ones finish and
 	// after the exit, fail.
 	reopened := time.Now()
 	g.set(false, false)
 	select {
-	case <-exited:
+	case <-p.exited:
 	case <-time.After(30 * time.Second):
 		g.set(false, true)
 		t.Fatalf("the server has not exited 30s after SIGTERM")
@@ -935,18 +905,7 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 	g.set(false, true)
 	res := wait()
 
-	var before, inFlight, after []record
-	for _, r := range res.records {
-		switch {
-		case r.start.Before(signalled):
-			before = append(before, r)
-			if r.end.After(signalled) {
-				inFlight = append(inFlight, r)
-			}
-		case r.start.After(reopened):
-			after = append(after, r)
-		}
-	}
+	before, inFlight, after := splitAtSignal(res.records, signalled, reopened)
 	pre := summarize(before)
 	t.Logf("scenario 6, SIGTERM under load: before the signal %v; %d in flight at the signal; new connections refused %v after it (server still running: %v); %d requests sent after it; exited %v after it",
 		pre, len(inFlight), refusedAfter.Round(time.Millisecond), stillRunning, len(after), stoppedAfter.Round(time.Millisecond))
@@ -971,10 +930,10 @@ func (f *fault) gracefulShutdown(t *testing.T) {
 			break
 		}
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
-	if log := out.String(); !strings.Contains(log, "msg=\"shutting down\"") || !strings.Contains(log, "msg=stopped") {
+	if log := p.out.String(); !strings.Contains(log, "msg=\"shutting down\"") || !strings.Contains(log, "msg=stopped") {
 		t.Errorf("the log does not say it shut down and stopped:\n%s", lastLines(log, 10))
 	}
 }

@@ -11,18 +11,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
@@ -32,6 +32,12 @@ import (
 
 // herdPerInstance is how many concurrent requests each instance gets.
 const herdPerInstance = 100
+
+// slowMachine gives Redis timeouts that hold on a loaded machine (the race
+// detector, 200 clients on 2 cores), for tests about something else.
+func slowMachine(c *Config) {
+	c.Redis.DialTimeout, c.Redis.ReadTimeout, c.Redis.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+}
 
 // herdClient keeps enough idle connections that a herd does not open and
 // close hundreds of them on the way.
@@ -64,7 +70,7 @@ func herd(t *testing.T, client *http.Client, urls []string, id int64, wantName s
 					resp.Body.Close()
 					var r struct {
 						Data struct {
-							User *userJSON `json:"user"`
+							User *servertest.User `json:"user"`
 						} `json:"data"`
 					}
 					if json.Unmarshal(b, &r) != nil || r.Data.User == nil || r.Data.User.Name != wantName {
@@ -95,23 +101,23 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 	// to miniredis would otherwise time out, open the breaker, and measure
 	// the Redis-down path instead.
 	a := newTestServer(t, slowMachine)
-	dbB, sqlB := storetest.CountSQL(a.base)
-	rdbB := newRedis(a.redis.Options(), a.cfg)
+	rdbB := rediscache.NewClient(a.Redis.Options(), a.cfg.Redis.ClientOptions)
 	t.Cleanup(func() { _ = rdbB.Close() })
-	hsB := serveTest(t, NewServer(a.cfg, testLogger(t), dbB, rdbB, newTokenVerifier(testSecret)))
+	b := serveConfig(t, a.cfg, a.Base, rdbB)
+	sqlB := b.SQL
 	client := herdClient(t)
 	ctx := context.Background()
 
 	var figures []string
 	worst := 0
 	for id := int64(23501); id <= 23505; id++ {
-		a.replaceUsers(t, headline.User{ID: id, Name: fmt.Sprintf("herd %d", id)})
-		if err := a.redis.Raw.Del(ctx, rediscache.ProfileKey(id), rediscache.LeaseKey(id)).Err(); err != nil {
+		a.ReplaceUsers(t, headline.User{ID: id, Name: fmt.Sprintf("herd %d", id)})
+		if err := a.Redis.Raw.Del(ctx, rediscache.ProfileKey(id), rediscache.LeaseKey(id)).Err(); err != nil {
 			t.Fatal(err)
 		}
-		a.sql.Reset()
+		a.SQL.Reset()
 		sqlB.Reset()
-		faults := herd(t, client, []string{a.URL, hsB.URL}, id, fmt.Sprintf("herd %d", id))
+		faults := herd(t, client, []string{a.URL, b.URL}, id, fmt.Sprintf("herd %d", id))
 		for i, f := range faults {
 			if i == 5 {
 				t.Errorf("… %d wrong answers in all", len(faults))
@@ -119,14 +125,14 @@ func TestHerdTwoInstancesOneColdID(t *testing.T) {
 			}
 			t.Errorf("id %d: wrong answer: %s", id, f)
 		}
-		selA, selB := a.sql.Count("SELECT"), sqlB.Count("SELECT")
+		selA, selB := a.SQL.Count("SELECT"), sqlB.Count("SELECT")
 		figures = append(figures, fmt.Sprintf("id %d: %d+%d", id, selA, selB))
 		worst = max(worst, selA+selB)
 		if selA+selB > 2 || selA > 1 || selB > 1 {
 			t.Errorf("id %d: 2 instances × %d concurrent cold requests ran %d+%d SELECTs, want at most 1 per instance, 2 in all:\nA: %q\nB: %q",
-				id, herdPerInstance, selA, selB, a.sql.Queries(), sqlB.Queries())
+				id, herdPerInstance, selA, selB, a.SQL.Queries(), sqlB.Queries())
 		}
-		if _, raw, ok := cachedInfo(t, a.redis.Raw, id); !ok {
+		if _, raw, ok := servertest.CachedInfo(t, a.Redis.Raw, id); !ok {
 			t.Errorf("id %d: not cached after the herd", id)
 		} else if !strings.Contains(raw, fmt.Sprintf(`"herd %d"`, id)) {
 			t.Errorf("id %d: cached %s", id, raw)
@@ -150,50 +156,8 @@ func TestHerdTwoProcessesOneColdID(t *testing.T) {
 	ctx := context.Background()
 	base := storetest.DB(t, "server")
 	r := storetest.NewRedis(t, redisDB)
-	var dbName string
-	if err := base.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ru, err := url.Parse(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ru.Path = "/" + strconv.Itoa(redisDB)
-
-	bin := buildServer(t, t.TempDir())
-	var procs []*herdProcess
-	for i := range 2 {
-		p := startHerdProxy(t, cfg.Addr)
-		pc := cfg.Clone()
-		pc.Net, pc.Addr, pc.DBName, pc.TLSConfig = "tcp", p.addr(), dbName, "false"
-		procs = append(procs, startHerdProcess(t, bin, fmt.Sprintf("server%d", i+1), p, map[string]string{
-			"MYSQL_DSN":  pc.FormatDSN(),
-			"REDIS_URL":  ru.String(),
-			"JWT_SECRET": testSecret,
-			"HTTP_ADDR":  "127.0.0.1:0",
-			// As slowMachine: the herd, not Redis timeouts, is under test.
-			"REDIS_DIAL_TIMEOUT":  "5s",
-			"REDIS_READ_TIMEOUT":  "5s",
-			"REDIS_WRITE_TIMEOUT": "5s",
-		}))
-	}
+	procs := startHerdProcesses(t, base, dsn, redisURL)
 	client := herdClient(t)
-	for _, p := range procs {
-		// Both ready: each has its MySQL and Redis connections open.
-		resp, err := client.Get(p.url + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"status":"ready"`) {
-			t.Fatalf("%s /readyz = %d %s\n%s", p.name, resp.StatusCode, b, p.out)
-		}
-	}
 
 	comSelect := func() int {
 		var name string
@@ -241,60 +205,71 @@ func TestHerdTwoProcessesOneColdID(t *testing.T) {
 		herdPerInstance, strings.Join(figures, ", "), worst)
 }
 
+// startHerdProcesses starts two server processes on base's database,
+// each through a proxy of its own that counts its SELECTs, and Redis DB
+// redisDB of redisURL, and waits until both are ready.
+func startHerdProcesses(t *testing.T, base *bun.DB, dsn, redisURL string) []*herdProcess {
+	ctx := context.Background()
+	var dbName string
+	if err := base.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru.Path = "/" + strconv.Itoa(redisDB)
+
+	bin := buildServer(t, t.TempDir())
+	var procs []*herdProcess
+	for i := range 2 {
+		p := startHerdProxy(t, cfg.Addr)
+		pc := cfg.Clone()
+		pc.Net, pc.Addr, pc.DBName, pc.TLSConfig = "tcp", p.addr(), dbName, "false"
+		procs = append(procs, startHerdProcess(t, bin, fmt.Sprintf("server%d", i+1), p, map[string]string{
+			"MYSQL_DSN":  pc.FormatDSN(),
+			"REDIS_URL":  ru.String(),
+			"JWT_SECRET": testSecret,
+			"HTTP_ADDR":  "127.0.0.1:0",
+			// As slowMachine: the herd, not Redis timeouts, is under test.
+			"REDIS_DIAL_TIMEOUT":  "5s",
+			"REDIS_READ_TIMEOUT":  "5s",
+			"REDIS_WRITE_TIMEOUT": "5s",
+		}))
+	}
+	client := herdClient(t)
+	for _, p := range procs {
+		// Both ready: each has its MySQL and Redis connections open.
+		resp, err := client.Get(p.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"status":"ready"`) {
+			t.Fatalf("%s /readyz = %d %s\n%s", p.name, resp.StatusCode, b, p.out)
+		}
+	}
+	return procs
+}
+
 type herdProcess struct {
 	name  string
 	url   string
 	proxy *herdProxy
-	out   *syncBuffer
+	*process
 }
 
-var herdListening = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
-// startHerdProcess runs bin with env (and nothing else of the test's
-// environment but PATH and HOME), waits for it to listen, and stops it with
-// SIGTERM when the test ends.
+// startHerdProcess runs bin with env and waits for it to listen.
 func startHerdProcess(t *testing.T, bin, name string, proxy *herdProxy, env map[string]string) *herdProcess {
 	t.Helper()
-	p := &herdProcess{name: name, proxy: proxy, out: &syncBuffer{}}
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.out)
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if m := herdListening.FindStringSubmatch(p.out.String()); m != nil {
-			p.url = "http://" + m[1]
-			return p
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited before listening:\n%s", name, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not listen after 15s:\n%s", name, p.out)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	p := &herdProcess{name: name, proxy: proxy, process: startProcess(t, bin, env)}
+	p.url = "http://" + p.listening(t)
+	return p
 }
 
 // herdProxy forwards MySQL connections to the server and records the text of

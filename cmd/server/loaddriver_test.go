@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/headline/headline/cmd/server/internal/servertest"
 )
 
 // The load driver of the fault suite: N clients in a closed loop against a
@@ -59,9 +61,9 @@ const (
 
 // answer is what one answer says about one id: a user, null, or an error.
 type answer struct {
-	user    *userJSON
-	err     *gqlError // nil: none at this id's path
-	present bool      // the data held this position (null counts)
+	user    *servertest.User
+	err     *servertest.GQLError // nil: none at this id's path
+	present bool                 // the data held this position (null counts)
 }
 
 // judgeFunc judges the answer for id; raw is the whole response body.
@@ -79,7 +81,7 @@ func expectAll(want map[int64]wantUser) judgeFunc {
 }
 
 // matches compares an answered user with MySQL's.
-func matches(want map[int64]wantUser, id int64, got *userJSON) verdict {
+func matches(want map[int64]wantUser, id int64, got *servertest.User) verdict {
 	w, exists := want[id]
 	switch {
 	case !exists && got == nil:
@@ -271,40 +273,13 @@ func (l load) one(client *http.Client, ids []int64) record {
 	}
 	var r struct {
 		Data   map[string]json.RawMessage `json:"data"`
-		Errors []gqlError                 `json:"errors"`
+		Errors []servertest.GQLError      `json:"errors"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return fail(verdictFailed, false, "not JSON: %v: %s", err, raw)
 	}
 
-	// One answer per id, from data and from the errors at its path.
-	answers := make([]answer, len(ids))
-	errAt := map[string]*gqlError{}
-	for i := range r.Errors {
-		errAt[pathString(r.Errors[i].Path)] = &r.Errors[i]
-	}
-	used := 0
-	if len(ids) == 1 {
-		a := &answers[0]
-		if d, ok := r.Data["user"]; ok {
-			a.present = json.Unmarshal(d, &a.user) == nil
-		}
-		if a.err = errAt["user"]; a.err != nil {
-			used++
-		}
-	} else {
-		var us []*userJSON
-		if d, ok := r.Data["users"]; ok && json.Unmarshal(d, &us) == nil && len(us) == len(ids) {
-			for i := range us {
-				answers[i].user, answers[i].present = us[i], true
-			}
-		}
-		for i := range ids {
-			if answers[i].err = errAt[fmt.Sprintf("users.%d", i)]; answers[i].err != nil {
-				used++
-			}
-		}
-	}
+	answers, used := answersOf(ids, r.Data, r.Errors)
 	if used != len(r.Errors) {
 		return fail(verdictFailed, false, "errors at no id's path: %s", raw)
 	}
@@ -317,4 +292,36 @@ func (l load) one(client *http.Client, ids []int64) record {
 	}
 	rec.end = time.Now()
 	return rec
+}
+
+// answersOf is one answer per id, from data and from the errors at its
+// path, and how many of the errors were at an id's path.
+func answersOf(ids []int64, data map[string]json.RawMessage, errs []servertest.GQLError) (answers []answer, used int) {
+	answers = make([]answer, len(ids))
+	errAt := map[string]*servertest.GQLError{}
+	for i := range errs {
+		errAt[servertest.PathString(errs[i].Path)] = &errs[i]
+	}
+	if len(ids) == 1 {
+		a := &answers[0]
+		if d, ok := data["user"]; ok {
+			a.present = json.Unmarshal(d, &a.user) == nil
+		}
+		if a.err = errAt["user"]; a.err != nil {
+			used++
+		}
+		return answers, used
+	}
+	var us []*servertest.User
+	if d, ok := data["users"]; ok && json.Unmarshal(d, &us) == nil && len(us) == len(ids) {
+		for i := range us {
+			answers[i].user, answers[i].present = us[i], true
+		}
+	}
+	for i := range ids {
+		if answers[i].err = errAt[fmt.Sprintf("users.%d", i)]; answers[i].err != nil {
+			used++
+		}
+	}
+	return answers, used
 }

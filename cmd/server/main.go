@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/headline/headline/cmd/server/internal/settings"
 )
 
 func main() {
@@ -25,5 +27,5 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 	}
-	os.Exit(exitCode(err))
+	os.Exit(settings.ExitCode(err))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/headline/headline/cmd/server/internal/settings"
 	"github.com/headline/headline/store/migrations"
 	"github.com/headline/headline/store/sqldb"
 )
@@ -44,7 +45,7 @@ func parseMigrateArgs(args []string, getenv func(string) string, out io.Writer) 
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		a.cmd, args = args[0], args[1:]
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := settings.ParseFlags(fs, args); err != nil {
 		return a, err
 	}
 	rest := fs.Args()
@@ -56,13 +57,13 @@ func parseMigrateArgs(args []string, getenv func(string) string, out io.Writer) 
 		// Once this applied the migrations: a bare `migrate` typed to see
 		// what it does must not change the schema.
 		migrateUsage(out)
-		return a, usageError{errors.New("migrate: no command: want up, down or status")}
+		return a, settings.UsageError{Err: errors.New("migrate: no command: want up, down or status")}
 	case !isMigrateCommand(a.cmd):
-		return a, usageError{fmt.Errorf("migrate: unknown command %q: want up, down or status", a.cmd)}
+		return a, settings.UsageError{Err: fmt.Errorf("migrate: unknown command %q: want up, down or status", a.cmd)}
 	case len(rest) > 0:
-		return a, usageError{fmt.Errorf("migrate %s: unexpected arguments %q", a.cmd, rest)}
+		return a, settings.UsageError{Err: fmt.Errorf("migrate %s: unexpected arguments %q", a.cmd, rest)}
 	case a.force && a.cmd != "down":
-		return a, usageError{fmt.Errorf("migrate %s: -force is for down only", a.cmd)}
+		return a, settings.UsageError{Err: fmt.Errorf("migrate %s: -force is for down only", a.cmd)}
 	}
 	return a, nil
 }
@@ -79,18 +80,18 @@ func isMigrateCommand(name string) bool {
 // migrateUsage prints `server migrate -h`.
 func migrateUsage(w io.Writer) {
 	fmt.Fprint(w, "Usage: server migrate COMMAND [flags]\n\n")
-	printWrapped(w, "", "Changes the schema of the MySQL database MYSQL_DSN names, then exits. "+
+	settings.PrintWrapped(w, "", "Changes the schema of the MySQL database MYSQL_DSN names, then exits. "+
 		"The server never does it by itself: on the database the Flask app shares, a schema "+
 		"change is a deliberate step of a deploy.")
 	fmt.Fprint(w, "\nCommands:\n")
 	for _, c := range migrateCommands {
 		fmt.Fprintf(w, "  %s\n", c.name)
-		printWrapped(w, "      ", c.help)
+		settings.PrintWrapped(w, "      ", c.help)
 	}
 	fmt.Fprint(w, "\nFlags:\n")
-	printFlag(w, "mysql-dsn", "MYSQL_DSN", "the database, as a go-sql-driver DSN "+
+	settings.PrintFlag(w, "mysql-dsn", "MYSQL_DSN", "the database, as a go-sql-driver DSN "+
 		"(user:password@tcp(host:port)/dbname).")
-	printFlag(w, "force", "", "down only: drop the tables headline created even when they hold rows, "+
+	settings.PrintFlag(w, "force", "", "down only: drop the tables headline created even when they hold rows, "+
 		"and the rows with them.")
 }
 
@@ -172,7 +173,7 @@ func migrateCommand(ctx context.Context, db *bun.DB, a migrateArgs, stdout io.Wr
 			fmt.Fprintln(stdout, l)
 		}
 	default:
-		return usageError{fmt.Errorf("migrate: unknown command %q (want up, down or status)", a.cmd)}
+		return settings.UsageError{Err: fmt.Errorf("migrate: unknown command %q (want up, down or status)", a.cmd)}
 	}
 	return nil
 }

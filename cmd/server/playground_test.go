@@ -1,67 +1,28 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store/storetest"
 )
 
-// TestPlaygroundAssets serves the Playground's scripts from node_modules
-// (PLAYGROUND_ASSETS_DIR): the page names no CDN, each file it names is
-// served with the hash the page asks for, and nothing else is served.
-func TestPlaygroundAssets(t *testing.T) {
-	modules := needNodeModules(t)
-	addr, _, _ := startEmbedded(t, "-playground-assets-dir", modules)
-	base := "http://" + addr
-	getPath := func(path string) (int, []byte) {
-		t.Helper()
-		resp, body := get(t, base+path)
-		return resp.StatusCode, []byte(body)
-	}
-
-	_, page := getPath("/")
-	if strings.Contains(string(page), "cdn.jsdelivr.net") || strings.Contains(string(page), "https://") {
-		t.Errorf("the page still loads from outside:\n%s", page)
-	}
-	refs := regexp.MustCompile(`(?:src|href)="(/playground/assets/[^"]+)"\s+integrity="([^"]+)"`).FindAllStringSubmatch(string(page), -1)
-	if len(refs) != len(playgroundAssets) {
-		t.Fatalf("the page names %d local files with hashes, want %d:\n%s", len(refs), len(playgroundAssets), page)
-	}
-	for _, ref := range refs {
-		status, body := getPath(ref[1])
-		sum := sha256.Sum256(body)
-		want := html.UnescapeString(ref[2])
-		if got := "sha256-" + base64.StdEncoding.EncodeToString(sum[:]); status != http.StatusOK || got != want {
-			t.Errorf("GET %s: %d, %d bytes hashing to %s; the page wants %s", ref[1], status, len(body), got, want)
-		}
-	}
-	for _, path := range []string{
-		"/playground/assets/package.json",
-		"/playground/assets/..%2fgraphiql%2fpackage.json",
-		"/playground/assets/%2e%2e/%2e%2e/go.mod",
-		"/playground/assets/",
-	} {
-		if status, _ := getPath(path); status != http.StatusNotFound {
-			t.Errorf("GET %s: %d, want 404", path, status)
-		}
-	}
-}
+// frontendDir holds the npm packages of the tests that run a browser
+// (`npm ci` there installs node_modules, which .ci/run does).
+const frontendDir = "internal/api/testdata/frontend"
 
 func TestPlaygroundAssetsRefused(t *testing.T) {
 	dir := t.TempDir()
@@ -82,163 +43,146 @@ func TestPlaygroundAssetsRefused(t *testing.T) {
 	}
 }
 
-// TestPlaygroundAssetsInBrowser runs a query in the Playground with every
-// request off the machine refused: with PLAYGROUND_ASSETS_DIR the page needs
-// none.
-func TestPlaygroundAssetsInBrowser(t *testing.T) {
-	chromium := needProgram(t, "chromium")
-	modules := needNodeModules(t)
-	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "50", "-playground-assets-dir", modules)
+// TestPlaygroundInBrowser opens the Playground of a server run as `go run
+// ./cmd/server` runs it (the embedded mode) in headless Chromium, runs
+// queries by clicking its run button, and reads the answers from the page.
+// The machine has no internet, so the Playground's scripts and CSS, which
+// gqlgen's page loads from a CDN, come from node_modules at the versions the
+// page pins.
+func TestPlaygroundInBrowser(t *testing.T) {
+	chromium := servertest.NeedProgram(t, "chromium")
+	modules := servertest.NeedNodeModules(t, frontendDir)
+	addr, serverLog, _ := startEmbedded(t, "-embedded-demo-users", "50")
+	base := "http://" + addr
 
-	ctx := newBrowser(t, chromium, &syncBuffer{})
-	console := recordConsole(ctx)
-	outside := serveCDNFromNodeModules(t, ctx, t.TempDir()) // no files there: every https request is refused
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// The CDN files the page asks for, read from the page as served.
+	_, page := servertest.Get(t, base+"/")
+	var wantAssets []string
+	for _, m := range regexp.MustCompile(`(?:src|href)="(https://[^"]+)"`).FindAllStringSubmatch(page, -1) {
+		wantAssets = append(wantAssets, string(m[1]))
+	}
+	if len(wantAssets) == 0 {
+		t.Fatalf("the page at / loads nothing from outside; has the Playground changed?\n%s", page)
+	}
+
+	ctx := servertest.NewBrowser(t, chromium, &storetest.SyncBuffer{})
+	console := servertest.RecordConsole(ctx)
+	cdn := servertest.ServeCDNFromNodeModules(t, ctx, modules)
+	fail := func(t *testing.T, format string, args ...any) {
+		t.Helper()
+		served, refused := cdn.Report()
+		t.Fatalf("%s\nCDN files served from node_modules: %q\nrequests refused: %q\nconsole:\n%sserver log:\n%s",
+			fmt.Sprintf(format, args...), served, refused, console, serverLog)
+	}
+
+	start := time.Now()
+	// A page whose scripts failed never renders: give up well before the
+	// test's deadline, with the console's reasons.
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+addr+"/"),
-		chromedp.WaitVisible(queryEditor),
-		chromedp.WaitVisible(runButton),
-		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).CodeMirror.setValue(%q)`, queryEditor, `{ user(id: "3") { name } }`)),
-		chromedp.Click(runButton),
+	if err := chromedp.Do(rctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(servertest.QueryEditor),
+		chromedp.WaitVisible(servertest.RunButton),
 	); err != nil {
-		_, refused := outside.report()
-		t.Fatalf("the Playground did not run a query: %v\nrefused: %q\nconsole:\n%s", err, refused, console)
+		fail(t, "the Playground did not render: %v", err)
 	}
-	got, err := chromedp.Run(ctx, chromedp.Poll[string](fmt.Sprintf(`(() => {
-		const el = document.querySelector(%q);
-		return el && el.CodeMirror.getValue().includes('"name"') ? el.CodeMirror.getValue() : '';
-	})()`, responseEditor), chromedp.WithPollingTimeout(20*time.Second)))
-	if err != nil || !strings.Contains(got, "头条用户3") {
-		t.Fatalf("the Playground shows %q (%v)", got, err)
+	t.Logf("the Playground rendered %v after the navigation began", time.Since(start).Round(time.Millisecond))
+
+	dir := servertest.ArtifactDir(t)
+	prev := ""
+	for _, tc := range playgroundQueries {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, ctx, dir, &prev, fail) })
 	}
-	if served, refused := outside.report(); len(served)+len(refused) > 0 {
-		t.Errorf("the page asked outside the machine: served %q, refused %q", served, refused)
+
+	served, refused := cdn.Report()
+	slices.Sort(served)
+	slices.Sort(wantAssets)
+	if !slices.Equal(served, wantAssets) || len(refused) > 0 {
+		t.Errorf("CDN files served from node_modules: %q\nwant exactly the page's: %q\nrefused: %q", served, wantAssets, refused)
 	}
-	if errs := console.errors(); len(errs) > 0 {
+	if errs := console.Errors(); len(errs) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
 
-// cdnHint is the command the Playground's page gives for serving its
-// scripts locally.
-const cdnHint = "PLAYGROUND_ASSETS_DIR=$PWD/cmd/server/testdata/frontend/node_modules go run ./cmd/server"
+// playgroundQuery is a query TestPlaygroundInBrowser runs in the page, the
+// answer it wants shown, and the file of its screenshot.
+type playgroundQuery struct{ name, query, want, shot string }
 
-// TestPlaygroundPageExplainsAFailedCDN: the page served with scripts from
-// the CDN carries, ahead of them, the note it shows if they fail; the
-// commands in it name the folder whose package.json pins the versions the
-// page needs. With PLAYGROUND_ASSETS_DIR it has no such note.
-func TestPlaygroundPageExplainsAFailedCDN(t *testing.T) {
-	addr, _, stop := startEmbedded(t, "-embedded-demo-users", "1")
-	resp, page := get(t, "http://"+addr+"/")
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=UTF-8" {
-		t.Errorf("Content-Type %q", ct)
-	}
-	note, cdn := strings.Index(page, `id="headline-cdn-note-template"`), strings.Index(page, `src="https://cdn.jsdelivr.net/`)
-	if note < 0 || cdn < 0 || note > cdn {
-		t.Fatalf("the note (at %d) is not ahead of the first CDN script (at %d):\n%.3000s", note, cdn, page)
-	}
-	for _, want := range []string{"npm ci --prefix cmd/server/" + frontendDir + "\n", cdnHint} {
-		if !strings.Contains(page, want) {
-			t.Errorf("the page lacks %q", want)
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(frontendDir, "package.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkg struct{ Dependencies map[string]string }
-	if err := json.Unmarshal(b, &pkg); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range playgroundAssets {
-		if got := pkg.Dependencies[a.pkg]; got != a.version {
-			t.Errorf("%s/package.json pins %s at %q; the page needs %s", frontendDir, a.pkg, got, a.version)
-		}
-	}
-	if !strings.Contains(page, "node_modules go run") || !strings.HasSuffix(filepath.ToSlash(frontendDir), "testdata/frontend") {
-		t.Errorf("the hint's folder is not %s/node_modules", frontendDir)
-	}
-
-	modules := needNodeModules(t)
-	addr, _, _ = startEmbedded(t, "-embedded-demo-users", "1", "-playground-assets-dir", modules)
-	if _, page := get(t, "http://"+addr+"/"); strings.Contains(page, "headline-cdn-note") {
-		t.Errorf("with PLAYGROUND_ASSETS_DIR the page still carries the CDN note")
-	}
+var playgroundQueries = []playgroundQuery{
+	{
+		name:  "user(id:)",
+		query: `{ user(id: "3") { id name } }`,
+		want:  `{"data":{"user":{"id":"3","name":"头条用户3"}}}`,
+		shot:  "playground-user.png",
+	},
+	{
+		// The demo token the embedded mode puts in the headers editor.
+		name:  "me, with the Playground's default Authorization header",
+		query: `{ me { id name } }`,
+		want:  `{"data":{"me":{"id":"1","name":"user1"}}}`,
+		shot:  "playground-me.png",
+	},
 }
 
-// TestPlaygroundInBrowserWithoutTheCDN opens the Playground in Chromium
-// with the CDN out of reach — refusing every request off the machine, or
-// never answering — and reads what the page shows instead of "Loading…".
-func TestPlaygroundInBrowserWithoutTheCDN(t *testing.T) {
-	chromium := needProgram(t, "chromium")
-	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
-	_, served := get(t, "http://"+addr+"/")
-	var assets []string
-	for _, m := range regexp.MustCompile(`(?:src|href)="(https://[^"]+)"`).FindAllStringSubmatch(served, -1) {
-		assets = append(assets, m[1])
+// run runs q in the Playground of ctx, whose last answer was *prev (which
+// it sets to q's), and saves a screenshot in dir; fail reports what the
+// page and the server said.
+func (pq playgroundQuery) run(t *testing.T, ctx context.Context, dir string, prev *string, fail func(*testing.T, string, ...any)) {
+	q, _ := json.Marshal(pq.query)
+	p, _ := json.Marshal(*prev)
+	// The query goes in through CodeMirror's own API: typed keys
+	// would meet its bracket auto-closing and completion popups.
+	// The run is a real click on the run button.
+	if err := chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).CodeMirror.setValue(%s)`, servertest.QueryEditor, q)),
+		chromedp.Click(servertest.RunButton),
+	); err != nil {
+		fail(t, "run %s in the Playground: %v", pq.query, err)
 	}
-	for _, tc := range []struct {
-		name    string
-		browser func(t *testing.T) context.Context
-		within  time.Duration
-	}{
-		{"every request refused", func(t *testing.T) context.Context {
-			ctx := newBrowser(t, chromium, &syncBuffer{})
-			serveCDNFromNodeModules(t, ctx, t.TempDir()) // no files there: each is refused
-			return ctx
-		}, 20 * time.Second},
-		{"a CDN that accepts and never answers", func(t *testing.T) context.Context {
-			// As behind a firewall that drops: nothing fails for minutes.
-			silent := storetest.StartUnanswering(t)
-			return newBrowser(t, chromium, &syncBuffer{},
-				chromedp.Flag("host-resolver-rules", "MAP cdn.jsdelivr.net "+silent.Addr))
-		}, 40 * time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := tc.browser(t)
-			ctx, cancel := context.WithTimeout(ctx, tc.within)
-			defer cancel()
-			began := time.Now()
-			// Not chromedp.Navigate, which waits for the load event: with a
-			// CDN that never answers, it comes when the browser gives up.
-			if _, err := chromedp.Call(ctx, page.Navigate, page.NavigateParams{URL: "http://" + addr + "/"}); err != nil {
-				t.Fatalf("navigate: %v", err)
-			}
-			shown, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
-				const note = document.getElementById('headline-cdn-note');
-				const drawn = performance.getEntriesByType('paint').some(e => e.name === 'first-contentful-paint');
-				return note && note.checkVisibility() && drawn ? document.documentElement.innerText : '';
-			})()`, chromedp.WithPollingTimeout(tc.within)))
-			if err != nil {
-				t.Fatalf("no note drawn on the page: %v", err)
-			}
-			t.Logf("the note showed %v after the navigation began", time.Since(began).Round(time.Millisecond))
-			for _, want := range []string{"could not load its scripts", "npm ci --prefix cmd/server/testdata/frontend", cdnHint} {
-				if !strings.Contains(shown, want) {
-					t.Errorf("the page shows no %q:\n%s", want, shown)
-				}
-			}
-			if strings.Contains(shown, "Loading…") {
-				t.Errorf("the page still shows Loading…:\n%s", shown)
-			}
-			for _, a := range assets {
-				if !strings.Contains(shown, html.UnescapeString(a)) {
-					t.Errorf("the note does not list %s:\n%s", a, shown)
-				}
-			}
-			// What a person sees: the page is drawn.
-			if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
-				t.Errorf("screenshot: %v", err)
-			} else {
-				shot := filepath.Join(artifactDir(t), "playground-cdn-"+strings.ReplaceAll(tc.name, " ", "-")+".png")
-				if err := os.WriteFile(shot, png, 0o644); err == nil {
-					t.Logf("screenshot: %s", shot)
-				}
-			}
-		})
+	// The answer is in when the response editor holds JSON other
+	// than the previous answer.
+	got, err := chromedp.Run(ctx, chromedp.Poll[string](fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		const v = el ? el.CodeMirror.getValue() : '';
+		try { JSON.parse(v); } catch { return ''; }
+		return v !== %s ? v : '';
+	})()`, servertest.ResponseEditor, p), chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		fail(t, "no answer to %s in the Playground: %v", pq.query, err)
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Text(servertest.ResponseEditor))
+	if err != nil {
+		fail(t, "read the response pane: %v", err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		fail(t, "screenshot: %v", err)
+	}
+	*prev = got
+	shotPath := filepath.Join(dir, pq.shot)
+	if err := os.WriteFile(shotPath, png, 0o644); err != nil {
+		t.Errorf("save the screenshot: %v", err)
+	}
+	t.Logf("screenshot: %s", shotPath)
+
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(got)); err != nil {
+		t.Fatalf("the response editor holds %q: %v", got, err)
+	}
+	if compact.String() != pq.want {
+		t.Errorf("the Playground shows\n%s\nwant %s", got, pq.want)
+	}
+	// What a person sees: the rendered lines, not only the editor's
+	// model.
+	var answer struct {
+		Data map[string]struct{ Name string }
+	}
+	_ = json.Unmarshal([]byte(pq.want), &answer)
+	for _, u := range answer.Data {
+		if !strings.Contains(shown, `"`+u.Name+`"`) {
+			t.Errorf("the response pane's visible text has no %q:\n%s", u.Name, shown)
+		}
 	}
 }

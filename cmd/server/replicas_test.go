@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -24,22 +25,13 @@ func TestRunWithReplicas(t *testing.T) {
 	const id = 23701
 	primary.Seed(t, headline.User{ID: id, Name: "before"}, headline.User{ID: id + 1, Name: "second"})
 	replica.WaitCaughtUp(t, primary)
-	r := storetest.NewRedis(t, redisDB)
-	env := map[string]string{
-		"MYSQL_DSN":          primary.DSN,
-		"MYSQL_REPLICA_DSNS": replica.DSN,
-		"REDIS_URL":          fmt.Sprintf("redis://%s/%d", r.Opt.Addr, r.Opt.DB),
-		"JWT_SECRET":         testSecret,
-	}
-	a, _, _ := startRun(t, env, "external")
-	b, _, _ := startRun(t, env, "external")
-	sa, sb := &testServer{URL: "http://" + a}, &testServer{URL: "http://" + b}
+	sa, sb := runOnReplicas(t, primary, replica)
 
 	selects := func() (p, r int64) {
 		return primary.GlobalStatus(t, "Com_select"), replica.GlobalStatus(t, "Com_select")
 	}
 	p0, r0 := selects()
-	if got := sb.post(t, `{ user(id: "23701") { name } }`, nil).user(t, "user"); got == nil || got.Name != "before" {
+	if got := sb.Post(t, `{ user(id: "23701") { name } }`, nil).User(t, "user"); got == nil || got.Name != "before" {
 		t.Fatalf("cold read: %+v", got)
 	}
 	if p1, r1 := selects(); p1-p0 != 0 || r1-r0 != 1 {
@@ -49,12 +41,12 @@ func TestRunWithReplicas(t *testing.T) {
 	if _, err := replica.Admin.ExecContext(context.Background(), "STOP SLAVE SQL_THREAD"); err != nil {
 		t.Fatal(err)
 	}
-	if res := sa.updateMe(t, id, map[string]any{"name": "after"}); len(res.Errors) > 0 {
+	if res := sa.UpdateMe(t, id, map[string]any{"name": "after"}); len(res.Errors) > 0 {
 		t.Fatalf("updateMe: %s", res.Raw)
 	}
 	p0, r0 = selects()
-	res := sb.post(t, `{ me { name } }`, nil, "Authorization", "Bearer "+token(t, tokenOpts{userID: id}))
-	if got := res.user(t, "me"); got == nil || got.Name != "after" {
+	res := sb.Post(t, `{ me { name } }`, nil, "Authorization", "Bearer "+servertest.Token(t, servertest.TokenOptions{UserID: id}))
+	if got := res.User(t, "me"); got == nil || got.Name != "after" {
 		t.Fatalf("me on the other instance after updateMe: %s", res.Raw)
 	}
 	if p1, r1 := selects(); p1-p0 != 1 || r1-r0 != 0 {
@@ -67,7 +59,7 @@ func TestRunWithReplicas(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			resp, body := get(t, sb.URL+"/readyz")
+			resp, body := servertest.Get(t, sb.URL+"/readyz")
 			if strings.Contains(body, want) {
 				return resp.StatusCode
 			}
@@ -92,15 +84,30 @@ func TestRunWithReplicas(t *testing.T) {
 	}
 	readyz(`"status":"degraded"`)
 	r0 = replica.GlobalStatus(t, "Com_select")
-	if got := sb.post(t, `{ user(id: "23702") { name } }`, nil).user(t, "user"); got == nil || got.Name != "second" {
+	if got := sb.Post(t, `{ user(id: "23702") { name } }`, nil).User(t, "user"); got == nil || got.Name != "second" {
 		t.Fatalf("cold read with the primary down: %+v", got)
 	}
 	if r := replica.GlobalStatus(t, "Com_select") - r0; r != 1 {
 		t.Errorf("cold read with the primary down: %d SELECTs on the replica, want 1", r)
 	}
-	if res := sa.updateMe(t, id, map[string]any{"name": "again"}); len(res.Errors) == 0 || res.Errors[0].Extensions["code"] != "INTERNAL_SERVER_ERROR" {
+	if res := sa.UpdateMe(t, id, map[string]any{"name": "again"}); len(res.Errors) == 0 || res.Errors[0].Extensions["code"] != "INTERNAL_SERVER_ERROR" {
 		t.Errorf("updateMe with the primary down: %s, want INTERNAL_SERVER_ERROR", res.Raw)
 	}
+}
+
+// runOnReplicas runs two servers, as run() does, on primary with replica
+// and the package's Redis.
+func runOnReplicas(t *testing.T, primary, replica *storetest.MariaDB) (sa, sb *servertest.Server) {
+	r := storetest.NewRedis(t, redisDB)
+	env := map[string]string{
+		"MYSQL_DSN":          primary.DSN,
+		"MYSQL_REPLICA_DSNS": replica.DSN,
+		"REDIS_URL":          fmt.Sprintf("redis://%s/%d", r.Opt.Addr, r.Opt.DB),
+		"JWT_SECRET":         testSecret,
+	}
+	a, _, _ := startRun(t, env, "external")
+	b, _, _ := startRun(t, env, "external")
+	return &servertest.Server{URL: "http://" + a}, &servertest.Server{URL: "http://" + b}
 }
 
 // TestReplicaLagSetting: MYSQL_REPLICA_MAX_LAG is the lag bound, and 0

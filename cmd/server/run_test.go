@@ -21,19 +21,17 @@ import (
 	"github.com/uptrace/bun/dialect"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/store/sqldb"
 	"github.com/headline/headline/store/storetest"
 )
-
-// syncBuffer is a log sink the server and the test share.
-type syncBuffer = storetest.SyncBuffer
 
 func envOf(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }
 }
 
 // waitForLog returns the first submatch of re in the log, waiting up to 10s.
-func waitForLog(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
+func waitForLog(t *testing.T, out *storetest.SyncBuffer, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -50,16 +48,16 @@ func waitForLog(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
 // args added to its flags, and returns its address, its log and a stop
 // function that ends it and returns what run returned (an error if it did not
 // end within 10s). The test's cleanup stops it too.
-func startEmbedded(t *testing.T, args ...string) (addr string, out *syncBuffer, stop func() error) {
+func startEmbedded(t *testing.T, args ...string) (addr string, out *storetest.SyncBuffer, stop func() error) {
 	t.Helper()
 	return startRun(t, nil, "embedded", args...)
 }
 
 // startRun is startEmbedded on the settings env, waiting for mode.
-func startRun(t *testing.T, env map[string]string, mode string, args ...string) (addr string, out *syncBuffer, stop func() error) {
+func startRun(t *testing.T, env map[string]string, mode string, args ...string) (addr string, out *storetest.SyncBuffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &storetest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"server", "-http-addr", "127.0.0.1:0"}, args...), envOf(env), out)
@@ -140,9 +138,9 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MaxIDs != 7 || cfg.ComplexityLimit != 77 || cfg.LoaderWait != time.Millisecond || cfg.HTTPAddr != ":8080" {
+	if cfg.GraphQL.MaxIDs != 7 || cfg.GraphQL.ComplexityLimit != 77 || cfg.API.Loaders.Wait != time.Millisecond || cfg.HTTPAddr != ":8080" {
 		t.Errorf("got MaxIDs %d ComplexityLimit %d LoaderWait %v HTTPAddr %q; want 7, 77, 1ms, :8080",
-			cfg.MaxIDs, cfg.ComplexityLimit, cfg.LoaderWait, cfg.HTTPAddr)
+			cfg.GraphQL.MaxIDs, cfg.GraphQL.ComplexityLimit, cfg.API.Loaders.Wait, cfg.HTTPAddr)
 	}
 }
 
@@ -258,172 +256,190 @@ func tableExists(t *testing.T, db *bun.DB, name string) bool {
 // undoes the last up, dropping only a table headline created; a table that
 // was there before is never touched; two ups at once both succeed.
 func TestMigrate(t *testing.T) {
-	const (
-		mig       = "20261126000001_user_basic"
-		applied   = "migrate: applied " + mig + "\n"
-		undone    = "migrate: rolled back " + mig + "\n"
-		noUp      = "migrate: nothing to do\n"
-		noDown    = "migrate: nothing to roll back\n"
-		pending   = mig + " pending\ntables headline created, which down drops: none\n"
-		appliedBy = mig + " applied (group 1)\ntables headline created, which down drops: user_basic (empty)\n"
-		holdsRow  = mig + " applied (group 1)\ntables headline created, which down drops: user_basic (holds 1 row: only down -force drops it)\n"
-		appliedTo = mig + " applied (group 1)\ntables headline created, which down drops: none\n"
-	)
-	ctx := context.Background()
 	for _, e := range migrateEngines {
 		t.Run(e.name, func(t *testing.T) {
-			// steps runs migrate commands in turn, checking each output.
-			steps := func(t *testing.T, migrate func(context.Context, string) (string, error), cmdWant ...string) {
-				t.Helper()
-				for i := 0; i+1 < len(cmdWant); i += 2 {
-					out, err := migrate(ctx, cmdWant[i])
-					if err != nil {
-						t.Fatalf("step %d, migrate %s: %v (output %q)", i/2+1, cmdWant[i], err, out)
-					}
-					if out != cmdWant[i+1] {
-						t.Fatalf("step %d, migrate %s said\n%q\nwant\n%q", i/2+1, cmdWant[i], out, cmdWant[i+1])
-					}
-				}
-			}
-			exists := func(t *testing.T, db *bun.DB, want bool, tables ...string) {
-				t.Helper()
-				for _, name := range tables {
-					if got := tableExists(t, db, name); got != want {
-						t.Errorf("table %s exists: %v, want %v", name, got, want)
-					}
-				}
-			}
-
-			t.Run("on an empty database: up creates user_basic, down drops it while empty, only down -force once it holds rows", func(t *testing.T) {
-				db, migrate := e.fresh(t, "empty")
-				steps(t, migrate, "status", pending, "up", applied, "status", appliedBy)
-				exists(t, db, true, "user_basic", "headline_created_tables")
-				if e.name == "MariaDB" {
-					var name, ddl string
-					if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE user_basic").Scan(&name, &ddl); err != nil {
-						t.Fatal(err)
-					}
-					for _, want := range []string{"`user_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT", "`user_name` varchar(32) NOT NULL", "UNIQUE KEY `user_name`", "utf8mb4", "`update_time` datetime NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp()"} {
-						if !strings.Contains(ddl, want) {
-							t.Errorf("user_basic lacks %q:\n%s", want, ddl)
-						}
-					}
-				}
-				steps(t, migrate, "down", undone, "status", pending, "up", applied)
-
-				// A row the Flask app wrote: down keeps the table, says why
-				// and how to drop it anyway, and the migration stays applied.
-				if err := sqldb.InsertUsers(ctx, db, headline.User{ID: 1, Name: "made-after-up"}); err != nil {
-					t.Fatal(err)
-				}
-				steps(t, migrate, "up", noUp, "status", holdsRow)
-				out, err := migrate(ctx, "down")
-				if err == nil || !strings.Contains(err.Error(), "user_basic holds 1 row: not dropped") || !strings.Contains(err.Error(), "down -force") {
-					t.Errorf("down with a row in user_basic: %v (output %q), want an error naming the table, its row and -force", err, out)
-				}
-				exists(t, db, true, "user_basic", "headline_created_tables")
-				var n int
-				if err := db.NewRaw("SELECT COUNT(*) FROM user_basic").Scan(ctx, &n); err != nil || n != 1 {
-					t.Errorf("user_basic holds %d rows (%v) after the refused down, want 1", n, err)
-				}
-				steps(t, migrate, "status", holdsRow, "down -force", undone, "status", pending)
-				exists(t, db, false, "user_basic", "headline_created_tables")
-				steps(t, migrate, "down", noDown, "down -force", noDown, "up", applied, "status", appliedBy)
-				exists(t, db, true, "user_basic")
-			})
-
-			t.Run("an existing user_basic, with rows and a column of its own, is left alone by up and down", func(t *testing.T) {
-				db, migrate := e.fresh(t, "existing")
-				for _, q := range []string{
-					"CREATE TABLE user_basic (user_id BIGINT UNSIGNED PRIMARY KEY, user_name VARCHAR(32) NOT NULL, mobile CHAR(11) NOT NULL, extra_col INT)",
-					"INSERT INTO user_basic VALUES (1, 'kept', '13800000000', 7), (2, 'kept too', '13800000001', 8)",
-				} {
-					if _, err := db.ExecContext(ctx, q); err != nil {
-						t.Fatalf("%s: %v", q, err)
-					}
-				}
-				steps(t, migrate, "up", applied, "status", appliedTo, "down", undone, "status", pending, "up", applied, "down", undone)
-				var got []string
-				if err := db.NewRaw("SELECT CONCAT(user_id, ' ', user_name, ' ', extra_col) FROM user_basic ORDER BY user_id").Scan(ctx, &got); err != nil {
-					t.Fatalf("read the existing table: %v", err)
-				}
-				if g, w := strings.Join(got, "; "), "1 kept 7; 2 kept too 8"; g != w {
-					t.Errorf("user_basic after up, down, up, down: %q, want %q", g, w)
-				}
-				exists(t, db, false, "headline_created_tables")
-			})
-
-			t.Run("a database migrated before headline recorded its tables keeps user_basic", func(t *testing.T) {
-				db, migrate := e.fresh(t, "legacy")
-				steps(t, migrate, "up", applied)
-				// As the first `migrate up` left such a database: the table, no record.
-				if _, err := db.ExecContext(ctx, "DROP TABLE headline_created_tables"); err != nil {
-					t.Fatal(err)
-				}
-				steps(t, migrate, "status", appliedTo, "down", undone)
-				exists(t, db, true, "user_basic")
-			})
-
-			t.Run("two ups at once: one applies, both succeed", func(t *testing.T) {
-				db, migrate := e.fresh(t, "concurrent")
-				for round := range 5 {
-					outs := make([]string, 2)
-					errs := make([]error, 2)
-					var wg sync.WaitGroup
-					start := make(chan struct{})
-					for i := range outs {
-						wg.Go(func() {
-							<-start
-							outs[i], errs[i] = migrate(ctx, "up")
-						})
-					}
-					close(start)
-					wg.Wait()
-					if errs[0] != nil || errs[1] != nil {
-						t.Fatalf("round %d: errors %v, %v", round, errs[0], errs[1])
-					}
-					slices.Sort(outs)
-					if got, want := strings.Join(outs, ""), applied+noUp; got != want {
-						t.Fatalf("round %d: the two said\n%q\nwant one of each:\n%q", round, got, want)
-					}
-					steps(t, migrate, "status", appliedBy, "down", undone)
-				}
-				var locks int
-				if err := db.NewRaw("SELECT COUNT(*) FROM bun_migration_locks").Scan(ctx, &locks); err != nil || locks != 0 {
-					t.Errorf("locks left: %d, %v; want 0", locks, err)
-				}
-			})
-
-			t.Run("a held lock is waited for; one never released fails, naming it", func(t *testing.T) {
-				db, migrate := e.fresh(t, "locked")
-				steps(t, migrate, "status", pending) // makes bun's tables
-				hold := func() {
-					if _, err := db.ExecContext(ctx, "INSERT INTO bun_migration_locks (table_name) VALUES ('bun_migrations')"); err != nil {
-						t.Fatal(err)
-					}
-				}
-				hold()
-				go func() {
-					time.Sleep(300 * time.Millisecond)
-					_, _ = db.ExecContext(ctx, "DELETE FROM bun_migration_locks")
-				}()
-				began := time.Now()
-				steps(t, migrate, "up", applied)
-				if waited := time.Since(began); waited < 300*time.Millisecond {
-					t.Errorf("up returned after %v, before the lock was released at 300ms", waited)
-				}
-
-				hold()
-				short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-				defer cancel()
-				out, err := migrate(short, "down")
-				if err == nil || !strings.Contains(err.Error(), "bun_migration_locks") {
-					t.Errorf("down under a lock never released: %v (output %q), want an error naming bun_migration_locks", err, out)
-				}
-				exists(t, db, true, "user_basic")
-			})
+			m := migrateTest{e}
+			t.Run("on an empty database: up creates user_basic, down drops it while empty, only down -force once it holds rows", m.emptyDatabase)
+			t.Run("an existing user_basic, with rows and a column of its own, is left alone by up and down", m.existingTable)
+			t.Run("a database migrated before headline recorded its tables keeps user_basic", m.legacyDatabase)
+			t.Run("two ups at once: one applies, both succeed", m.concurrentUps)
+			t.Run("a held lock is waited for; one never released fails, naming it", m.heldLock)
 		})
 	}
+}
+
+// What `server migrate` says.
+const (
+	mig       = "20261126000001_user_basic"
+	applied   = "migrate: applied " + mig + "\n"
+	undone    = "migrate: rolled back " + mig + "\n"
+	noUp      = "migrate: nothing to do\n"
+	noDown    = "migrate: nothing to roll back\n"
+	pending   = mig + " pending\ntables headline created, which down drops: none\n"
+	appliedBy = mig + " applied (group 1)\ntables headline created, which down drops: user_basic (empty)\n"
+	holdsRow  = mig + " applied (group 1)\ntables headline created, which down drops: user_basic (holds 1 row: only down -force drops it)\n"
+	appliedTo = mig + " applied (group 1)\ntables headline created, which down drops: none\n"
+)
+
+// migrateTest is TestMigrate on one engine.
+type migrateTest struct{ e migrateEngine }
+
+// steps runs migrate commands in turn, checking each output.
+func steps(t *testing.T, migrate func(context.Context, string) (string, error), cmdWant ...string) {
+	t.Helper()
+	for i := 0; i+1 < len(cmdWant); i += 2 {
+		out, err := migrate(context.Background(), cmdWant[i])
+		if err != nil {
+			t.Fatalf("step %d, migrate %s: %v (output %q)", i/2+1, cmdWant[i], err, out)
+		}
+		if out != cmdWant[i+1] {
+			t.Fatalf("step %d, migrate %s said\n%q\nwant\n%q", i/2+1, cmdWant[i], out, cmdWant[i+1])
+		}
+	}
+}
+
+// exists checks whether each of tables exists in db.
+func exists(t *testing.T, db *bun.DB, want bool, tables ...string) {
+	t.Helper()
+	for _, name := range tables {
+		if got := tableExists(t, db, name); got != want {
+			t.Errorf("table %s exists: %v, want %v", name, got, want)
+		}
+	}
+}
+
+func (m migrateTest) emptyDatabase(t *testing.T) {
+	ctx := context.Background()
+	db, migrate := m.e.fresh(t, "empty")
+	steps(t, migrate, "status", pending, "up", applied, "status", appliedBy)
+	exists(t, db, true, "user_basic", "headline_created_tables")
+	if m.e.name == "MariaDB" {
+		var name, ddl string
+		if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE user_basic").Scan(&name, &ddl); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"`user_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT", "`user_name` varchar(32) NOT NULL", "UNIQUE KEY `user_name`", "utf8mb4", "`update_time` datetime NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp()"} {
+			if !strings.Contains(ddl, want) {
+				t.Errorf("user_basic lacks %q:\n%s", want, ddl)
+			}
+		}
+	}
+	steps(t, migrate, "down", undone, "status", pending, "up", applied)
+
+	// A row the Flask app wrote: down keeps the table, says why
+	// and how to drop it anyway, and the migration stays applied.
+	if err := sqldb.InsertUsers(ctx, db, headline.User{ID: 1, Name: "made-after-up"}); err != nil {
+		t.Fatal(err)
+	}
+	steps(t, migrate, "up", noUp, "status", holdsRow)
+	out, err := migrate(ctx, "down")
+	if err == nil || !strings.Contains(err.Error(), "user_basic holds 1 row: not dropped") || !strings.Contains(err.Error(), "down -force") {
+		t.Errorf("down with a row in user_basic: %v (output %q), want an error naming the table, its row and -force", err, out)
+	}
+	exists(t, db, true, "user_basic", "headline_created_tables")
+	var n int
+	if err := db.NewRaw("SELECT COUNT(*) FROM user_basic").Scan(ctx, &n); err != nil || n != 1 {
+		t.Errorf("user_basic holds %d rows (%v) after the refused down, want 1", n, err)
+	}
+	steps(t, migrate, "status", holdsRow, "down -force", undone, "status", pending)
+	exists(t, db, false, "user_basic", "headline_created_tables")
+	steps(t, migrate, "down", noDown, "down -force", noDown, "up", applied, "status", appliedBy)
+	exists(t, db, true, "user_basic")
+}
+
+func (m migrateTest) existingTable(t *testing.T) {
+	ctx := context.Background()
+	db, migrate := m.e.fresh(t, "existing")
+	for _, q := range []string{
+		"CREATE TABLE user_basic (user_id BIGINT UNSIGNED PRIMARY KEY, user_name VARCHAR(32) NOT NULL, mobile CHAR(11) NOT NULL, extra_col INT)",
+		"INSERT INTO user_basic VALUES (1, 'kept', '13800000000', 7), (2, 'kept too', '13800000001', 8)",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	steps(t, migrate, "up", applied, "status", appliedTo, "down", undone, "status", pending, "up", applied, "down", undone)
+	var got []string
+	if err := db.NewRaw("SELECT CONCAT(user_id, ' ', user_name, ' ', extra_col) FROM user_basic ORDER BY user_id").Scan(ctx, &got); err != nil {
+		t.Fatalf("read the existing table: %v", err)
+	}
+	if g, w := strings.Join(got, "; "), "1 kept 7; 2 kept too 8"; g != w {
+		t.Errorf("user_basic after up, down, up, down: %q, want %q", g, w)
+	}
+	exists(t, db, false, "headline_created_tables")
+}
+
+func (m migrateTest) legacyDatabase(t *testing.T) {
+	ctx := context.Background()
+	db, migrate := m.e.fresh(t, "legacy")
+	steps(t, migrate, "up", applied)
+	// As the first `migrate up` left such a database: the table, no record.
+	if _, err := db.ExecContext(ctx, "DROP TABLE headline_created_tables"); err != nil {
+		t.Fatal(err)
+	}
+	steps(t, migrate, "status", appliedTo, "down", undone)
+	exists(t, db, true, "user_basic")
+}
+
+func (m migrateTest) concurrentUps(t *testing.T) {
+	ctx := context.Background()
+	db, migrate := m.e.fresh(t, "concurrent")
+	for round := range 5 {
+		outs := make([]string, 2)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range outs {
+			wg.Go(func() {
+				<-start
+				outs[i], errs[i] = migrate(ctx, "up")
+			})
+		}
+		close(start)
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: errors %v, %v", round, errs[0], errs[1])
+		}
+		slices.Sort(outs)
+		if got, want := strings.Join(outs, ""), applied+noUp; got != want {
+			t.Fatalf("round %d: the two said\n%q\nwant one of each:\n%q", round, got, want)
+		}
+		steps(t, migrate, "status", appliedBy, "down", undone)
+	}
+	var locks int
+	if err := db.NewRaw("SELECT COUNT(*) FROM bun_migration_locks").Scan(ctx, &locks); err != nil || locks != 0 {
+		t.Errorf("locks left: %d, %v; want 0", locks, err)
+	}
+}
+
+func (m migrateTest) heldLock(t *testing.T) {
+	ctx := context.Background()
+	db, migrate := m.e.fresh(t, "locked")
+	steps(t, migrate, "status", pending) // makes bun's tables
+	hold := func() {
+		if _, err := db.ExecContext(ctx, "INSERT INTO bun_migration_locks (table_name) VALUES ('bun_migrations')"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, _ = db.ExecContext(ctx, "DELETE FROM bun_migration_locks")
+	}()
+	began := time.Now()
+	steps(t, migrate, "up", applied)
+	if waited := time.Since(began); waited < 300*time.Millisecond {
+		t.Errorf("up returned after %v, before the lock was released at 300ms", waited)
+	}
+
+	hold()
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	out, err := migrate(short, "down")
+	if err == nil || !strings.Contains(err.Error(), "bun_migration_locks") {
+		t.Errorf("down under a lock never released: %v (output %q), want an error naming bun_migration_locks", err, out)
+	}
+	exists(t, db, true, "user_basic")
 }
 
 func TestREADMEListsEverySetting(t *testing.T) {
@@ -431,21 +447,21 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range settings {
-		def := s.def
+	for _, s := range serverSettings {
+		def := s.Default
 		if def == "" {
 			def = "—"
 		}
-		row := "| `" + s.env + "` | "
+		row := "| `" + s.Env + "` | "
 		if !strings.Contains(string(readme), row+"`"+def+"` |") && !strings.Contains(string(readme), row+def+" |") {
-			t.Errorf("README has no row %q with default %q", s.env, def)
+			t.Errorf("README has no row %q with default %q", s.Env, def)
 		}
 	}
 }
 
 func TestPlaygroundStartsWithTheDemoTokenInTheEmbeddedMode(t *testing.T) {
 	addr, _, _ := startEmbedded(t, "-embedded-demo-users", "1")
-	resp, page := get(t, "http://"+addr+"/")
+	resp, page := servertest.Get(t, "http://"+addr+"/")
 	if resp.StatusCode != 200 || !strings.Contains(page, `"Authorization":"Bearer ey`) {
 		t.Errorf("the Playground page (%d) does not carry a default Authorization header:\n%.2000s", resp.StatusCode, page)
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/cmd/server/internal/settings"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -32,10 +33,10 @@ func refusedAddr(t *testing.T) string {
 // function that ends its context and returns what run returned, failing the
 // test if that takes over 5s: "within a few seconds", with room for a
 // loaded machine.
-func runInBackground(t *testing.T, env map[string]string, args ...string) (out *syncBuffer, stop func() error) {
+func runInBackground(t *testing.T, env map[string]string, args ...string) (out *storetest.SyncBuffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &storetest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"server"}, args...), envOf(env), out) }()
 	t.Cleanup(cancel)
@@ -90,16 +91,16 @@ func TestStartWithAMySQLThatNeverAnswers(t *testing.T) {
 		shorterStartWait(t, 1500*time.Millisecond)
 		addr, out, stop := startRun(t, env, "external")
 		waitForLog(t, out, regexp.MustCompile(`level=WARN msg="mysql does not answer yet" addr=\S+ err="(no answer within 1.5s)"`))
-		if p := getProbe(t, "http://"+addr+"/readyz"); p.status != http.StatusServiceUnavailable {
-			t.Errorf("/readyz = %d %s, want 503", p.status, p.body)
+		if p := servertest.GetProbe(t, "http://"+addr+"/readyz"); p.Status != http.StatusServiceUnavailable {
+			t.Errorf("/readyz = %d %s, want 503", p.Status, p.Body)
 		}
 		if err := stop(); err != nil {
 			t.Errorf("run = %v after the context ended, want nil", err)
 		}
 	})
 
-	migrate := func(ctx context.Context) (*syncBuffer, chan error) {
-		out := &syncBuffer{}
+	migrate := func(ctx context.Context) (*storetest.SyncBuffer, chan error) {
+		out := &storetest.SyncBuffer{}
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, []string{"server", "migrate", "status"}, envOf(env), out) }()
 		return out, done
@@ -169,8 +170,8 @@ func TestMySQLConfigErrorsStopTheStart(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("%s: %v, want an error with %q", args[1], err, tc.want)
 				}
-				if msg := err.Error(); strings.Contains(msg, "hunter2") || strings.Contains(msg, "\n") || exitCode(err) != 1 {
-					t.Errorf("%s: exit status %d, error %q: want 1, one line, no password", args[1], exitCode(err), msg)
+				if msg := err.Error(); strings.Contains(msg, "hunter2") || strings.Contains(msg, "\n") || settings.ExitCode(err) != 1 {
+					t.Errorf("%s: exit status %d, error %q: want 1, one line, no password", args[1], settings.ExitCode(err), msg)
 				}
 				if strings.Contains(out.String(), "msg=listening") {
 					t.Errorf("%s listened:\n%s", args[1], out.String())
@@ -190,14 +191,14 @@ func TestStartWithMySQLDown(t *testing.T) {
 	env := map[string]string{"MYSQL_DSN": m.DSN, "REDIS_URL": "redis://" + refusedAddr(t), "JWT_SECRET": testSecret32}
 	addr, out, stop := startRun(t, env, "external")
 	waitForLog(t, out, regexp.MustCompile(`level=WARN msg="mysql does not answer yet" addr=(\S+)`))
-	if p := getProbe(t, "http://"+addr+"/readyz"); p.status != http.StatusServiceUnavailable {
-		t.Errorf("/readyz = %d %s with MySQL down, want 503", p.status, p.body)
+	if p := servertest.GetProbe(t, "http://"+addr+"/readyz"); p.Status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d %s with MySQL down, want 503", p.Status, p.Body)
 	}
 	m.Start(t)
 	deadline := time.Now().Add(15 * time.Second)
-	for p := getProbe(t, "http://"+addr+"/readyz"); p.status != http.StatusOK; p = getProbe(t, "http://"+addr+"/readyz") {
+	for p := servertest.GetProbe(t, "http://"+addr+"/readyz"); p.Status != http.StatusOK; p = servertest.GetProbe(t, "http://"+addr+"/readyz") {
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz = %d %s 15s after MySQL came up, want 200", p.status, p.body)
+			t.Fatalf("/readyz = %d %s 15s after MySQL came up, want 200", p.Status, p.Body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -236,48 +237,6 @@ func TestStartWithARedisThatNeverAnswers(t *testing.T) {
 	}
 	if silent.Accepted() == 0 {
 		t.Error("the server never tried Redis at start")
-	}
-}
-
-// process is the server binary running.
-type process struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer // stdout and stderr
-	exited chan struct{}
-}
-
-func startProcess(t *testing.T, bin string, env map[string]string, args ...string) *process {
-	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), out: &syncBuffer{}, exited: make(chan struct{})}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	})
-	return p
-}
-
-// signal sends sig and returns whether the process exited within d.
-func (p *process) signal(t *testing.T, sig os.Signal, d time.Duration) bool {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal: %v", err)
-	}
-	select {
-	case <-p.exited:
-		return true
-	case <-time.After(d):
-		return false
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/headline/headline/cmd/server/internal/settings"
 	"github.com/headline/headline/store/storetest"
 )
 
@@ -16,8 +17,8 @@ import (
 // line is wider than 80 columns.
 func TestHelpFitsATerminal(t *testing.T) {
 	var flags []string
-	for _, s := range settings {
-		flags = append(flags, "-"+flagName(s.env)+" ("+s.env+")")
+	for _, s := range serverSettings {
+		flags = append(flags, "-"+settings.FlagName(s.Env)+" ("+s.Env+")")
 	}
 	for _, tc := range []struct {
 		args []string
@@ -30,7 +31,7 @@ func TestHelpFitsATerminal(t *testing.T) {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
 			var out bytes.Buffer
 			err := run(context.Background(), tc.args, envOf(nil), &out)
-			if code := exitCode(err); code != 0 {
+			if code := settings.ExitCode(err); code != 0 {
 				t.Errorf("exit status %d (%v), want 0", code, err)
 			}
 			help := out.String()
@@ -43,8 +44,8 @@ func TestHelpFitsATerminal(t *testing.T) {
 			for i, l := range strings.Split(help, "\n") {
 				n := utf8.RuneCountInString(l)
 				widest = max(widest, n)
-				if n > helpWidth || strings.Contains(l, "\t") {
-					t.Errorf("line %d is %d columns (or has a tab), over %d:\n%s", i+1, n, helpWidth, l)
+				if n > settings.HelpWidth || strings.Contains(l, "\t") {
+					t.Errorf("line %d is %d columns (or has a tab), over %d:\n%s", i+1, n, settings.HelpWidth, l)
 				}
 			}
 			t.Logf("%d lines, the widest %d columns", strings.Count(help, "\n"), widest)
@@ -78,7 +79,7 @@ func TestMigrateNeedsACommand(t *testing.T) {
 			defer cancel()
 			var out bytes.Buffer
 			err := run(ctx, tc.args, env, &out)
-			if code := exitCode(err); code != tc.code {
+			if code := settings.ExitCode(err); code != tc.code {
 				t.Errorf("exit status %d (%v), want %d", code, err, tc.code)
 			}
 			if got := strings.Contains(out.String(), "Usage:"); got != tc.usage {
@@ -90,7 +91,7 @@ func TestMigrateNeedsACommand(t *testing.T) {
 		})
 	}
 	err := run(context.Background(), []string{"server"}, envOf(map[string]string{"LOG_LEVEL": "verbose"}), &bytes.Buffer{})
-	if code := exitCode(err); code != 1 {
+	if code := settings.ExitCode(err); code != 1 {
 		t.Errorf("LOG_LEVEL=verbose: exit status %d (%v), want 1", code, err)
 	}
 }

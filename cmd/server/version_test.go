@@ -7,55 +7,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/headline/headline/cmd/server/internal/servertest"
+	"github.com/headline/headline/cmd/server/internal/telemetry"
 )
 
-func TestBuildInfoFrom(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		bi   *debug.BuildInfo
-		ok   bool
-		want string
-	}{
-		{
-			"a build in a clean checkout",
-			&debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.0.0-20261126150000-913316f1a2b3"}, Settings: []debug.BuildSetting{
-				{Key: "-buildmode", Value: "exe"},
-				{Key: "vcs", Value: "git"},
-				{Key: "vcs.revision", Value: "913316f1a2b3c4d5e6f708192a3b4c5d6e7f8091"},
-				{Key: "vcs.time", Value: "2026-11-26T15:00:00Z"},
-				{Key: "vcs.modified", Value: "false"},
-			}}, true,
-			"headline version=v0.0.0-20261126150000-913316f1a2b3 revision=913316f1a2b3c4d5e6f708192a3b4c5d6e7f8091 time=2026-11-26T15:00:00Z modified=false go=go1.26.8",
-		},
-		{
-			"a tagged build with changes in the work tree",
-			&debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.4.0+dirty"}, Settings: []debug.BuildSetting{
-				{Key: "vcs.revision", Value: "abc"}, {Key: "vcs.time", Value: "2026-11-20T08:00:00Z"}, {Key: "vcs.modified", Value: "true"},
-			}}, true,
-			"headline version=v1.4.0+dirty revision=abc time=2026-11-20T08:00:00Z modified=true go=go1.26.8",
-		},
-		{
-			"built with -buildvcs=false",
-			&debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}}, true,
-			"headline version=(devel) revision=unknown time=unknown modified=unknown go=go1.26.8",
-		},
-		{"no build information", nil, false, "headline version=unknown revision=unknown time=unknown modified=unknown go=unknown"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := buildInfoFrom(tc.bi, tc.ok).String(); got != tc.want {
-				t.Errorf("got  %s\nwant %s", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestVersionFlag(t *testing.T) {
-	want := readBuildInfo()
+	want := telemetry.ReadBuildInfo()
 
 	t.Run("run -version prints the build and returns nil without serving", func(t *testing.T) {
 		var out bytes.Buffer
@@ -81,8 +42,8 @@ func TestVersionFlag(t *testing.T) {
 
 	t.Run("headline_build_info on /metrics", func(t *testing.T) {
 		s := newTestServer(t)
-		m := scrapeMetrics(t, s.URL)
-		series := m.find(t, "headline_build_info",
+		m := servertest.ScrapeMetrics(t, s.URL)
+		series := m.Find(t, "headline_build_info",
 			"version", want.Version, "revision", want.Revision, "vcs_time", want.Time, "modified", want.Modified, "goversion", want.GoVersion)
 		if got := series.GetGauge().GetValue(); got != 1 {
 			t.Errorf("headline_build_info = %v, want 1", got)
@@ -102,10 +63,6 @@ func TestVersionOfTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -117,13 +74,10 @@ func TestVersionOfTheBinary(t *testing.T) {
 	if stamped {
 		buildvcs = "-buildvcs=true"
 	}
-	bin := filepath.Join(t.TempDir(), "server")
-	if out, err := exec.Command(goBin, "build", buildvcs, "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", buildvcs, err, out)
-	}
+	bin := buildServer(t, t.TempDir(), buildvcs)
 
 	// What the toolchain stamped, as `go version -m` reports it.
-	meta, err := exec.Command(goBin, "version", "-m", bin).Output()
+	meta, err := exec.Command(goTool(), "version", "-m", bin).Output()
 	if err != nil {
 		t.Fatalf("go version -m: %v", err)
 	}

@@ -4,7 +4,9 @@
 // one round trip (MGET, or a pipeline of GETs on a cluster), the leases that
 // keep a load from writing back a row an update overtook, fills and
 // invalidations, and the per-node circuit breakers and per-call timeout
-// around every call. It is the only code that knows that format.
+// around every call. It is the only code that knows that format. It also
+// opens the cache's client (Open), bounded so that a Redis failure costs
+// one short timeout.
 //
 // It imports the domain package (headline) and go-redis; not SQL, and not
 // the rest of store.
