@@ -16,6 +16,11 @@ const (
 	// ECodeRegistrationLimited: a persisted query ran but was not stored,
 	// its registration over a budget; the client sends it in full again.
 	ECodeRegistrationLimited = "PERSISTED_QUERY_REGISTRATION_LIMITED"
+	// ECodeNotInSafelist and ECodeNotInList are Apollo Router's refusals,
+	// with PERSISTED_DOCUMENTS_ONLY, of a query that is not one of the
+	// trusted documents, sent in full or by an id.
+	ECodeNotInSafelist = "QUERY_NOT_IN_SAFELIST"
+	ECodeNotInList     = "PERSISTED_QUERY_NOT_IN_LIST"
 )
 
 // MsgUnauthorized is what a client is told when a field needs a signed-in

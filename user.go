@@ -24,6 +24,11 @@ type User struct {
 // ids are handed around as int64, so the range served is 1..2^63-1.
 type UserID = int64
 
+// IsEntity marks User as an Apollo Federation entity (the schema's
+// `@key(fields: "id")`): gqlgen's _Entity union is bound to an interface of
+// this one method.
+func (User) IsEntity() {}
+
 // ParseUserID parses an id as clients send it: at most 19 ASCII decimal
 // digits naming an integer from 1 to 2^63-1, nothing else. Signs, spaces and full-width digits
 // are refused rather than normalised, so that what reaches the cache key and

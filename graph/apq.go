@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -42,6 +43,14 @@ type PersistedQueryStore interface {
 type persistedQueries struct {
 	store    PersistedQueryStore
 	maxBytes int // longer queries are not stored
+	// only runs nothing but the operations of safelist (none when it is
+	// nil), as Apollo Router's safelisting does (persisted_queries.safelist
+	// without require_id): an id it lacks is PERSISTED_QUERY_NOT_IN_LIST
+	// (404), a query sent in full that is not byte for byte one of its
+	// bodies QUERY_NOT_IN_SAFELIST (403), introspection included. The store
+	// must then be the safelist's alone, which registers nothing.
+	only     bool
+	safelist *PersistedDocuments
 }
 
 var (
@@ -59,16 +68,35 @@ func (persistedQueries) ExtensionName() string                   { return "Persi
 func (persistedQueries) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	sent := raw.Query != ""
 	apq := extension.AutomaticPersistedQuery{Cache: lookupOnly{p.store}}
-	err := apq.MutateOperationParameters(ctx, raw)
-	if err == nil {
-		return nil
+	if err := apq.MutateOperationParameters(ctx, raw); err != nil {
+		code, _ := err.Extensions["code"].(string)
+		switch {
+		case p.only && code == "PERSISTED_QUERY_NOT_FOUND":
+			id, _ := raw.Extensions["persistedQuery"].(map[string]any)["sha256Hash"].(string)
+			return refuse(ctx, http.StatusNotFound, headline.ECodeNotInList,
+				fmt.Sprintf("Persisted query '%s' not found in the persisted query list", id))
+		case code == "":
+			errcode.Set(err, headline.ECodeBadInput)
+		default:
+			uncacheable(ctx)
+		}
+		return err
 	}
-	if code, _ := err.Extensions["code"].(string); code == "" {
-		errcode.Set(err, headline.ECodeBadInput)
-	} else {
-		uncacheable(ctx)
+	if p.only && sent && !p.safelist.has(raw.Query) {
+		return refuse(ctx, http.StatusForbidden, headline.ECodeNotInSafelist, "The operation body was not found in the persisted query safelist")
 	}
+	return nil
+}
+
+// refuse is a refusal answered with status, uncacheable, as Apollo Router
+// answers its safelisting's.
+func refuse(ctx context.Context, status int, code, msg string) *gqlerror.Error {
+	uncacheable(ctx)
+	setStatus(ctx, status)
+	err := gqlerror.Errorf("%s", msg)
+	errcode.Set(err, code)
 	return err
 }
 
@@ -165,3 +193,37 @@ func uncacheable(ctx context.Context) {
 		h.Set("Cache-Control", "private, no-cache, must-revalidate")
 	}
 }
+
+type statusKey struct{}
+
+// withStatus lets the handler's extensions choose the status of a refusal
+// (setStatus): gqlgen's transports answer every refusal made while
+// preparing an operation 200 or 422 (400 for application/graphql-response+json).
+func withStatus(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), statusKey{}, &sw.status)))
+	})
+}
+
+// setStatus makes the response's status code, when withStatus serves it.
+func setStatus(ctx context.Context, code int) {
+	if p, ok := ctx.Value(statusKey{}).(*int); ok {
+		*p = code
+	}
+}
+
+// statusWriter writes status, when set, in place of the one it is given.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		code = w.status
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -28,6 +28,15 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 }
 
 func translateError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
+	if errors.Is(err, ErrUnknownType) || errors.Is(err, ErrTypeNotFound) {
+		// gqlgen's refusal of an _entities representation: of a type that
+		// is not an entity here, or without the key's fields.
+		// ec.Error wrapped it with its path, which the answer has anyway.
+		if e, ok := errors.AsType[*gqlerror.Error](err); ok && e.Err != nil {
+			err = e.Err
+		}
+		err = headline.BadInput("representations", "representations: %v", err)
+	}
 	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 	if e, ok := errors.AsType[*headline.Error](err); ok {
 		ext := map[string]any{"code": e.Code}

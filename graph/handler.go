@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"errors"
 	"log/slog"
+	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -11,12 +13,13 @@ import (
 
 // Options configures the GraphQL handler; zero fields take their defaults.
 type Options struct {
-	// MaxIDs caps the ids of one users(ids:) field. Default: 100.
+	// MaxIDs caps the ids of one users(ids:) field, and the representations
+	// of one _entities field. Default: 100.
 	MaxIDs int
 	// ComplexityLimit refuses, before any Redis or SQL work, a query whose
 	// complexity exceeds it. Each field counts 1, and users(ids:) counts its
-	// selection once per id, so a feed of 100 authors with all five fields
-	// is about 600. Default: 1000.
+	// selection once per id (_entities once per representation), so a feed
+	// of 100 authors with all five fields is about 600. Default: 1000.
 	ComplexityLimit int
 	// MaxDepth refuses, before any Redis or SQL work, a query whose fields
 	// nest deeper than it (a root field is at depth 1; introspection fields
@@ -58,8 +61,20 @@ type Options struct {
 	// Profiles applies updateMe's edits; without it updateMe fails.
 	Profiles ProfileUpdater
 	// APQ keeps automatic persisted queries (Apollo's). nil: off, and a
-	// request with only a hash is answered PersistedQueryNotSupported.
+	// request with only a hash is answered PersistedQueryNotSupported, or,
+	// with PersistedDocuments, from them (PersistedQueryNotFound for
+	// another hash: an Apollo client then sends the query, which runs).
 	APQ PersistedQueryStore
+	// PersistedDocuments are the operations of an Apollo persisted query
+	// manifest (PERSISTED_DOCUMENTS): a client runs one by sending its id
+	// as an automatic persisted query's hash, with no registration, whether
+	// APQ is on or not; nil: none.
+	PersistedDocuments *PersistedDocuments
+	// PersistedDocumentsOnly runs nothing but the PersistedDocuments
+	// (PERSISTED_DOCUMENTS_ONLY), refusing any other query, introspection
+	// included, with Apollo Router's QUERY_NOT_IN_SAFELIST; APQ is off.
+	// Check refuses it without PersistedDocuments.
+	PersistedDocumentsOnly bool
 	// APQMaxBytes is the longest query APQ stores; a longer one runs but is
 	// not kept, so its client sends it in full each time. It bounds what
 	// registrations can make Redis and each process's LRU hold. Default:
@@ -72,30 +87,33 @@ type Options struct {
 	Extensions []graphql.HandlerExtension
 }
 
+// DefaultOptions are the defaults of Options' limits and caches: what a
+// zero field means, and the settings' defaults.
+var DefaultOptions = Options{
+	MaxIDs:          100,
+	ComplexityLimit: 1000,
+	MaxDepth:        15,
+	MaxAliases:      100,
+	MaxFields:       1000,
+	MaxTokens:       2000,
+	QueryCacheSize:  1000,
+	QueryCacheBytes: 32 << 20,
+	APQMaxBytes:     32 << 10,
+}
+
 func (o Options) withDefaults() Options {
-	if o.MaxIDs <= 0 {
-		o.MaxIDs = 100
-	}
-	if o.ComplexityLimit <= 0 {
-		o.ComplexityLimit = 1000
-	}
-	if o.MaxDepth <= 0 {
-		o.MaxDepth = 15
-	}
-	if o.MaxAliases <= 0 {
-		o.MaxAliases = 100
-	}
-	if o.MaxFields <= 0 {
-		o.MaxFields = 1000
-	}
-	if o.QueryCacheSize <= 0 {
-		o.QueryCacheSize = 1000
+	d := DefaultOptions
+	for _, f := range []struct{ v, def *int }{
+		{&o.MaxIDs, &d.MaxIDs}, {&o.ComplexityLimit, &d.ComplexityLimit}, {&o.MaxDepth, &d.MaxDepth},
+		{&o.MaxAliases, &d.MaxAliases}, {&o.MaxFields, &d.MaxFields}, {&o.MaxTokens, &d.MaxTokens},
+		{&o.QueryCacheSize, &d.QueryCacheSize}, {&o.APQMaxBytes, &d.APQMaxBytes},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
 	}
 	if o.QueryCacheBytes <= 0 {
-		o.QueryCacheBytes = 32 << 20
-	}
-	if o.MaxTokens <= 0 {
-		o.MaxTokens = 2000
+		o.QueryCacheBytes = d.QueryCacheBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -108,11 +126,16 @@ func (o Options) withDefaults() Options {
 // by presentError.
 // Requests must carry the loaders of dataloaders.Middleware and the viewer
 // set by the authentication middleware.
-func NewHandler(opts Options) *handler.Server {
+func NewHandler(opts Options) http.Handler {
 	opts = opts.withDefaults()
 	cfg := Config{Resolvers: &Resolver{MaxIDs: opts.MaxIDs, Log: opts.Log, Profiles: opts.Profiles}}
 	cfg.Complexity.Query.Users = func(childComplexity int, ids []string) int {
 		return 1 + len(ids)*childComplexity
+	}
+	// As users(ids:): an Apollo Gateway sends one representation per
+	// reference, duplicates included.
+	cfg.Complexity.Query.__resolve_entities = func(childComplexity int, reps []map[string]any) int {
+		return 1 + len(reps)*childComplexity
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
 	// First, so that it has the last word on every answer; it only
@@ -130,19 +153,34 @@ func NewHandler(opts Options) *handler.Server {
 	}
 	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxFields: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
-	// After every limit: a persisted query is stored only when it passed
-	// them all, and one read by its hash is held to them like any other.
-	if opts.APQ != nil {
-		maxBytes := opts.APQMaxBytes
-		if maxBytes <= 0 {
-			maxBytes = 32 << 10
-		}
-		srv.Use(persistedQueries{store: opts.APQ, maxBytes: maxBytes})
-	} else {
-		srv.Use(persistedQueriesOff{})
-	}
+	srv.Use(opts.persistedQueries())
 	srv.AroundOperations(planLookups(opts.MaxIDs))
 	srv.SetErrorPresenter(presentError(opts.Log))
 	srv.SetRecoverFunc(recoverPanic(opts.Log))
-	return srv
+	return withStatus(srv)
+}
+
+// persistedQueries is the extension that reads operations by their hash:
+// the persisted documents, then APQ, or the documents alone as a safelist.
+// Registered after every limit: a persisted query is stored only when it
+// passed them all, and one read by its hash is held to them like any
+// other.
+func (o Options) persistedQueries() graphql.HandlerExtension {
+	switch {
+	case o.PersistedDocumentsOnly:
+		return persistedQueries{store: documentStore{docs: o.PersistedDocuments}, safelist: o.PersistedDocuments, only: true}
+	case o.APQ != nil || o.PersistedDocuments != nil:
+		return persistedQueries{store: documentStore{docs: o.PersistedDocuments, next: o.APQ}, maxBytes: o.APQMaxBytes}
+	}
+	return persistedQueriesOff{}
+}
+
+// Check refuses options a server must not start with:
+// PersistedDocumentsOnly without PersistedDocuments would refuse every
+// operation.
+func (o Options) Check() error {
+	if o.PersistedDocumentsOnly && o.PersistedDocuments == nil {
+		return errors.New("PERSISTED_DOCUMENTS_ONLY is true but PERSISTED_DOCUMENTS names no manifest: every operation would be refused")
+	}
+	return nil
 }

@@ -21,6 +21,8 @@ var userFields = map[string]userField{
 	"me":    {lookups: meLookups},
 	"user":  {lookups: userLookups},
 	"users": {lookups: usersLookups},
+	// Apollo Federation's entity references (entities.go).
+	"_entities": {lookups: entitiesLookups},
 }
 
 // userField is a Query field that looks users up.
@@ -170,6 +172,36 @@ func (o fieldArgs) ids(name string) ([]string, bool) {
 		ids[i] = s
 	}
 	return ids, true
+}
+
+// representations reads a list of _Any as gqlgen binds it, []map[string]any
+// (graphql.CoerceList, then graphql.UnmarshalMap of each element).
+func (o fieldArgs) representations(name string) ([]map[string]any, bool) {
+	if o.field == nil {
+		reps, ok := o.bound[name].([]map[string]any)
+		return reps, ok
+	}
+	lit, val, ok := o.arg(name)
+	if !ok {
+		return nil, true // bound as the zero value
+	}
+	if lit != nil {
+		v, err := lit.Value(o.vars)
+		if err != nil {
+			return nil, false
+		}
+		val = v
+	}
+	list := graphql.CoerceList(val)
+	reps := make([]map[string]any, len(list))
+	for i, v := range list {
+		m, err := graphql.UnmarshalMap(v)
+		if err != nil {
+			return nil, false
+		}
+		reps[i] = m
+	}
+	return reps, true
 }
 
 func (o fieldArgs) literalID(v *ast.Value) (string, bool) {

@@ -24,3 +24,7 @@ type UpdateMeInput struct {
 	// The new profile photo URL (http or https), at most 128 characters; null clears it.
 	Photo graphql.Omittable[*string] `json:"photo,omitempty"`
 }
+
+type UserByIDsInput struct {
+	ID string `json:"ID"`
+}

@@ -1,8 +1,11 @@
 // Package graph is the GraphQL layer: the schema's resolvers, the handler
-// that serves them and the error presenter that turns domain errors into
-// extensions.code. Resolvers reach data only through the request's
-// dataloaders, never Redis or SQL: graph imports the domain and
-// dataloaders, not store.
+// that serves them (transports, document cache, limits, persisted queries),
+// the planner that reads an operation's user lookups from the table of
+// fields that look users up (lookups.go) and loads them as one batch, and
+// the error presenter that turns domain errors into extensions.code.
+// Resolvers read users through the request's dataloaders and write through
+// Resolver.Profiles (updateMe), never Redis or SQL: graph imports the
+// domain and dataloaders, not store.
 package graph
 
 import (

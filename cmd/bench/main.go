@@ -2,7 +2,7 @@
 // same run, same machine, same MariaDB and Redis. It seeds the users, builds
 // and starts headline, starts the Flask app (when its folder is there), runs
 // every scenario against both with vegeta, alternating which goes first, and
-// prints one table with headline/Flask ratios. See "Performance" in the README.
+// prints one table with headline/Flask ratios. See docs/performance.md.
 // It writes the cache as both servers read it with store/rediscache's key,
 // encoder and TTL draws.
 //

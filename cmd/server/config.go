@@ -57,7 +57,7 @@ type Config struct {
 	HTTP            api.ServerOptions // HTTP_*_TIMEOUT
 	ShutdownTimeout time.Duration
 
-	GraphQL graph.Options            // MAX_IDS, COMPLEXITY_LIMIT, the other MAX_*, QUERY_CACHE_*, INTROSPECTION, APQ_MAX_QUERY_BYTES
+	GraphQL graph.Options            // MAX_IDS, COMPLEXITY_LIMIT, the other MAX_*, QUERY_CACHE_*, INTROSPECTION, APQ_MAX_QUERY_BYTES, PERSISTED_DOCUMENTS*
 	API     api.Options              // LOADER_WAIT, MAX_BODY_BYTES, REQUEST_BYTES_IN_FLIGHT, CORS_ALLOWED_ORIGINS, CLIENT_IP_HEADER, PLAYGROUND_AUTHORIZATION
 	Tracing telemetry.TracingOptions // OTEL_*
 
@@ -99,7 +99,7 @@ func tracesProtocol(c *Config) *string { return &c.Tracing.TracesProtocol }
 // serverSettings are the server's settings, in the order of its help.
 var serverSettings = []settings.Setting[Config]{
 	{Env: "HTTP_ADDR", Default: ":8080", Help: "address to listen on", Set: settings.String(func(c *Config) *string { return &c.HTTPAddr })},
-	{Env: "MYSQL_DSN", Default: "", Help: "MySQL/MariaDB go-sql-driver DSN; empty with REDIS_URL empty: embedded mode", Set: settings.String(func(c *Config) *string { return &c.MySQLDSN })},
+	{Env: "MYSQL_DSN", Default: "", Help: "MySQL/MariaDB go-sql-driver DSN; empty with no Redis set either: embedded mode", Set: settings.String(func(c *Config) *string { return &c.MySQLDSN })},
 	{Env: "MYSQL_MAX_OPEN_CONNS", Default: strconv.Itoa(sqldb.DefaultPoolOptions.MaxOpen), Help: "most MySQL connections open at once (per server: the primary and each replica)", Set: settings.Int(func(c *Config) *int { return &c.MySQLMaxOpen })},
 	{Env: "MYSQL_REPLICA_DSNS", Default: "", Help: "space-separated DSNs of MySQL read replicas: profile reads go to them, round robin; updates and reads after an update go to MYSQL_DSN", Set: settings.String(func(c *Config) *string { return &c.MySQLReplicaDSNs })},
 	{Env: "MYSQL_REPLICA_MAX_LAG", Default: settings.FormatDuration(sqldb.DefaultReplicaOptions.MaxLag), Help: "a replica further behind than this (Seconds_Behind_Master), or not applying changes, gets no reads until it catches up; 0: not checked", Set: settings.Duration(func(c *Config) *time.Duration { return &c.MySQLReplicaMaxLag })},
@@ -127,21 +127,23 @@ var serverSettings = []settings.Setting[Config]{
 	{Env: "CACHE_STATUS_TTL", Default: settings.FormatDuration(rediscache.DefaultTTLs.Status), Help: "TTL of user:<id>:status entries, base", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.Status })},
 	{Env: "CACHE_STATUS_TTL_JITTER", Default: settings.FormatDuration(rediscache.DefaultTTLs.StatusJitter), Help: "TTL of status entries, random extra [0, this)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.TTLs.StatusJitter })},
 	{Env: "LOADER_WAIT", Default: settings.FormatDuration(dataloaders.DefaultOptions.Wait), Help: "batch window of lookups the query plan did not foresee (planned ones do not wait)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.API.Loaders.Wait })},
-	{Env: "MAX_IDS", Default: "100", Help: "most ids one users(ids:) may ask for", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxIDs })},
-	{Env: "COMPLEXITY_LIMIT", Default: "1000", Help: "GraphQL complexity limit", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.ComplexityLimit })},
-	{Env: "MAX_DEPTH", Default: "15", Help: "deepest field nesting of a GraphQL query (introspection counts; the full introspection query is 15)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxDepth })},
-	{Env: "MAX_ALIASES", Default: "100", Help: "most aliased fields in a GraphQL query, counted through fragments", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxAliases })},
-	{Env: "MAX_FIELDS", Default: "1000", Help: "most fields a GraphQL query selects, counted through fragments (the full introspection query selects 226)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxFields })},
-	{Env: "MAX_TOKENS", Default: "2000", Help: "most lexical tokens in a GraphQL document, refused while parsing (bounds validation cost)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxTokens })},
-	{Env: "QUERY_CACHE_SIZE", Default: "1000", Help: "parsed GraphQL documents kept (LRU)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.QueryCacheSize })},
-	{Env: "QUERY_CACHE_BYTES", Default: "33554432", Help: "heap the parsed GraphQL documents kept may cost (query text and AST), least recently used dropped first; a document over 1/64 of it is parsed for each request and not kept", Set: settings.Int(func(c *Config) *int64 { return &c.GraphQL.QueryCacheBytes })},
+	{Env: "MAX_IDS", Default: strconv.Itoa(graph.DefaultOptions.MaxIDs), Help: "most ids one users(ids:) may ask for", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxIDs })},
+	{Env: "COMPLEXITY_LIMIT", Default: strconv.Itoa(graph.DefaultOptions.ComplexityLimit), Help: "GraphQL complexity limit", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.ComplexityLimit })},
+	{Env: "MAX_DEPTH", Default: strconv.Itoa(graph.DefaultOptions.MaxDepth), Help: "deepest field nesting of a GraphQL query (introspection counts; the full introspection query is 15)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxDepth })},
+	{Env: "MAX_ALIASES", Default: strconv.Itoa(graph.DefaultOptions.MaxAliases), Help: "most aliased fields in a GraphQL query, counted through fragments", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxAliases })},
+	{Env: "MAX_FIELDS", Default: strconv.Itoa(graph.DefaultOptions.MaxFields), Help: "most fields a GraphQL query selects, counted through fragments (the full introspection query selects 226)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxFields })},
+	{Env: "MAX_TOKENS", Default: strconv.Itoa(graph.DefaultOptions.MaxTokens), Help: "most lexical tokens in a GraphQL document, refused while parsing (bounds validation cost)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.MaxTokens })},
+	{Env: "QUERY_CACHE_SIZE", Default: strconv.Itoa(graph.DefaultOptions.QueryCacheSize), Help: "parsed GraphQL documents kept (LRU)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.QueryCacheSize })},
+	{Env: "QUERY_CACHE_BYTES", Default: strconv.FormatInt(graph.DefaultOptions.QueryCacheBytes, 10), Help: "heap the parsed GraphQL documents kept may cost (query text and AST), least recently used dropped first; a document over 1/64 of it is parsed for each request and not kept", Set: settings.Int(func(c *Config) *int64 { return &c.GraphQL.QueryCacheBytes })},
 	{Env: "APQ", Default: "true", Help: "automatic persisted queries (Apollo APQ): a client may send a query's SHA-256 instead of its text", Set: settings.Bool(func(c *Config) *bool { return &c.APQ })},
 	{Env: "APQ_TTL", Default: settings.FormatDuration(persisted.DefaultOptions.TTL), Help: "how long a persisted query stays in Redis after it was registered (reads do not extend it)", Set: settings.Duration(func(c *Config) *time.Duration { return &c.PersistedQueries.TTL })},
 	{Env: "APQ_CACHE_SIZE", Default: strconv.Itoa(persisted.DefaultOptions.LRUSize), Help: "persisted queries each process keeps in memory (LRU) in front of Redis", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.LRUSize })},
-	{Env: "APQ_MAX_QUERY_BYTES", Default: "32768", Help: "the longest query APQ stores; a longer one runs but is not kept, so its client sends it in full each time (bounds what one registration makes Redis and each process's LRU hold)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.APQMaxBytes })},
+	{Env: "APQ_MAX_QUERY_BYTES", Default: strconv.Itoa(graph.DefaultOptions.APQMaxBytes), Help: "the longest query APQ stores; a longer one runs but is not kept, so its client sends it in full each time (bounds what one registration makes Redis and each process's LRU hold)", Set: settings.Int(func(c *Config) *int { return &c.GraphQL.APQMaxBytes })},
 	{Env: "APQ_CACHE_BYTES", Default: strconv.Itoa(persisted.DefaultOptions.LRUBytes), Help: "bytes of persisted queries (text and hash) each process keeps in memory in front of Redis; with APQ_CACHE_SIZE, whichever is reached first evicts", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.LRUBytes })},
 	{Env: "APQ_REGISTRATION_BYTES", Default: strconv.Itoa(persisted.DefaultOptions.Limits.Bytes), Help: "bytes of newly registered queries (each charged its key, its text and 128 bytes of Redis overhead) one process writes to Redis within any APQ_TTL; past it a registration runs but is stored nowhere, so Redis holds at most instances × this of persisted queries (a restarted process starts afresh)", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.Limits.Bytes })},
 	{Env: "APQ_CLIENT_REGISTRATIONS", Default: strconv.Itoa(persisted.DefaultOptions.Limits.PerClient), Help: "new persisted queries one client address (an IPv6 /64) may register per hour, per process: a burst of this many, then one every hour/this; past it a registration runs but is stored nowhere", Set: settings.Int(func(c *Config) *int { return &c.PersistedQueries.Limits.PerClient })},
+	{Env: "PERSISTED_DOCUMENTS", Default: "", Help: "an Apollo persisted query manifest (JSON, as @apollo/generate-persisted-query-manifest writes it): its operations run by id (extensions.persistedQuery.sha256Hash) with no registration; a manifest Apollo's tooling would not write stops the start", Set: settings.Parsed(func(c *Config) **graph.PersistedDocuments { return &c.GraphQL.PersistedDocuments }, graph.LoadPersistedDocuments)},
+	{Env: "PERSISTED_DOCUMENTS_ONLY", Default: "false", Help: "run only the operations of PERSISTED_DOCUMENTS (a safelist): any other query, introspection included, is refused with QUERY_NOT_IN_SAFELIST (403), an unknown id with PERSISTED_QUERY_NOT_IN_LIST (404), and APQ is off", Set: settings.Bool(func(c *Config) *bool { return &c.GraphQL.PersistedDocumentsOnly })},
 	{Env: "CLIENT_IP_HEADER", Default: "", Help: "request header a proxy you run sets to the client's address (X-Real-IP, or X-Forwarded-For, of which the last address is taken); empty: the TCP peer; only per-client budgets use it", Set: settings.String(func(c *Config) *string { return &c.API.ClientIPHeader })},
 	{Env: "PLAYGROUND_ASSETS_DIR", Default: "", Help: "a node_modules folder with graphiql@4.1.2, react@18.2.0 and react-dom@18.2.0: the server serves the Playground's scripts from it, for machines that cannot reach the CDN", Set: settings.String(func(c *Config) *string { return &c.PlaygroundAssetsDir })},
 	{Env: "PLAYGROUND_AUTHORIZATION", Default: "", Help: "Authorization header the Playground starts with; in the embedded mode a token for user 1 when empty", Set: settings.String(func(c *Config) *string { return &c.API.PlaygroundAuth })},
@@ -150,10 +152,10 @@ var serverSettings = []settings.Setting[Config]{
 	{Env: "METRICS", Default: "true", Help: "count and serve Prometheus metrics at GET /metrics", Set: settings.Bool(func(c *Config) *bool { return &c.Metrics })},
 	{Env: "MAX_BODY_BYTES", Default: strconv.FormatInt(api.DefaultOptions.MaxBodyBytes, 10), Help: "request body limit in bytes", Set: settings.Bytes(func(c *Config) *int64 { return &c.API.MaxBodyBytes })},
 	{Env: "REQUEST_BYTES_IN_FLIGHT", Default: strconv.FormatInt(api.DefaultOptions.InFlightBytes, 10), Help: "bytes of GraphQL requests (POST bodies, GET query strings) held in memory at once, each charged its size plus 64 per JSON value it could decode into; a request over it waits its turn, up to HTTP_READ_TIMEOUT, then gets 503 SERVICE_UNAVAILABLE with Retry-After; 0: no bound", Set: settings.Int(func(c *Config) *int64 { return &c.API.InFlightBytes })},
-	{Env: "HTTP_READ_HEADER_TIMEOUT", Default: "5s", Help: "time to read a request's headers", Set: settings.Duration(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout })},
-	{Env: "HTTP_READ_TIMEOUT", Default: "10s", Help: "time to read a whole request", Set: settings.Duration(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout })},
-	{Env: "HTTP_WRITE_TIMEOUT", Default: "15s", Help: "time to write a response", Set: settings.Duration(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout })},
-	{Env: "HTTP_IDLE_TIMEOUT", Default: "120s", Help: "keep-alive idle time", Set: settings.Duration(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })},
+	{Env: "HTTP_READ_HEADER_TIMEOUT", Default: settings.FormatDuration(api.DefaultServerOptions.ReadHeaderTimeout), Help: "time to read a request's headers", Set: settings.Duration(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout })},
+	{Env: "HTTP_READ_TIMEOUT", Default: settings.FormatDuration(api.DefaultServerOptions.ReadTimeout), Help: "time to read a whole request", Set: settings.Duration(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout })},
+	{Env: "HTTP_WRITE_TIMEOUT", Default: settings.FormatDuration(api.DefaultServerOptions.WriteTimeout), Help: "time to write a response", Set: settings.Duration(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout })},
+	{Env: "HTTP_IDLE_TIMEOUT", Default: settings.FormatDuration(api.DefaultServerOptions.IdleTimeout), Help: "keep-alive idle time", Set: settings.Duration(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })},
 	{Env: "SHUTDOWN_TIMEOUT", Default: "15s", Help: "grace for in-flight requests on SIGTERM", Set: settings.Duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{Env: "LOG_LEVEL", Default: "info", Help: "debug, info, warn or error", Set: settings.OneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 	{Env: "GOGC", Default: "400", Help: "garbage collector target, as the Go runtime reads it (a percentage, or off); headline's default is 400, not the runtime's 100: its live heap is small and its garbage per request large, so collecting a quarter as often cuts CPU per feed request by about a fifth; cap memory with GOMEMLIMIT", Set: gcPercent},
@@ -181,7 +183,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, settings.UsageError{Err: fmt.Errorf("unexpected arguments %q (server -h lists the commands)", fs.Args())}
 	}
-	return c, nil
+	return c, c.GraphQL.Check()
 }
 
 // serverUsage prints `server -h`: the commands, then every setting.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,39 @@ func TestLocalCacheSettings(t *testing.T) {
 		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), tc.env)) {
 			t.Errorf("%s=%s: %v, want accepted %v", tc.env, tc.value, err, tc.ok)
 		}
+	}
+}
+
+// TestPersistedDocumentsStopABadStart: a PERSISTED_DOCUMENTS manifest that
+// Apollo's tooling would not write, or PERSISTED_DOCUMENTS_ONLY without
+// one, stops the start with an error saying which and why; a good manifest
+// is loaded.
+func TestPersistedDocumentsStopABadStart(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"format":"apollo-persisted-query-manifest","version":1,"operations":[{"id":"x","name":"Me","type":"query","body":"{ me { id } }"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const good = "internal/api/testdata/trusted-documents/persisted-query-manifest.json"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string // in the error; "" for a start
+	}{
+		{"a manifest", map[string]string{"PERSISTED_DOCUMENTS": good, "PERSISTED_DOCUMENTS_ONLY": "true"}, ""},
+		{"a missing file", map[string]string{"PERSISTED_DOCUMENTS": filepath.Join(dir, "none.json")}, "PERSISTED_DOCUMENTS: open " + dir},
+		{"an id that is not the body's SHA-256", map[string]string{"PERSISTED_DOCUMENTS": bad},
+			"PERSISTED_DOCUMENTS: " + bad + `: operations[0] (Me): id "x" is not the SHA-256 of its body`},
+		{"only, without a manifest", map[string]string{"PERSISTED_DOCUMENTS_ONLY": "true"}, "PERSISTED_DOCUMENTS_ONLY is true but PERSISTED_DOCUMENTS names no manifest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseConfig(nil, envOf(tc.env), io.Discard)
+			switch {
+			case tc.want == "" && (err != nil || cfg.GraphQL.PersistedDocuments.Len() != 3 || !cfg.GraphQL.PersistedDocumentsOnly):
+				t.Errorf("%v; want the manifest's 3 operations, only them", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,6 @@
 // Command server runs headline, the GraphQL profile service.
 //
-//	server                            serve (embedded engines when neither MYSQL_DSN nor REDIS_URL is set)
+//	server                            serve (embedded engines when neither MYSQL_DSN nor any Redis is set)
 //	server migrate up|down|status     create the Toutiao tables headline needs, undo that, or list it; then exit
 //	server -h                         list every setting
 //	server -version                   print the build's version and VCS revision

@@ -68,7 +68,8 @@ func sequentialLists(data *codegen.Data) map[string]string {
 // reachesWait reports whether marshalling a value of type def can wait on
 // anything: whether an object it reaches has a field that gqlgen runs
 // concurrently (a resolver or a method taking a context), a batch resolver,
-// or a directive implemented at run time (which could wait). Such fields
+// or a directive implemented at run time (which could wait), on the field
+// or its object. Such fields
 // stay concurrent within their object, but the object's marshaller waits
 // for them, so sequential elements would wait one after another instead of
 // together. seen holds the types already on the way, so a type that reaches
@@ -95,13 +96,18 @@ func reachesWait(data *codegen.Data, def *ast.Definition, seen map[string]bool) 
 	return true
 }
 
+// runsAtRunTime reports whether gqlgen generates code that calls d: not
+// for a directive marked SkipRuntime, such as federation's @key and
+// @entityResolver on User.
+func runsAtRunTime(d *codegen.Directive) bool { return !d.SkipRuntime }
+
 func objectReachesWait(data *codegen.Data, name string, seen map[string]bool) bool {
 	i := slices.IndexFunc(data.Objects, func(o *codegen.Object) bool { return o.Name == name })
 	if i < 0 {
 		return true
 	}
 	obj := data.Objects[i]
-	if obj.Root || obj.HasDirectives() {
+	if obj.Root || slices.ContainsFunc(obj.Directives, runsAtRunTime) {
 		return true
 	}
 	for _, f := range obj.Fields {

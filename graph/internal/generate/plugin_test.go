@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/api"
 	"github.com/99designs/gqlgen/codegen"
 	"github.com/99designs/gqlgen/codegen/config"
+	"github.com/99designs/gqlgen/plugin"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -106,6 +107,17 @@ func TestSequentialListsAreThoseThatNeverWait(t *testing.T) {
 					Locations: []ast.DirectiveLocation{ast.LocationFieldDefinition}}}}
 			})
 		}, []string{"Color"}},
+		{"an object directive run at run time", func(m *model) {
+			m.object("User", map[string]string{"name": "String"}, nil)
+			m.data.Objects[0].Directives = []*codegen.Directive{{Name: "auth"}}
+		}, []string{"Color"}},
+		{"object directives gqlgen skips at run time (@key)", func(m *model) {
+			m.object("User", map[string]string{"name": "String"}, nil)
+			m.data.Objects[0].Directives = []*codegen.Directive{
+				{Name: "key", DirectiveConfig: config.DirectiveConfig{SkipRuntime: true}},
+				{Name: "entityResolver", DirectiveConfig: config.DirectiveConfig{SkipRuntime: true}},
+			}
+		}, []string{"Color", "User"}},
 		{"a plain field reaching an object with a resolver", func(m *model) {
 			m.object("User", map[string]string{"name": "String", "team": "Team"}, nil)
 			m.object("Team", map[string]string{"members": "String"}, resolver("members"))
@@ -163,6 +175,13 @@ func (c *capture) GenerateCode(data *codegen.Data) error {
 	return errCaptured
 }
 
+// onlyFederation drops gqlgen's plugins but federation's, which adds the
+// _entities and _service fields to the schema (and writes only
+// cfg.Federation.Filename).
+func onlyFederation(_ *config.Config, plugins *[]plugin.Plugin) {
+	*plugins = slices.DeleteFunc(*plugins, func(p plugin.Plugin) bool { return p.Name() != "federation" })
+}
+
 // projectModel is gqlgen's model of headline's schema and gqlgen.yml, as
 // changed by adjust, built without writing a file.
 func projectModel(t *testing.T, adjust func(*config.Config)) *codegen.Data {
@@ -176,11 +195,14 @@ func projectModel(t *testing.T, adjust func(*config.Config)) *codegen.Data {
 	tmp := t.TempDir()
 	cfg.Exec.Filename = filepath.Join(tmp, "generated.go")
 	cfg.Model.Filename = filepath.Join(tmp, "models_gen.go")
+	cfg.Federation.Filename = filepath.Join(tmp, "federation.go")
 	// Without modelgen, bind its models to those it wrote.
 	cfg.Models.Add("UpdateMeInput", "github.com/headline/headline/graph.UpdateMeInput")
+	cfg.Models.Add("UserByIDsInput", "github.com/headline/headline/graph.UserByIDsInput")
+	cfg.Models.Add("FieldSet", "github.com/99designs/gqlgen/graphql.String") // modelgen's default for a scalar
 	adjust(cfg)
 	c := &capture{}
-	if err := api.Generate(cfg, api.NoPlugins(), api.AddPlugin(c)); !errors.Is(err, errCaptured) {
+	if err := api.Generate(cfg, onlyFederation, api.AddPlugin(c)); !errors.Is(err, errCaptured) {
 		t.Fatalf("api.Generate: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "generated.go")); err == nil {
@@ -201,6 +223,10 @@ func TestSequentialListsOfHeadlinesSchema(t *testing.T) {
 			if !slices.Contains(slices.Collect(maps.Values(lists)), elem) {
 				t.Errorf("no sequential list of %s: %v", elem, lists)
 			}
+		}
+		const entityList = "marshalN_Entity2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐEntity"
+		if lists[entityList] != "_Entity" {
+			t.Errorf("%s (_entities) is not sequential: %v", entityList, lists)
 		}
 		if objects := plainObjects(data); !objects["_User"] || objects["_Query"] || objects["_Mutation"] {
 			t.Errorf("plain objects %v: want User's, not the roots'", objects)

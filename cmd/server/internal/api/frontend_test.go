@@ -29,6 +29,7 @@ const frontendDir = "testdata/frontend"
 // requestCost is what one request cost the server, counted at its clients.
 type requestCost struct {
 	operation  string
+	body       []byte // the request's, as sent
 	status     int
 	roundTrips int // Redis
 	mgets      int
@@ -64,6 +65,7 @@ func (c *costRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.s.Handler.ServeHTTP(rec, r)
 	c.costs = append(c.costs, requestCost{
 		operation:  req.OperationName,
+		body:       body,
 		status:     rec.Code,
 		roundTrips: c.s.RC.RoundTrips(),
 		mgets:      c.s.RC.Count("MGET"),

@@ -73,9 +73,33 @@ type ServerOptions struct {
 	IdleTimeout       time.Duration // HTTP_IDLE_TIMEOUT: keep-alive idle time
 }
 
+// DefaultServerOptions are what a zero field of ServerOptions means, and the
+// settings' defaults. None is "no timeout": a public server must not wait
+// on a client for ever.
+var DefaultServerOptions = ServerOptions{
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       10 * time.Second,
+	WriteTimeout:      15 * time.Second,
+	IdleTimeout:       120 * time.Second,
+}
+
+func (o ServerOptions) withDefaults() ServerOptions {
+	d := DefaultServerOptions
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&o.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&o.ReadTimeout, &d.ReadTimeout},
+		{&o.WriteTimeout, &d.WriteTimeout}, {&o.IdleTimeout, &d.IdleTimeout},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return o
+}
+
 // NewServer is the HTTP server of h, with o's timeouts and a 64 KiB bound
 // on a request's headers, logging its errors to log.
 func NewServer(h http.Handler, o ServerOptions, log *slog.Logger) *http.Server {
+	o = o.withDefaults()
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,

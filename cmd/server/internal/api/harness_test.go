@@ -49,13 +49,14 @@ type testConfig struct {
 func newTestConfig(adjust ...func(*testConfig)) *testConfig {
 	c := &testConfig{
 		API:         DefaultOptions,
-		GraphQL:     graph.Options{Introspection: true, APQMaxBytes: 32 << 10, QueryCacheBytes: 32 << 20},
+		GraphQL:     graph.DefaultOptions,
 		Redis:       rediscache.DefaultClientOptions,
 		Breaker:     rediscache.DefaultBreakerOptions,
 		APQ:         true,
 		Metrics:     true,
 		LogRequests: true,
 	}
+	c.GraphQL.Introspection = true
 	c.API.InFlightWait = 10 * time.Second // HTTP_READ_TIMEOUT
 	for _, f := range adjust {
 		f(c)

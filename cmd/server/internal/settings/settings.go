@@ -110,6 +110,18 @@ func Optional[C any](f func(*C) *string, set func(*C, string) error) func(*C, st
 	}
 }
 
+// Parsed takes what parse makes of a value: a file it reads, say.
+func Parsed[C, T any](f func(*C) *T, parse func(string) (T, error)) func(*C, string) error {
+	return func(c *C, v string) error {
+		t, err := parse(v)
+		if err != nil {
+			return err
+		}
+		*f(c) = t
+		return nil
+	}
+}
+
 // Bool takes true or false, as strconv.ParseBool reads them.
 func Bool[C any](f func(*C) *bool) func(*C, string) error {
 	return func(c *C, v string) error {
