@@ -19,7 +19,7 @@ func (p *Profiles) complete(l *loading) {
 		}
 		f.doneAt = now
 		close(f.done)
-		if f.err != nil {
+		if f.err != nil && p.flights[id] == f {
 			delete(p.flights, id)
 		}
 	}

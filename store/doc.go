@@ -1,5 +1,6 @@
 // Package store serves user profiles: Profiles reads them cache-aside, a
-// batch at a time, from the Redis cache the Flask app shares
+// batch at a time, from an in-process tier (LocalTier, store/localcache)
+// when it has one, from the Redis cache the Flask app shares
 // (store/rediscache) and from MySQL (store/sqldb), and applies updates. It
 // declares the Observer seam through which metrics and request logs learn
 // what it did.

@@ -26,7 +26,8 @@ func (f *flight) isDone() bool { return !f.doneAt.IsZero() }
 // with load. When the cache could not be read, or an id's node is down, any
 // load that finished in the last Linger is taken too: with Redis (or one
 // cluster node) down, MySQL then sees at most one SELECT per id per Linger
-// from each process, instead of one per request.
+// from each process, instead of one per request. A batch whose read took
+// an id's lease owns its load whatever else is under way: only it can fill.
 func (p *Profiles) join(b *batch, need []int, start time.Time) (flights map[int]*flight, own map[headline.UserID]*flight) {
 	flights = make(map[int]*flight, len(need))
 	own = make(map[headline.UserID]*flight)
@@ -35,7 +36,7 @@ func (p *Profiles) join(b *batch, need []int, start time.Time) (flights map[int]
 	for _, i := range need {
 		id := b.ids[i]
 		f, ok := p.flights[id]
-		if !ok || (b.cacheOK && !b.entries[i].Down && f.isDone() && f.doneAt.Before(start)) {
+		if !ok || b.lease.Holds(id) || (b.cacheOK && !b.entries[i].Down && f.isDone() && f.doneAt.Before(start)) {
 			f = &flight{done: make(chan struct{})}
 			p.flights[id] = f
 			own[id] = f

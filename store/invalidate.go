@@ -70,6 +70,8 @@ func (p *Profiles) invalidatePending() (left bool) {
 			}
 			break
 		}
+		// Redis's invalidation evicts it too; this is at once.
+		p.opts.Local.Invalidate(infoKey(id))
 		p.mu.Lock()
 		delete(p.pending, id)
 		p.mu.Unlock()

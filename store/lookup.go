@@ -12,8 +12,9 @@ import (
 
 // Lookup answers a batch of lookups, one result per key in key order.
 // Keys must be distinct; one id may come with and without WithStatus. The
-// profile and status entries of the whole batch are read in one MGET, and
-// whatever missed in one SELECT.
+// profile and status entries of the whole batch are read from the local
+// tier, if there is one, and what it lacks in one MGET (with the tier, in
+// one call of the read-or-lease script), and whatever missed in one SELECT.
 func (p *Profiles) Lookup(ctx context.Context, keys []Key) Results {
 	if len(keys) == 0 {
 		return MakeResults(0, false)
@@ -53,20 +54,37 @@ type batch struct {
 	// all misses when the cache could not be read (cacheOK false).
 	entries []rediscache.Entry
 	cacheOK bool
+	// lease holds the leases the read took (the read-or-lease script), and
+	// the absent profiles others hold; zero after a plain MGET.
+	lease rediscache.Lease
+	// With a local tier: localProfile[i], the profile of ids[i] came from
+	// the tier; redisStatus[i], its status was asked of Redis. nil without.
+	localProfile, redisStatus []bool
 }
 
 // entry is what the cache held for id.
 func (b *batch) entry(id headline.UserID) rediscache.Entry { return b.entries[b.pos[id]] }
 
-// readCache reads the batch's entries in one round trip. A failed read is
-// logged and leaves every id a miss.
+// readCache reads the batch's entries: through the local tier when there
+// is one, else in one round trip. A failed read is logged and leaves every
+// id a miss.
 func (p *Profiles) readCache(ctx context.Context, b *batch) {
+	if p.opts.Local != nil {
+		p.readThroughTier(ctx, b)
+		return
+	}
 	entries, err := p.cache.Get(ctx, b.ids, b.statusIDs)
 	b.cacheOK = err == nil
 	if b.cacheOK {
 		b.entries = entries
 		return
 	}
+	p.readFailed(ctx, b, err)
+	b.entries = make([]rediscache.Entry, len(b.ids))
+}
+
+// readFailed reports and logs a failed read of the batch.
+func (p *Profiles) readFailed(ctx context.Context, b *batch, err error) {
 	p.redisError(ctx, "read", err)
 	level := slog.LevelWarn
 	if errors.Is(err, rediscache.ErrBreakerOpen) {
@@ -74,7 +92,6 @@ func (p *Profiles) readCache(ctx context.Context, b *batch) {
 		level = slog.LevelDebug
 	}
 	p.log.Log(ctx, level, "cache read failed; loading from the database", "keys", len(b.ids)+len(b.statusIDs), "err", err)
-	b.entries = make([]rediscache.Entry, len(b.ids))
 }
 
 // needs lists (as indexes into ids) the ids that need the database: their

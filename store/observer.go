@@ -47,15 +47,20 @@ type Observer interface {
 
 // CacheRead is what one batch's read of the cache found.
 type CacheRead struct {
-	// Hit, Miss, Negative and Corrupt count the batch's profile entries by
-	// what they held: a profile, nothing, "-1" (no such user), or a value
-	// of another shape (loaded again like a miss). All are zero when the
-	// read failed, which RedisError reports.
+	// Hit, Miss, Negative and Corrupt count the batch's profile entries
+	// read from Redis by what they held: a profile, nothing, "-1" (no such
+	// user), or a value of another shape (loaded again like a miss). All
+	// are zero when the read failed, which RedisError reports. Entries the
+	// local tier answered are not read from Redis and not counted here.
 	Hit, Miss, Negative, Corrupt int
 	// Answered counts the ids the cache answered (a profile, with its
 	// status when that was asked for, or "-1"); Unanswered those that need
 	// the database: an entry missed, or the read failed.
 	Answered, Unanswered int
+	// Local counts, of Answered, the ids the local tier answered alone:
+	// their profile, and their status when asked for, came from memory
+	// without a Redis round trip. Zero without a local tier.
+	Local int
 }
 
 // NopObserver observes nothing. Embed it to implement only some methods.
@@ -128,8 +133,14 @@ func (f fanOut) APQRegistration(ctx context.Context, result string) {
 // of its ids need the database.
 func (p *Profiles) observeRead(ctx context.Context, b *batch, need int) {
 	r := CacheRead{Answered: len(b.ids) - need, Unanswered: need}
-	if b.cacheOK {
-		for _, e := range b.entries {
+	for i, e := range b.entries {
+		if b.localProfile != nil && b.localProfile[i] {
+			if !b.redisStatus[i] {
+				r.Local++
+			}
+			continue
+		}
+		if b.cacheOK {
 			switch {
 			case e.Kind == rediscache.Hit:
 				r.Hit++

@@ -82,12 +82,12 @@ func TestObserverSeesEachBatchInItsContext(t *testing.T) {
 		e.set(t, ids[3], `{"name": "o3", "photo": null, "intro": null, "certi": null}`)
 		e.p.Get(ctx, ids)
 		want(t, rec, "Batch 4",
-			"CacheRead {Hit:1 Miss:2 Negative:1 Corrupt:0 Answered:2 Unanswered:2}",
+			"CacheRead {Hit:1 Miss:2 Negative:1 Corrupt:0 Answered:2 Unanswered:2 Local:0}",
 			"Joined 0", "SQL select_users rows=2")
 		e.set(t, ids[1], `{"name": "o1`) // corrupt
 		e.p.Get(ctx, ids)
 		want(t, rec, "Batch 4",
-			"CacheRead {Hit:2 Miss:0 Negative:1 Corrupt:1 Answered:3 Unanswered:1}",
+			"CacheRead {Hit:2 Miss:0 Negative:1 Corrupt:1 Answered:3 Unanswered:1 Local:0}",
 			"Joined 0", "SQL select_users rows=1")
 	})
 
@@ -98,7 +98,7 @@ func TestObserverSeesEachBatchInItsContext(t *testing.T) {
 		e := newProfilesEnvWith(t, opt, nil, store.ProfilesOptions{Observer: rec})
 		e.p.Get(ctx, ids[:2])
 		want(t, rec, "Batch 2", "RedisError read",
-			"CacheRead {Hit:0 Miss:0 Negative:0 Corrupt:0 Answered:0 Unanswered:2}",
+			"CacheRead {Hit:0 Miss:0 Negative:0 Corrupt:0 Answered:0 Unanswered:2 Local:0}",
 			"Joined 0", "SQL select_users rows=2")
 	})
 }

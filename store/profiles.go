@@ -23,7 +23,8 @@ import (
 // per process.
 //
 // A lookup runs in steps, each in a file of its name: lookup.go reads the
-// cache and joins or starts the loads of what missed; a load (load.go)
+// cache (through the local tier: local.go) and joins or starts the loads
+// of what missed; a load (load.go)
 // acquires the leases, awaits other instances' fills, selects the rest,
 // writes back and completes its flights. Update (update.go) writes MySQL and
 // invalidates.
@@ -45,6 +46,11 @@ type Profiles struct {
 	pending  map[headline.UserID]bool      // invalidations to retry
 	retrying bool                          // a retry goroutine runs
 	closed   bool                          // Close was called: no goroutine is started
+
+	// mgetOnLocalMiss reads the local tier's misses with a plain MGET and
+	// leases them in a pipeline of their own, as without the tier: the
+	// comparison BenchmarkLocalMiss measures the script against.
+	mgetOnLocalMiss bool
 }
 
 // ProfilesOptions tunes Profiles; zero fields take their values in
@@ -83,6 +89,13 @@ type ProfilesOptions struct {
 	// primary rather than a replica that may not have applied it yet. It
 	// must exceed the replicas' usual lag.
 	FreshWindow time.Duration
+	// Local is the in-process tier read before Redis, kept coherent by a
+	// localcache.Tracker the caller runs on it. While it is usable, what
+	// it lacks is read with the read-or-lease script, which takes the
+	// leases of absent profiles in the same round trip; Update evicts the
+	// updated profile from it. Default: none (nil), every lookup reads
+	// Redis with a plain MGET.
+	Local *LocalTier
 }
 
 // DefaultProfilesOptions are the defaults of Profiles.

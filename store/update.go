@@ -9,8 +9,8 @@ import (
 )
 
 // Update applies upd to user id's profile in MySQL, then invalidates the
-// cached profile so the Toutiao backend and every headline instance read the
-// new one. MySQL is the truth: if Redis cannot be reached the update still
+// cached profile (in Redis, and in this process's local tier) so the
+// Toutiao backend and every headline instance read the new one. MySQL is the truth: if Redis cannot be reached the update still
 // succeeds and the failed invalidation is logged (the old entry then lives
 // until its TTL).
 func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error) {
@@ -26,7 +26,13 @@ func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.
 	delete(p.flights, id)
 	p.noteWritten(id)
 	p.mu.Unlock()
-	if err := p.cache.Invalidate(context.WithoutCancel(ctx), id, p.opts.FreshWindow); err != nil {
+	err = p.cache.Invalidate(context.WithoutCancel(ctx), id, p.opts.FreshWindow)
+	// After the DEL, so that a read of this instance that begins now reads
+	// Redis after it: the updating request reads its own write at once,
+	// without waiting for Redis's invalidation to come back. Also when the
+	// DEL failed: the old entry must not outlive the update here.
+	p.opts.Local.Invalidate(infoKey(id))
+	if err != nil {
 		p.redisError(ctx, "invalidate", err)
 		p.log.ErrorContext(ctx, "profile updated but its cache entry could not be invalidated; retrying until Redis answers",
 			"user", id, "err", err)

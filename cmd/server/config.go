@@ -14,6 +14,7 @@ import (
 	"github.com/headline/headline/dataloaders"
 	"github.com/headline/headline/graph"
 	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/localcache"
 	"github.com/headline/headline/store/persisted"
 	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/sqldb"
@@ -35,6 +36,11 @@ type Config struct {
 	Redis   rediscache.Topology       // REDIS_URL, or Sentinel, or Cluster; REDIS_*_TIMEOUT, REDIS_POOL_SIZE
 	Breaker rediscache.BreakerOptions // REDIS_BREAKER_*
 	TTLs    rediscache.TTLs           // CACHE_*
+
+	// LocalCacheSize bounds the local tier's bytes (0: off);
+	// LocalCacheMaxAge its entries' age.
+	LocalCacheSize   int64
+	LocalCacheMaxAge time.Duration
 
 	JWTSecret, JWTSecretPrevious string
 	JWTLeeway                    time.Duration
@@ -72,6 +78,18 @@ func gcPercent(c *Config, v string) error {
 	return nil
 }
 
+// positiveDuration takes a duration > 0.
+func positiveDuration(f func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a duration > 0 such as 30s or 1m, got %q", v)
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
 // otlpProtocols are the OTLP transports Go's trace exporters have
 // (http/json is in the specification, not in Go's SDK).
 var otlpProtocols = []string{"http/protobuf", "grpc"}
@@ -97,6 +115,8 @@ var serverSettings = []settings.Setting[Config]{
 	{Env: "REDIS_POOL_SIZE", Default: strconv.Itoa(rediscache.DefaultClientOptions.PoolSize), Help: "Redis connections per process; 0: go-redis's default, 10 per CPU", Set: settings.Int(func(c *Config) *int { return &c.Redis.PoolSize })},
 	{Env: "REDIS_BREAKER_FAILURES", Default: strconv.FormatUint(uint64(rediscache.DefaultBreakerOptions.Failures), 10), Help: "consecutive failed calls to one Redis node (each Cluster master has its own breaker; persisted queries have their own) that open its circuit breaker", Set: settings.Int(func(c *Config) *uint32 { return &c.Breaker.Failures })},
 	{Env: "REDIS_BREAKER_COOLDOWN", Default: settings.FormatDuration(rediscache.DefaultBreakerOptions.Cooldown), Help: "how long an open breaker keeps calls off its Redis node before one probe", Set: settings.Duration(func(c *Config) *time.Duration { return &c.Breaker.Cooldown })},
+	{Env: "LOCAL_CACHE_SIZE", Default: strconv.Itoa(localcache.DefaultMaxBytes), Help: "bytes of decoded profiles, -1 entries and statuses each process keeps in memory in front of Redis (entries and their overhead as counted; the process's RSS grows by up to about this much), kept coherent by Redis's CLIENT TRACKING; 0: off. Off in the embedded mode", Set: settings.Int(func(c *Config) *int64 { return &c.LocalCacheSize })},
+	{Env: "LOCAL_CACHE_MAX_AGE", Default: "1m", Help: "longest a local entry is served without Redis being read again: the backstop for a lost invalidation and for Redis's lazy expiry", Set: positiveDuration(func(c *Config) *time.Duration { return &c.LocalCacheMaxAge })},
 	{Env: "JWT_SECRET", Default: "", Help: "HS256 secret shared with the Toutiao backend; required unless embedded", Set: settings.String(func(c *Config) *string { return &c.JWTSecret })},
 	{Env: "JWT_SECRET_PREVIOUS", Default: "", Help: "the previous secret, also accepted while a rotation is under way", Set: settings.String(func(c *Config) *string { return &c.JWTSecretPrevious })},
 	{Env: "JWT_LEEWAY", Default: settings.FormatDuration(api.DefaultTokenLeeway), Help: "clock skew allowed when checking exp, nbf and iat", Set: settings.Duration(func(c *Config) *time.Duration { return &c.JWTLeeway })},

@@ -14,6 +14,7 @@ import (
 	"github.com/headline/headline/cmd/server/internal/api"
 	"github.com/headline/headline/cmd/server/internal/servertest"
 	"github.com/headline/headline/cmd/server/internal/settings"
+	"github.com/headline/headline/store/localcache"
 )
 
 // TestFixedValueSettingsRefuseOthers: a setting with a fixed set of values
@@ -105,6 +106,36 @@ func TestShortJWTSecretIsWarnedOf(t *testing.T) {
 				t.Errorf("me with a token signed by the secret: %s", got)
 			}
 		})
+	}
+}
+
+// TestLocalCacheSettings: the local tier's settings default to
+// localcache's defaults; a size may be 0 (off) but not negative, an age
+// must be positive.
+func TestLocalCacheSettings(t *testing.T) {
+	cfg, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LocalCacheSize != localcache.DefaultMaxBytes || cfg.LocalCacheMaxAge != localcache.DefaultMaxAge {
+		t.Errorf("defaults %d, %v; want %d, %v", cfg.LocalCacheSize, cfg.LocalCacheMaxAge, localcache.DefaultMaxBytes, localcache.DefaultMaxAge)
+	}
+	for _, tc := range []struct {
+		env, value string
+		ok         bool
+	}{
+		{"LOCAL_CACHE_SIZE", "0", true},
+		{"LOCAL_CACHE_SIZE", "1048576", true},
+		{"LOCAL_CACHE_SIZE", "-1", false},
+		{"LOCAL_CACHE_SIZE", "64MiB", false},
+		{"LOCAL_CACHE_MAX_AGE", "30s", true},
+		{"LOCAL_CACHE_MAX_AGE", "0", false},
+		{"LOCAL_CACHE_MAX_AGE", "-1m", false},
+	} {
+		_, err := parseConfig(nil, envOf(map[string]string{tc.env: tc.value}), io.Discard)
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), tc.env)) {
+			t.Errorf("%s=%s: %v, want accepted %v", tc.env, tc.value, err, tc.ok)
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 
 // openEmbedded opens the embedded engines, SQLite and an in-process Redis,
 // with demo users, and a secret for tokens when JWT_SECRET names none.
-func openEmbedded(ctx context.Context, cfg *Config, e *env) error {
+func openEmbedded(ctx context.Context, cfg *Config, log *slog.Logger, e *env) error {
 	e.mode = "embedded"
 	if e.secret == "" {
 		e.secret = embedded.RandomSecret()
@@ -33,6 +33,10 @@ func openEmbedded(ctx context.Context, cfg *Config, e *env) error {
 	e.closes = append(e.closes, stop)
 	e.rdb = rediscache.NewClient(&redis.Options{Addr: addr}, cfg.Redis.ClientOptions)
 	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
+	if cfg.LocalCacheSize > 0 {
+		// miniredis has no CLIENT TRACKING: the tier would never serve.
+		log.Info("local cache off in the embedded mode: its Redis (miniredis) has no CLIENT TRACKING")
+	}
 
 	e.db, err = sqldb.OpenSQLite(":memory:")
 	if err != nil {

@@ -189,42 +189,6 @@ func clusterNodes(ctx context.Context, addr string) ([]clusterNode, error) {
 	return out, nil
 }
 
-// waitReplicasSynced waits until every replica of rc has completed its
-// first sync (master_link_status:up), up to 20s. Redis Cluster does not
-// promote a replica that never synced (its data age is unbounded, past
-// cluster-replica-validity-factor), and a master's first full sync waits
-// repl-diskless-sync-delay (5s) for more replicas, which this sets to 0.
-func waitReplicasSynced(t *testing.T, rc *storetest.RedisCluster) {
-	t.Helper()
-	ctx := context.Background()
-	start := time.Now()
-	for _, n := range rc.Nodes {
-		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
-		err := cl.ConfigSet(ctx, "repl-diskless-sync-delay", "0").Err()
-		_ = cl.Close()
-		if err != nil {
-			t.Fatalf("CONFIG SET at %s: %v", n.Addr, err)
-		}
-	}
-	deadline := start.Add(20 * time.Second)
-	for _, n := range rc.Nodes {
-		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
-		for {
-			info, err := cl.Info(ctx, "replication").Result()
-			if err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")) {
-				break
-			}
-			if time.Now().After(deadline) {
-				_ = cl.Close()
-				t.Fatalf("replica %s not in sync after 20s: %v\n%s", n.Addr, err, info)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		_ = cl.Close()
-	}
-	t.Logf("replicas in sync %v after the cluster was up", time.Since(start).Round(time.Millisecond))
-}
-
 // TestClusterFailover kills one master of a 3-master, 3-replica Redis
 // Cluster under load.
 func TestClusterFailover(t *testing.T) {
@@ -232,7 +196,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Skip("drives a load of several seconds around a failover; not with -short")
 	}
 	rc := storetest.StartRedisCluster(t, 3, 1)
-	waitReplicasSynced(t, rc)
+	rc.WaitReplicasSynced(t)
 	f := newFailoverFault(t)
 	ctx := context.Background()
 

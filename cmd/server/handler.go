@@ -17,12 +17,16 @@ import (
 // edge that serves them; closeHandler stops their background work.
 func newHandler(cfg *Config, log *slog.Logger, env *env, tracer trace.TracerProvider, assets *api.PlaygroundAssets) (_ http.Handler, closeHandler func()) {
 	cache := rediscache.New(env.rdb, cfg.TTLs).WithBreaker(cfg.Breaker, log).WithTimeout(cfg.Redis.ReadTimeout)
-	t := telemetry.Telemetry{Tracer: tracer, RequestLines: cfg.LogRequests}
+	t := telemetry.Telemetry{Tracer: tracer, RequestLines: cfg.LogRequests, LocalHits: env.tier != nil}
 	if cfg.Metrics {
 		t.Metrics = telemetry.NewMetrics(env.rdb, cache)
+		if env.tier != nil {
+			t.Metrics.WatchLocalTier(env.tier)
+		}
 	}
 	observer := t.Observer()
-	profiles := store.NewProfiles(env.db, cache, log, store.ProfilesOptions{Observer: observer, Replicas: env.replicas, FreshWindow: cfg.MySQLFreshWindow})
+	profiles := store.NewProfiles(env.db, cache, log, store.ProfilesOptions{Observer: observer, Replicas: env.replicas,
+		FreshWindow: cfg.MySQLFreshWindow, Local: env.tier})
 	d := api.Deps{
 		Log:        log,
 		Profiles:   profiles,
@@ -36,6 +40,9 @@ func newHandler(cfg *Config, log *slog.Logger, env *env, tracer trace.TracerProv
 	d.Options.InFlightWait = cfg.HTTP.ReadTimeout
 	if env.replicas != nil {
 		d.Ready.Replicas = env.replicas
+	}
+	if env.tier != nil { // not a nil *store.LocalTier
+		d.Ready.Local = env.tier
 	}
 	if cfg.APQ {
 		pq := cfg.PersistedQueries

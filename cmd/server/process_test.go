@@ -44,13 +44,17 @@ type process struct {
 }
 
 // startProcess runs bin with args and the settings env (and nothing else of
-// the test's environment but PATH and HOME). When the test ends, the
+// the test's environment but PATH and HOME; the local tier off unless env
+// names LOCAL_CACHE_SIZE, see localTierOff). When the test ends, the
 // process is sent SIGTERM, killed if it still runs 10s later, and its last
 // lines of output are logged if the test failed.
 func startProcess(t *testing.T, bin string, env map[string]string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(bin, args...), out: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if _, ok := env["LOCAL_CACHE_SIZE"]; !ok {
+		p.cmd.Env = append(p.cmd.Env, "LOCAL_CACHE_SIZE="+localTierOff("LOCAL_CACHE_SIZE"))
+	}
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/headline/headline/cmd/server/internal/api"
 	"github.com/headline/headline/cmd/server/internal/telemetry"
+	"github.com/headline/headline/store"
+	"github.com/headline/headline/store/localcache"
 	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/sqldb"
 )
@@ -130,7 +132,9 @@ type env struct {
 	demoToken string
 	// replicas, when MYSQL_REPLICA_DSNS names any, is where db routes reads.
 	replicas *sqldb.Replicas
-	closes   []func()
+	// tier is the local tier, its tracker running; nil when it is off.
+	tier   *store.LocalTier
+	closes []func()
 }
 
 func (e *env) close() {
@@ -150,7 +154,7 @@ func openEnv(ctx context.Context, cfg *Config, log *slog.Logger, tracer trace.Tr
 		}
 	}()
 	if cfg.embedded() {
-		err = openEmbedded(ctx, cfg, e)
+		err = openEmbedded(ctx, cfg, log, e)
 	} else {
 		err = openExternal(ctx, cfg, log, e)
 	}
@@ -196,7 +200,43 @@ func openExternal(ctx context.Context, cfg *Config, log *slog.Logger, e *env) (e
 		return err
 	}
 	e.closes = append(e.closes, func() { _ = e.rdb.Close() })
-	return waitForRedis(ctx, log, e.rdb, cfg.Redis.Where())
+	if err := waitForRedis(ctx, log, e.rdb, cfg.Redis.Where()); err != nil {
+		return err
+	}
+	return openLocalTier(cfg, log, e)
+}
+
+// openLocalTier makes the local tier, unless LOCAL_CACHE_SIZE is 0, and
+// starts its tracker on the masters of the configured Redis; the tier
+// serves once every master tracks (about a millisecond after the
+// connections are up). env's close stops the tracker, after the HTTP
+// server and the profiles.
+func openLocalTier(cfg *Config, log *slog.Logger, e *env) error {
+	tier, err := store.NewLocalTier(cfg.LocalCacheSize, cfg.LocalCacheMaxAge)
+	if err != nil {
+		return fmt.Errorf("LOCAL_CACHE_SIZE, LOCAL_CACHE_MAX_AGE: %w", err)
+	}
+	if tier == nil {
+		log.Info("local cache off (LOCAL_CACHE_SIZE=0)")
+		return nil
+	}
+	opts, err := cfg.Redis.Options()
+	if err != nil {
+		tier.Close()
+		return err
+	}
+	tr, err := localcache.NewTracker(tier, localcache.TrackerOptions{Redis: opts, Log: log})
+	if err != nil {
+		tier.Close()
+		return fmt.Errorf("local cache: %w", err)
+	}
+	e.tier = tier
+	e.closes = append(e.closes, func() {
+		_ = tr.Close()
+		tier.Close()
+	})
+	log.Info("local cache", "bytes", cfg.LocalCacheSize, "max_age", cfg.LocalCacheMaxAge.String())
+	return nil
 }
 
 // replicaOptions are the replicas' settings: MYSQL_REPLICA_MAX_LAG=0 turns

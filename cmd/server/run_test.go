@@ -26,8 +26,26 @@ import (
 	"github.com/headline/headline/store/storetest"
 )
 
+// envOf is a getenv of the settings kv, the local tier off unless kv
+// names LOCAL_CACHE_SIZE.
 func envOf(kv map[string]string) func(string) string {
-	return func(k string) string { return kv[k] }
+	return func(k string) string {
+		if v, ok := kv[k]; ok {
+			return v
+		}
+		return localTierOff(k)
+	}
+}
+
+// localTierOff is the setting the tests' servers run with when the test
+// does not name it: the local tier off (LOCAL_CACHE_SIZE=0), unlike the
+// default, so that the tests written before it still count every warm
+// lookup's Redis read. The tests of the tier turn it on.
+func localTierOff(k string) string {
+	if k == "LOCAL_CACHE_SIZE" {
+		return "0"
+	}
+	return ""
 }
 
 // waitForLog returns the first submatch of re in the log, waiting up to 10s.

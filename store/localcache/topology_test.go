@@ -98,25 +98,6 @@ func clusterKeys(t testing.TB, cc *redis.ClusterClient, masters []string) map[st
 	return out
 }
 
-// replicasSynced waits until every replica of the cluster has its master's
-// data: a replica that never synced is not promoted.
-func replicasSynced(t testing.TB, rc *storetest.RedisCluster) {
-	t.Helper()
-	ctx := context.Background()
-	for _, n := range rc.Nodes {
-		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
-		// Else the first full sync waits 5 s for more replicas.
-		if err := cl.ConfigSet(ctx, "repl-diskless-sync-delay", "0").Err(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "replica "+n.Addr+" in sync", 20*time.Second, func() bool {
-			info, err := cl.Info(ctx, "replication").Result()
-			return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up"))
-		})
-		_ = cl.Close()
-	}
-}
-
 // writesEvict fills each key through cc, then writes it from outside
 // through cc and waits for its eviction.
 func writesEvict(t *testing.T, tier *Tier[string], cc *redis.ClusterClient, keys map[string]Key, what string) {
@@ -139,7 +120,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Skip("starts a 6-node cluster and waits for a failover; not with -short")
 	}
 	rc := storetest.StartRedisCluster(t, 3, 1)
-	replicasSynced(t, rc)
+	rc.WaitReplicasSynced(t)
 	var masters []string
 	for _, n := range rc.Masters(t) {
 		masters = append(masters, n.Addr)

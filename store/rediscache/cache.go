@@ -2,7 +2,6 @@ package rediscache
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -18,6 +17,9 @@ type rediser interface {
 	MGet(ctx context.Context, keys ...string) *redis.SliceCmd
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 	Del(ctx context.Context, keys ...string) *redis.IntCmd
+	// EvalSha and Eval: the read-or-lease script (ReadOrLease).
+	EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd
+	Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd
 	// Get and Set: single keys beside the profiles (Strings).
 	Get(ctx context.Context, key string) *redis.StringCmd
 	Set(ctx context.Context, key string, value any, expiration time.Duration) *redis.StatusCmd
@@ -104,54 +106,28 @@ type Entry struct {
 }
 
 // Get reads, in one MGET, the profile entries of ids and the status entries
-// of statusIDs, and returns one entry per id in the order of ids. On a
-// cluster, keys whose node failed or whose node's breaker is open are
-// misses marked down; the error is returned only when no key was read.
+// of statusIDs, a subset of ids, and returns one entry per id in the order
+// of ids, with its status. On a cluster, keys whose node failed or whose
+// node's breaker is open are misses marked down; the error is returned only
+// when no key was read.
 func (c *Cache) Get(ctx context.Context, ids, statusIDs []headline.UserID) ([]Entry, error) {
-	keys := make([]string, 0, len(ids)+len(statusIDs))
-	for _, id := range ids {
-		keys = append(keys, ProfileKey(id))
-	}
-	for _, id := range statusIDs {
-		keys = append(keys, StatusKey(id))
-	}
-	var vals []any
-	var down []bool // nil: every key was read
-	ctx, cancel := c.bounded(ctx)
-	defer cancel()
-	var err error
-	if c.cc != nil {
-		vals, down, err = c.pipelinedGet(ctx, keys)
-	} else {
-		err = c.breakers.of(AllNodes).do(func() (err error) {
-			vals, err = c.rdb.MGet(ctx, keys...).Result()
-			return err
-		})
-	}
+	r, err := c.Read(ctx, ids, statusIDs)
 	if err != nil {
-		return nil, fmt.Errorf("cache: mget %d keys: %w", len(keys), err)
+		return nil, err
 	}
-	if len(vals) != len(keys) {
-		return nil, fmt.Errorf("cache: mget %d keys: %d values", len(keys), len(vals))
+	if len(statusIDs) == 0 {
+		return r.Profiles, nil
 	}
-	out := make([]Entry, len(ids))
 	pos := make(map[headline.UserID]int, len(ids))
 	for i, id := range ids {
 		pos[id] = i
-		if s, ok := vals[i].(string); ok { // nil: absent
-			out[i].User, out[i].Kind = decodeProfile(id, s)
-			out[i].Corrupt = out[i].Kind == Miss
-		}
-		out[i].Down = down != nil && down[i]
 	}
 	for j, id := range statusIDs {
-		if s, ok := vals[len(ids)+j].(string); ok {
-			if st, ok := decodeStatus(s); ok {
-				out[pos[id]].Status = st
-			}
+		if i, ok := pos[id]; ok {
+			r.Profiles[i].Status = r.Statuses[j]
 		}
 	}
-	return out, nil
+	return r.Profiles, nil
 }
 
 // pipelinedGet is MGET for a cluster: one GET per key in one pipeline,

@@ -37,6 +37,25 @@ func (o Topology) Count() int {
 // Sentinel-managed master follows failovers, a cluster routes each key to
 // its node.
 func Open(o Topology) (redis.UniversalClient, error) {
+	u, err := o.Options()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.ClusterAddrs != "":
+		return redis.NewClusterClient(u.Cluster()), nil
+	case o.SentinelAddrs != "":
+		return redis.NewFailoverClient(u.Failover()), nil
+	}
+	return redis.NewClient(u.Simple()), nil
+}
+
+// Options are the go-redis options of the topology o names, bounded as
+// Open's client is, with the topology marked the way
+// redis.NewUniversalClient reads it: MasterName for Sentinel, IsClusterMode
+// for a cluster (whose one startup node would otherwise read as one node).
+// The local tier's tracker (localcache.TrackerOptions) takes them.
+func (o Topology) Options() (*redis.UniversalOptions, error) {
 	split := func(s string) []string {
 		var out []string
 		for _, a := range strings.Split(s, ",") {
@@ -48,20 +67,18 @@ func Open(o Topology) (redis.UniversalClient, error) {
 	}
 	switch {
 	case o.ClusterAddrs != "":
-		return redis.NewClusterClient(tune(redis.UniversalOptions{Addrs: split(o.ClusterAddrs)}, o.ClientOptions).Cluster()), nil
+		return tune(redis.UniversalOptions{Addrs: split(o.ClusterAddrs), IsClusterMode: true}, o.ClientOptions), nil
 	case o.SentinelAddrs != "":
 		if o.SentinelMaster == "" {
 			return nil, errors.New("REDIS_SENTINEL_ADDRS needs REDIS_SENTINEL_MASTER")
 		}
-		return redis.NewFailoverClient(tune(redis.UniversalOptions{
-			MasterName: o.SentinelMaster, Addrs: split(o.SentinelAddrs),
-		}, o.ClientOptions).Failover()), nil
+		return tune(redis.UniversalOptions{MasterName: o.SentinelMaster, Addrs: split(o.SentinelAddrs)}, o.ClientOptions), nil
 	default:
 		opt, err := redis.ParseURL(o.URL)
 		if err != nil {
 			return nil, errors.New("REDIS_URL: want redis://[user:pass@]host:port[/db] or rediss://…")
 		}
-		return NewClient(opt, o.ClientOptions), nil
+		return nodeOptions(opt, o.ClientOptions), nil
 	}
 }
 
@@ -128,8 +145,13 @@ func tune(o redis.UniversalOptions, c ClientOptions) *redis.UniversalOptions {
 
 // NewClient is a client on the one node opt names, bounded by c.
 func NewClient(opt *redis.Options, c ClientOptions) *redis.Client {
-	return redis.NewClient(tune(redis.UniversalOptions{
+	return redis.NewClient(nodeOptions(opt, c).Simple())
+}
+
+// nodeOptions are the options of the one node opt names, bounded by c.
+func nodeOptions(opt *redis.Options, c ClientOptions) *redis.UniversalOptions {
+	return tune(redis.UniversalOptions{
 		Addrs: []string{opt.Addr}, DB: opt.DB, Username: opt.Username, Password: opt.Password,
 		TLSConfig: opt.TLSConfig, Protocol: opt.Protocol,
-	}, c).Simple())
+	}, c)
 }

@@ -7,3 +7,6 @@ import "context"
 func (c *Cache) PipelinedGet(ctx context.Context, keys []string) ([]any, []bool, error) {
 	return c.pipelinedGet(ctx, keys)
 }
+
+// ReadSource is the read-or-lease script, for tests that load it.
+const ReadSource = readSource

@@ -32,8 +32,9 @@ type nodeCall struct {
 // pipelined sends, in one pipeline, the commands that queue adds for each
 // key whose node's breaker lets it through, and tells each node's breaker
 // how its keys fared. It returns one error per key: nil when its commands
-// were answered (a missing key, redis.Nil, is an answer), ErrBreakerOpen
-// when its breaker kept it back, else the first error of its commands.
+// were answered (a missing key, redis.Nil, is an answer, and so is
+// NOSCRIPT), ErrBreakerOpen when its breaker kept it back, else the first
+// error of its commands.
 //
 // It sends through the client's own pipeline, which go-redis splits into
 // one round trip per node on a cluster and whose MOVED and ASK redirections
@@ -87,7 +88,8 @@ func (c *Cache) pipelined(ctx context.Context, bs *breakers, keys []string, queu
 			errs[i] = perr
 		}
 		for _, cmd := range cmds[min(starts[i], len(cmds)):min(starts[i+1], len(cmds))] {
-			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			// NOSCRIPT is an answer too: the caller sends the script again.
+			if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && !isNoScript(err) {
 				errs[i] = err
 				break
 			}

@@ -87,3 +87,49 @@ func (c *RedisCluster) Masters(t testing.TB) []*RedisServer {
 func itoa(n int) string {
 	return strconv.Itoa(n)
 }
+
+// WaitReplicasSynced waits until every replica has completed its first
+// sync (master_link_status:up), up to 20s. Redis Cluster does not promote a
+// replica that never synced (its data age is unbounded, past
+// cluster-replica-validity-factor), and a master's first full sync waits
+// repl-diskless-sync-delay (5s) for more replicas, which this sets to 0.
+func (c *RedisCluster) WaitReplicasSynced(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	for _, n := range c.Nodes {
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
+		err := cl.ConfigSet(ctx, "repl-diskless-sync-delay", "0").Err()
+		_ = cl.Close()
+		if err != nil {
+			t.Fatalf("CONFIG SET at %s: %v", n.Addr, err)
+		}
+	}
+	deadline := start.Add(20 * time.Second)
+	for _, n := range c.Nodes {
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
+		for {
+			info, err := cl.Info(ctx, "replication").Result()
+			if err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")) {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = cl.Close()
+				t.Fatalf("replica %s not in sync after 20s: %v\n%s", n.Addr, err, info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = cl.Close()
+	}
+	t.Logf("replicas in sync %v after the cluster was up", time.Since(start).Round(time.Millisecond))
+}
+
+// Node returns the node listening on addr, nil if none.
+func (c *RedisCluster) Node(addr string) *RedisServer {
+	for _, n := range c.Nodes {
+		if n.Addr == addr {
+			return n
+		}
+	}
+	return nil
+}

@@ -39,7 +39,8 @@ type testConfig struct {
 	LogRequests      bool
 	Tracer           trace.TracerProvider // nil: no tracing
 	Playground       *PlaygroundAssets
-	Log              *slog.Logger // nil: the test's output
+	Log              *slog.Logger     // nil: the test's output
+	Local            *store.LocalTier // nil: no local tier, as in every test before it
 }
 
 // newTestConfig is the configuration of a server started with no settings
@@ -112,12 +113,15 @@ func newTestHandler(t testing.TB, cfg *testConfig, db *bun.DB, rdb redis.Univers
 		}
 	}
 	cache := rediscache.New(rdb, rediscache.TTLs{}).WithBreaker(cfg.Breaker, log).WithTimeout(cfg.Redis.ReadTimeout)
-	tel := telemetry.Telemetry{Tracer: cfg.Tracer, RequestLines: cfg.LogRequests}
+	tel := telemetry.Telemetry{Tracer: cfg.Tracer, RequestLines: cfg.LogRequests, LocalHits: cfg.Local != nil}
 	if cfg.Metrics {
 		tel.Metrics = telemetry.NewMetrics(rdb, cache)
+		if cfg.Local != nil {
+			tel.Metrics.WatchLocalTier(cfg.Local)
+		}
 	}
 	observer := tel.Observer()
-	profiles := store.NewProfiles(db, cache, log, store.ProfilesOptions{Observer: observer})
+	profiles := store.NewProfiles(db, cache, log, store.ProfilesOptions{Observer: observer, Local: cfg.Local})
 	// Before the clients close (cleanups run last first): no invalidation
 	// retried in the background outlives the test.
 	t.Cleanup(profiles.Close)
@@ -130,6 +134,9 @@ func newTestHandler(t testing.TB, cfg *testConfig, db *bun.DB, rdb redis.Univers
 		Playground: cfg.Playground,
 		GraphQL:    cfg.GraphQL,
 		Options:    cfg.API,
+	}
+	if cfg.Local != nil {
+		d.Ready.Local = cfg.Local
 	}
 	if cfg.APQ {
 		pq := cfg.PersistedQueries

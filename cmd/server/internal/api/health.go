@@ -19,7 +19,12 @@ type Readiness struct {
 	Replicas Replicas    // nil: no read replicas
 	Redis    redisPinger // the cache's client
 	Breakers Breakers    // the cache's circuit breakers (*rediscache.Cache)
+	Local    LocalTier   // nil: no local tier (LOCAL_CACHE_SIZE=0)
 }
+
+// LocalTier tells whether the local tier serves (*store.LocalTier): only
+// while Redis tracks every master for it.
+type LocalTier interface{ Usable() bool }
 
 type sqlPinger interface{ PingContext(context.Context) error }
 
@@ -55,6 +60,15 @@ func (e *edge) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	body := map[string]string{"status": "ready", "mysql": "ok", "redis": "ok", "redis_breaker": e.Ready.Breakers.BreakerState()}
 	e.breakerDetail(body)
+	// Informational: without the tier every lookup reads Redis, as before.
+	switch {
+	case e.Ready.Local == nil:
+		body["local_cache"] = "off"
+	case e.Ready.Local.Usable():
+		body["local_cache"] = "usable"
+	default:
+		body["local_cache"] = "not_tracking"
+	}
 	code := http.StatusOK
 	if err := e.Ready.MySQL.PingContext(ctx); err != nil {
 		e.Log.WarnContext(ctx, "readyz: mysql ping failed", "err", err)

@@ -100,8 +100,9 @@ type requestLineKey struct{}
 // is sane, else a new one — echoes it in the response and puts it in the
 // context, where the logger finds it. With logLines it also logs one line
 // per request once it is answered: what was asked, how it went, and what the
-// cache and the database did for it.
-func requestLog(log *slog.Logger, logLines bool, next http.Handler) http.Handler {
+// cache and the database did for it; with localHits, the ids the local tier
+// answered apart from those Redis did.
+func requestLog(log *slog.Logger, logLines, localHits bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
@@ -129,7 +130,7 @@ func requestLog(log *slog.Logger, logLines bool, next http.Handler) http.Handler
 		if sw.status == 0 {
 			sw.status = http.StatusOK // nothing written: net/http answers 200
 		}
-		log.LogAttrs(ctx, slog.LevelInfo, "request",
+		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
@@ -139,7 +140,11 @@ func requestLog(log *slog.Logger, logLines bool, next http.Handler) http.Handler
 			slog.Int64("cache_misses", stats.cacheMisses.Load()),
 			slog.Int64("joined", stats.joined.Load()),
 			slog.Int64("sql_rows", stats.sqlRows.Load()),
-		)
+		}
+		if localHits {
+			attrs = append(attrs, slog.Int64("local_hits", stats.localHits.Load()))
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})
 }
 
@@ -148,7 +153,11 @@ func requestLog(log *slog.Logger, logLines bool, next http.Handler) http.Handler
 // request that made it; the batches of one request may run at once, hence
 // atomics.
 type requestStats struct {
-	// cacheHits counts ids the cache answered: a profile or "-1".
+	// localHits counts ids the local tier answered alone (a profile or
+	// "-1", and the status when asked for), without a Redis round trip.
+	localHits atomic.Int64
+	// cacheHits counts the other ids the cache answered: a profile or "-1"
+	// read from Redis.
 	cacheHits atomic.Int64
 	// cacheMisses counts ids the cache did not answer (absent, of another
 	// shape, the status entry missing when it was needed, or Redis down),
@@ -178,7 +187,8 @@ func statsFrom(ctx context.Context) *requestStats {
 
 func (requestCounters) CacheRead(ctx context.Context, r store.CacheRead) {
 	if s := statsFrom(ctx); s != nil {
-		s.cacheHits.Add(int64(r.Answered))
+		s.localHits.Add(int64(r.Local))
+		s.cacheHits.Add(int64(r.Answered - r.Local))
 		s.cacheMisses.Add(int64(r.Unanswered))
 	}
 }

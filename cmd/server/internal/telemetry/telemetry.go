@@ -24,6 +24,9 @@ type Telemetry struct {
 	Metrics      *Metrics             // nil: no metrics (METRICS=false)
 	Tracer       trace.TracerProvider // nil: no tracing
 	RequestLines bool                 // a log line per request (LOG_REQUESTS)
+	// LocalHits: a local tier is on, and the request lines count its hits
+	// (local_hits) apart from Redis's (cache_hits).
+	LocalHits bool
 }
 
 // Observer is what the store reports to: the metrics and the counters of
@@ -61,7 +64,7 @@ func (t Telemetry) TraceRequests(h http.Handler) http.Handler { return traceHTTP
 // LogRequests gives each request an id, and a line in log once answered
 // when RequestLines is on.
 func (t Telemetry) LogRequests(log *slog.Logger, h http.Handler) http.Handler {
-	return requestLog(log, t.RequestLines, h)
+	return requestLog(log, t.RequestLines, t.LocalHits, h)
 }
 
 // operationName is the name of the GraphQL operation ctx runs, as the
