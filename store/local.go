@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 	"unsafe"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/store/localcache"
@@ -32,6 +36,27 @@ type LocalTier = localcache.Tier[LocalEntry]
 // tracks.
 func NewLocalTier(maxBytes int64, maxAge time.Duration) (*LocalTier, error) {
 	return localcache.New(localcache.Options[LocalEntry]{MaxBytes: maxBytes, MaxAge: maxAge, Weigh: weighLocal})
+}
+
+// StartLocalTier makes a tier as NewLocalTier does and starts its tracker
+// on the masters of the Redis redis names; the tier serves once every
+// master tracks. stop ends the tracker and the tier: call it after the
+// Profiles reading the tier are closed. With maxBytes 0 the tier is off:
+// nil, and stop does nothing.
+func StartLocalTier(maxBytes int64, maxAge time.Duration, redis *goredis.UniversalOptions, log *slog.Logger) (_ *LocalTier, stop func(), err error) {
+	tier, err := NewLocalTier(maxBytes, maxAge)
+	if err != nil || tier == nil {
+		return nil, func() {}, err
+	}
+	tr, err := localcache.NewTracker(tier, localcache.TrackerOptions{Redis: redis, Log: log})
+	if err != nil {
+		tier.Close()
+		return nil, nil, fmt.Errorf("local cache: %w", err)
+	}
+	return tier, func() {
+		_ = tr.Close()
+		tier.Close()
+	}, nil
 }
 
 // weighLocal counts what an entry holds beyond localcache.EntryOverhead:

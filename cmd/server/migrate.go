@@ -9,11 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/headline/headline/cmd/server/internal/settings"
 	"github.com/headline/headline/store/migrations"
 	"github.com/headline/headline/store/sqldb"
+	"github.com/uptrace/bun"
 )
 
 // migrateArgs is a `server migrate` command line.
@@ -136,44 +135,12 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 // instead, and SIGTERM or ^C stops a migration at any point.
 const migrateReadTimeout = time.Hour
 
-// migrateCommand runs one migrate command on db and says what it did.
+// migrateCommand runs a's command on db and, when down keeps a table that
+// holds rows, says how to drop it anyway.
 func migrateCommand(ctx context.Context, db *bun.DB, a migrateArgs, stdout io.Writer) error {
-	switch a.cmd {
-	case "up":
-		applied, err := sqldb.Migrate(ctx, db)
-		for _, m := range applied {
-			fmt.Fprintln(stdout, "migrate: applied", m)
-		}
-		if err != nil {
-			return err
-		}
-		if len(applied) == 0 {
-			fmt.Fprintln(stdout, "migrate: nothing to do")
-		}
-	case "down":
-		undone, err := sqldb.Rollback(ctx, db, sqldb.RollbackOptions{DropRows: a.force})
-		for _, m := range undone {
-			fmt.Fprintln(stdout, "migrate: rolled back", m)
-		}
-		if _, kept := errors.AsType[*migrations.TableHoldsRowsError](err); kept {
-			return fmt.Errorf("%w; its migration stays applied (server migrate down -force drops the table with its rows)", err)
-		}
-		if err != nil {
-			return err
-		}
-		if len(undone) == 0 {
-			fmt.Fprintln(stdout, "migrate: nothing to roll back")
-		}
-	case "status":
-		lines, err := sqldb.MigrationStatus(ctx, db)
-		if err != nil {
-			return err
-		}
-		for _, l := range lines {
-			fmt.Fprintln(stdout, l)
-		}
-	default:
-		return settings.UsageError{Err: fmt.Errorf("migrate: unknown command %q (want up, down or status)", a.cmd)}
+	err := sqldb.RunMigrateCommand(ctx, db, a.cmd, a.force, stdout)
+	if _, kept := errors.AsType[*migrations.TableHoldsRowsError](err); kept {
+		return fmt.Errorf("%w; its migration stays applied (server migrate down -force drops the table with its rows)", err)
 	}
-	return nil
+	return err
 }

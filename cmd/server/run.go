@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"runtime/debug"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
@@ -19,7 +17,6 @@ import (
 	"github.com/headline/headline/cmd/server/internal/api"
 	"github.com/headline/headline/cmd/server/internal/telemetry"
 	"github.com/headline/headline/store"
-	"github.com/headline/headline/store/localcache"
 	"github.com/headline/headline/store/rediscache"
 	"github.com/headline/headline/store/sqldb"
 )
@@ -96,30 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		announceEmbedded(log, ln.Addr(), env.demoToken)
 	}
 
-	return serveUntilDone(ctx, log, srv, ln, cfg.ShutdownTimeout)
-}
-
-// serveUntilDone serves on ln until ctx ends, then stops srv gracefully,
-// giving in-flight requests up to grace.
-func serveUntilDone(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Listener, grace time.Duration) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down", "grace", grace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log.Info("stopped")
-	return nil
+	return api.Serve(ctx, log, srv, ln, cfg.ShutdownTimeout)
 }
 
 // env is what the server runs on: a database, a Redis and a JWT secret.
@@ -212,30 +186,17 @@ func openExternal(ctx context.Context, cfg *Config, log *slog.Logger, e *env) (e
 // connections are up). env's close stops the tracker, after the HTTP
 // server and the profiles.
 func openLocalTier(cfg *Config, log *slog.Logger, e *env) error {
-	tier, err := store.NewLocalTier(cfg.LocalCacheSize, cfg.LocalCacheMaxAge)
+	opts, err := cfg.Redis.Options()
+	if err != nil {
+		return err
+	}
+	tier, stop, err := store.StartLocalTier(cfg.LocalCacheSize, cfg.LocalCacheMaxAge, opts, log)
 	if err != nil {
 		return fmt.Errorf("LOCAL_CACHE_SIZE, LOCAL_CACHE_MAX_AGE: %w", err)
 	}
-	if tier == nil {
-		log.Info("local cache off (LOCAL_CACHE_SIZE=0)")
-		return nil
-	}
-	opts, err := cfg.Redis.Options()
-	if err != nil {
-		tier.Close()
-		return err
-	}
-	tr, err := localcache.NewTracker(tier, localcache.TrackerOptions{Redis: opts, Log: log})
-	if err != nil {
-		tier.Close()
-		return fmt.Errorf("local cache: %w", err)
-	}
 	e.tier = tier
-	e.closes = append(e.closes, func() {
-		_ = tr.Close()
-		tier.Close()
-	})
-	log.Info("local cache", "bytes", cfg.LocalCacheSize, "max_age", cfg.LocalCacheMaxAge.String())
+	e.closes = append(e.closes, stop)
+	log.Info("local cache", "bytes", cfg.LocalCacheSize, "max_age", cfg.LocalCacheMaxAge.String(), "on", tier != nil)
 	return nil
 }
 

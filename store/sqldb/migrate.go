@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -170,4 +171,45 @@ func MigrationStatus(ctx context.Context, db *bun.DB) ([]string, error) {
 		}
 	}
 	return append(out, "tables headline created, which down drops: "+strings.Join(described, ", ")), nil
+}
+
+// RunMigrateCommand runs one command of `server migrate` on db — up,
+// down (dropping tables that hold rows only with force) or status — and
+// writes what it did to stdout, a line each.
+func RunMigrateCommand(ctx context.Context, db *bun.DB, cmd string, force bool, stdout io.Writer) error {
+	switch cmd {
+	case "up":
+		applied, err := Migrate(ctx, db)
+		for _, m := range applied {
+			fmt.Fprintln(stdout, "migrate: applied", m)
+		}
+		if err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			fmt.Fprintln(stdout, "migrate: nothing to do")
+		}
+	case "down":
+		undone, err := Rollback(ctx, db, RollbackOptions{DropRows: force})
+		for _, m := range undone {
+			fmt.Fprintln(stdout, "migrate: rolled back", m)
+		}
+		if err != nil {
+			return err
+		}
+		if len(undone) == 0 {
+			fmt.Fprintln(stdout, "migrate: nothing to roll back")
+		}
+	case "status":
+		lines, err := MigrationStatus(ctx, db)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			fmt.Fprintln(stdout, l)
+		}
+	default:
+		return fmt.Errorf("migrate: unknown command %q (want up, down or status)", cmd)
+	}
+	return nil
 }

@@ -7,7 +7,11 @@
 package api
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -183,4 +187,27 @@ func (e *edge) playgroundPage() http.Handler {
 		opts = append(opts, playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": e.Options.PlaygroundAuth}))
 	}
 	return playgroundHandler(opts, e.Playground == nil)
+}
+
+// Serve serves srv on ln until ctx ends, then stops srv gracefully,
+// giving in-flight requests up to grace.
+func Serve(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Listener, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
 }
