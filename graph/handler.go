@@ -163,6 +163,8 @@ func NewHandler(opts Options) http.Handler {
 	srv.SetParserTokenLimit(opts.MaxTokens)
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(introspectionOff{})
 	}
 	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases, MaxFields: opts.MaxFields})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/headline/headline/store/storetest"
@@ -28,5 +29,27 @@ func TestIntrospectionSwitch(t *testing.T) {
 				t.Errorf("a plain query failed: %s", r.Raw)
 			}
 		})
+	}
+}
+
+// With introspection off, asking for the schema is the client's error, not
+// the server's: a request error with a code, and no ERROR in the log (gqlgen
+// alone failed the field with a plain error, which was answered
+// INTERNAL_SERVER_ERROR and logged as an internal error, once per request).
+func TestIntrospectionOffIsARequestError(t *testing.T) {
+	s := newLoggedServer(t, func(c *testConfig) { c.GraphQL.Introspection = false })
+	for _, query := range []string{
+		`{ __schema { queryType { name } } }`,
+		`{ __type(name: "User") { name } }`,
+		`{ _service { sdl } }`,
+		`query { ...F } fragment F on Query { ... on Query { __schema { types { name } } } }`,
+	} {
+		r := s.Post(t, query, nil)
+		if r.Data != nil || len(r.Errors) != 1 || r.Code("") != "GRAPHQL_VALIDATION_FAILED" {
+			t.Errorf("%s: got %s, want only a GRAPHQL_VALIDATION_FAILED error and no data", query, r.Raw)
+		}
+	}
+	if logs := s.logs.String(); strings.Contains(logs, `"level":"ERROR"`) {
+		t.Errorf("refused introspection was logged as an error:\n%s", logs)
 	}
 }
