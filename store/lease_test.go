@@ -357,7 +357,7 @@ func (r *race) update(t *testing.T, ctx context.Context, round, upd int, newName
 		t.Fatalf("round %d: update: %v", round, updErr)
 	}
 	if updUser == nil || updUser.Name != newName {
-		t.Fatalf("round %d: update returned %s, want name %q", round, showUser(updUser), newName)
+		t.Fatalf("round %d: update returned %s, want name %q", round, storetest.ShowUser(updUser), newName)
 	}
 }
 
@@ -513,7 +513,7 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 	name := fmt.Sprintf("after-%d", id)
 	u, err := e.a.Update(ctx, id, headline.ProfileUpdate{Name: headline.Change[*string]{Set: true, Value: &name}})
 	if err != nil || u.Name != name {
-		t.Fatalf("Update = %s, %v; want name %q", showUser(u), err, name)
+		t.Fatalf("Update = %s, %v; want name %q", storetest.ShowUser(u), err, name)
 	}
 	if n, err := e.redis.Raw.Exists(ctx, rediscache.LeaseKey(id)).Result(); err != nil || n != 0 {
 		t.Fatalf("after the update, %s exists = %d (%v), want the lease voided", rediscache.LeaseKey(id), n, err)
@@ -535,7 +535,7 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 	// request that started after it sees the old name.
 	for who, ch := range map[string]chan *headline.User{"the paused reader": got, "the request that joined its load": joined} {
 		if u := <-ch; u == nil || u.Name != name {
-			t.Errorf("%s answered %s, want %q", who, showUser(u), name)
+			t.Errorf("%s answered %s, want %q", who, storetest.ShowUser(u), name)
 		}
 	}
 	if v, ok := e.cachedName(t, id); ok {
@@ -543,7 +543,7 @@ func TestLeaseUpdateDuringLoadIsNotFilledBack(t *testing.T) {
 	}
 	users, errs := e.b.Get(ctx, []headline.UserID{id})
 	if errs[0] != nil || users[0] == nil || users[0].Name != name {
-		t.Fatalf("next Get = %s, %v; want %q", showUser(users[0]), errs[0], name)
+		t.Fatalf("next Get = %s, %v; want %q", storetest.ShowUser(users[0]), errs[0], name)
 	}
 	if v, ok := e.cachedName(t, id); !ok || v != name {
 		t.Errorf("after the next load, %s = %q (present %v), want %q", rediscache.ProfileKey(id), v, ok, name)
@@ -570,12 +570,12 @@ func TestLeaseUpdateRedisDown(t *testing.T) {
 	}
 	u, err := e.p.Update(ctx, id, upd)
 	want := &headline.User{ID: id, Name: fmt.Sprintf("after-%d", id), Photo: &photo}
-	if err != nil || showUser(u) != showUser(want) {
-		t.Fatalf("Update with Redis down = %s, %v; want %s, nil", showUser(u), err, showUser(want))
+	if err != nil || storetest.ShowUser(u) != storetest.ShowUser(want) {
+		t.Fatalf("Update with Redis down = %s, %v; want %s, nil", storetest.ShowUser(u), err, storetest.ShowUser(want))
 	}
 	rows, err := sqldb.GetAccounts(ctx, e.db, []headline.UserID{id})
-	if err != nil || rows[id] == nil || showUser(&rows[id].User) != showUser(want) || rows[id].Disabled {
-		t.Errorf("MySQL has %+v (%v), want %s, enabled", rows[id], err, showUser(want))
+	if err != nil || rows[id] == nil || storetest.ShowUser(&rows[id].User) != storetest.ShowUser(want) || rows[id].Disabled {
+		t.Errorf("MySQL has %+v (%v), want %s, enabled", rows[id], err, storetest.ShowUser(want))
 	}
 	log := e.log.String()
 	if !strings.Contains(log, "could not be invalidated") || !strings.Contains(log, "user="+strconv.FormatInt(id, 10)) || !strings.Contains(log, "level=ERROR") {

@@ -149,20 +149,6 @@ func (e *profilesEnv) wantCounts(t *testing.T, mget, leases, scripts, roundTrips
 	}
 }
 
-// showUser renders u with its optional fields dereferenced.
-func showUser(u *headline.User) string {
-	if u == nil {
-		return "<nil>"
-	}
-	opt := func(p *string) string {
-		if p == nil {
-			return "null"
-		}
-		return strconv.Quote(*p)
-	}
-	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
-}
-
 // checkUsers fails t unless got is want, element by element (nil where no
 // user), and no error came back.
 func checkUsers(t *testing.T, ids []headline.UserID, got []*headline.User, errs []error, want []*headline.User) {
@@ -174,7 +160,7 @@ func checkUsers(t *testing.T, ids []headline.UserID, got []*headline.User, errs 
 		if errs[i] != nil {
 			t.Errorf("errs[%d] (id %d) = %v, want nil", i, ids[i], errs[i])
 		}
-		if g, w := showUser(got[i]), showUser(want[i]); g != w {
+		if g, w := storetest.ShowUser(got[i]), storetest.ShowUser(want[i]); g != w {
 			t.Errorf("users[%d] (id %d) = %s, want %s", i, ids[i], g, w)
 		}
 	}
@@ -415,21 +401,21 @@ func wantOnlyMissesFailed(t *testing.T, round int, id headline.UserID, got *head
 	t.Helper()
 	switch id {
 	case base + 1:
-		if err != nil || showUser(got) != showUser(cached) {
-			t.Errorf("round %d: id %d (cached) = %s, %v; want %s, nil", round, id, showUser(got), err, showUser(cached))
+		if err != nil || storetest.ShowUser(got) != storetest.ShowUser(cached) {
+			t.Errorf("round %d: id %d (cached) = %s, %v; want %s, nil", round, id, storetest.ShowUser(got), err, storetest.ShowUser(cached))
 		}
 	case base + 2:
 		if err != nil || got != nil {
-			t.Errorf("round %d: id %d (cached -1) = %s, %v; want nil, nil", round, id, showUser(got), err)
+			t.Errorf("round %d: id %d (cached -1) = %s, %v; want nil, nil", round, id, storetest.ShowUser(got), err)
 		}
 	default:
 		if err == nil {
-			t.Errorf("round %d: id %d (not cached) = %s, nil error; want the database's error", round, id, showUser(got))
+			t.Errorf("round %d: id %d (not cached) = %s, nil error; want the database's error", round, id, storetest.ShowUser(got))
 		} else if e, ok := errors.AsType[*headline.Error](err); ok && e.Code != headline.ECodeInternal {
 			t.Errorf("round %d: id %d error code = %q, want %q (%v)", round, id, e.Code, headline.ECodeInternal, err)
 		}
 		if got != nil {
-			t.Errorf("round %d: id %d = %s with an error, want nil", round, id, showUser(got))
+			t.Errorf("round %d: id %d = %s with an error, want nil", round, id, storetest.ShowUser(got))
 		}
 	}
 }

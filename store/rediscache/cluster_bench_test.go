@@ -3,6 +3,8 @@ package rediscache_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -19,25 +21,15 @@ import (
 //
 //	go test ./store/rediscache -run X -bench ClusterBatchRead -benchtime 3s
 func BenchmarkClusterBatchRead(b *testing.B) {
-	rc := storetest.StartRedisCluster(b, 3, 0)
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs()})
-	b.Cleanup(func() { _ = cc.Close() })
+	cc, keys := clusterKeys(b, 50)
 	ctx := context.Background()
-
-	keys := make([]string, 50)
-	first := storetest.IDs(b, len(keys))
 	bySlot := map[int64][]string{}
-	for i := range keys {
-		keys[i] = rediscache.ProfileKey(first + int64(i))
-		v := fmt.Sprintf(`{"name":"u%d","photo":"https://img.example.com/%d.png","intro":"hello","certi":""}`, i, i)
-		if err := cc.Set(ctx, keys[i], v, 0).Err(); err != nil {
-			b.Fatal(err)
-		}
-		slot, err := cc.ClusterKeySlot(ctx, keys[i]).Result()
+	for _, k := range keys {
+		slot, err := cc.ClusterKeySlot(ctx, k).Result()
 		if err != nil {
 			b.Fatal(err)
 		}
-		bySlot[slot] = append(bySlot[slot], keys[i])
+		bySlot[slot] = append(bySlot[slot], k)
 	}
 	b.Logf("50 keys in %d slots", len(bySlot))
 
@@ -71,4 +63,55 @@ func BenchmarkClusterBatchRead(b *testing.B) {
 			b.ReportMetric(float64(cmds), "cmds/op")
 		})
 	}
+}
+
+// BenchmarkClusterRead measures what the per-master breakers add to a
+// 50-key cluster read: the same pipeline of GETs sent plainly, and through
+// the cache's pipelinedGet (each key's master looked up in the slot map, one breaker
+// asked and told per master):
+//
+//	go test ./store/rediscache -run X -bench ClusterRead -benchtime 3s
+func BenchmarkClusterRead(b *testing.B) {
+	cc, keys := clusterKeys(b, 50)
+	ctx := context.Background()
+	c := rediscache.New(cc, rediscache.TTLs{}).WithBreaker(rediscache.BreakerOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.Run("plain-pipeline", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys {
+					p.Get(ctx, k)
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("per-master-breakers", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, down, err := c.PipelinedGet(ctx, keys); err != nil || down != nil {
+				b.Fatal(err, down)
+			}
+		}
+	})
+}
+
+// clusterKeys starts a 3-master cluster of the benchmark's own and writes n
+// profiles of the Flask app's keys (no hash tags, so about one slot each).
+func clusterKeys(b *testing.B, n int) (*redis.ClusterClient, []string) {
+	rc := storetest.StartRedisCluster(b, 3, 0)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs()})
+	b.Cleanup(func() { _ = cc.Close() })
+	keys := make([]string, n)
+	first := storetest.IDs(b, n)
+	for i := range keys {
+		keys[i] = rediscache.ProfileKey(first + int64(i))
+		v := fmt.Sprintf(`{"name":"u%d","photo":"https://img.example.com/%d.png","intro":"hello","certi":""}`, i, i)
+		if err := cc.Set(context.Background(), keys[i], v, 0).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return cc, keys
 }

@@ -12,23 +12,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/headline/headline"
+	"github.com/headline/headline/store/storetest"
 )
 
 func ptr(s string) *string { return &s }
-
-// showUser renders u with its optional fields dereferenced, for messages.
-func showUser(u *headline.User) string {
-	if u == nil {
-		return "<nil>"
-	}
-	opt := func(p *string) string {
-		if p == nil {
-			return "null"
-		}
-		return fmt.Sprintf("%q", *p)
-	}
-	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
-}
 
 func (k Kind) String() string {
 	switch k {
@@ -172,10 +159,10 @@ func TestDecodeProfile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, gotKind := decodeProfile(id, tc.in)
 			if gotKind != tc.wantKind {
-				t.Fatalf("decodeProfile(%q) kind = %v, want %v (user %s)", tc.in, gotKind, tc.wantKind, showUser(got))
+				t.Fatalf("decodeProfile(%q) kind = %v, want %v (user %s)", tc.in, gotKind, tc.wantKind, storetest.ShowUser(got))
 			}
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("decodeProfile(%q) = %s, want %s", tc.in, showUser(got), showUser(tc.want))
+				t.Errorf("decodeProfile(%q) = %s, want %s", tc.in, storetest.ShowUser(got), storetest.ShowUser(tc.want))
 			}
 		})
 	}
@@ -209,7 +196,7 @@ func TestMaxProfileBytes(t *testing.T) {
 	if enc := EncodeProfile(u); len(enc) > maxProfileBytes {
 		t.Errorf("our own worst row encodes to %d bytes, over maxProfileBytes %d", len(enc), maxProfileBytes)
 	} else if got, kind := decodeProfile(1, string(enc)); kind != Hit || !reflect.DeepEqual(got, u) {
-		t.Errorf("our own worst row does not read back: %v %s", kind, showUser(got))
+		t.Errorf("our own worst row does not read back: %v %s", kind, storetest.ShowUser(got))
 	}
 }
 
@@ -251,7 +238,7 @@ func TestEncodeProfile(t *testing.T) {
 				t.Fatalf("decodeProfile(%s) kind = %v, want Hit", enc, kind)
 			}
 			if !reflect.DeepEqual(got, &want) {
-				t.Errorf("decodeProfile(%s) = %s, want %s", enc, showUser(got), showUser(&want))
+				t.Errorf("decodeProfile(%s) = %s, want %s", enc, storetest.ShowUser(got), storetest.ShowUser(&want))
 			}
 		})
 	}
@@ -443,12 +430,12 @@ func FuzzDecodeProfile(f *testing.F) {
 		if ref, ok := referenceDecode(id, v); ok != (kind == Hit) {
 			t.Fatalf("decodeProfile(%q) kind = %v, but the value is %s a four-key profile", v, kind, map[bool]string{true: "", false: "not"}[ok])
 		} else if ok && !reflect.DeepEqual(u, ref) {
-			t.Fatalf("decodeProfile(%q) = %s, want %s", v, showUser(u), showUser(ref))
+			t.Fatalf("decodeProfile(%q) = %s, want %s", v, storetest.ShowUser(u), storetest.ShowUser(ref))
 		}
 		switch kind {
 		case Miss, Missing:
 			if u != nil {
-				t.Fatalf("decodeProfile(%q) = %s with kind %v, want nil", v, showUser(u), kind)
+				t.Fatalf("decodeProfile(%q) = %s with kind %v, want nil", v, storetest.ShowUser(u), kind)
 			}
 			if kind == Missing && v != "-1" {
 				t.Fatalf("decodeProfile(%q) = Missing, want that only for -1", v)
@@ -459,26 +446,26 @@ func FuzzDecodeProfile(f *testing.F) {
 			t.Fatalf("decodeProfile(%q) kind = %v", v, kind)
 		}
 		if u == nil || u.ID != id {
-			t.Fatalf("decodeProfile(%q) = %s, Hit; want a user with ID %d", v, showUser(u), id)
+			t.Fatalf("decodeProfile(%q) = %s, Hit; want a user with ID %d", v, storetest.ShowUser(u), id)
 		}
 		enc := EncodeProfile(u)
 		if !strings.HasPrefix(string(enc), `{"name":`) {
-			t.Fatalf("EncodeProfile(%s) = %s", showUser(u), enc)
+			t.Fatalf("EncodeProfile(%s) = %s", storetest.ShowUser(u), enc)
 		}
 		if len(enc) > maxProfileBytes {
 			// Go writes <, > and & as six bytes: a value under the bound
 			// can grow over it, but only if it holds more than a row can.
 			if fitsColumns(u) {
-				t.Fatalf("EncodeProfile(%s) is %d bytes, over maxProfileBytes, for a profile that fits the table", showUser(u), len(enc))
+				t.Fatalf("EncodeProfile(%s) is %d bytes, over maxProfileBytes, for a profile that fits the table", storetest.ShowUser(u), len(enc))
 			}
 			return
 		}
 		again, kind := decodeProfile(id, string(enc))
 		if kind != Hit {
-			t.Fatalf("decodeProfile(EncodeProfile(%s) = %s) kind = %v, want Hit", showUser(u), enc, kind)
+			t.Fatalf("decodeProfile(EncodeProfile(%s) = %s) kind = %v, want Hit", storetest.ShowUser(u), enc, kind)
 		}
 		if !reflect.DeepEqual(again, u) {
-			t.Fatalf("round trip of %q: %s → %s → %s", v, showUser(u), enc, showUser(again))
+			t.Fatalf("round trip of %q: %s → %s → %s", v, storetest.ShowUser(u), enc, storetest.ShowUser(again))
 		}
 	})
 }

@@ -96,12 +96,12 @@ func TestUpdateUserStoresExactlyOrNothing(t *testing.T) {
 				if tc.upd.Intro.Set {
 					want.Intro = tc.upd.Intro.Value
 				}
-				if showUser(got) != showUser(&want.User) {
-					t.Errorf("UpdateUser answered %s, want %s", showUser(got), showUser(&want.User))
+				if storetest.ShowUser(got) != storetest.ShowUser(&want.User) {
+					t.Errorf("UpdateUser answered %s, want %s", storetest.ShowUser(got), storetest.ShowUser(&want.User))
 				}
 			} else {
 				if err == nil {
-					t.Fatalf("UpdateUser answered %s, want an error: the row would not hold what was sent", showUser(got))
+					t.Fatalf("UpdateUser answered %s, want an error: the row would not hold what was sent", storetest.ShowUser(got))
 				}
 				if e, ok := errors.AsType[*headline.Error](err); ok && e.Code != headline.ECodeInternal {
 					t.Errorf("error code %s, want %s: %v", e.Code, headline.ECodeInternal, err)

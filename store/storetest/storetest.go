@@ -34,6 +34,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
+	"github.com/headline/headline"
 	"github.com/headline/headline/store/sqldb"
 )
 
@@ -412,4 +413,19 @@ func IDs(t testing.TB, n int) int64 {
 		t.Fatalf("storetest.IDs: want a positive count, got %d", n)
 	}
 	return nextID.Add(int64(n)) - int64(n)
+}
+
+// ShowUser renders u with its optional fields dereferenced, for failure
+// messages: a *string prints as an address.
+func ShowUser(u *headline.User) string {
+	if u == nil {
+		return "<nil>"
+	}
+	opt := func(p *string) string {
+		if p == nil {
+			return "null"
+		}
+		return strconv.Quote(*p)
+	}
+	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
 }
