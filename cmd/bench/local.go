@@ -14,6 +14,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/headline/headline/store/rediscache"
 )
 
 // headline's local tier: an in-process cache in front of Redis, sized by
@@ -39,8 +43,9 @@ const (
 )
 
 // localEnv are the settings bench passes on from its own environment to
-// the headline it starts, so that a run can size the tier differently.
-var localEnv = []string{"LOCAL_CACHE_SIZE", "LOCAL_CACHE_MAX_AGE"}
+// the headline it starts, so that a run can size the tier, or set the
+// collector, differently.
+var localEnv = []string{"LOCAL_CACHE_SIZE", "LOCAL_CACHE_MAX_AGE", "GOGC", "GOMEMLIMIT"}
 
 // promSample is one scrape of the Prometheus text format: the value of each
 // series, a series written name{label="value",…} with its labels sorted.
@@ -441,11 +446,51 @@ func (b *bench) fillLocal(ctx context.Context, sc scenario, srv *process) error 
 	}
 	t := time.Now()
 	ids := sc.local(b.o.users)
+	if err := touch(ctx, b.rdb, ids); err != nil {
+		return fmt.Errorf("make the local tier drop what it holds: %w", err)
+	}
 	if err := sweep(ctx, srv, ids); err != nil {
 		return fmt.Errorf("fill the local tier: %w", err)
 	}
 	fmt.Fprintf(b.out, "  (local tier filled: %d ids in %.1fs)\n", len(ids), time.Since(t).Seconds())
 	return nil
+}
+
+// touch re-sets each id's cache entry's TTL to what it was, a write that
+// Redis's tracking announces, so that headline's tier drops the entry and
+// the sweep after fills it anew. Without it an entry filled for an earlier
+// run keeps its age, and expires (LOCAL_CACHE_MAX_AGE after its fill)
+// during a later run, which then measures the tier refilling from Redis.
+func touch(ctx context.Context, rdb *redis.Client, ids []int) error {
+	for chunk := range slices.Chunk(ids, 10000) {
+		ttls := make([]*redis.DurationCmd, len(chunk))
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range chunk {
+				ttls[i] = p.PTTL(ctx, rediscache.ProfileKey(int64(id)))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range chunk {
+				if d := ttls[i].Val(); d > 0 {
+					p.PExpire(ctx, rediscache.ProfileKey(int64(id)), d)
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	// The invalidations travel on headline's own connection: let the
+	// last of them land before the sweep asks for those ids.
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(200 * time.Millisecond):
+		return nil
+	}
 }
 
 // allLocal asks the measured headline for every user and records its

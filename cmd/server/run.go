@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/headline/headline/cmd/server/internal/api"
+	"github.com/headline/headline/cmd/server/internal/gcpace"
 	"github.com/headline/headline/cmd/server/internal/telemetry"
 	"github.com/headline/headline/store"
 	"github.com/headline/headline/store/rediscache"
@@ -74,6 +75,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer env.close()
+	if env.tier != nil && cfg.GCPercent > 0 && getenv("GOMEMLIMIT") == "" {
+		// The tier is live heap that stays: GOGC's headroom over it would
+		// let RSS grow by several times LOCAL_CACHE_SIZE. A GOMEMLIMIT is
+		// the operator's own bound, and the collector is left to it.
+		pacer := gcpace.Start(cfg.GCPercent, cfg.LocalCacheSize, func() int64 { return int64(env.tier.Stats().Bytes) })
+		defer pacer.Stop()
+	}
 	if env.mode == "embedded" && cfg.API.PlaygroundAuth == "" {
 		// So that `me` works from the Playground as it opens.
 		cfg.API.PlaygroundAuth = "Bearer " + env.demoToken
