@@ -75,13 +75,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer env.close()
-	if env.tier != nil && cfg.GCPercent > 0 && getenv("GOMEMLIMIT") == "" {
-		// The tier is live heap that stays: GOGC's headroom over it would
-		// let RSS grow by several times LOCAL_CACHE_SIZE. A GOMEMLIMIT is
-		// the operator's own bound, and the collector is left to it.
-		pacer := gcpace.Start(cfg.GCPercent, cfg.LocalCacheSize, func() int64 { return int64(env.tier.Stats().Bytes) })
-		defer pacer.Stop()
-	}
 	if env.mode == "embedded" && cfg.API.PlaygroundAuth == "" {
 		// So that `me` works from the Playground as it opens.
 		cfg.API.PlaygroundAuth = "Bearer " + env.demoToken
@@ -192,7 +185,8 @@ func openExternal(ctx context.Context, cfg *Config, log *slog.Logger, e *env) (e
 // starts its tracker on the masters of the configured Redis; the tier
 // serves once every master tracks (about a millisecond after the
 // connections are up). env's close stops the tracker, after the HTTP
-// server and the profiles.
+// server and the profiles. The collector's percent then follows the heap
+// outside the tier, which stays live (gcpace).
 func openLocalTier(cfg *Config, log *slog.Logger, e *env) error {
 	opts, err := cfg.Redis.Options()
 	if err != nil {
@@ -203,7 +197,7 @@ func openLocalTier(cfg *Config, log *slog.Logger, e *env) error {
 		return fmt.Errorf("LOCAL_CACHE_SIZE, LOCAL_CACHE_MAX_AGE: %w", err)
 	}
 	e.tier = tier
-	e.closes = append(e.closes, stop)
+	e.closes = append(e.closes, stop, gcpace.Start(cfg.GCPercent, cfg.LocalCacheSize, tier.Bytes).Stop)
 	log.Info("local cache", "bytes", cfg.LocalCacheSize, "max_age", cfg.LocalCacheMaxAge.String(), "on", tier != nil)
 	return nil
 }

@@ -151,6 +151,15 @@ func (t *Tier[V]) Get(k Key) (v V, ok bool) {
 	return e.v, true
 }
 
+// Bytes is the weight the tier holds now, as Stats counts it; 0 for a tier
+// that is off.
+func (t *Tier[V]) Bytes() int64 {
+	if t == nil {
+		return 0
+	}
+	return int64(t.cache.WeightedSize())
+}
+
 // Usable reports whether Redis tracks every master for the tier now.
 func (t *Tier[V]) Usable() bool {
 	return t != nil && t.state.Load()&usable != 0

@@ -17,6 +17,7 @@
 package gcpace
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -39,13 +40,19 @@ type Pacer struct {
 	sample  []metrics.Sample
 }
 
-// Start makes a pacer for a GOGC of percent (≥ 0) and a tier bounded by
-// bound bytes whose weight held reports, and starts it. Stop ends it and
-// restores percent.
+// Start makes a pacer for a GOGC of percent and a tier bounded by bound
+// bytes whose weight held reports, and starts it; Stop ends it and
+// restores percent. It does nothing with the collector off (percent < 0),
+// no tier (bound ≤ 0), or a memory limit (GOMEMLIMIT): the limit is then
+// the operator's own bound, and the collector is left to it.
 func Start(percent int, bound int64, held func() int64) *Pacer {
 	p := &Pacer{percent: percent, bound: bound, held: held,
 		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	p.last.Store(int64(percent))
+	if percent <= 0 || bound <= 0 || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		p.stopped.Store(true)
+		return p
+	}
 	p.arm()
 	return p
 }

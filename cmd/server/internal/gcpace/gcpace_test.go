@@ -1,6 +1,7 @@
 package gcpace
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -97,5 +98,37 @@ func TestPacerSetsThePercentAfterACollection(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if now := debug.SetGCPercent(400); now != 400 {
 		t.Errorf("a collection after Stop set the GC percent to %d", now)
+	}
+}
+
+// TestStartDoesNothing: with the collector off, no tier, or a memory
+// limit, the percent stays the operator's.
+func TestStartDoesNothing(t *testing.T) {
+	old := debug.SetGCPercent(400)
+	defer debug.SetGCPercent(old)
+	held := func() int64 { return 1 << 30 }
+	for _, tc := range []struct {
+		name    string
+		percent int
+		bound   int64
+		limit   int64
+	}{
+		{"GOGC=off", -1, 64 * mib, math.MaxInt64},
+		{"no tier", 400, 0, math.MaxInt64},
+		{"GOMEMLIMIT", 400, 64 * mib, 512 * mib},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			oldLimit := debug.SetMemoryLimit(tc.limit)
+			defer debug.SetMemoryLimit(oldLimit)
+			p := Start(tc.percent, tc.bound, held)
+			for range 3 {
+				runtime.GC()
+				time.Sleep(10 * time.Millisecond)
+			}
+			p.Stop()
+			if now := debug.SetGCPercent(400); now != 400 {
+				t.Errorf("the GC percent is %d, want 400 untouched", now)
+			}
+		})
 	}
 }
