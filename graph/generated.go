@@ -1130,6 +1130,9 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *headline.User) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalNID2int64(ctx, field.Selections, obj.ID)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1153,6 +1156,9 @@ func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphq
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *headline.User) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1176,6 +1182,9 @@ func (ec *executionContext) fieldContext_User_name(_ context.Context, field grap
 }
 
 func (ec *executionContext) _User_photo(ctx context.Context, field graphql.CollectedField, obj *headline.User) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Photo)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1199,6 +1208,9 @@ func (ec *executionContext) fieldContext_User_photo(_ context.Context, field gra
 }
 
 func (ec *executionContext) _User_intro(ctx context.Context, field graphql.CollectedField, obj *headline.User) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Intro)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1222,6 +1234,9 @@ func (ec *executionContext) fieldContext_User_intro(_ context.Context, field gra
 }
 
 func (ec *executionContext) _User_certi(ctx context.Context, field graphql.CollectedField, obj *headline.User) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Certi)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1245,6 +1260,9 @@ func (ec *executionContext) fieldContext_User_certi(_ context.Context, field gra
 }
 
 func (ec *executionContext) __Service_sdl(ctx context.Context, field graphql.CollectedField, obj *fedruntime.Service) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalOString2string(ctx, field.Selections, obj.SDL)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1268,6 +1286,9 @@ func (ec *executionContext) fieldContext__Service_sdl(_ context.Context, field g
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1314,6 +1335,9 @@ func (ec *executionContext) fieldContext___Directive_description(_ context.Conte
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsRepeatable)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1404,6 +1428,9 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 }
 
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1496,6 +1523,9 @@ func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1664,6 +1694,9 @@ func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -1742,6 +1775,9 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
+	if gqlgenrt.DirectPlainFields(ec.Resolvers) {
+		return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DefaultValue)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -139,7 +140,8 @@ func (o Options) withDefaults() Options {
 // set by the authentication middleware.
 func NewHandler(opts Options) http.Handler {
 	opts = opts.withDefaults()
-	cfg := Config{Resolvers: &Resolver{MaxIDs: opts.MaxIDs, Log: opts.Log, Profiles: opts.Profiles}}
+	cfg := Config{Resolvers: &Resolver{MaxIDs: opts.MaxIDs, Log: opts.Log, Profiles: opts.Profiles,
+		directPlainFields: !slices.ContainsFunc(opts.Extensions, interceptsPlainFields)}}
 	cfg.Complexity.Query.Users = func(childComplexity int, ids []string) int {
 		return 1 + len(ids)*childComplexity
 	}
@@ -173,6 +175,18 @@ func NewHandler(opts Options) http.Handler {
 	srv.SetErrorPresenter(presentError(opts.Log))
 	srv.SetRecoverFunc(recoverPanic(opts.Log))
 	return withStatus(srv)
+}
+
+// interceptsPlainFields reports whether ext is a field interceptor that
+// may want plain fields (User.name, …): one that does not say it passes
+// them straight through, with InterceptsPlainFields() false. headline's
+// own extensions intercept no field, or only resolvers.
+func interceptsPlainFields(ext graphql.HandlerExtension) bool {
+	if _, ok := ext.(graphql.FieldInterceptor); !ok {
+		return false
+	}
+	p, ok := ext.(interface{ InterceptsPlainFields() bool })
+	return !ok || p.InterceptsPlainFields()
 }
 
 // persistedQueries is the extension that reads operations by their hash:

@@ -23,7 +23,15 @@ type Resolver struct {
 	Log    *slog.Logger
 	// Profiles applies profile edits (store.Profiles).
 	Profiles ProfileUpdater
+
+	// directPlainFields: no field interceptor wants plain fields, and
+	// generated.go writes them directly (gqlgenrt.DirectPlainFields).
+	directPlainFields bool
 }
+
+// DirectPlainFields reports whether plain fields, such as User.name, are
+// written without a FieldContext or a pass through the field interceptors.
+func (r *Resolver) DirectPlainFields() bool { return r.directPlainFields }
 
 // ProfileUpdater changes a profile in the database and invalidates its
 // cache entry.

@@ -3,6 +3,7 @@ package main
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/99designs/gqlgen/codegen"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -22,14 +23,42 @@ type plan struct {
 	// gqlgen resolves concurrently ("_User"): their DeferredGroup, which
 	// only such fields fill, stays empty.
 	plainObjects map[string]bool
+	// plainFields are the functions of fields that gqlgen resolves by
+	// reading a struct field of a scalar or enum type ("_User_name"):
+	// written directly while no field interceptor wants them
+	// (gqlgenrt.DirectPlainFields).
+	plainFields map[string]bool
 }
 
 func (*planPlugin) Name() string { return "headline-rewrite-plan" }
 
 // GenerateCode runs before gqlgen writes generated.go, with the same Data.
 func (p *planPlugin) GenerateCode(data *codegen.Data) error {
-	p.plan = plan{lists: sequentialLists(data), plainObjects: plainObjects(data)}
+	p.plan = plan{lists: sequentialLists(data), plainObjects: plainObjects(data), plainFields: plainFields(data)}
 	return nil
+}
+
+// plainFields returns the functions of the fields that graphql.ResolveField
+// only reads: a struct field (not a method, not a map entry) of a scalar or
+// enum type, not a list (whose marshaller reads the field's FieldContext),
+// with no resolver, arguments or directive, on an object that is not a
+// root and has no directive run at run time.
+func plainFields(data *codegen.Data) map[string]bool {
+	fields := map[string]bool{}
+	for _, obj := range data.Objects {
+		if obj.Root || obj.Stream || slices.ContainsFunc(obj.Directives, runsAtRunTime) {
+			continue
+		}
+		for _, f := range obj.Fields {
+			kind := f.TypeReference.Definition.Kind
+			if f.IsResolver || !f.IsVariable() || len(f.Args) > 0 || f.HasDirectives() || f.TypeReference.IsSlice() ||
+				(kind != ast.Scalar && kind != ast.Enum) || strings.HasPrefix(f.Name, "__") {
+				continue
+			}
+			fields["_"+obj.Name+"_"+f.Name] = true
+		}
+	}
+	return fields
 }
 
 // plainObjects returns the marshallers of the objects whose fields gqlgen

@@ -35,6 +35,7 @@ type edit struct {
 // rewriter collects the edits of one file, and what it found that gqlgen
 // v0.17.98 would not have written.
 type rewriter struct {
+	src      []byte
 	fset     *token.FileSet
 	edits    []edit
 	problems []string
@@ -47,6 +48,9 @@ type rewriter struct {
 //     declared empty instead of made by graphql.NewDeferredGroup, which
 //     computes the object's path and allocates three times;
 //   - graphql.NewScalarFieldContext replaced by gqlgenrt's everywhere;
+//   - in the function of each field of p.plainFields, before its
+//     graphql.ResolveField, the field's value marshalled directly when
+//     gqlgenrt.DirectPlainFields says so;
 //
 // and the import these need. Everything else stays byte for byte as gqlgen
 // wrote it. It fails, naming what it found, where gqlgen's output is not
@@ -57,7 +61,7 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &rewriter{fset: fset}
+	r := &rewriter{src: src, fset: fset}
 	seen := map[string]bool{}
 	fieldContexts := 0
 	for _, decl := range file.Decls {
@@ -75,6 +79,9 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 		if p.plainObjects[name] {
 			r.emptyDeferredGroup(fn)
 		}
+		if p.plainFields[name] {
+			r.directPlainField(fn)
+		}
 		fieldContexts += r.replaceCalls(fn, "NewScalarFieldContext", "gqlgenrt.NewScalarFieldContext")
 	}
 	for name := range p.lists {
@@ -83,6 +90,11 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 		}
 	}
 	for name := range p.plainObjects {
+		if !seen[name] {
+			r.problem("gqlgen wrote no %s", name)
+		}
+	}
+	for name := range p.plainFields {
 		if !seen[name] {
 			r.problem("gqlgen wrote no %s", name)
 		}
@@ -109,6 +121,11 @@ func (r *rewriter) problem(format string, args ...any) {
 
 func (r *rewriter) offset(p token.Pos) int { return r.fset.Position(p).Offset }
 
+// source is n as it is written in the file.
+func (r *rewriter) source(n ast.Node) string {
+	return string(r.src[r.offset(n.Pos()):r.offset(n.End())])
+}
+
 func (r *rewriter) replace(n ast.Node, text string) {
 	r.edits = append(r.edits, edit{r.offset(n.Pos()), r.offset(n.End()), text})
 }
@@ -134,4 +151,80 @@ func isGraphQL(expr ast.Expr, name string) bool {
 	}
 	pkg, ok := sel.X.(*ast.Ident)
 	return ok && pkg.Name == "graphql"
+}
+
+// directPlainField puts, at the top of a plain field's function, the
+// direct way: its marshaller called on the struct field that gqlgen's
+// resolver closure returns. gqlgen v0.17.98 writes the function as
+//
+//	return graphql.ResolveField(ctx, ec.OperationContext, field,
+//		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) { … },
+//		func(ctx context.Context) (any, error) { return obj.Name, nil },
+//		nil,
+//		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+//			return ec.marshalNString2string(ctx, selections, v)
+//		},
+//		true, true)
+func (r *rewriter) directPlainField(fn *ast.FuncDecl) {
+	name := fn.Name.Name
+	call := resolveFieldCall(fn)
+	if call == nil || len(call.Args) != 9 {
+		r.problem("%s is not one return of graphql.ResolveField with 9 arguments", name)
+		return
+	}
+	value, ok := returnsOf(call.Args[4])
+	if !ok || len(value) != 2 || !isIdent(value[1], "nil") || !isSelectorOf(value[0], "obj") {
+		r.problem("%s's resolver does not return obj.<field>, nil", name)
+		return
+	}
+	marshal, ok := returnsOf(call.Args[6])
+	if !ok || len(marshal) != 1 {
+		r.problem("%s's marshaller is not one return of a call", name)
+		return
+	}
+	m, ok := marshal[0].(*ast.CallExpr)
+	if !ok || len(m.Args) != 3 || !isIdent(m.Args[0], "ctx") || !isIdent(m.Args[1], "selections") || !isIdent(m.Args[2], "v") {
+		r.problem("%s's marshaller does not call a function of (ctx, selections, v)", name)
+		return
+	}
+	text := fmt.Sprintf("\n\tif gqlgenrt.DirectPlainFields(ec.Resolvers) {\n\t\treturn %s(ctx, field.Selections, %s)\n\t}",
+		r.source(m.Fun), r.source(value[0]))
+	at := r.offset(fn.Body.Lbrace) + 1
+	r.edits = append(r.edits, edit{at, at, text})
+}
+
+// resolveFieldCall is the call of graphql.ResolveField that fn's body is,
+// as its only statement, or nil.
+func resolveFieldCall(fn *ast.FuncDecl) *ast.CallExpr {
+	if len(fn.Body.List) != 1 {
+		return nil
+	}
+	ret, ok := fn.Body.List[0].(*ast.ReturnStmt)
+	if !ok || len(ret.Results) != 1 {
+		return nil
+	}
+	call, ok := ret.Results[0].(*ast.CallExpr)
+	if !ok || !isGraphQL(call.Fun, "ResolveField") {
+		return nil
+	}
+	return call
+}
+
+// returnsOf is what a function literal whose body is one return statement
+// returns.
+func returnsOf(e ast.Expr) ([]ast.Expr, bool) {
+	lit, ok := e.(*ast.FuncLit)
+	if !ok || len(lit.Body.List) != 1 {
+		return nil, false
+	}
+	ret, ok := lit.Body.List[0].(*ast.ReturnStmt)
+	if !ok {
+		return nil, false
+	}
+	return ret.Results, true
+}
+
+func isSelectorOf(e ast.Expr, name string) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	return ok && isIdent(sel.X, name)
 }

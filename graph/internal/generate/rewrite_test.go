@@ -25,6 +25,26 @@ func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphq
 	return graphql.NewScalarFieldContext("User", field, false, false, "ID")
 }
 
+func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *headline.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNID2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *headline.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
 
@@ -69,7 +89,8 @@ func (ec *executionContext) marshalNPost2ᚕᚖPost(ctx context.Context, sel ast
 
 // userPlan is the plan for generated: User's list and object, not Post's.
 func userPlan() plan {
-	return plan{lists: map[string]string{"marshalNUser2ᚕᚖUser": "User"}, plainObjects: map[string]bool{"_User": true}}
+	return plan{lists: map[string]string{"marshalNUser2ᚕᚖUser": "User"}, plainObjects: map[string]bool{"_User": true},
+		plainFields: map[string]bool{"_User_id": true}}
 }
 
 func TestRewriteChangesOnlyWhatThePlanSays(t *testing.T) {
@@ -82,6 +103,8 @@ func TestRewriteChangesOnlyWhatThePlanSays(t *testing.T) {
 		"\t\"github.com/headline/headline\"\n\t\""+runtimePkg+"\"\n",
 		"graphql.NewScalarFieldContext(", "gqlgenrt.NewScalarFieldContext(",
 		"deferred := graphql.NewDeferredGroup(ctx)", "var deferred graphql.DeferredGroup",
+		"obj *headline.User) (ret graphql.Marshaler) {\n\treturn graphql.ResolveField(",
+		"obj *headline.User) (ret graphql.Marshaler) {\n\tif gqlgenrt.DirectPlainFields(ec.Resolvers) {\n\t\treturn ec.marshalNID2int64(ctx, field.Selections, obj.ID)\n\t}\n\treturn graphql.ResolveField(",
 		"ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
 		"ret := gqlgenrt.MarshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\tfc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n\t\treturn ec.marshalOUser",
 	).Replace(generated)
@@ -111,6 +134,17 @@ func TestRewriteRefusesOutputItDoesNotKnow(t *testing.T) {
 		{"an object that hands its DeferredGroup on",
 			strings.Replace(generated, "out.Values[i] = ec._User_id(ctx, field, obj)", "out.ResolveConcurrently(ec.OperationContext, &deferred, i, true, true, nil)", 1),
 			nil, "_User uses its DeferredGroup in 1 places other than"},
+		{"a plain field gqlgen did not write", generated,
+			func(p *plan) { p.plainFields["_User_name"] = true }, "gqlgen wrote no _User_name"},
+		{"a plain field whose resolver calls a method",
+			strings.Replace(generated, "return obj.ID, nil", "return obj.GetID(), nil", 1),
+			nil, "_User_id's resolver does not return obj.<field>, nil"},
+		{"a plain field marshalled otherwise",
+			strings.Replace(generated, "return ec.marshalNID2int64(ctx, selections, v)", "return ec.marshalNID2int64(ctx, nil, v)", 1),
+			nil, "_User_id's marshaller does not call a function of (ctx, selections, v)"},
+		{"a plain field not resolved by graphql.ResolveField",
+			strings.Replace(generated, "return graphql.ResolveField(\n\t\tctx,", "return graphql.ResolveFieldWithCache(\n\t\tctx,", 1),
+			nil, "_User_id is not one return of graphql.ResolveField"},
 		{"no scalar field context",
 			strings.Replace(generated, "graphql.NewScalarFieldContext(", "graphql.NewFieldContext(", 1),
 			nil, "no call of graphql.NewScalarFieldContext"},

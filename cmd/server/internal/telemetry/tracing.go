@@ -213,6 +213,10 @@ func (g graphqlTracer) InterceptOperation(ctx context.Context, next graphql.Oper
 	}
 }
 
+// InterceptsPlainFields is false: InterceptField spans resolvers only, and
+// graph writes plain fields without passing them through it.
+func (graphqlTracer) InterceptsPlainFields() bool { return false }
+
 // InterceptField wraps each resolver in a span.
 func (g graphqlTracer) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
 	fc := graphql.GetFieldContext(ctx)
