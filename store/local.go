@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -60,20 +61,66 @@ func StartLocalTier(maxBytes int64, maxAge time.Duration, redis *goredis.Univers
 }
 
 // weighLocal counts what an entry holds beyond localcache.EntryOverhead:
-// the profile's struct and the bytes of its strings (a nil pointer holds
-// none); the LocalEntry itself is inside the overhead's node.
+// the profile's compactUser and the bytes of its text; the LocalEntry
+// itself is inside the overhead's node.
 func weighLocal(_ localcache.Key, e LocalEntry) int {
 	u := e.user
 	if u == nil {
 		return int(unsafe.Sizeof(e))
 	}
-	n := int(unsafe.Sizeof(e)) + int(unsafe.Sizeof(*u)) + len(u.Name)
+	n := int(unsafe.Sizeof(e)) + int(unsafe.Sizeof(compactUser{})) + len(u.Name)
 	for _, p := range []*string{u.Photo, u.Intro, u.Certi} {
 		if p != nil {
-			n += int(unsafe.Sizeof(*p)) + len(*p)
+			n += len(*p)
 		}
 	}
 	return n
+}
+
+// compactUser is a profile as the tier holds it: the user and the strings
+// its pointers point at in one object, and all its text in one other. The
+// decoder's user is five objects (the user, three string headers, and the
+// Redis reply its strings are cut from), four of which the collector scans
+// at every cycle for every profile the tier holds; this is two, one
+// scanned, and the reply, longer than the text, is not kept.
+type compactUser struct {
+	user headline.User
+	strs [3]string
+}
+
+// compact copies u into a compactUser; nil stays nil.
+func compact(u *headline.User) *headline.User {
+	if u == nil {
+		return nil
+	}
+	fields := [3]*string{u.Photo, u.Intro, u.Certi}
+	n := len(u.Name)
+	for _, f := range fields {
+		if f != nil {
+			n += len(*f)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(u.Name)
+	for _, f := range fields {
+		if f != nil {
+			b.WriteString(*f)
+		}
+	}
+	text := b.String()
+	c := &compactUser{user: headline.User{ID: u.ID, Name: text[:len(u.Name)]}}
+	at := len(u.Name)
+	for i, f := range fields {
+		if f == nil {
+			continue
+		}
+		c.strs[i] = text[at : at+len(*f)]
+		at += len(*f)
+		fields[i] = &c.strs[i]
+	}
+	c.user.Photo, c.user.Intro, c.user.Certi = fields[0], fields[1], fields[2]
+	return &c.user
 }
 
 func infoKey(id headline.UserID) localcache.Key {
@@ -142,7 +189,7 @@ func (p *Profiles) readThroughTier(ctx context.Context, b *batch) {
 		*e = r.Profiles[j]
 		e.Status = status
 		if e.Kind != rediscache.Miss {
-			tk.Fill(j, LocalEntry{kind: e.Kind, user: e.User})
+			tk.Fill(j, LocalEntry{kind: e.Kind, user: compact(e.User)})
 		}
 	}
 	for j, id := range statusIDs {
