@@ -2,11 +2,7 @@ package graph_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -14,8 +10,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
-	"github.com/headline/headline"
-	"github.com/headline/headline/dataloaders"
 	"github.com/headline/headline/graph"
 )
 
@@ -50,18 +44,7 @@ func TestPlainFieldsAreWrittenDirectlyUnlessAnInterceptorWantsThem(t *testing.T)
 		__type(name: "User") { name fields { name isDeprecated } }
 		_service { sdl } }`
 	answer := func(rec *pathRecorder) string {
-		h := graph.NewHandler(graph.Options{
-			Extensions:    []graphql.HandlerExtension{rec},
-			Introspection: true,
-			Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		body, _ := json.Marshal(map[string]any{"query": query})
-		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
-		req.Header.Set("Content-Type", "application/json")
-		ctx := dataloaders.NewContext(req.Context(), dataloaders.New(fakeProfiles{}, dataloaders.Options{}))
-		ctx = headline.NewContextWithViewer(ctx, headline.Viewer{UserID: 1})
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req.WithContext(ctx))
+		w := serveOptions(graph.Options{Extensions: []graphql.HandlerExtension{rec}, Introspection: true}, query)
 		if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"errors"`) {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
