@@ -39,20 +39,6 @@ type profilesEnv struct {
 	log   *syncBuffer
 }
 
-// newClient returns a go-redis client on opt with the short timeouts under
-// test, closed when the test ends.
-func newClient(t *testing.T, opt *redis.Options) *redis.Client {
-	t.Helper()
-	opt.DialTimeout = 100 * time.Millisecond
-	opt.ReadTimeout = 100 * time.Millisecond
-	opt.WriteTimeout = 100 * time.Millisecond
-	opt.MaxRetries = -1
-	opt.DialerRetries = 1
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // newProfilesEnv returns a Profiles whose cache is a client on redisOpt (nil:
 // the test's Redis) and whose database is the package's, counted, or what db
 // makes of it.
@@ -68,7 +54,7 @@ func newProfilesEnvWith(t *testing.T, redisOpt *redis.Options, db func(e *profil
 	if redisOpt == nil {
 		redisOpt = e.redis.Options()
 	}
-	client := newClient(t, redisOpt)
+	client := storetest.ShortTimeoutClient(t, redisOpt)
 	e.rc = storetest.CountRedis(client)
 	counted, sc := storetest.CountSQL(e.db)
 	e.sql = sc

@@ -42,7 +42,7 @@ func (e *replicaEnv) open(t *testing.T, ropts sqldb.ReplicaOptions, fresh time.D
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	logger := slog.New(slog.NewTextHandler(e.log, nil))
-	p := store.NewProfiles(db, rediscache.New(newClient(t, e.redis.Options()), rediscache.TTLs{}), logger,
+	p := store.NewProfiles(db, rediscache.New(storetest.ShortTimeoutClient(t, e.redis.Options()), rediscache.TTLs{}), logger,
 		store.ProfilesOptions{Replicas: rs, FreshWindow: fresh})
 	t.Cleanup(p.Close)
 	return p, rs

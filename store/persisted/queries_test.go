@@ -20,20 +20,6 @@ import (
 // redisDB is this package's logical Redis DB.
 const redisDB = 4
 
-// newClient returns a go-redis client on opt with the short timeouts under
-// test, closed when the test ends.
-func newClient(t *testing.T, opt *redis.Options) *redis.Client {
-	t.Helper()
-	opt.DialTimeout = 100 * time.Millisecond
-	opt.ReadTimeout = 100 * time.Millisecond
-	opt.WriteTimeout = 100 * time.Millisecond
-	opt.MaxRetries = -1
-	opt.DialerRetries = 1
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -43,7 +29,7 @@ func sha(s string) string {
 // one server instance has it.
 func newPersistedQueries(t *testing.T, opt *redis.Options, opts persisted.Options) (*persisted.Queries, *storetest.RedisCounter) {
 	t.Helper()
-	client := newClient(t, opt)
+	client := storetest.ShortTimeoutClient(t, opt)
 	rc := storetest.CountRedis(client)
 	opts.Log = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return persisted.New(rediscache.New(client, rediscache.TTLs{}).WithTimeout(100*time.Millisecond).Strings(), opts), rc

@@ -429,3 +429,17 @@ func ShowUser(u *headline.User) string {
 	}
 	return fmt.Sprintf("{ID:%d Name:%q Photo:%s Intro:%s Certi:%s}", u.ID, u.Name, opt(u.Photo), opt(u.Intro), opt(u.Certi))
 }
+
+// ShortTimeoutClient returns a go-redis client on opt with the short
+// timeouts under test (100 ms, no retry), closed when the test ends.
+func ShortTimeoutClient(t testing.TB, opt *redis.Options) *redis.Client {
+	t.Helper()
+	opt.DialTimeout = 100 * time.Millisecond
+	opt.ReadTimeout = 100 * time.Millisecond
+	opt.WriteTimeout = 100 * time.Millisecond
+	opt.MaxRetries = -1
+	opt.DialerRetries = 1
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
