@@ -76,25 +76,19 @@ func benchLocalMiss(b *testing.B, mget, cold bool) {
 // and the commands it has run.
 func redisUsage(b *testing.B, c *redis.Client) (cpu float64, calls int64) {
 	b.Helper()
-	ctx := context.Background()
-	info, err := c.Info(ctx, "cpu", "commandstats").Result()
+	info, err := c.Info(context.Background(), "cpu").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, line := range strings.Split(info, "\r\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch {
-		case k == "used_cpu_user" || k == "used_cpu_sys":
-			f, _ := strconv.ParseFloat(v, 64)
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu: %q", line)
+			}
 			cpu += f
-		case strings.HasPrefix(k, "cmdstat_") && k != "cmdstat_info":
-			calls0, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",")
-			n, _ := strconv.ParseInt(calls0, 10, 64)
-			calls += n
 		}
 	}
-	return cpu, calls
+	return cpu, storetest.RedisCommandCalls(b, c)
 }

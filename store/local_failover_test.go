@@ -34,8 +34,8 @@ func TestLocalTierSentinelFailover(t *testing.T) {
 	master := redis.NewClient(&redis.Options{Addr: s.Master.Addr})
 	defer master.Close()
 	// The replica must hold the entries before the kill.
-	if err := master.Do(context.Background(), "WAIT", 1, 5000).Err(); err != nil {
-		t.Fatal(err)
+	if n, err := master.Do(context.Background(), "WAIT", 1, 5000).Int(); err != nil || n < 1 {
+		t.Fatalf("WAIT 1: %d replicas have the writes (%v), want 1", n, err)
 	}
 	s.Master.Kill()
 	waitUntil(t, "the tier stopped", 5*time.Second, func() bool { return !e.tier.Usable() })
@@ -88,8 +88,8 @@ func TestLocalTierClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := rc.Node(m.Options().Addr)
-	if err := m.Do(ctx, "WAIT", 1, 5000).Err(); err != nil {
-		t.Fatal(err)
+	if n, err := m.Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n < 1 {
+		t.Fatalf("WAIT 1: %d replicas have the writes (%v), want 1", n, err)
 	}
 	victim.Kill()
 	waitUntil(t, "the tier stopped", 5*time.Second, func() bool { return !e.tier.Usable() })

@@ -49,8 +49,8 @@ func TestSentinelFailover(t *testing.T) {
 	set(t, tier, master, k, "v1", 0)
 	fill(t, tier, master, k)
 	// The replica must hold v1 before the kill, or it is promoted without.
-	if err := master.Do(ctx, "WAIT", 1, 5000).Err(); err != nil {
-		t.Fatal(err)
+	if n, err := master.Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n < 1 {
+		t.Fatalf("WAIT 1: %d replicas have the writes (%v), want 1", n, err)
 	}
 
 	flushes := tier.Stats().Flushes

@@ -115,7 +115,9 @@ func (tc cacheShape) check(t *testing.T, base, token string) {
 	var resp struct {
 		Errors []json.RawMessage `json:"errors"`
 	}
-	_ = json.Unmarshal([]byte(a.body), &resp)
+	if err := json.Unmarshal([]byte(a.body), &resp); err != nil {
+		t.Fatalf("the answer is not JSON (%v): %d %s", err, a.status, a.body)
+	}
 	if a.status != wantStatus || (len(resp.Errors) > 0) != tc.errors {
 		t.Fatalf("%d %s; want %d, errors %v", a.status, a.body, wantStatus, tc.errors)
 	}
