@@ -36,13 +36,13 @@ func (p *Profiles) pollFills(ctx context.Context, ids []headline.UserID) map[hea
 	deadline := time.Now().Add(p.opts.LeaseWait)
 	for pending := ids; len(pending) > 0 && time.Now().Before(deadline); {
 		time.Sleep(p.opts.LeasePoll)
-		entries, err := p.cache.Get(ctx, pending, nil)
+		r, err := p.cache.Read(ctx, pending, nil)
 		if err != nil {
 			p.redisError(ctx, "read", err)
 			break
 		}
 		var still []headline.UserID
-		for i, e := range entries {
+		for i, e := range r.Profiles {
 			switch e.Kind {
 			case rediscache.Hit:
 				got[pending[i]] = e.User

@@ -131,17 +131,19 @@ func statusKey(id headline.UserID) localcache.Key {
 	return localcache.Key{ID: id, Kind: localcache.Status}
 }
 
-// readThroughTier reads the batch from the local tier, and what it lacks
-// from Redis: the profiles that missed locally and the statuses asked for
-// that missed (none for an id the tier knows has no user). What Redis
-// returned fills the tier under a ticket taken before the read was sent,
-// so that a reply overtaken by the invalidation of a later write is not
-// kept. A failed Redis read leaves the local answers in place and the rest
-// misses.
-func (p *Profiles) readThroughTier(ctx context.Context, b *batch) {
-	b.entries = make([]rediscache.Entry, len(b.ids))
-	b.localProfile = make([]bool, len(b.ids))
-	b.redisStatus = make([]bool, len(b.ids))
+// readCache reads the batch's entries from the local tier, and what it
+// lacks from Redis in one round trip: the profiles that missed locally and
+// the statuses asked for that missed (none for an id the tier knows has no
+// user). Without a tier (a nil one misses everything) that is the whole
+// batch. What Redis returned fills the tier under a ticket taken before
+// the read was sent, so that a reply overtaken by the invalidation of a
+// later write is not kept. A failed Redis read is logged and leaves the
+// local answers in place and the rest misses.
+func (p *Profiles) readCache(ctx context.Context, b *batch) {
+	n := len(b.ids)
+	b.entries = make([]rediscache.Entry, n)
+	flags := make([]bool, 2*n)
+	b.localProfile, b.redisStatus = flags[:n:n], flags[n:]
 	b.cacheOK = true
 	var ids, statusIDs []headline.UserID // what Redis is asked for
 	for i, id := range b.ids {
@@ -167,15 +169,18 @@ func (p *Profiles) readThroughTier(ctx context.Context, b *batch) {
 	if len(ids)+len(statusIDs) == 0 {
 		return
 	}
-	keys := make([]localcache.Key, 0, len(ids)+len(statusIDs))
-	for _, id := range ids {
-		keys = append(keys, infoKey(id))
+	var tk *localcache.Ticket[LocalEntry] // nil: the tier keeps nothing of this read
+	if p.opts.Local.Usable() {
+		keys := make([]localcache.Key, 0, len(ids)+len(statusIDs))
+		for _, id := range ids {
+			keys = append(keys, infoKey(id))
+		}
+		for _, id := range statusIDs {
+			keys = append(keys, statusKey(id))
+		}
+		tk = p.opts.Local.Begin(keys) // before the read is sent
+		defer tk.Done()
 	}
-	for _, id := range statusIDs {
-		keys = append(keys, statusKey(id))
-	}
-	tk := p.opts.Local.Begin(keys) // before the read is sent
-	defer tk.Done()
 	r, lease, err := p.readRedis(ctx, ids, statusIDs)
 	if err != nil {
 		b.cacheOK = false
@@ -188,14 +193,14 @@ func (p *Profiles) readThroughTier(ctx context.Context, b *batch) {
 		status := e.Status
 		*e = r.Profiles[j]
 		e.Status = status
-		if e.Kind != rediscache.Miss {
+		if tk != nil && e.Kind != rediscache.Miss {
 			tk.Fill(j, LocalEntry{kind: e.Kind, user: compact(e.User)})
 		}
 	}
 	for j, id := range statusIDs {
 		st := r.Statuses[j]
 		b.entries[b.pos[id]].Status = st
-		if st != rediscache.StatusUnknown {
+		if tk != nil && st != rediscache.StatusUnknown {
 			tk.Fill(len(ids)+j, LocalEntry{status: st})
 		}
 	}

@@ -21,17 +21,19 @@ func (p *Profiles) Lookup(ctx context.Context, keys []Key) Results {
 	}
 	p.opts.Observer.Batch(ctx, len(keys))
 	start := time.Now()
-	// The batch is built here, not by a function of its own, so that its
-	// maps and slices stay on this goroutine's stack.
-	var ids, statusIDs []headline.UserID
+	ids := make([]headline.UserID, 0, len(keys))
+	var statusIDs []headline.UserID
 	pos := make(map[headline.UserID]int, len(keys))
-	wantStatus := make(map[headline.UserID]bool)
+	var wantStatus map[headline.UserID]bool // most batches ask for none
 	for _, k := range keys {
 		if _, ok := pos[k.ID]; !ok {
 			pos[k.ID] = len(ids)
 			ids = append(ids, k.ID)
 		}
 		if k.WithStatus && !wantStatus[k.ID] {
+			if wantStatus == nil {
+				wantStatus = make(map[headline.UserID]bool)
+			}
 			wantStatus[k.ID] = true
 			statusIDs = append(statusIDs, k.ID)
 		}
@@ -57,31 +59,13 @@ type batch struct {
 	// lease holds the leases the read took (the read-or-lease script), and
 	// the absent profiles others hold; zero after a plain MGET.
 	lease rediscache.Lease
-	// With a local tier: localProfile[i], the profile of ids[i] came from
-	// the tier; redisStatus[i], its status was asked of Redis. nil without.
+	// localProfile[i]: the profile of ids[i] came from the local tier;
+	// redisStatus[i]: its status was asked of Redis.
 	localProfile, redisStatus []bool
 }
 
 // entry is what the cache held for id.
 func (b *batch) entry(id headline.UserID) rediscache.Entry { return b.entries[b.pos[id]] }
-
-// readCache reads the batch's entries: through the local tier when there
-// is one, else in one round trip. A failed read is logged and leaves every
-// id a miss.
-func (p *Profiles) readCache(ctx context.Context, b *batch) {
-	if p.opts.Local != nil {
-		p.readThroughTier(ctx, b)
-		return
-	}
-	entries, err := p.cache.Get(ctx, b.ids, b.statusIDs)
-	b.cacheOK = err == nil
-	if b.cacheOK {
-		b.entries = entries
-		return
-	}
-	p.readFailed(ctx, b, err)
-	b.entries = make([]rediscache.Entry, len(b.ids))
-}
 
 // readFailed reports and logs a failed read of the batch.
 func (p *Profiles) readFailed(ctx context.Context, b *batch, err error) {

@@ -105,31 +105,6 @@ type Entry struct {
 	Down bool
 }
 
-// Get reads, in one MGET, the profile entries of ids and the status entries
-// of statusIDs, a subset of ids, and returns one entry per id in the order
-// of ids, with its status. On a cluster, keys whose node failed or whose
-// node's breaker is open are misses marked down; the error is returned only
-// when no key was read.
-func (c *Cache) Get(ctx context.Context, ids, statusIDs []headline.UserID) ([]Entry, error) {
-	r, err := c.Read(ctx, ids, statusIDs)
-	if err != nil {
-		return nil, err
-	}
-	if len(statusIDs) == 0 {
-		return r.Profiles, nil
-	}
-	pos := make(map[headline.UserID]int, len(ids))
-	for i, id := range ids {
-		pos[id] = i
-	}
-	for j, id := range statusIDs {
-		if i, ok := pos[id]; ok {
-			r.Profiles[i].Status = r.Statuses[j]
-		}
-	}
-	return r.Profiles, nil
-}
-
 // pipelinedGet is MGET for a cluster: one GET per key in one pipeline,
 // which go-redis sends as one round trip per node, all nodes at once. The
 // values come back as MGET's do: a string, or nil for a missing key. A key
