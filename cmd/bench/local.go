@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/headline/headline/store/rediscache"
@@ -47,111 +50,38 @@ const (
 // collector, differently.
 var localEnv = []string{"LOCAL_CACHE_SIZE", "LOCAL_CACHE_MAX_AGE", "GOGC", "GOMEMLIMIT"}
 
-// promSample is one scrape of the Prometheus text format: the value of each
-// series, a series written name{label="value",…} with its labels sorted.
-type promSample map[string]float64
+// promSample is one scrape of headline's /metrics, by metric name.
+type promSample map[string]*dto.MetricFamily
 
-// series names one series the way promSample keys it; labels are pairs of
-// name and value.
-func series(name string, labels ...string) string {
-	if len(labels) < 2 {
-		return name
-	}
-	pairs := make([]string, 0, len(labels)/2)
-	for i := 0; i+1 < len(labels); i += 2 {
-		pairs = append(pairs, labels[i]+"="+strconv.Quote(labels[i+1]))
-	}
-	slices.Sort(pairs)
-	return name + "{" + strings.Join(pairs, ",") + "}"
+// parsePromText reads the Prometheus text exposition format (what promhttp
+// serves).
+func parsePromText(r io.Reader) (promSample, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(r)
 }
 
+// get is the value of name's series whose labels include the given name,
+// value pairs: a counter's, a gauge's or an untyped one's.
 func (p promSample) get(name string, labels ...string) (float64, bool) {
-	v, ok := p[series(name, labels...)]
-	return v, ok
-}
-
-// parsePromText reads the Prometheus text exposition format (what
-// promhttp serves): comments skipped, one sample a line, an optional
-// timestamp after the value ignored.
-func parsePromText(text string) (promSample, error) {
-	p := promSample{}
-	for n, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		key, rest, err := parseSeries(line)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: %w", n+1, err)
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			return nil, fmt.Errorf("metrics line %d: no value in %q", n+1, line)
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: %w", n+1, err)
-		}
-		p[key] = v
-	}
-	return p, nil
-}
-
-// parseSeries reads a sample's name and labels and returns its promSample
-// key and what follows them. Label values are quoted and may hold spaces,
-// commas, braces and the escapes \\, \" and \n.
-func parseSeries(line string) (key, rest string, err error) {
-	end := strings.IndexAny(line, "{ \t")
-	if end <= 0 {
-		return "", "", fmt.Errorf("no value in %q", line)
-	}
-	name := line[:end]
-	if line[end] != '{' {
-		return name, line[end:], nil
-	}
-	var labels []string
-	s := line[end+1:]
-	for {
-		s = strings.TrimLeft(s, " ,")
-		if strings.HasPrefix(s, "}") {
-			return series(name, labels...), s[1:], nil
-		}
-		k, v, ok := strings.Cut(s, "=")
-		if !ok || len(v) == 0 || v[0] != '"' {
-			return "", "", fmt.Errorf("bad labels in %q", line)
-		}
-		val, n, err := unquoteLabel(v)
-		if err != nil {
-			return "", "", fmt.Errorf("%w in %q", err, line)
-		}
-		labels = append(labels, strings.TrimSpace(k), val)
-		s = v[n:]
-	}
-}
-
-// unquoteLabel reads the quoted label value at the start of s and returns
-// it and the bytes it took.
-func unquoteLabel(s string) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"':
-			return b.String(), i + 1, nil
-		case '\\':
-			if i+1 == len(s) {
-				return "", 0, errors.New("unterminated label value")
+next:
+	for _, m := range p[name].GetMetric() {
+		for i := 0; i+1 < len(labels); i += 2 {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+				return l.GetName() == labels[i] && l.GetValue() == labels[i+1]
+			}) {
+				continue next
 			}
-			i++
-			if s[i] == 'n' {
-				b.WriteByte('\n')
-			} else {
-				b.WriteByte(s[i])
-			}
-		default:
-			b.WriteByte(c)
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
 		}
 	}
-	return "", 0, errors.New("unterminated label value")
+	return 0, false
 }
 
 // localTier is what one scrape says of headline's local tier.
@@ -232,11 +162,10 @@ func scrapeLocal(ctx context.Context, srv *process) localTier {
 		return localTier{}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK {
 		return localTier{}
 	}
-	p, err := parsePromText(string(body))
+	p, err := parsePromText(resp.Body)
 	if err != nil {
 		return localTier{}
 	}
