@@ -20,12 +20,14 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/headline/headline/store/localcache"
 	"github.com/headline/headline/store/rediscache"
 )
 
 // headline's local tier: an in-process cache in front of Redis, sized by
-// LOCAL_CACHE_SIZE (default 64 MiB), entries dropped LOCAL_CACHE_MAX_AGE
-// (default 1m) after their fill. bench reads what it does from GET /metrics;
+// LOCAL_CACHE_SIZE (default localcache.DefaultMaxBytes, 64 MiB), entries
+// dropped LOCAL_CACHE_MAX_AGE (default localcache.DefaultMaxAge, 1m) after
+// their fill. bench reads what it does from GET /metrics;
 // a build without the tier has none of these series, and bench then shows
 // "—" for them.
 const (
@@ -35,12 +37,12 @@ const (
 	metricUsable    = "headline_local_cache_usable"
 	metricHeapAlloc = "go_memstats_heap_alloc_bytes"
 
-	defaultLocalSize   = 64 << 20
-	defaultLocalMaxAge = time.Minute
 	// maxSweep is about what asking headline for 100,000 profiles takes
 	// on a 2-core machine (1–2 s), with room.
 	maxSweep = 5 * time.Second
-	// sweepBatch is MAX_IDS's default: the most ids one users(ids:) takes.
+	// sweepBatch is MAX_IDS's default, graph.DefaultOptions.MaxIDs: the
+	// most ids one users(ids:) takes. Not imported, which would link the
+	// GraphQL layer into bench for one number.
 	sweepBatch = 100
 	sweepConc  = 4
 )
@@ -301,7 +303,7 @@ func (b *bench) localSettings(getenv func(string) string) {
 			b.hlEnv = append(b.hlEnv, k+"="+v)
 		}
 	}
-	b.localBound = defaultLocalSize
+	b.localBound = localcache.DefaultMaxBytes
 	if v := getenv("LOCAL_CACHE_SIZE"); v != "" {
 		n, err := parseSize(v)
 		if err != nil {
@@ -312,7 +314,7 @@ func (b *bench) localSettings(getenv func(string) string) {
 	}
 	// The tier drops an entry LOCAL_CACHE_MAX_AGE after its fill, hit or
 	// not: a run must end within it of the sweep before it to be local.
-	maxAge := defaultLocalMaxAge
+	maxAge := localcache.DefaultMaxAge
 	if v := getenv("LOCAL_CACHE_MAX_AGE"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
 			maxAge = d
