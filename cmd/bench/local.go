@@ -239,25 +239,14 @@ func idRange(lo, hi int) []int {
 	return ids
 }
 
-// parseSize reads a byte size as LOCAL_CACHE_SIZE is written: a whole
-// number, optionally followed by B, KB, MB, GB (powers of 1000) or KiB, MiB,
-// GiB (powers of 1024).
+// parseSize reads LOCAL_CACHE_SIZE as the server does (settings.Int): a
+// whole number of bytes ≥ 0, without a unit.
 func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.TrimSpace(s[i:])
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a whole number ≥ 0, got %q", s)
 	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: %w", s, err)
-	}
-	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
-	}
-	return n * mult, nil
+	return n, nil
 }
 
 // parseVmRSS reads the resident set size, in bytes, from the text of
