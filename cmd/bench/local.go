@@ -284,8 +284,9 @@ func readRSS(pid int) (int64, error) {
 
 func mib(n float64) string { return fmt.Sprintf("%.1f MiB", n/(1<<20)) }
 
-// localSettings passes LOCAL_CACHE_* on from bench's environment to
-// headline, and reads the tier's bound from it: -1 when it cannot be read.
+// localSettings passes localEnv's settings (LOCAL_CACHE_*, GOGC,
+// GOMEMLIMIT) on from bench's environment to headline, and reads the
+// tier's bound from it: -1 when it cannot be read.
 func (b *bench) localSettings(getenv func(string) string) {
 	for _, k := range localEnv {
 		if v := getenv(k); v != "" {

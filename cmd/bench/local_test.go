@@ -200,7 +200,8 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
-// LOCAL_CACHE_* reach headline and set the bound bench checks against.
+// localEnv's settings reach headline; LOCAL_CACHE_SIZE sets the bound bench
+// checks against.
 func TestLocalSettings(t *testing.T) {
 	for _, c := range []struct {
 		env   map[string]string
@@ -213,6 +214,7 @@ func TestLocalSettings(t *testing.T) {
 		{map[string]string{"LOCAL_CACHE_SIZE": "16MiB"}, -1, []string{"LOCAL_CACHE_SIZE=16MiB"}, "the memory bound is not checked"},
 		{map[string]string{"LOCAL_CACHE_SIZE": "lots"}, -1, []string{"LOCAL_CACHE_SIZE=lots"}, "the memory bound is not checked"},
 		{map[string]string{"LOCAL_CACHE_MAX_AGE": "8s"}, 64 << 20, []string{"LOCAL_CACHE_MAX_AGE=8s"}, "outlast LOCAL_CACHE_MAX_AGE 8s"},
+		{map[string]string{"GOGC": "200", "GOMEMLIMIT": "1GiB", "PATH": "/bin"}, 64 << 20, []string{"GOGC=200", "GOMEMLIMIT=1GiB"}, ""},
 	} {
 		b := &bench{o: &options{duration: 5 * time.Second}}
 		b.localSettings(func(k string) string { return c.env[k] })
