@@ -589,7 +589,7 @@ func (b *bench) redisBenchmark(ctx context.Context, c int) {
 }
 
 func randomIDsN(users, n int) []int {
-	ids, _ := takeIDs(randomIDs{1, users}, n)
+	ids, _ := randomIDs{1, users}.take(n)
 	return ids
 }
 
