@@ -32,7 +32,7 @@ var mayImport = map[string][]string{
 	"cmd/server/internal/embedded":   {".", "store/sqldb"},
 	"cmd/server/internal/gcpace":     nil,
 	"cmd/server/internal/servertest": {".", "store/rediscache", "store/sqldb", "store/storetest"},
-	"cmd/bench":                      {".", "store/rediscache"},
+	"cmd/bench":                      {".", "store/rediscache", "store/localcache"},
 	"cmd/server":                     {"*"},
 }
 

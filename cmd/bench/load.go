@@ -57,13 +57,29 @@ func graphqlBody(query, vars string) []byte {
 	return append(b, '}')
 }
 
-// idSource hands out user ids for one run.
-type idSource interface{ next() (int, bool) }
+// idSource hands out user ids for one run: take returns the n ids of one
+// request, or false when the source ran out.
+type idSource interface{ take(n int) ([]int, bool) }
+
+// draw takes n ids from next, one at a time.
+func draw(next func() (int, bool), n int) ([]int, bool) {
+	ids := make([]int, n)
+	for i := range ids {
+		id, ok := next()
+		if !ok {
+			return nil, false
+		}
+		ids[i] = id
+	}
+	return ids, true
+}
 
 // randomIDs draws uniformly from lo…hi, a different draw every time.
 type randomIDs struct{ lo, hi int }
 
 func (r randomIDs) next() (int, bool) { return r.lo + rand.IntN(r.hi-r.lo+1), true }
+
+func (r randomIDs) take(n int) ([]int, bool) { return draw(r.next, n) }
 
 // freshIDs hands out lo…hi in a random order, each once, so that every
 // lookup of a cold run is a miss; when they run out, the run ends.
@@ -92,26 +108,20 @@ func (f *freshIDs) next() (int, bool) {
 	return id, true
 }
 
-// fixedIDs is the same ids in every request (the hot-key scenario); a
-// request for one id gets one of them.
+func (f *freshIDs) take(n int) ([]int, bool) { return draw(f.next, n) }
+
+// fixedIDs is the same ids in every request (the hot-key scenario): a
+// request for as many ids gets them all, in their order; one for another
+// number draws from them.
 type fixedIDs []int
 
 func (f fixedIDs) next() (int, bool) { return f[rand.IntN(len(f))], true }
 
-// takeIDs draws n ids, or reports that the source ran out.
-func takeIDs(src idSource, n int) ([]int, bool) {
-	if f, ok := src.(fixedIDs); ok && len(f) == n {
+func (f fixedIDs) take(n int) ([]int, bool) {
+	if n == len(f) {
 		return f, true
 	}
-	ids := make([]int, n)
-	for i := range ids {
-		id, ok := src.next()
-		if !ok {
-			return nil, false
-		}
-		ids[i] = id
-	}
-	return ids, true
+	return draw(f.next, n)
 }
 
 // request kinds, each with a headline and a Flask form.
@@ -144,7 +154,7 @@ func targeter(srv *process, k kind, src idSource, token string) vegeta.Targeter 
 		var ids []int
 		if k != kindMe {
 			var ok bool
-			if ids, ok = takeIDs(src, n); !ok {
+			if ids, ok = src.take(n); !ok {
 				return vegeta.ErrNoTargets
 			}
 		}

@@ -15,14 +15,19 @@ import (
 	"sync"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/headline/headline/store/localcache"
 	"github.com/headline/headline/store/rediscache"
 )
 
 // headline's local tier: an in-process cache in front of Redis, sized by
-// LOCAL_CACHE_SIZE (default 64 MiB), entries dropped LOCAL_CACHE_MAX_AGE
-// (default 1m) after their fill. bench reads what it does from GET /metrics;
+// LOCAL_CACHE_SIZE (default localcache.DefaultMaxBytes, 64 MiB), entries
+// dropped LOCAL_CACHE_MAX_AGE (default localcache.DefaultMaxAge, 1m) after
+// their fill. bench reads what it does from GET /metrics;
 // a build without the tier has none of these series, and bench then shows
 // "—" for them.
 const (
@@ -32,12 +37,12 @@ const (
 	metricUsable    = "headline_local_cache_usable"
 	metricHeapAlloc = "go_memstats_heap_alloc_bytes"
 
-	defaultLocalSize   = 64 << 20
-	defaultLocalMaxAge = time.Minute
 	// maxSweep is about what asking headline for 100,000 profiles takes
 	// on a 2-core machine (1–2 s), with room.
 	maxSweep = 5 * time.Second
-	// sweepBatch is MAX_IDS's default: the most ids one users(ids:) takes.
+	// sweepBatch is MAX_IDS's default, graph.DefaultOptions.MaxIDs: the
+	// most ids one users(ids:) takes. Not imported, which would link the
+	// GraphQL layer into bench for one number.
 	sweepBatch = 100
 	sweepConc  = 4
 )
@@ -47,111 +52,38 @@ const (
 // collector, differently.
 var localEnv = []string{"LOCAL_CACHE_SIZE", "LOCAL_CACHE_MAX_AGE", "GOGC", "GOMEMLIMIT"}
 
-// promSample is one scrape of the Prometheus text format: the value of each
-// series, a series written name{label="value",…} with its labels sorted.
-type promSample map[string]float64
+// promSample is one scrape of headline's /metrics, by metric name.
+type promSample map[string]*dto.MetricFamily
 
-// series names one series the way promSample keys it; labels are pairs of
-// name and value.
-func series(name string, labels ...string) string {
-	if len(labels) < 2 {
-		return name
-	}
-	pairs := make([]string, 0, len(labels)/2)
-	for i := 0; i+1 < len(labels); i += 2 {
-		pairs = append(pairs, labels[i]+"="+strconv.Quote(labels[i+1]))
-	}
-	slices.Sort(pairs)
-	return name + "{" + strings.Join(pairs, ",") + "}"
+// parsePromText reads the Prometheus text exposition format (what promhttp
+// serves).
+func parsePromText(r io.Reader) (promSample, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(r)
 }
 
+// get is the value of name's series whose labels include the given name,
+// value pairs: a counter's, a gauge's or an untyped one's.
 func (p promSample) get(name string, labels ...string) (float64, bool) {
-	v, ok := p[series(name, labels...)]
-	return v, ok
-}
-
-// parsePromText reads the Prometheus text exposition format (what
-// promhttp serves): comments skipped, one sample a line, an optional
-// timestamp after the value ignored.
-func parsePromText(text string) (promSample, error) {
-	p := promSample{}
-	for n, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		key, rest, err := parseSeries(line)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: %w", n+1, err)
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			return nil, fmt.Errorf("metrics line %d: no value in %q", n+1, line)
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: %w", n+1, err)
-		}
-		p[key] = v
-	}
-	return p, nil
-}
-
-// parseSeries reads a sample's name and labels and returns its promSample
-// key and what follows them. Label values are quoted and may hold spaces,
-// commas, braces and the escapes \\, \" and \n.
-func parseSeries(line string) (key, rest string, err error) {
-	end := strings.IndexAny(line, "{ \t")
-	if end <= 0 {
-		return "", "", fmt.Errorf("no value in %q", line)
-	}
-	name := line[:end]
-	if line[end] != '{' {
-		return name, line[end:], nil
-	}
-	var labels []string
-	s := line[end+1:]
-	for {
-		s = strings.TrimLeft(s, " ,")
-		if strings.HasPrefix(s, "}") {
-			return series(name, labels...), s[1:], nil
-		}
-		k, v, ok := strings.Cut(s, "=")
-		if !ok || len(v) == 0 || v[0] != '"' {
-			return "", "", fmt.Errorf("bad labels in %q", line)
-		}
-		val, n, err := unquoteLabel(v)
-		if err != nil {
-			return "", "", fmt.Errorf("%w in %q", err, line)
-		}
-		labels = append(labels, strings.TrimSpace(k), val)
-		s = v[n:]
-	}
-}
-
-// unquoteLabel reads the quoted label value at the start of s and returns
-// it and the bytes it took.
-func unquoteLabel(s string) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"':
-			return b.String(), i + 1, nil
-		case '\\':
-			if i+1 == len(s) {
-				return "", 0, errors.New("unterminated label value")
+next:
+	for _, m := range p[name].GetMetric() {
+		for i := 0; i+1 < len(labels); i += 2 {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+				return l.GetName() == labels[i] && l.GetValue() == labels[i+1]
+			}) {
+				continue next
 			}
-			i++
-			if s[i] == 'n' {
-				b.WriteByte('\n')
-			} else {
-				b.WriteByte(s[i])
-			}
-		default:
-			b.WriteByte(c)
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
 		}
 	}
-	return "", 0, errors.New("unterminated label value")
+	return 0, false
 }
 
 // localTier is what one scrape says of headline's local tier.
@@ -232,11 +164,10 @@ func scrapeLocal(ctx context.Context, srv *process) localTier {
 		return localTier{}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK {
 		return localTier{}
 	}
-	p, err := parsePromText(string(body))
+	p, err := parsePromText(resp.Body)
 	if err != nil {
 		return localTier{}
 	}
@@ -308,29 +239,22 @@ func idRange(lo, hi int) []int {
 	return ids
 }
 
-// parseSize reads a byte size as LOCAL_CACHE_SIZE is written: a whole
-// number, optionally followed by B, KB, MB, GB (powers of 1000) or KiB, MiB,
-// GiB (powers of 1024).
+// parseSize reads LOCAL_CACHE_SIZE as the server does (settings.Int): a
+// whole number of bytes ≥ 0, without a unit.
 func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.TrimSpace(s[i:])
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a whole number ≥ 0, got %q", s)
 	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: %w", s, err)
-	}
-	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
-	}
-	return n * mult, nil
+	return n, nil
 }
 
 // parseVmRSS reads the resident set size, in bytes, from the text of
-// /proc/<pid>/status.
+// /proc/<pid>/status. Not process_resident_memory_bytes from the /metrics
+// scrape: the process collector reads /proc/self/stat's rss, whose
+// per-CPU parts the kernel does not fold in (on Linux 6.18 with 2 CPUs it
+// was up to about 240 KiB under VmRSS, more with more CPUs), while VmRSS
+// sums them.
 func parseVmRSS(status string) (int64, error) {
 	for _, line := range strings.Split(status, "\n") {
 		v, ok := strings.CutPrefix(line, "VmRSS:")
@@ -360,15 +284,16 @@ func readRSS(pid int) (int64, error) {
 
 func mib(n float64) string { return fmt.Sprintf("%.1f MiB", n/(1<<20)) }
 
-// localSettings passes LOCAL_CACHE_* on from bench's environment to
-// headline, and reads the tier's bound from it: -1 when it cannot be read.
+// localSettings passes localEnv's settings (LOCAL_CACHE_*, GOGC,
+// GOMEMLIMIT) on from bench's environment to headline, and reads the
+// tier's bound from it: -1 when it cannot be read.
 func (b *bench) localSettings(getenv func(string) string) {
 	for _, k := range localEnv {
 		if v := getenv(k); v != "" {
 			b.hlEnv = append(b.hlEnv, k+"="+v)
 		}
 	}
-	b.localBound = defaultLocalSize
+	b.localBound = localcache.DefaultMaxBytes
 	if v := getenv("LOCAL_CACHE_SIZE"); v != "" {
 		n, err := parseSize(v)
 		if err != nil {
@@ -379,7 +304,7 @@ func (b *bench) localSettings(getenv func(string) string) {
 	}
 	// The tier drops an entry LOCAL_CACHE_MAX_AGE after its fill, hit or
 	// not: a run must end within it of the sweep before it to be local.
-	maxAge := defaultLocalMaxAge
+	maxAge := localcache.DefaultMaxAge
 	if v := getenv("LOCAL_CACHE_MAX_AGE"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
 			maxAge = d

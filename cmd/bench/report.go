@@ -306,8 +306,17 @@ func (b *bench) cpuTargets(t *table) {
 }
 
 // localTargets: warm requests, the working set local, make (next to) no
-// Redis commands; the hot-key runs are also checked on their own.
+// Redis commands; the hot-key runs are also checked on their own. They are
+// not judged ("—") when headline has no tier, or when the tier was not
+// filled before each run (-local-warmup=false).
 func (b *bench) localTargets(t *table) {
+	unjudged := ""
+	switch {
+	case !b.tier:
+		unjudged = fmt.Sprintf("headline has no local tier (no %s in /metrics)", metricLookups)
+	case !b.o.localWarmup:
+		unjudged = "not judged with -local-warmup=false: the tier fills during the runs"
+	}
 	for _, g := range []struct {
 		what string
 		in   func(scenario) bool
@@ -334,11 +343,14 @@ func (b *bench) localTargets(t *table) {
 				}
 			}
 		}
-		if n == 0 {
+		switch {
+		case n == 0:
 			t.add(g.what, "not measured", "—")
-			continue
+		case unjudged != "":
+			t.add(fmt.Sprintf("%s (%d runs)", g.what, n), worst+"; "+unjudged, "—")
+		default:
+			t.add(fmt.Sprintf("%s (%d runs)", g.what, n), worst, verdict(ok))
 		}
-		t.add(fmt.Sprintf("%s (%d runs)", g.what, n), worst, verdict(ok))
 	}
 }
 

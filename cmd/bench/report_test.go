@@ -73,9 +73,10 @@ func TestTargets(t *testing.T) {
 	const memRow = "RSS with all 100000 profiles local ≤ RSS without the tier + LOCAL_CACHE_SIZE"
 	local := localDelta{present: true, hits: 1000}
 	b := &bench{
-		o:          &options{concurrency: []int{1, 32}, users: 100000},
+		o:          &options{concurrency: []int{1, 32}, users: 100000, localWarmup: true},
 		servers:    []*process{{name: "headline"}, {name: "Flask"}},
 		localBound: 64 << 20,
+		tier:       true,
 		results: map[runKey]measure{
 			{"user", 1, "headline"}:       measured(0.2, 240*time.Microsecond, nil, 0, 0, local),
 			{"user", 1, "Flask"}:          measured(0.6, time.Millisecond, map[string]int64{"get": 1000}, 1000, 0, localDelta{}),
@@ -136,6 +137,26 @@ func TestTargets(t *testing.T) {
 	if r := targetRows(b)[memRow]; r[2] != "met" || !strings.Contains(r[1], "only 99000 of 100000 profiles local") {
 		t.Errorf("not all local: %q", r)
 	}
+
+	// Without a tier, or without the sweep before each run, the local
+	// targets are not judged; their figures are still shown.
+	for _, c := range []struct {
+		tier, warmup bool
+		why          string
+	}{
+		{false, true, "; headline has no local tier (no headline_local_cache_lookups_total in /metrics)"},
+		{false, false, "; headline has no local tier"},
+		{true, false, "; not judged with -local-warmup=false: the tier fills during the runs"},
+	} {
+		b.tier, b.o.localWarmup = c.tier, c.warmup
+		rows = targetRows(b)
+		for _, key := range []string{"warm requests, working set local: ≤ 0.01 Redis commands/req", "hot keys"} {
+			if r := rows[key]; r[2] != "—" || !strings.HasPrefix(r[1], "most: hot c=32, 0.005 cmds/req (ping 0.01)") || !strings.Contains(r[1], c.why) {
+				t.Errorf("tier %v, warm-up %v: %q", c.tier, c.warmup, r)
+			}
+		}
+	}
+	b.tier, b.o.localWarmup = true, true
 
 	// Without a tier, or without the step, the memory target is not judged.
 	b.mem[2].tier = localTier{}

@@ -104,9 +104,10 @@ type bench struct {
 	mgetNote string
 	notes    []string
 	machine  string   // CPUs, kernel, versions
-	hlEnv    []string // LOCAL_CACHE_* passed on to headline
-	// localBound is LOCAL_CACHE_SIZE as headline was started with it
-	// (0 when it could not be read); tier whether headline has a local tier.
+	hlEnv    []string // localEnv's settings (LOCAL_CACHE_*, GOGC, GOMEMLIMIT) passed on to headline
+	// localBound is LOCAL_CACHE_SIZE as headline was started with it: -1
+	// when it could not be read, 0 when the tier is off. tier is whether
+	// headline has a local tier.
 	localBound int64
 	tier       bool
 	mem        []memPoint
@@ -588,7 +589,7 @@ func (b *bench) redisBenchmark(ctx context.Context, c int) {
 }
 
 func randomIDsN(users, n int) []int {
-	ids, _ := takeIDs(randomIDs{1, users}, n)
+	ids, _ := randomIDs{1, users}.take(n)
 	return ids
 }
 
