@@ -43,6 +43,3 @@ func (r Results) Slice(from, to int) Results {
 	}
 	return s
 }
-
-// Len is the number of keys r answers.
-func (r Results) Len() int { return len(r.Users) }

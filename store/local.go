@@ -61,8 +61,8 @@ func StartLocalTier(maxBytes int64, maxAge time.Duration, redis *goredis.Univers
 }
 
 // weighLocal counts what an entry holds beyond localcache.EntryOverhead:
-// the profile's compactUser and the bytes of its text; the LocalEntry
-// itself is inside the overhead's node.
+// the profile's compactUser and the bytes of its text, and the LocalEntry
+// (which sits in the overhead's node: counted again, a margin of 24 bytes).
 func weighLocal(_ localcache.Key, e LocalEntry) int {
 	u := e.user
 	if u == nil {

@@ -22,9 +22,9 @@ import (
 // bounds the database load of a herd of requests for a cold id to one query
 // per process.
 //
-// A lookup runs in steps, each in a file of its name: lookup.go reads the
-// cache (through the local tier: local.go) and joins or starts the loads
-// of what missed; a load (load.go)
+// A lookup runs in steps, each in a file of its name: lookup.go builds the
+// batch, reads the cache (local.go: the local tier, then Redis) and joins
+// (flight.go) or starts the loads of what missed; a load (load.go)
 // acquires the leases, awaits other instances' fills, selects the rest,
 // writes back and completes its flights. Update (update.go) writes MySQL and
 // invalidates.

@@ -19,11 +19,12 @@ func (p *Profiles) selectRows(ctx context.Context, l *loading) {
 			fresh = fresh || l.lease.Written[id] || p.writtenLately(id)
 		}
 	}
+	if len(l.selectIDs) == 0 {
+		return
+	}
 	start := time.Now()
 	rows, err := p.selectUsers(ctx, l.selectIDs, fresh)
-	if len(l.selectIDs) > 0 {
-		p.observeSQL(ctx, "select_users", start, len(rows))
-	}
+	p.observeSQL(ctx, "select_users", start, len(rows))
 	for id, a := range rows {
 		l.found[id] = account{user: &a.User, disabled: a.Disabled}
 	}

@@ -10,9 +10,10 @@ import (
 
 // Update applies upd to user id's profile in MySQL, then invalidates the
 // cached profile (in Redis, and in this process's local tier) so the
-// Toutiao backend and every headline instance read the new one. MySQL is the truth: if Redis cannot be reached the update still
-// succeeds and the failed invalidation is logged (the old entry then lives
-// until its TTL).
+// Toutiao backend and every headline instance read the new one. MySQL is
+// the truth: if Redis cannot be reached the update still succeeds, the
+// failed invalidation is logged and retried until Redis answers
+// (retryInvalidation).
 func (p *Profiles) Update(ctx context.Context, id headline.UserID, upd headline.ProfileUpdate) (*headline.User, error) {
 	start := time.Now()
 	u, err := sqldb.UpdateUser(ctx, p.db, id, upd)
@@ -64,6 +65,9 @@ func (p *Profiles) noteWritten(id headline.UserID) {
 
 // writtenLately reports whether this process updated id in the fresh window.
 func (p *Profiles) writtenLately(id headline.UserID) bool {
+	if p.opts.Replicas == nil {
+		return false // noteWritten notes nothing: every read is the primary's
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	at, ok := p.written[id]

@@ -16,7 +16,6 @@ import (
 type rediser interface {
 	MGet(ctx context.Context, keys ...string) *redis.SliceCmd
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
-	Del(ctx context.Context, keys ...string) *redis.IntCmd
 	// EvalSha and Eval: the read-or-lease script (ReadOrLease).
 	EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd
 	Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd
@@ -141,7 +140,7 @@ func (c *Cache) pipelinedGet(ctx context.Context, keys []string) (vals []any, do
 // up to a minute after its replica was promoted (TestClusterFailover).
 // go-redis merges reloads asked for in quick succession.
 func (c *Cache) nodeFailed(ctx context.Context) {
-	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
-		cc.ReloadState(ctx)
+	if c.cc != nil {
+		c.cc.ReloadState(ctx)
 	}
 }

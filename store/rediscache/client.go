@@ -33,21 +33,15 @@ func (o Topology) Count() int {
 	return n
 }
 
-// Open connects to the topology o names with go-redis's own clients: a
-// Sentinel-managed master follows failovers, a cluster routes each key to
-// its node.
+// Open connects to the topology o names with go-redis's own clients, as
+// Options marks it: a Sentinel-managed master follows failovers, a cluster
+// routes each key to its node.
 func Open(o Topology) (redis.UniversalClient, error) {
 	u, err := o.Options()
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case o.ClusterAddrs != "":
-		return redis.NewClusterClient(u.Cluster()), nil
-	case o.SentinelAddrs != "":
-		return redis.NewFailoverClient(u.Failover()), nil
-	}
-	return redis.NewClient(u.Simple()), nil
+	return redis.NewUniversalClient(u), nil
 }
 
 // Options are the go-redis options of the topology o names, bounded as

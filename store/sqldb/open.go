@@ -233,10 +233,8 @@ func OpenSQLite(path string) (*bun.DB, error) {
 }
 
 func sep(dsn string) string {
-	for i := 0; i < len(dsn); i++ {
-		if dsn[i] == '?' {
-			return "&"
-		}
+	if strings.Contains(dsn, "?") {
+		return "&"
 	}
 	return "?"
 }
