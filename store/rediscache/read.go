@@ -61,18 +61,12 @@ type Read struct {
 }
 
 // Read reads the profile entries of ids and the status entries of
-// statusIDs in one MGET (a pipeline of GETs on a cluster). Unlike Get, the
-// two lists need not name the same users. On a cluster, keys whose node
+// statusIDs in one MGET (a pipeline of GETs on a cluster); the two lists
+// need not name the same users. On a cluster, keys whose node
 // failed or whose node's breaker is open are misses, profiles marked down;
 // the error is returned only when no key was read.
 func (c *Cache) Read(ctx context.Context, ids, statusIDs []headline.UserID) (Read, error) {
-	keys := make([]string, 0, len(ids)+len(statusIDs))
-	for _, id := range ids {
-		keys = append(keys, ProfileKey(id))
-	}
-	for _, id := range statusIDs {
-		keys = append(keys, StatusKey(id))
-	}
+	keys := batchKeys(ids, statusIDs)
 	var vals []any
 	var down []bool // nil: every key was read
 	ctx, cancel := c.bounded(ctx)
@@ -92,17 +86,42 @@ func (c *Cache) Read(ctx context.Context, ids, statusIDs []headline.UserID) (Rea
 	if len(vals) != len(keys) {
 		return Read{}, fmt.Errorf("cache: mget %d keys: %d values", len(keys), len(vals))
 	}
+	return decodeRead(vals, down, ids, statusIDs, nil), nil
+}
+
+// batchKeys are the keys of a read: the profile keys of ids, then the
+// status keys of statusIDs.
+func batchKeys(ids, statusIDs []headline.UserID) []string {
+	keys := make([]string, 0, len(ids)+len(statusIDs))
+	for _, id := range ids {
+		keys = append(keys, ProfileKey(id))
+	}
+	for _, id := range statusIDs {
+		keys = append(keys, StatusKey(id))
+	}
+	return keys
+}
+
+// decodeRead decodes the values of a read of batchKeys(ids, statusIDs):
+// a string is an entry, nil absent; an int64 in a profile's place is the
+// read-or-lease script's word on an absent one, handed to absent.
+func decodeRead(vals []any, down []bool, ids, statusIDs []headline.UserID, absent func(id headline.UserID, flags int64)) Read {
 	r := Read{Profiles: make([]Entry, len(ids)), Statuses: make([]Status, len(statusIDs))}
 	for i, id := range ids {
-		if s, ok := vals[i].(string); ok { // nil: absent
-			r.Profiles[i] = decodeEntry(id, s)
+		switch v := vals[i].(type) {
+		case string:
+			r.Profiles[i] = decodeEntry(id, v)
+		case int64:
+			if absent != nil {
+				absent(id, v)
+			}
 		}
 		r.Profiles[i].Down = down != nil && down[i]
 	}
 	for j := range statusIDs {
 		r.Statuses[j] = statusOf(vals[len(ids)+j])
 	}
-	return r, nil
+	return r
 }
 
 func decodeEntry(id headline.UserID, s string) Entry {
@@ -151,20 +170,8 @@ func (c *Cache) ReadOrLease(ctx context.Context, ids, statusIDs []headline.UserI
 	if len(vals) != len(ids)+len(statusIDs) {
 		return Read{}, Lease{}, fmt.Errorf("cache: read or lease %d keys: %d values", len(ids)+len(statusIDs), len(vals))
 	}
-	r := Read{Profiles: make([]Entry, len(ids)), Statuses: make([]Status, len(statusIDs))}
 	l := Lease{tokens: map[headline.UserID]string{}}
-	for i, id := range ids {
-		switch v := vals[i].(type) {
-		case string:
-			r.Profiles[i] = decodeEntry(id, v)
-		case int64:
-			l.noteRead(id, tok, v)
-		}
-		r.Profiles[i].Down = down != nil && down[i]
-	}
-	for j := range statusIDs {
-		r.Statuses[j] = statusOf(vals[len(ids)+j])
-	}
+	r := decodeRead(vals, down, ids, statusIDs, func(id headline.UserID, flags int64) { l.noteRead(id, tok, flags) })
 	return r, l, nil
 }
 
@@ -228,13 +235,7 @@ func (c *Cache) readOrLeaseNode(ctx context.Context, ids, statusIDs []headline.U
 // whose breaker is open are nil and down. The error is returned only when
 // no key was read.
 func (c *Cache) readOrLeaseCluster(ctx context.Context, ids, statusIDs []headline.UserID, tok string, ttl time.Duration, written bool) ([]any, []bool, error) {
-	keys := make([]string, 0, len(ids)+len(statusIDs))
-	for _, id := range ids {
-		keys = append(keys, ProfileKey(id))
-	}
-	for _, id := range statusIDs {
-		keys = append(keys, StatusKey(id))
-	}
+	keys := batchKeys(ids, statusIDs)
 	args := readArgs(1, tok, ttl, written)
 	scriptKeys := func(i int) []string {
 		if written {
