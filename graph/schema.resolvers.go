@@ -24,7 +24,10 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 		return nil, err
 	}
 	loaders := dataloaders.For(ctx)
-	account, disabled, err := loaders.Account(ctx, v.UserID)
+	// Planned, not loaded: a mutation's fields run one after another, so
+	// nothing could join the timed loader's batch, which would only wait.
+	res := loaders.Plan(ctx, []dataloaders.Key{{ID: v.UserID, WithStatus: true}})
+	account, disabled, err := res.Users[0], res.IsDisabled(0), res.Errs[0]
 	switch {
 	case err != nil:
 		return nil, err
