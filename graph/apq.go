@@ -174,56 +174,19 @@ func (persistedQueriesOff) MutateOperationParameters(ctx context.Context, raw *g
 	return err
 }
 
-type responseHeaderKey struct{}
-
-// WithResponseHeaders lets the GraphQL handler's extensions set headers of
-// the response, which gqlgen does not hand them: gqlgen's transports write
-// the status only after the operation is prepared, so a header set while
-// preparing it is sent.
-func WithResponseHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), responseHeaderKey{}, w.Header())))
-	})
-}
-
-// uncacheable marks the response as one no cache may keep, with Apollo
-// Server's header for the persisted-query refusals.
+// uncacheable marks the answer of a GET as one no cache may keep, with
+// Apollo Server's header for the persisted-query refusals (an answer by
+// POST is never kept: no-store).
 func uncacheable(ctx context.Context) {
-	if h, ok := ctx.Value(responseHeaderKey{}).(http.Header); ok {
-		h.Set("Cache-Control", "private, no-cache, must-revalidate")
+	if x := exchangeFrom(ctx); x != nil && x.get {
+		x.w.Header().Set("Cache-Control", "private, no-cache, must-revalidate")
 	}
 }
 
-type statusKey struct{}
-
-// withStatus lets the handler's extensions choose the status of a refusal
-// (setStatus): gqlgen's transports answer every refusal made while
-// preparing an operation 200 or 422 (400 for application/graphql-response+json).
-func withStatus(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), statusKey{}, &sw.status)))
-	})
-}
-
-// setStatus makes the response's status code, when withStatus serves it.
-func setStatus(ctx context.Context, code int) {
-	if p, ok := ctx.Value(statusKey{}).(*int); ok {
-		*p = code
+// setStatus makes status the answer's, in place of the one the transport
+// would choose for a refusal (exchange.write).
+func setStatus(ctx context.Context, status int) {
+	if x := exchangeFrom(ctx); x != nil {
+		x.status = status
 	}
 }
-
-// statusWriter writes status, when set, in place of the one it is given.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status != 0 {
-		code = w.status
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

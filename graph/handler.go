@@ -174,7 +174,7 @@ func NewHandler(opts Options) http.Handler {
 	srv.AroundOperations(planLookups(opts.MaxIDs))
 	srv.SetErrorPresenter(presentError(opts.Log))
 	srv.SetRecoverFunc(recoverPanic(opts.Log))
-	return withStatus(srv)
+	return srv
 }
 
 // interceptsPlainFields reports whether ext is a field interceptor that

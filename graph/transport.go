@@ -133,6 +133,19 @@ type exchange struct {
 	media string      // of the answer
 	get   bool        // by GET: the answer may be cacheable
 	hints *cacheHints // GET only
+	// status, when set, is the answer's status: an extension's choice for
+	// its refusal (setStatus), made while the operation was prepared.
+	status int
+}
+
+type exchangeKey struct{}
+
+// exchangeFrom is the exchange ctx is of, for the extensions, which gqlgen
+// hands the context but neither the request nor the response; nil outside
+// one.
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
 }
 
 // newExchange negotiates the answer's media type; none acceptable, it
@@ -151,7 +164,7 @@ func newExchange(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecu
 
 // run runs the operation raw asks for and answers it.
 func (x *exchange) run(raw *graphql.RawParams) {
-	ctx := x.r.Context()
+	ctx := context.WithValue(x.r.Context(), exchangeKey{}, x)
 	oc, errs := x.exec.CreateOperationContext(ctx, raw)
 	if errs != nil {
 		// raw.Query, not oc.RawQuery: persisted queries fill the former,
@@ -262,6 +275,9 @@ func (x *exchange) writeJSON(status int, v any) {
 }
 
 func (x *exchange) write(status int, body []byte) {
+	if x.status != 0 {
+		status = x.status
+	}
 	x.w.Header().Set("Content-Type", x.media)
 	x.w.WriteHeader(status)
 	_, _ = x.w.Write(body)

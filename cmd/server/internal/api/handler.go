@@ -157,8 +157,7 @@ func (e *edge) routes() []route {
 		assets = e.Playground.serve
 	}
 	return []route{
-		// Only GET answers are cacheable; the persisted-query refusals say so.
-		{"GET /graphql", inflight.limitQueryString(limitGETValues(auth(loaders(graph.WithResponseHeaders(gql)))))},
+		{"GET /graphql", inflight.limitQueryString(limitGETValues(auth(loaders(gql))))},
 		{"POST /graphql", limitBody(e.Options.MaxBodyBytes, inflight)(auth(loaders(gql)))},
 		{"GET /{$}", e.playgroundPage()},
 		{"GET " + playgroundAssetsPath + "{name}", assets},
