@@ -13,10 +13,11 @@ import (
 )
 
 // limitBody refuses a request body over n bytes with 413 and a
-// GraphQL-shaped error. gqlgen's POST transport would answer a body it
-// could not read with 200, so the body is read here, whole: it is small by
-// construction, and charged to the in-flight budget f until the request
-// is answered (a body of unknown length as n bytes until it has been read).
+// GraphQL-shaped error. The body is read here, whole, before the GraphQL
+// handler runs: it is small by construction, and charged to the in-flight
+// budget f until the request is answered (a body of unknown length as n
+// bytes until it has been read). The handler gets it as a readBody, which
+// the GraphQL transport takes as it is rather than copy it again.
 func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +35,7 @@ func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
 				return
 			}
 			defer func() { f.release(held) }()
-			body, err := readBody(w, r, n)
+			body, err := readWhole(w, r, n)
 			if keep := min(held, requestWeight(int64(len(body)))); keep < held {
 				f.release(held - keep)
 				held = keep
@@ -51,16 +52,25 @@ func limitBody(n int64, f *inFlight) func(http.Handler) http.Handler {
 				tooManyValues(w)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = readBody{Reader: bytes.NewReader(body), b: body}
 			next.ServeHTTP(w, r)
 		})
 	}
 }
 
-// readBody reads r's body of at most n bytes. A body of known length is
+// readBody is a request body read whole: a reader of it, and its Bytes.
+type readBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (b readBody) Bytes() []byte { return b.b }
+func (readBody) Close() error    { return nil }
+
+// readWhole reads r's body of at most n bytes. A body of known length is
 // read into one buffer of that length, not the doublings of io.ReadAll
 // (which allocate twice the body); a chunked one grows as it comes.
-func readBody(w http.ResponseWriter, r *http.Request, n int64) ([]byte, error) {
+func readWhole(w http.ResponseWriter, r *http.Request, n int64) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, n)
 	if r.ContentLength < 0 {
 		return io.ReadAll(body)
