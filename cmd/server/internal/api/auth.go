@@ -146,11 +146,18 @@ func (v *TokenVerifier) viewer(authorization string) headline.Viewer {
 	return headline.Viewer{UserID: id}
 }
 
-// authenticate puts the request's viewer in its context.
+// authenticate puts the request's viewer in its context. A request without
+// Authorization is left as it is: headline.ViewerFromContext answers it
+// with ErrUnauthorized, what viewer("") would say.
 func authenticate(v *TokenVerifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := headline.NewContextWithViewer(r.Context(), v.viewer(r.Header.Get("Authorization")))
+			authorization := r.Header.Get("Authorization")
+			if authorization == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx := headline.NewContextWithViewer(r.Context(), v.viewer(authorization))
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

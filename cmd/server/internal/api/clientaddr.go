@@ -9,8 +9,9 @@ import (
 	"github.com/headline/headline"
 )
 
-// withClientAddr puts the client's address in each request's context, for
-// the per-client budgets: the TCP peer, or, when header is set, the address
+// withClientAddr puts the client's address in each GraphQL request's
+// context, for the per-client budgets of persisted-query registrations
+// (so only with APQ on): the TCP peer, or, when header is set, the address
 // that header names (the last one of a list, as X-Forwarded-For grows: the
 // one the proxy nearest to the server saw). A header clients can send
 // themselves must be set only behind a proxy that overwrites or appends it;

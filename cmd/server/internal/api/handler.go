@@ -135,7 +135,7 @@ func NewHandler(d Deps) http.Handler {
 		}
 	}
 	o, t := d.Options, d.Telemetry
-	return closeAfterChunked(withClientAddr(o.ClientIPHeader, t.LogRequests(d.Log, withCORS(o.CORSAllowedOrigins, t.TraceRequests(mux)))))
+	return closeAfterChunked(t.LogRequests(d.Log, withCORS(o.CORSAllowedOrigins, t.TraceRequests(mux))))
 }
 
 // route is one pattern of the mux; a nil handler is a route that is off.
@@ -146,6 +146,9 @@ type route struct {
 
 func (e *edge) routes() []route {
 	gql := e.graphQL()
+	if e.APQ != nil { // the only reader of the client's address
+		gql = withClientAddr(e.Options.ClientIPHeader, gql)
+	}
 	loaders := dataloaders.Middleware(e.Profiles, e.Options.Loaders)
 	auth := authenticate(e.Tokens)
 	inflight := newInFlight(e.Options.InFlightBytes, e.Options.InFlightWait)
