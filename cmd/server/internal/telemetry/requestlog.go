@@ -87,15 +87,6 @@ func WithRequestIDs(log *slog.Logger) *slog.Logger {
 	return slog.New(requestIDHandler{log.Handler()})
 }
 
-// requestLine is what the request's line says beyond what HTTP shows; the
-// GraphQL handler fills it in.
-type requestLine struct {
-	mu        sync.Mutex
-	operation string
-}
-
-type requestLineKey struct{}
-
 // requestLog gives every request an id — the client's X-Request-ID when it
 // is sane, else a new one — echoes it in the response and puts it in the
 // context, where the logger finds it. With logLines it also logs one line
@@ -119,14 +110,12 @@ func requestLog(log *slog.Logger, logLines, localHits bool, next http.Handler) h
 		}
 		stats := &requestStats{}
 		ctx = context.WithValue(ctx, requestStatsKey{}, stats)
-		line := &requestLine{}
-		ctx = context.WithValue(ctx, requestLineKey{}, line)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 
-		line.mu.Lock()
-		op := line.operation
-		line.mu.Unlock()
+		stats.mu.Lock()
+		op := stats.operation
+		stats.mu.Unlock()
 		if sw.status == 0 {
 			sw.status = http.StatusOK // nothing written: net/http answers 200
 		}
@@ -148,11 +137,15 @@ func requestLog(log *slog.Logger, logLines, localHits bool, next http.Handler) h
 	})
 }
 
-// requestStats counts what the store did for one request, for its line.
-// The loaders are per request, so every batch runs with a context of the
-// request that made it; the batches of one request may run at once, hence
-// atomics.
+// requestStats is what one request's line says beyond what HTTP shows: the
+// operation's name, which the GraphQL handler tells it, and what the store
+// did for it. The loaders are per request, so every batch runs with a
+// context of the request that made it; the batches of one request may run
+// at once, hence atomics.
 type requestStats struct {
+	mu        sync.Mutex
+	operation string
+
 	// localHits counts ids the local tier answered alone (a profile or
 	// "-1", and the status when asked for), without a Redis round trip.
 	localHits atomic.Int64
@@ -242,14 +235,14 @@ func (operationLogger) ExtensionName() string                   { return "Reques
 func (operationLogger) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (operationLogger) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	if line, ok := ctx.Value(requestLineKey{}).(*requestLine); ok {
+	if s := statsFrom(ctx); s != nil {
 		name, _ := operationName(ctx)
 		if len(name) > maxLoggedOperation {
 			name = strings.ToValidUTF8(name[:maxLoggedOperation], "")
 		}
-		line.mu.Lock()
-		line.operation = name
-		line.mu.Unlock()
+		s.mu.Lock()
+		s.operation = name
+		s.mu.Unlock()
 	}
 	return next(ctx)
 }
