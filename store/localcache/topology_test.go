@@ -163,11 +163,9 @@ func TestClusterFailover(t *testing.T) {
 // tier's tracking of it, and checks that writes on every master evict.
 func failOver(t *testing.T, rc *storetest.RedisCluster, tier *Tier[string], tr *Tracker, cc *redis.ClusterClient, victimAddr string, k Key) {
 	t.Helper()
-	var victim *storetest.RedisServer
-	for _, n := range rc.Nodes {
-		if n.Addr == victimAddr {
-			victim = n
-		}
+	victim := rc.Node(victimAddr)
+	if victim == nil {
+		t.Fatalf("no node %s in the cluster", victimAddr)
 	}
 	set(t, tier, cc, k, "v", 0)
 	fill(t, tier, cc, k)
