@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"testing"
@@ -105,7 +103,8 @@ func TestGraphQLOverHTTPChoices(t *testing.T) {
 		{"PersistedQueryNotFound under application/json: 200, data null", "POST", "", "application/json", apqExtensions(sha256Hex("{ nope }")), 200, "application/json", "null"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, ctype, body := rawExchange(t, s.URL, tc.method, tc.query, tc.ext, tc.accept)
+			a := sendGraphQL(t, tc.method, s.URL, gqlParams{query: tc.query, ext: tc.ext}, "Accept", tc.accept)
+			status, ctype, body := a.status, a.header.Get("Content-Type"), a.body
 			var resp map[string]json.RawMessage
 			if err := json.Unmarshal([]byte(body), &resp); err != nil {
 				t.Fatalf("%d %s: not JSON: %v", status, body, err)
@@ -116,44 +115,4 @@ func TestGraphQLOverHTTPChoices(t *testing.T) {
 			}
 		})
 	}
-}
-
-// rawExchange sends one GraphQL request with Accept accept ("": none) and
-// returns the status, Content-Type and body.
-func rawExchange(t *testing.T, base, method, query string, ext map[string]any, accept string) (int, string, string) {
-	t.Helper()
-	params := map[string]any{}
-	if query != "" {
-		params["query"] = query
-	}
-	if ext != nil {
-		params["extensions"] = ext
-	}
-	var req *http.Request
-	var err error
-	if method == http.MethodGet {
-		v := url.Values{}
-		for k, p := range params {
-			if s, ok := p.(string); ok {
-				v.Set(k, s)
-			} else {
-				b, _ := json.Marshal(p)
-				v.Set(k, string(b))
-			}
-		}
-		req, err = http.NewRequest(method, base+"/graphql?"+v.Encode(), nil)
-	} else {
-		b, _ := json.Marshal(params)
-		req, err = http.NewRequest(method, base+"/graphql", bytes.NewReader(b))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	return servertest.RawResponse(t, req)
 }
