@@ -1,12 +1,7 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -34,25 +29,10 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 	servertest.NeedNodeModules(t, frontendDir)
 	s := newTestServer(t)
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "audit.mjs")
-	cmd.Dir = frontendDir
-	cmd.Env = append(os.Environ(), "HEADLINE_URL="+s.URL+"/graphql")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node audit.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
+	lines, out, _ := runNode[auditLine](t, node, frontendDir, "audit.mjs", time.Minute, "HEADLINE_URL="+s.URL+"/graphql")
 	var results []auditLine
 	summary := ""
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var l auditLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("audit.mjs printed %q: %v", sc.Text(), err)
-		}
+	for _, l := range lines {
 		if l.Summary != "" {
 			summary = l.Summary
 			continue
