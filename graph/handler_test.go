@@ -84,11 +84,43 @@ type response struct {
 	status int
 	raw    string
 	Data   map[string]json.RawMessage `json:"data"`
-	Errors []struct {
-		Message    string         `json:"message"`
-		Path       []any          `json:"path"`
-		Extensions map[string]any `json:"extensions"`
-	} `json:"errors"`
+	Errors []gqlError                 `json:"errors"`
+}
+
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// newResponse decodes body, answered with status.
+func newResponse(t *testing.T, status int, body []byte) response {
+	t.Helper()
+	r := response{status: status, raw: string(body)}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, body)
+	}
+	return r
+}
+
+// serveOptions answers query with vars (none sent when nil), by POST as
+// viewer, with a handler of opts (its log discarded) and loaders over
+// profiles.
+func serveOptions(opts graph.Options, profiles dataloaders.ProfileGetter, viewer headline.Viewer, query string, vars map[string]any) *httptest.ResponseRecorder {
+	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := graph.NewHandler(opts)
+	req := map[string]any{"query": query}
+	if vars != nil {
+		req["variables"] = vars
+	}
+	body, _ := json.Marshal(req)
+	r := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	ctx := dataloaders.NewContext(r.Context(), dataloaders.New(profiles, dataloaders.Options{}))
+	ctx = headline.NewContextWithViewer(ctx, viewer)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r.WithContext(ctx))
+	return w
 }
 
 // errorAt returns the message and extensions.code of the error at path
@@ -127,11 +159,7 @@ func (s *handlerServer) post(t *testing.T, query string, headers ...string) resp
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := response{status: resp.StatusCode, raw: string(b)}
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("response is not JSON: %v: %s", err, b)
-	}
-	return r
+	return newResponse(t, resp.StatusCode, b)
 }
 
 // leaks lists what a client must never see of an internal failure.

@@ -1,12 +1,9 @@
 package graph_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,31 +32,13 @@ func (s *limitsStub) Lookup(_ context.Context, keys []dataloaders.Key) dataloade
 	return dataloaders.Results{Users: users, Errs: make([]error, len(keys))}
 }
 
-type limitsResponse struct {
-	Data   json.RawMessage `json:"data"`
-	Errors []struct {
-		Message    string         `json:"message"`
-		Extensions map[string]any `json:"extensions"`
-	} `json:"errors"`
-}
-
-// limitsPost sends query to a handler built with opts and returns the
-// status, the decoded response and how often the store was called.
-func limitsPost(t *testing.T, opts graph.Options, query string) (int, limitsResponse, int64) {
+// limitsPost sends query to a handler built with opts, with no viewer,
+// and returns the decoded response and how often the store was called.
+func limitsPost(t *testing.T, opts graph.Options, query string) (response, int64) {
 	t.Helper()
 	stub := &limitsStub{}
-	srv := graph.NewHandler(opts)
-	body, _ := json.Marshal(map[string]any{"query": query})
-	req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req = req.WithContext(dataloaders.NewContext(req.Context(), dataloaders.New(stub, dataloaders.Options{})))
-	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, req)
-	var resp limitsResponse
-	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
-		t.Fatalf("response %q: %v", rec.Body.String(), err)
-	}
-	return rec.Code, resp, stub.calls.Load()
+	w := serveOptions(opts, stub, headline.Viewer{Err: headline.ErrUnauthorized}, query, nil)
+	return newResponse(t, w.Code, w.Body.Bytes()), stub.calls.Load()
 }
 
 // aliasedUsers is n root fields u1: user(id: "1") … each selecting sub.
@@ -90,10 +69,10 @@ type limitCase struct {
 func runLimitCases(t *testing.T, cases []limitCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, resp, calls := limitsPost(t, tc.opts, tc.query)
+			resp, calls := limitsPost(t, tc.opts, tc.query)
 			if tc.refused == "" {
-				if status != http.StatusOK || len(resp.Errors) > 0 {
-					t.Fatalf("status %d, errors %+v; want an answer", status, resp.Errors)
+				if resp.status != http.StatusOK || len(resp.Errors) > 0 {
+					t.Fatalf("status %d, errors %+v; want an answer", resp.status, resp.Errors)
 				}
 				if strings.Contains(tc.query, "user(") && calls == 0 {
 					t.Errorf("the store was not called for an accepted query")
@@ -102,8 +81,8 @@ func runLimitCases(t *testing.T, cases []limitCase) {
 			}
 			// A validation failure under application/json (GraphQL over
 			// HTTP: 200; gqlgen's own transports said 422).
-			if status != http.StatusOK {
-				t.Errorf("status %d, want 200", status)
+			if resp.status != http.StatusOK {
+				t.Errorf("status %d, want 200", resp.status)
 			}
 			if len(resp.Errors) != 1 {
 				t.Fatalf("errors %+v, want one", resp.Errors)
@@ -115,8 +94,8 @@ func runLimitCases(t *testing.T, cases []limitCase) {
 			if !strings.Contains(e.Message, "exceeds the limit of") {
 				t.Errorf("message %q names no limit", e.Message)
 			}
-			if string(resp.Data) != "" && string(resp.Data) != "null" {
-				t.Errorf("data %s, want none", resp.Data)
+			if resp.Data != nil {
+				t.Errorf("data, want none: %s", resp.raw)
 			}
 			if calls != 0 {
 				t.Errorf("the store was called %d times for a refused query", calls)
@@ -241,9 +220,9 @@ func TestAliasLimitFragmentFanOut(t *testing.T) {
 		fmt.Fprintf(&b, " fragment F%d on User { ...F%d ...F%d }", i, i+1, i+1)
 	}
 	fmt.Fprintf(&b, " fragment F%d on User { n: name }", levels)
-	status, resp, calls := limitsPost(t, graph.Options{}, b.String())
-	if status != http.StatusOK || len(resp.Errors) != 1 || resp.Errors[0].Extensions["limit"] != "aliases" || calls != 0 {
-		t.Fatalf("status %d, errors %+v, store calls %d; want one aliases refusal", status, resp.Errors, calls)
+	resp, calls := limitsPost(t, graph.Options{}, b.String())
+	if resp.status != http.StatusOK || len(resp.Errors) != 1 || resp.Errors[0].Extensions["limit"] != "aliases" || calls != 0 {
+		t.Fatalf("status %d, errors %+v, store calls %d; want one aliases refusal", resp.status, resp.Errors, calls)
 	}
 }
 
@@ -301,7 +280,7 @@ func TestFieldLimit(t *testing.T) {
 }
 
 func TestFieldLimitMessage(t *testing.T) {
-	_, resp, _ := limitsPost(t, graph.Options{MaxFields: 2}, `{ user(id: "1") { ...F ...F } } fragment F on User { name }`)
+	resp, _ := limitsPost(t, graph.Options{MaxFields: 2}, `{ user(id: "1") { ...F ...F } } fragment F on User { name }`)
 	const want = "operation selects 3 fields, which exceeds the limit of 2"
 	if len(resp.Errors) != 1 || resp.Errors[0].Message != want {
 		t.Fatalf("errors %+v, want one %q", resp.Errors, want)
@@ -315,10 +294,10 @@ func TestFieldLimitMessage(t *testing.T) {
 func TestFieldLimitFragmentFanOut(t *testing.T) {
 	query := fanOut(30, "name")
 	start := time.Now()
-	status, resp, calls := limitsPost(t, graph.Options{}, query)
+	resp, calls := limitsPost(t, graph.Options{}, query)
 	elapsed := time.Since(start)
-	if status != http.StatusOK || len(resp.Errors) != 1 || resp.Errors[0].Extensions["limit"] != "fields" || calls != 0 {
-		t.Fatalf("status %d, errors %+v, store calls %d; want one fields refusal", status, resp.Errors, calls)
+	if resp.status != http.StatusOK || len(resp.Errors) != 1 || resp.Errors[0].Extensions["limit"] != "fields" || calls != 0 {
+		t.Fatalf("status %d, errors %+v, store calls %d; want one fields refusal", resp.status, resp.Errors, calls)
 	}
 	const want = "operation selects 1073741825 fields, which exceeds the limit of 1000"
 	if msg := resp.Errors[0].Message; msg != want {

@@ -56,31 +56,13 @@ func goroutineID() string {
 	return id
 }
 
-// serveWith answers query with a handler using rec, over fakeProfiles.
+// serveWith answers query with a handler using rec, over fakeProfiles, as
+// viewer 1.
 func serveWith(t *testing.T, rec *fieldRecorder, query string) response {
 	t.Helper()
 	rec.goroutines = map[string]string{}
-	w := serveOptions(graph.Options{Extensions: []graphql.HandlerExtension{rec}}, query)
-	r := response{status: w.Code, raw: w.Body.String()}
-	if err := json.Unmarshal(w.Body.Bytes(), &r); err != nil {
-		t.Fatalf("response is not JSON: %v: %s", err, w.Body)
-	}
-	return r
-}
-
-// serveOptions answers query, by POST as viewer 1, with a handler of opts
-// (its log discarded) over fakeProfiles.
-func serveOptions(opts graph.Options, query string) *httptest.ResponseRecorder {
-	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := graph.NewHandler(opts)
-	body, _ := json.Marshal(map[string]any{"query": query})
-	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	ctx := dataloaders.NewContext(req.Context(), dataloaders.New(fakeProfiles{}, dataloaders.Options{}))
-	ctx = headline.NewContextWithViewer(ctx, headline.Viewer{UserID: 1})
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req.WithContext(ctx))
-	return w
+	w := serveOptions(graph.Options{Extensions: []graphql.HandlerExtension{rec}}, fakeProfiles{}, headline.Viewer{UserID: 1}, query, nil)
+	return newResponse(t, w.Code, w.Body.Bytes())
 }
 
 func TestUsersMarshalsItsElementsInTheResolversGoroutine(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/headline/headline"
 	"github.com/headline/headline/graph"
 )
 
@@ -44,7 +45,7 @@ func TestPlainFieldsAreWrittenDirectlyUnlessAnInterceptorWantsThem(t *testing.T)
 		__type(name: "User") { name fields { name isDeprecated } }
 		_service { sdl } }`
 	answer := func(rec *pathRecorder) string {
-		w := serveOptions(graph.Options{Extensions: []graphql.HandlerExtension{rec}, Introspection: true}, query)
+		w := serveOptions(graph.Options{Extensions: []graphql.HandlerExtension{rec}, Introspection: true}, fakeProfiles{}, headline.Viewer{UserID: 1}, query, nil)
 		if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"errors"`) {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}

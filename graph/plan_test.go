@@ -1,13 +1,10 @@
 package graph_test
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -39,24 +36,13 @@ func (b *batchRecorder) Lookup(_ context.Context, keys []dataloaders.Key) datalo
 	return dataloaders.Results{Users: users, Errs: make([]error, len(keys))}
 }
 
-type gqlError struct {
-	Message    string         `json:"message"`
-	Path       []any          `json:"path"`
-	Extensions map[string]any `json:"extensions"`
-}
-
 // planPost sends query with vars to a handler built with opts, as viewer,
 // and returns its data, its errors and the batches its lookups made.
 func planPost(t *testing.T, opts graph.Options, viewer headline.Viewer, query string, vars map[string]any) (json.RawMessage, []gqlError, [][]dataloaders.Key) {
 	t.Helper()
 	rec := &batchRecorder{}
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	ctx := dataloaders.NewContext(req.Context(), dataloaders.New(rec, dataloaders.Options{}))
-	req = req.WithContext(headline.NewContextWithViewer(ctx, viewer))
-	w := httptest.NewRecorder()
-	graph.NewHandler(opts).ServeHTTP(w, req)
+	w := serveOptions(opts, rec, viewer, query, vars)
+	// The data raw, to compare in the order of the query.
 	var resp struct {
 		Data   json.RawMessage `json:"data"`
 		Errors []gqlError      `json:"errors"`

@@ -38,9 +38,9 @@ func TestLocalTierSentinelFailover(t *testing.T) {
 		t.Fatalf("WAIT 1: %d replicas have the writes (%v), want 1", n, err)
 	}
 	s.Master.Kill()
-	waitUntil(t, "the tier stopped", 5*time.Second, func() bool { return !e.tier.Usable() })
+	storetest.WaitUntil(t, "the tier stopped", 5*time.Second, func() bool { return !e.tier.Usable() })
 	promoted := s.WaitFailover(t, s.Master.Addr, promotionWithin)
-	took := waitUntil(t, "the tier usable on the promoted master", promotionWithin, e.tier.Usable)
+	took := storetest.WaitUntil(t, "the tier usable on the promoted master", promotionWithin, e.tier.Usable)
 	t.Logf("the sentinels promoted %s; the tier usable %v later", promoted, took)
 	afterFailover(t, e, key, redis.NewClient(&redis.Options{Addr: promoted}))
 }
@@ -92,11 +92,11 @@ func TestLocalTierClusterFailover(t *testing.T) {
 		t.Fatalf("WAIT 1: %d replicas have the writes (%v), want 1", n, err)
 	}
 	victim.Kill()
-	waitUntil(t, "the tier stopped", 5*time.Second, func() bool { return !e.tier.Usable() })
-	waitUntil(t, "a replica promoted", promotionWithin, func() bool { return len(rc.Masters(t)) == 3 })
-	took := waitUntil(t, "the tier usable on the new masters", promotionWithin, e.tier.Usable)
+	storetest.WaitUntil(t, "the tier stopped", 5*time.Second, func() bool { return !e.tier.Usable() })
+	storetest.WaitUntil(t, "a replica promoted", promotionWithin, func() bool { return len(rc.Masters(t)) == 3 })
+	took := storetest.WaitUntil(t, "the tier usable on the new masters", promotionWithin, e.tier.Usable)
 	var promoted string
-	waitUntil(t, "headline's client to learn the promotion", promotionWithin, func() bool {
+	storetest.WaitUntil(t, "headline's client to learn the promotion", promotionWithin, func() bool {
 		cc.ReloadState(ctx)
 		m, err := cc.MasterForKey(ctx, rediscache.ProfileKey(uid))
 		if err == nil {

@@ -75,7 +75,7 @@ func newTierEnv(t testing.TB, topo redis.UniversalOptions, opts store.ProfilesOp
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.p = store.NewProfiles(counted, rediscache.New(client, rediscache.TTLs{}), logger, opts)
 	t.Cleanup(e.p.Close)
-	waitUntil(t, "the local tier usable", 30*time.Second, tier.Usable)
+	storetest.WaitUntil(t, "the local tier usable", 30*time.Second, tier.Usable)
 	return e
 }
 
@@ -84,20 +84,6 @@ func singleNodeTier(t testing.TB, opts store.ProfilesOptions) (*tierEnv, *storet
 	t.Helper()
 	srv := storetest.StartRedisServer(t)
 	return newTierEnv(t, redis.UniversalOptions{Addrs: []string{srv.Addr}}, opts), srv
-}
-
-// waitUntil polls cond until it holds, failing t after within; it returns
-// how long that took.
-func waitUntil(t testing.TB, what string, within time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("no %s after %v", what, within)
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-	return time.Since(start)
 }
 
 func (e *tierEnv) reset() {
@@ -201,7 +187,7 @@ func (e *tierEnv) answersWithin(t *testing.T, since time.Time, bound time.Durati
 // refuse (or evict) a fill that follows.
 func (e *tierEnv) waitInvalidations(t *testing.T, before uint64, n int) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%d invalidations", n), 5*time.Second, func() bool {
+	storetest.WaitUntil(t, fmt.Sprintf("%d invalidations", n), 5*time.Second, func() bool {
 		return e.tier.Stats().Invalidations >= before+uint64(n)
 	})
 }

@@ -321,13 +321,13 @@ func TestLocalTierRedisRestartsEmpty(t *testing.T) {
 	key := store.Key{ID: uid}
 	e.warm(t, key)
 	srv.Kill()
-	waitUntil(t, "the tier suspended", 5*time.Second, func() bool { return !e.tier.Usable() })
+	storetest.WaitUntil(t, "the tier suspended", 5*time.Second, func() bool { return !e.tier.Usable() })
 	e.rename(t, uid, fmt.Sprintf("after-%d", uid))
 	srv.Start(t)
 	answering := time.Now()
 	want := fmt.Sprintf("[after-%d]", uid)
 	took := e.answersWithin(t, answering, 3*time.Second, want, key)
-	usable := waitUntil(t, "the tier usable again", 10*time.Second, e.tier.Usable)
+	usable := storetest.WaitUntil(t, "the tier usable again", 10*time.Second, e.tier.Usable)
 	t.Logf("Redis answering: the new row served %v later; the tier usable again %v later", took, usable+took)
 	e.warm(t, key)
 	if got := fmt.Sprint(e.lookup(key)); got != want {

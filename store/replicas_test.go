@@ -97,15 +97,6 @@ func (e *replicaEnv) uncache(t *testing.T, id headline.UserID) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5s: not %s", what)
-		}
-	}
-}
-
 func inRotation(rs *sqldb.Replicas) bool { return rs.States()[0].Reads }
 
 // TestReplicaLagDoesNotPoisonTheCache updates a user while the replica's SQL
@@ -172,7 +163,7 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 
 	opened := time.Now()
 	c, rs := e.open(t, sqldb.ReplicaOptions{MaxLag: time.Second}, fresh)
-	waitFor(t, "the stopped replica out of rotation", func() bool { return !inRotation(rs) })
+	storetest.WaitUntil(t, "the stopped replica out of rotation", 5*time.Second, func() bool { return !inRotation(rs) })
 	t.Logf("the stopped replica was out of rotation %v after the instance opened (lag read every 50ms)", time.Since(opened).Round(time.Millisecond))
 	if st := rs.States()[0]; st.Why != "behind" {
 		t.Fatalf("replica state %+v, want out as behind", st)
@@ -184,7 +175,7 @@ func TestReplicaLagDoesNotPoisonTheCache(t *testing.T) {
 
 	e.admin(t, e.replica, "START SLAVE SQL_THREAD")
 	e.replica.WaitCaughtUp(t, e.primary)
-	waitFor(t, "the replica back in rotation", func() bool { return inRotation(rs) })
+	storetest.WaitUntil(t, "the replica back in rotation", 5*time.Second, func() bool { return inRotation(rs) })
 	e.uncache(t, id)
 	read("caught-up replica", c, id, "after", 0, 1)
 	if !strings.Contains(e.log.String(), "mysql replica is behind") || !strings.Contains(e.log.String(), "caught up") {
@@ -220,7 +211,7 @@ func TestReplicaFailureIsNotAnError(t *testing.T) {
 	}
 
 	e.replica.Start(t)
-	waitFor(t, "the replica back in rotation", func() bool { return inRotation(rs) })
+	storetest.WaitUntil(t, "the replica back in rotation", 5*time.Second, func() bool { return inRotation(rs) })
 	r0 := e.replica.GlobalStatus(t, "Com_select")
 	if got := e.name(t, p, users[4].ID); got != users[4].Name {
 		t.Fatalf("replica back: %q", got)

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -74,28 +74,32 @@ func startEmbedded(t *testing.T, args ...string) (addr string, out *storetest.Sy
 // startRun is startEmbedded on the settings env, waiting for mode.
 func startRun(t *testing.T, env map[string]string, mode string, args ...string) (addr string, out *storetest.SyncBuffer, stop func() error) {
 	t.Helper()
+	out, stop = runInBackground(t, 10*time.Second, env, append([]string{"-http-addr", "127.0.0.1:0"}, args...)...)
+	addr = waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+) mode=`+mode))
+	return addr, out, stop
+}
+
+// runInBackground runs run with args and env and returns its log and a
+// stop function that ends its context and returns what run returned, or an
+// error if run has not returned within. stop returns the same on every
+// call; the test's cleanup calls it too.
+func runInBackground(t *testing.T, within time.Duration, env map[string]string, args ...string) (out *storetest.SyncBuffer, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &storetest.SyncBuffer{}
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, append([]string{"server", "-http-addr", "127.0.0.1:0"}, args...), envOf(env), out)
-	}()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(10 * time.Second):
-				err = errors.New("run did not return 10s after the context ended")
-			}
-		})
-		return err
-	}
+	go func() { done <- run(ctx, append([]string{"server"}, args...), envOf(env), out) }()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(within):
+			return fmt.Errorf("run has not returned %v after its context ended; log:\n%s", within, out)
+		}
+	})
 	t.Cleanup(func() { _ = stop() })
-	addr = waitForLog(t, out, regexp.MustCompile(`msg=listening addr=(\S+) mode=`+mode))
-	return addr, out, stop
+	return out, stop
 }
 
 func TestRunEmbedded(t *testing.T) {

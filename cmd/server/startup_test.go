@@ -29,30 +29,6 @@ func refusedAddr(t *testing.T) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(storetest.FreePort(t)))
 }
 
-// runInBackground runs run with args and env and returns its log and a
-// function that ends its context and returns what run returned, failing the
-// test if that takes over 5s: "within a few seconds", with room for a
-// loaded machine.
-func runInBackground(t *testing.T, env map[string]string, args ...string) (out *storetest.SyncBuffer, stop func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out = &storetest.SyncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"server"}, args...), envOf(env), out) }()
-	t.Cleanup(cancel)
-	return out, func() error {
-		t.Helper()
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(5 * time.Second):
-			t.Fatalf("run has not returned 5s after its context ended; log:\n%s", out)
-			return nil
-		}
-	}
-}
-
 // shorterStartWait makes start-up give up on MySQL after d, for the test.
 func shorterStartWait(t *testing.T, d time.Duration) {
 	old := mysqlStartWait
@@ -75,7 +51,8 @@ func TestStartWithAMySQLThatNeverAnswers(t *testing.T) {
 	waiting := regexp.MustCompile(`msg="start-up is waiting for mysql to answer" addr=(\S+)`)
 
 	t.Run("server: says what it waits for, and stops when told to", func(t *testing.T) {
-		out, stop := runInBackground(t, env, "-http-addr", "127.0.0.1:0")
+		// Stopped "within a few seconds", with room for a loaded machine.
+		out, stop := runInBackground(t, 5*time.Second, env, "-http-addr", "127.0.0.1:0")
 		if got := waitForLog(t, out, waiting); got != silent.Addr {
 			t.Errorf("waits for %s, want %s", got, silent.Addr)
 		}

@@ -22,7 +22,7 @@ const promotionWithin = 30 * time.Second
 func waitTracking(t testing.TB, tr *Tracker, tier *Tier[string], masters []string) time.Duration {
 	t.Helper()
 	slices.Sort(masters)
-	return waitFor(t, "tracking on "+strings.Join(masters, ","), promotionWithin, func() bool {
+	return storetest.WaitUntil(t, "tracking on "+strings.Join(masters, ","), promotionWithin, func() bool {
 		m := tr.Masters()
 		for _, up := range m {
 			if !up {
@@ -55,7 +55,7 @@ func TestSentinelFailover(t *testing.T) {
 
 	flushes := tier.Stats().Flushes
 	s.Master.Kill()
-	waitFor(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
+	storetest.WaitUntil(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
 	newAddr := s.WaitFailover(t, s.Master.Addr, promotionWithin)
 	took := waitTracking(t, tr, tier, []string{newAddr})
 	t.Logf("the sentinels promoted %s; the tier tracks it %v later", newAddr, took)
@@ -163,18 +163,16 @@ func TestClusterFailover(t *testing.T) {
 // tier's tracking of it, and checks that writes on every master evict.
 func failOver(t *testing.T, rc *storetest.RedisCluster, tier *Tier[string], tr *Tracker, cc *redis.ClusterClient, victimAddr string, k Key) {
 	t.Helper()
-	var victim *storetest.RedisServer
-	for _, n := range rc.Nodes {
-		if n.Addr == victimAddr {
-			victim = n
-		}
+	victim := rc.Node(victimAddr)
+	if victim == nil {
+		t.Fatalf("no node %s in the cluster", victimAddr)
 	}
 	set(t, tier, cc, k, "v", 0)
 	fill(t, tier, cc, k)
 	victim.Kill()
-	waitFor(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
+	storetest.WaitUntil(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
 	var after []string
-	waitFor(t, "a replica promoted", promotionWithin, func() bool {
+	storetest.WaitUntil(t, "a replica promoted", promotionWithin, func() bool {
 		after = nil
 		for _, n := range rc.Masters(t) {
 			after = append(after, n.Addr)
@@ -194,7 +192,7 @@ func failOver(t *testing.T, rc *storetest.RedisCluster, tier *Tier[string], tr *
 	}
 	rc.WaitOK(t, live)
 	var keys map[string]Key
-	waitFor(t, "the reading client to learn the promotion", promotionWithin, func() bool {
+	storetest.WaitUntil(t, "the reading client to learn the promotion", promotionWithin, func() bool {
 		cc.ReloadState(context.Background())
 		keys = clusterKeys(t, cc, after)
 		_, stale := keys[victim.Addr]
@@ -272,6 +270,6 @@ func TestReplicaNotTracked(t *testing.T) {
 	if err := c.SlaveOf(context.Background(), "NO", "ONE").Err(); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, "the tier to be usable on the promoted node", usableWithin, tier.Usable)
+	took := storetest.WaitUntil(t, "the tier to be usable on the promoted node", usableWithin, tier.Usable)
 	t.Logf("usable %v after the promotion", took)
 }

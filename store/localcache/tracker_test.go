@@ -35,7 +35,7 @@ func track(t testing.TB, tier *Tier[string], o *redis.UniversalOptions) *Tracker
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tr.Close() })
-	waitFor(t, "the tier to be usable", usableWithin, tier.Usable)
+	storetest.WaitUntil(t, "the tier to be usable", usableWithin, tier.Usable)
 	return tr
 }
 
@@ -44,20 +44,6 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
-}
-
-// waitFor polls cond until it holds and returns how long that took; the
-// test fails after within.
-func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("no %s after %v", what, within)
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	return time.Since(start)
 }
 
 // fill reads k from Redis as the store will, under a ticket, until a fill
@@ -91,7 +77,7 @@ func fill(t testing.TB, tier *Tier[string], rdb redis.Cmdable, k Key) string {
 // took since the change.
 func evicted(t testing.TB, tier *Tier[string], k Key, since time.Time, what string) {
 	t.Helper()
-	waitFor(t, "eviction of "+k.RedisKey()+" after "+what, evictWithin, func() bool {
+	storetest.WaitUntil(t, "eviction of "+k.RedisKey()+" after "+what, evictWithin, func() bool {
 		_, hit := tier.Get(k)
 		return !hit
 	})
@@ -108,7 +94,7 @@ func set(t testing.TB, tier *Tier[string], outside redis.Cmdable, k Key, v strin
 	if err := outside.Set(context.Background(), k.RedisKey(), v, ttl).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the invalidation of a SET of "+k.RedisKey(), evictWithin, func() bool { return tier.Stats().Invalidations > before })
+	storetest.WaitUntil(t, "the invalidation of a SET of "+k.RedisKey(), evictWithin, func() bool { return tier.Stats().Invalidations > before })
 }
 
 func singleNode(t testing.TB, extra ...string) (*storetest.RedisServer, *redis.UniversalOptions, *redis.Client) {
@@ -206,7 +192,7 @@ func TestOtherKeysDoNotEvict(t *testing.T) {
 	if err := outside.Set(ctx, marker.RedisKey(), "x", time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the marker's invalidation", evictWithin, func() bool { return tier.Stats().Invalidations > before.Invalidations })
+	storetest.WaitUntil(t, "the marker's invalidation", evictWithin, func() bool { return tier.Stats().Invalidations > before.Invalidations })
 	if _, hit := tier.Get(k); !hit {
 		t.Errorf("%v evicted by writes to other keys; stats %+v", k, tier.Stats())
 	}
@@ -312,7 +298,7 @@ func TestReplyAfterInvalidation(t *testing.T) {
 			if err := outside.Set(ctx, k.RedisKey(), "new", 0).Err(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the write's invalidation", evictWithin, func() bool { return tier.Stats().Invalidations > before })
+			storetest.WaitUntil(t, "the write's invalidation", evictWithin, func() bool { return tier.Stats().Invalidations > before })
 			close(d.release)
 			if got := <-stored; got != tc.wantStored {
 				t.Fatalf("Fill stored = %v, want %v", got, tc.wantStored)
@@ -350,7 +336,7 @@ func TestRedisRestart(t *testing.T) {
 	flushes := tier.Stats().Flushes
 	start := time.Now()
 	srv.Kill()
-	waitFor(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
+	storetest.WaitUntil(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
 	t.Logf("tier stopped %v after the kill", time.Since(start))
 	if _, hit := tier.Get(k); hit {
 		t.Error("Get hit with Redis dead")
@@ -365,7 +351,7 @@ func TestRedisRestart(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a few reconnection attempts fail
 	srv.Start(t)
 	start = time.Now()
-	took := waitFor(t, "the tier to be usable again", usableWithin, tier.Usable)
+	took := storetest.WaitUntil(t, "the tier to be usable again", usableWithin, tier.Usable)
 	t.Logf("tier usable %v after Redis answered again", took)
 	if took > 3*time.Second {
 		t.Errorf("usable %v after Redis answered, want within 3s", took)
@@ -404,9 +390,9 @@ func TestTrackingConnectionLost(t *testing.T) {
 			if err := tc.lose(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
+			storetest.WaitUntil(t, "the tier to stop", evictWithin, func() bool { return !tier.Usable() })
 			t.Logf("stopped %v after the connection was lost", time.Since(start))
-			waitFor(t, "the tier to be usable again", usableWithin, tier.Usable)
+			storetest.WaitUntil(t, "the tier to be usable again", usableWithin, tier.Usable)
 			t.Logf("usable again %v after", time.Since(start))
 			if _, hit := tier.Get(k); hit {
 				t.Error("an entry from before the loss survived it")

@@ -443,3 +443,17 @@ func ShortTimeoutClient(t testing.TB, opt *redis.Options) *redis.Client {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// WaitUntil polls cond, every 100 µs, until it holds and returns how long
+// that took; it fails t after within.
+func WaitUntil(t testing.TB, what string, within time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("waited %v for %s", within, what)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return time.Since(start)
+}

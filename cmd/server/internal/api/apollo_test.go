@@ -1,13 +1,8 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -119,26 +114,7 @@ func userJSON(u headline.User) string {
 // token, with the feed's ids, and returns the steps it printed.
 func runApollo(t *testing.T, node, base, token, ids string) ([]apolloStep, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "apollo.mjs")
-	cmd.Dir = frontendDir
-	cmd.Env = append(os.Environ(), "HEADLINE_URL="+base+"/graphql", "HEADLINE_TOKEN="+token, "FEED_IDS="+ids)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node apollo.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
-	var steps []apolloStep
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var st apolloStep
-		if err := json.Unmarshal(sc.Bytes(), &st); err != nil {
-			t.Fatalf("apollo.mjs printed %q: %v", sc.Text(), err)
-		}
-		steps = append(steps, st)
-	}
-	return steps, string(out) + stderr.String()
+	steps, out, stderr := runNode[apolloStep](t, node, frontendDir, "apollo.mjs", time.Minute,
+		"HEADLINE_URL="+base+"/graphql", "HEADLINE_TOKEN="+token, "FEED_IDS="+ids)
+	return steps, out + stderr
 }

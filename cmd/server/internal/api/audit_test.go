@@ -1,14 +1,7 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -36,25 +29,10 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 	servertest.NeedNodeModules(t, frontendDir)
 	s := newTestServer(t)
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "audit.mjs")
-	cmd.Dir = frontendDir
-	cmd.Env = append(os.Environ(), "HEADLINE_URL="+s.URL+"/graphql")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node audit.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
+	lines, out, _ := runNode[auditLine](t, node, frontendDir, "audit.mjs", time.Minute, "HEADLINE_URL="+s.URL+"/graphql")
 	var results []auditLine
 	summary := ""
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var l auditLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("audit.mjs printed %q: %v", sc.Text(), err)
-		}
+	for _, l := range lines {
 		if l.Summary != "" {
 			summary = l.Summary
 			continue
@@ -105,7 +83,8 @@ func TestGraphQLOverHTTPChoices(t *testing.T) {
 		{"PersistedQueryNotFound under application/json: 200, data null", "POST", "", "application/json", apqExtensions(sha256Hex("{ nope }")), 200, "application/json", "null"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, ctype, body := rawExchange(t, s.URL, tc.method, tc.query, tc.ext, tc.accept)
+			a := sendGraphQL(t, tc.method, s.URL, gqlParams{query: tc.query, ext: tc.ext}, "Accept", tc.accept)
+			status, ctype, body := a.status, a.header.Get("Content-Type"), a.body
 			var resp map[string]json.RawMessage
 			if err := json.Unmarshal([]byte(body), &resp); err != nil {
 				t.Fatalf("%d %s: not JSON: %v", status, body, err)
@@ -116,44 +95,4 @@ func TestGraphQLOverHTTPChoices(t *testing.T) {
 			}
 		})
 	}
-}
-
-// rawExchange sends one GraphQL request with Accept accept ("": none) and
-// returns the status, Content-Type and body.
-func rawExchange(t *testing.T, base, method, query string, ext map[string]any, accept string) (int, string, string) {
-	t.Helper()
-	params := map[string]any{}
-	if query != "" {
-		params["query"] = query
-	}
-	if ext != nil {
-		params["extensions"] = ext
-	}
-	var req *http.Request
-	var err error
-	if method == http.MethodGet {
-		v := url.Values{}
-		for k, p := range params {
-			if s, ok := p.(string); ok {
-				v.Set(k, s)
-			} else {
-				b, _ := json.Marshal(p)
-				v.Set(k, string(b))
-			}
-		}
-		req, err = http.NewRequest(method, base+"/graphql?"+v.Encode(), nil)
-	} else {
-		b, _ := json.Marshal(params)
-		req, err = http.NewRequest(method, base+"/graphql", bytes.NewReader(b))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	return servertest.RawResponse(t, req)
 }

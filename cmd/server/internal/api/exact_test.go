@@ -11,7 +11,6 @@ import (
 
 	"github.com/headline/headline"
 	"github.com/headline/headline/cmd/server/internal/servertest"
-	"github.com/headline/headline/store/storetest"
 )
 
 // storedBytes reads user id's profile columns straight from MySQL as the
@@ -61,38 +60,18 @@ func showBytes(u servertest.User) string {
 
 func TestUpdateMeStoresExactlyWhatItAccepted(t *testing.T) {
 	s := newTestServer(t)
-	// Each row is a user of its own, first+i for the i-th row.
-	const rows = 60
-	first := storetest.IDs(t, rows)
-	for i, tc := range exactCases(first) {
-		t.Run(tc.name, func(t *testing.T) {
-			if i >= rows {
-				t.Fatalf("row %d is past the %d ids this test took", i, rows)
-			}
-			s.checkExact(t, first+int64(i), tc)
-		})
-	}
-}
-
-// exactCase is an updateMe input of TestUpdateMeStoresExactlyWhatItAccepted.
-type exactCase struct {
-	name string
-	in   map[string]any
-	// want changes the starting profile into the one stored; nil: the
-	// input is refused with BAD_USER_INPUT naming field, and the row
-	// keeps every byte.
-	want       func(u *headline.User)
-	field, msg string
+	// Each case is a user of its own, one of 60 ids.
+	s.runUpdateCases(t, 60, exactCases, s.checkExact)
 }
 
 // exactCases are the inputs, the i-th for user first+i; each name one sets
 // is unique by that user's id, n(i).
-func exactCases(first int64) []exactCase {
+func exactCases(first int64) []updateCase {
 	n := func(i int64) string { return fmt.Sprint(first + i) }
 	// 27 four-byte characters, and the last 5 digits of the id.
 	emoji32 := strings.Repeat("\U0001f642", 27) + fmt.Sprintf("%05d", (first+5)%100000)
 	photo128 := "https://img.example.com/" + strings.Repeat("\u56fe", 128-len("https://img.example.com/"))
-	return []exactCase{
+	return []updateCase{
 		{name: "an ASCII name",
 			in: map[string]any{"name": "ascii " + n(0)}, want: func(u *headline.User) { u.Name = "ascii " + n(0) }},
 		{name: "a Chinese name and intro",
@@ -152,7 +131,7 @@ func exactCases(first int64) []exactCase {
 }
 
 // checkExact sends tc's input as user id and checks every byte stored.
-func (s *testServer) checkExact(t *testing.T, id int64, tc exactCase) {
+func (s *testServer) checkExact(t *testing.T, id int64, tc updateCase) {
 	before := updateProfile(id)
 	s.ReplaceUsers(t, before)
 	r := s.UpdateMe(t, id, tc.in)

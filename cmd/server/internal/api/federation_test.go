@@ -1,15 +1,10 @@
 package api
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -146,29 +141,7 @@ func usersOfTheSameShape(t *testing.T, s *testServer, url string, rec *costRecor
 func runGateway(t *testing.T, node, url string, articles []article) []gatewayStep {
 	t.Helper()
 	list, _ := json.Marshal(articles)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "gateway.mjs")
-	cmd.Dir = federationDir
-	cmd.Env = append(os.Environ(), "HEADLINE_URL="+url, "ARTICLES="+string(list))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node gateway.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
-	t.Logf("node gateway.mjs ran %v", time.Since(start).Round(time.Millisecond))
-	var steps []gatewayStep
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var st gatewayStep
-		if err := json.Unmarshal(sc.Bytes(), &st); err != nil {
-			t.Fatalf("gateway.mjs printed %q: %v\nstderr:\n%s", sc.Text(), err, stderr.String())
-		}
-		steps = append(steps, st)
-	}
+	steps, _, _ := runNode[gatewayStep](t, node, federationDir, "gateway.mjs", 2*time.Minute, "HEADLINE_URL="+url, "ARTICLES="+string(list))
 	return steps
 }
 

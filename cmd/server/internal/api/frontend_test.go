@@ -1,16 +1,12 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"reflect"
 	"sync"
 	"testing"
@@ -118,7 +114,7 @@ func TestFrontendClient(t *testing.T) {
 
 // runClient runs client.mjs against the server at url as user reader, with
 // the feed's two pages, and returns the steps it printed, and its output.
-func runClient(t *testing.T, node, url string, reader int64, page1, page2 []headline.User) (steps []clientStep, out []byte, stderr string) {
+func runClient(t *testing.T, node, url string, reader int64, page1, page2 []headline.User) (steps []clientStep, stdout, stderr string) {
 	t.Helper()
 	ids := func(us []headline.User) []string {
 		out := make([]string, len(us))
@@ -129,34 +125,11 @@ func runClient(t *testing.T, node, url string, reader int64, page1, page2 []head
 	}
 	pages, _ := json.Marshal([][]string{ids(page1), ids(page2)})
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "client.mjs")
-	cmd.Dir = frontendDir
-	cmd.Env = append(os.Environ(),
+	return runNode[clientStep](t, node, frontendDir, "client.mjs", time.Minute,
 		"HEADLINE_URL="+url+"/graphql",
 		"HEADLINE_TOKEN="+mustMint(t, reader),
 		"FEED_PAGES="+string(pages),
 	)
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	start := time.Now()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node client.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut.String())
-	}
-	t.Logf("node client.mjs ran %v", time.Since(start).Round(time.Millisecond))
-
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var st clientStep
-		if err := json.Unmarshal(sc.Bytes(), &st); err != nil {
-			t.Fatalf("client printed %q: %v", sc.Text(), err)
-		}
-		steps = append(steps, st)
-	}
-	return steps, out, errOut.String()
 }
 
 // unpinned is a count a step does not pin.

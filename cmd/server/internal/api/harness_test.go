@@ -1,9 +1,15 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,4 +161,33 @@ func serveFromServer(t testing.TB, h http.Handler) string {
 	hs.Start()
 	t.Cleanup(hs.Close)
 	return hs.URL
+}
+
+// runNode runs `node script` in dir, with env added to the test's, for at
+// most within, and decodes each line it printed as a T, failing t if the
+// script fails or prints a line that is not one. It returns the lines, and
+// what the script printed to stdout and stderr, for failure messages.
+func runNode[T any](t *testing.T, node, dir, script string, within time.Duration, env ...string) (lines []T, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	start := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\nstdout:\n%s\nstderr:\n%s", script, err, out, errOut.String())
+	}
+	t.Logf("node %s ran %v", script, time.Since(start).Round(time.Millisecond))
+	for line := range strings.Lines(string(out)) {
+		var l T
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%s printed %q: %v\nstderr:\n%s", script, line, err, errOut.String())
+		}
+		lines = append(lines, l)
+	}
+	return lines, string(out), errOut.String()
 }

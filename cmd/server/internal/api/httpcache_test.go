@@ -20,21 +20,43 @@ type answer struct {
 	body   string
 }
 
-// sendGraphQL sends query with vars to base's /graphql by method (GET: in
-// the query string; POST: as a JSON body), with headers (name, value pairs).
-func sendGraphQL(t testing.TB, method, base, query string, vars map[string]any, headers ...string) answer {
+// gqlParams are a GraphQL request's parameters; an empty query and nil
+// variables or extensions are left out.
+type gqlParams struct {
+	query     string
+	vars, ext map[string]any
+}
+
+// sendGraphQL sends p to base's /graphql by method (GET: in the query
+// string; POST: as a JSON body), with headers (name, value pairs; an empty
+// value is not sent).
+func sendGraphQL(t testing.TB, method, base string, p gqlParams, headers ...string) answer {
 	t.Helper()
+	params := map[string]any{}
+	if p.query != "" {
+		params["query"] = p.query
+	}
+	if p.vars != nil {
+		params["variables"] = p.vars
+	}
+	if p.ext != nil {
+		params["extensions"] = p.ext
+	}
 	var req *http.Request
 	var err error
 	if method == http.MethodGet {
-		v := url.Values{"query": {query}}
-		if vars != nil {
-			b, _ := json.Marshal(vars)
-			v.Set("variables", string(b))
+		v := url.Values{}
+		for k, p := range params {
+			if s, ok := p.(string); ok {
+				v.Set(k, s)
+			} else {
+				b, _ := json.Marshal(p)
+				v.Set(k, string(b))
+			}
 		}
 		req, err = http.NewRequest(method, base+"/graphql?"+v.Encode(), nil)
 	} else {
-		b, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+		b, _ := json.Marshal(params)
 		req, err = http.NewRequest(method, base+"/graphql", bytes.NewReader(b))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
@@ -44,7 +66,9 @@ func sendGraphQL(t testing.TB, method, base, query string, vars map[string]any, 
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		if headers[i+1] != "" {
+			req.Header.Set(headers[i], headers[i+1])
+		}
 	}
 	resp, body := servertest.Send(t, req)
 	return answer{status: resp.StatusCode, header: resp.Header, body: body}
@@ -107,7 +131,7 @@ func (tc cacheShape) check(t *testing.T, base, token string) {
 	if tc.auth {
 		headers = []string{"Authorization", "Bearer " + token}
 	}
-	a := sendGraphQL(t, tc.method, base, tc.query, tc.vars, headers...)
+	a := sendGraphQL(t, tc.method, base, gqlParams{query: tc.query, vars: tc.vars}, headers...)
 	wantStatus := tc.status
 	if wantStatus == 0 {
 		wantStatus = http.StatusOK
@@ -148,7 +172,7 @@ func slicesHas(vs []string, v string) bool {
 // answers no-store, with no ETag.
 func TestCacheControlMaxAgeZero(t *testing.T) {
 	s := newTestServer(t, func(c *testConfig) { c.GraphQL.CacheControlMaxAge = 0 })
-	a := sendGraphQL(t, http.MethodGet, s.URL, `{ user(id: "1") { id } users(ids: ["1"]) { id } }`, nil)
+	a := sendGraphQL(t, http.MethodGet, s.URL, gqlParams{query: `{ user(id: "1") { id } users(ids: ["1"]) { id } }`})
 	if a.status != http.StatusOK || a.header.Get("Cache-Control") != "no-store" || a.header.Get("ETag") != "" {
 		t.Errorf("%d, Cache-Control %q, ETag %q; want 200, no-store and none", a.status, a.header.Get("Cache-Control"), a.header.Get("ETag"))
 	}
@@ -158,7 +182,7 @@ func TestCacheControlMaxAgeZero(t *testing.T) {
 // over MAX_BODY_BYTES) is no-store too.
 func TestEdgeErrorsAreNoStore(t *testing.T) {
 	s := newTestServer(t, func(c *testConfig) { c.API.MaxBodyBytes = 1024 })
-	a := sendGraphQL(t, http.MethodPost, s.URL, `{ user(id: "1") { id } }`+strings.Repeat(" ", 2048), nil)
+	a := sendGraphQL(t, http.MethodPost, s.URL, gqlParams{query: `{ user(id: "1") { id } }` + strings.Repeat(" ", 2048)})
 	if a.status != http.StatusRequestEntityTooLarge || a.header.Get("Cache-Control") != "no-store" {
 		t.Errorf("%d, Cache-Control %q; want 413 and no-store", a.status, a.header.Get("Cache-Control"))
 	}
@@ -173,7 +197,7 @@ func TestETagRevalidation(t *testing.T) {
 	id := storetest.IDs(t, 1)
 	s.AddUsers(t, servertest.SeqUsers(id, 1)...)
 	query := fmt.Sprintf(`{ user(id: "%d") { id name intro } }`, id)
-	first := sendGraphQL(t, http.MethodGet, s.URL, query, nil)
+	first := sendGraphQL(t, http.MethodGet, s.URL, gqlParams{query: query})
 	etag := first.header.Get("ETag")
 	if first.status != http.StatusOK || etag == "" || !strings.HasPrefix(etag, `"`) {
 		t.Fatalf("%d, ETag %q: want 200 and a strong ETag", first.status, etag)
@@ -194,7 +218,7 @@ func TestETagRevalidation(t *testing.T) {
 			if tc.accept != "" {
 				h = append(h, "Accept", tc.accept)
 			}
-			a := sendGraphQL(t, http.MethodGet, s.URL, query, nil, h...)
+			a := sendGraphQL(t, http.MethodGet, s.URL, gqlParams{query: query}, h...)
 			if a.status != tc.want || a.header.Get("ETag") != etag || a.header.Get("Cache-Control") != "max-age=60, public" || !slicesHas(a.header.Values("Vary"), "Accept") {
 				t.Fatalf("%d, ETag %q, Cache-Control %q, Vary %q; want %d with the same caching headers",
 					a.status, a.header.Get("ETag"), a.header.Get("Cache-Control"), a.header.Values("Vary"), tc.want)
@@ -211,7 +235,7 @@ func TestETagRevalidation(t *testing.T) {
 		if r := s.UpdateMe(t, id, map[string]any{"intro": "changed"}); len(r.Errors) > 0 {
 			t.Fatalf("updateMe: %s", r.Raw)
 		}
-		a := sendGraphQL(t, http.MethodGet, s.URL, query, nil, "If-None-Match", etag)
+		a := sendGraphQL(t, http.MethodGet, s.URL, gqlParams{query: query}, "If-None-Match", etag)
 		if a.status != http.StatusOK || !strings.Contains(a.body, `"intro":"changed"`) || a.header.Get("ETag") == etag || a.header.Get("ETag") == "" {
 			t.Errorf("%d %s, ETag %q; want 200, the new intro, a new ETag", a.status, a.body, a.header.Get("ETag"))
 		}

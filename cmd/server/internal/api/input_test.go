@@ -231,46 +231,41 @@ func TestComplexityLimit(t *testing.T) {
 	s.AddUsers(t, servertest.SeqUsers(first, 100)...)
 	const limit = 1000 // COMPLEXITY_LIMIT's default
 
-	refused := []struct {
-		name           string
-		query          string
-		wantComplexity int
-	}{
-		{"a query of complexity 1001, one over", complexityQuery(first, last+` { id name photo }`), 1001},
-		{"four users(ids:) lists, complexity 1999", complexityQuery(first, fmt.Sprintf(`c: users(ids: %[1]s) { %[2]s } d: users(ids: %[1]s) { %[2]s }`, servertest.IDList(seqIDs(first, 100)), userFields)), 997 + 2*501},
+	tooComplex := func(complexity int) string {
+		return fmt.Sprintf("operation has complexity %d, which exceeds the limit of %d", complexity, limit)
 	}
-	for _, tc := range refused {
-		// A request error (the operation never runs): 200 under
-		// application/json, as GraphQL over HTTP has it.
-		t.Run(tc.name+" is refused with COMPLEXITY_LIMIT_EXCEEDED and looks nothing up", func(t *testing.T) {
-			s.wantComplexityRefused(t, tc.query, tc.wantComplexity, limit)
+
+	for _, tc := range []struct {
+		name, query, code, msg string
+	}{
+		{"a query of complexity 1001, one over, is refused with COMPLEXITY_LIMIT_EXCEEDED and looks nothing up",
+			complexityQuery(first, last+` { id name photo }`), "COMPLEXITY_LIMIT_EXCEEDED", tooComplex(1001)},
+		{"four users(ids:) lists, complexity 1999, is refused with COMPLEXITY_LIMIT_EXCEEDED and looks nothing up",
+			complexityQuery(first, fmt.Sprintf(`c: users(ids: %[1]s) { %[2]s } d: users(ids: %[1]s) { %[2]s }`, servertest.IDList(seqIDs(first, 100)), userFields)),
+			"COMPLEXITY_LIMIT_EXCEEDED", tooComplex(997 + 2*501)},
+		// Thousands of aliased fields never reach the complexity limit:
+		// the parser's token limit (2000 tokens) refuses 2000 of them
+		// before validation, and the alias limit, which runs before
+		// complexity, refuses 120 (about 1,300 tokens).
+		{"2000 aliased user fields are refused and look nothing up",
+			aliasedUsers(first, 2000), "GRAPHQL_PARSE_FAILED", "exceeded token limit of 2000"},
+		{"120 aliased user fields are refused and look nothing up",
+			aliasedUsers(first, 120), "GRAPHQL_VALIDATION_FAILED", "operation has 120 aliased fields, which exceeds the limit of 100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.wantRequestRefused(t, tc.query, tc.code, tc.msg)
 		})
 	}
 
 	t.Run("a query of complexity 1000, at the limit, is served in one batch", func(t *testing.T) {
 		s.wantComplexityServed(t, first, last)
 	})
-
-	// Thousands of aliased fields never reach the complexity limit: the
-	// parser's token limit (2000 tokens) refuses 2000 of them before
-	// validation, and the alias limit, which runs before complexity,
-	// refuses 120 (about 1,300 tokens).
-	for _, tc := range []struct {
-		n         int
-		code, msg string
-	}{
-		{2000, "GRAPHQL_PARSE_FAILED", "exceeded token limit of 2000"},
-		{120, "GRAPHQL_VALIDATION_FAILED", "operation has 120 aliased fields, which exceeds the limit of 100"},
-	} {
-		t.Run(fmt.Sprintf("%d aliased user fields are refused and look nothing up", tc.n), func(t *testing.T) {
-			s.wantAliasesRefused(t, aliasedUsers(first, tc.n), tc.code, tc.msg)
-		})
-	}
 }
 
-// wantComplexityRefused posts query, of complexity wantComplexity, and
-// wants it refused over limit before any lookup.
-func (s *testServer) wantComplexityRefused(t *testing.T, query string, wantComplexity, limit int) {
+// wantRequestRefused posts query and wants it refused with code and msg
+// before any lookup: a request error (the operation never runs), answered
+// under application/json with 200 (GraphQL over HTTP; gqlgen said 422).
+func (s *testServer) wantRequestRefused(t *testing.T, query, code, msg string) {
 	s.ResetCounts()
 	r := s.Post(t, query, nil)
 	if got, want := r.Status, http.StatusOK; got != want {
@@ -280,11 +275,11 @@ func (s *testServer) wantComplexityRefused(t *testing.T, query string, wantCompl
 		t.Fatalf("got %d errors, want 1: %.300s", len(r.Errors), r.Raw)
 	}
 	e := r.Errors[0]
-	if got, want := e.Extensions["code"], "COMPLEXITY_LIMIT_EXCEEDED"; got != want {
-		t.Errorf("extensions.code = %v, want %q", got, want)
+	if got := e.Extensions["code"]; got != code {
+		t.Errorf("extensions.code = %v, want %q", got, code)
 	}
-	if want := fmt.Sprintf("operation has complexity %d, which exceeds the limit of %d", wantComplexity, limit); e.Message != want {
-		t.Errorf("message = %q, want %q", e.Message, want)
+	if got := e.Message; got != msg {
+		t.Errorf("message = %q, want %q", got, msg)
 	}
 	if r.Data != nil {
 		t.Errorf("data = %v, want none", r.Data)
@@ -312,31 +307,6 @@ func (s *testServer) wantComplexityServed(t *testing.T, first int64, last string
 	if got := s.RC.Count("MGET"); got != 1 {
 		t.Errorf("MGET = %d, want 1 (%s)", got, s.RC)
 	}
-}
-
-// wantAliasesRefused posts query, of too many aliased fields, and wants it
-// refused with code and msg before any lookup: a request error, answered
-// under application/json with 200 (GraphQL over HTTP; gqlgen said 422).
-func (s *testServer) wantAliasesRefused(t *testing.T, query, code, msg string) {
-	s.ResetCounts()
-	r := s.Post(t, query, nil)
-	if got, want := r.Status, http.StatusOK; got != want {
-		t.Errorf("status = %d, want %d", got, want)
-	}
-	if len(r.Errors) != 1 {
-		t.Fatalf("got %d errors, want 1: %.300s", len(r.Errors), r.Raw)
-	}
-	e := r.Errors[0]
-	if got := e.Extensions["code"]; got != code {
-		t.Errorf("extensions.code = %v, want %q", got, code)
-	}
-	if got := e.Message; got != msg {
-		t.Errorf("message = %q, want %q", got, msg)
-	}
-	if r.Data != nil {
-		t.Errorf("data = %v, want none", r.Data)
-	}
-	s.requireNoLookups(t)
 }
 
 func seqIDs(first int64, n int) []int64 {

@@ -296,24 +296,7 @@ func TestTrustedDocumentsClient(t *testing.T) {
 func runTrustedClient(t *testing.T, node, url string, reader int64, feed []string) []trustedStep {
 	t.Helper()
 	ids, _ := json.Marshal(feed)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "client.mjs")
-	cmd.Dir = trustedDir
-	cmd.Env = append(os.Environ(), "HEADLINE_URL="+url, "HEADLINE_TOKEN="+mustMint(t, reader), "FEED_IDS="+string(ids))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node client.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
-	var steps []trustedStep
-	for line := range strings.Lines(string(out)) {
-		var st trustedStep
-		if err := json.Unmarshal([]byte(line), &st); err != nil {
-			t.Fatalf("client.mjs printed %q: %v\nstderr:\n%s", line, err, stderr.String())
-		}
-		steps = append(steps, st)
-	}
+	steps, _, _ := runNode[trustedStep](t, node, trustedDir, "client.mjs", time.Minute,
+		"HEADLINE_URL="+url, "HEADLINE_TOKEN="+mustMint(t, reader), "FEED_IDS="+string(ids))
 	return steps
 }

@@ -102,40 +102,46 @@ func wantRefused(t *testing.T, r servertest.Response, code, field, msg string) {
 	}
 }
 
-func TestUpdateMeValidation(t *testing.T) {
-	s := newTestServer(t)
-	// Each row is a user of its own, first+i.
-	const rows = 30
+// updateCase is an updateMe input, sent as a user that starts as
+// updateProfile.
+type updateCase struct {
+	name string
+	in   map[string]any
+	// want changes the starting profile into the one stored; nil: the
+	// input is refused with BAD_USER_INPUT naming field, with msg in its
+	// message, and the row keeps every byte.
+	want       func(u *headline.User)
+	field, msg string
+}
+
+// runUpdateCases takes rows ids, first onwards, and runs each of
+// cases(first) as a subtest: check(t, first+i, tc) for the i-th.
+func (s *testServer) runUpdateCases(t *testing.T, rows int, cases func(first int64) []updateCase, check func(t *testing.T, id int64, tc updateCase)) {
+	t.Helper()
 	first := storetest.IDs(t, rows)
-	for i, tc := range validationCases(first) {
+	for i, tc := range cases(first) {
 		t.Run(tc.name, func(t *testing.T) {
 			if i >= rows {
 				t.Fatalf("row %d is past the %d ids this test took", i, rows)
 			}
-			s.checkValidation(t, first+int64(i), tc)
+			check(t, first+int64(i), tc)
 		})
 	}
 }
 
-// validationCase is an updateMe input of TestUpdateMeValidation.
-type validationCase struct {
-	name string
-	in   map[string]any
-	// want changes the starting profile into the one stored; nil: the
-	// input is refused with BAD_USER_INPUT naming field, and nothing
-	// changes.
-	want  func(u *headline.User)
-	field string
-	msg   string
+func TestUpdateMeValidation(t *testing.T) {
+	s := newTestServer(t)
+	// Each case is a user of its own, one of 30 ids.
+	s.runUpdateCases(t, 30, validationCases, s.checkValidation)
 }
 
 // validationCases are the inputs, the i-th for user first+i; the names
 // they set end in that user's id, n(i).
-func validationCases(first int64) []validationCase {
+func validationCases(first int64) []updateCase {
 	cjk := func(n int) string { return strings.Repeat("界", n) }
 	photo128 := "https://x/" + strings.Repeat("p", 128-len("https://x/"))
 	n := func(i int64) string { return fmt.Sprint(first + i) }
-	return []validationCase{
+	return []updateCase{
 		{name: "name omitted: the other fields change, the name stays",
 			in: map[string]any{"intro": "only the intro"}, want: func(u *headline.User) { u.Intro = servertest.Ptr("only the intro") }},
 		{name: "name unchanged: the user's own name is not taken",
@@ -195,7 +201,7 @@ func validationCases(first int64) []validationCase {
 
 // checkValidation sends tc's input as user id and checks the answer and
 // the row.
-func (s *testServer) checkValidation(t *testing.T, id int64, tc validationCase) {
+func (s *testServer) checkValidation(t *testing.T, id int64, tc updateCase) {
 	before := updateProfile(id)
 	s.ReplaceUsers(t, before)
 	r := s.UpdateMe(t, id, tc.in)
