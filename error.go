@@ -32,6 +32,10 @@ const MsgUnauthorized = "User must be authorized."
 // none: no access token, or one naming a user who no longer exists.
 var ErrUnauthorized = &Error{Code: ECodeUnauthenticated, Message: MsgUnauthorized}
 
+// ErrDisabled refuses a signed-in user whose account is disabled: the
+// Toutiao backend's 403 message, word for word.
+var ErrDisabled = &Error{Code: ECodeForbidden, Message: "User denied."}
+
 // ErrNoSuchUser says an id names no user where one must exist (an update of
 // an account that was deleted).
 var ErrNoSuchUser = errors.New("no such user")

@@ -150,7 +150,8 @@ func NewHandler(opts Options) http.Handler {
 	cfg.Complexity.Query.__resolve_entities = func(childComplexity int, reps []map[string]any) int {
 		return 1 + len(reps)*childComplexity
 	}
-	srv := handler.New(NewExecutableSchema(cfg))
+	es := NewExecutableSchema(cfg)
+	srv := handler.New(es)
 	// First, so that it has the last word on every answer; it only
 	// intercepts responses, so the Extensions still wrap the operation.
 	srv.Use(errorCap{})
@@ -159,7 +160,7 @@ func NewHandler(opts Options) http.Handler {
 	}
 	// As the GraphQL-over-HTTP spec has them; answers by GET carry the
 	// Cache-Control of the schema's @cacheControl hints (transport.go).
-	srv.AddTransport(getTransport{hints: newCacheHints(NewExecutableSchema(cfg).Schema(), opts.CacheControlMaxAge)})
+	srv.AddTransport(getTransport{hints: newCacheHints(es.Schema(), opts.CacheControlMaxAge)})
 	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(newDocCache(opts.QueryCacheSize, opts.QueryCacheBytes))
 	srv.SetParserTokenLimit(opts.MaxTokens)

@@ -34,7 +34,7 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input UpdateMeInput) (*
 	case account == nil:
 		return nil, headline.ErrUnauthorized
 	case disabled:
-		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
+		return nil, headline.ErrDisabled
 	case r.Profiles == nil:
 		return nil, errNoUpdater
 	}
@@ -60,7 +60,7 @@ func (r *queryResolver) Me(ctx context.Context) (*headline.User, error) {
 		return nil, headline.ErrUnauthorized
 	}
 	if disabled {
-		return nil, headline.Errorf(headline.ECodeForbidden, "User denied.")
+		return nil, headline.ErrDisabled
 	}
 	return u, nil
 }

@@ -6,6 +6,8 @@ import (
 	"go/format"
 	"go/parser"
 	"go/token"
+	"iter"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -84,19 +86,11 @@ func rewrite(src []byte, p plan) ([]byte, error) {
 		}
 		fieldContexts += r.replaceCalls(fn, "NewScalarFieldContext", "gqlgenrt.NewScalarFieldContext")
 	}
-	for name := range p.lists {
-		if !seen[name] {
-			r.problem("gqlgen wrote no %s", name)
-		}
-	}
-	for name := range p.plainObjects {
-		if !seen[name] {
-			r.problem("gqlgen wrote no %s", name)
-		}
-	}
-	for name := range p.plainFields {
-		if !seen[name] {
-			r.problem("gqlgen wrote no %s", name)
+	for _, planned := range []iter.Seq[string]{maps.Keys(p.lists), maps.Keys(p.plainObjects), maps.Keys(p.plainFields)} {
+		for name := range planned {
+			if !seen[name] {
+				r.problem("gqlgen wrote no %s", name)
+			}
 		}
 	}
 	if fieldContexts == 0 {
