@@ -51,6 +51,15 @@ type persistedQueries struct {
 	// must then be the safelist's alone, which registers nothing.
 	only     bool
 	safelist *PersistedDocuments
+	// apq is gqlgen's extension over store, which only looks queries up
+	// (lookupOnly): made once, by newPersistedQueries.
+	apq extension.AutomaticPersistedQuery
+}
+
+// newPersistedQueries finishes p: gqlgen's extension over its store.
+func newPersistedQueries(p persistedQueries) persistedQueries {
+	p.apq = extension.AutomaticPersistedQuery{Cache: lookupOnly{p.store}}
+	return p
 }
 
 var (
@@ -69,8 +78,7 @@ func (persistedQueries) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
 	sent := raw.Query != ""
-	apq := extension.AutomaticPersistedQuery{Cache: lookupOnly{p.store}}
-	if err := apq.MutateOperationParameters(ctx, raw); err != nil {
+	if err := p.apq.MutateOperationParameters(ctx, raw); err != nil {
 		code, _ := err.Extensions["code"].(string)
 		switch {
 		case p.only && code == "PERSISTED_QUERY_NOT_FOUND":

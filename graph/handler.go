@@ -198,9 +198,9 @@ func interceptsPlainFields(ext graphql.HandlerExtension) bool {
 func (o Options) persistedQueries() graphql.HandlerExtension {
 	switch {
 	case o.PersistedDocumentsOnly:
-		return persistedQueries{store: documentStore{docs: o.PersistedDocuments}, safelist: o.PersistedDocuments, only: true}
+		return newPersistedQueries(persistedQueries{store: documentStore{docs: o.PersistedDocuments}, safelist: o.PersistedDocuments, only: true})
 	case o.APQ != nil || o.PersistedDocuments != nil:
-		return persistedQueries{store: documentStore{docs: o.PersistedDocuments, next: o.APQ}, maxBytes: o.APQMaxBytes}
+		return newPersistedQueries(persistedQueries{store: documentStore{docs: o.PersistedDocuments, next: o.APQ}, maxBytes: o.APQMaxBytes})
 	}
 	return persistedQueriesOff{}
 }
