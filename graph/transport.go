@@ -335,7 +335,8 @@ func acceptPart(part string) (media string, q float64) {
 }
 
 // parseQ reads a qvalue of RFC 9110 (12.4.2): 0 to 1, at most three
-// decimals; anything else is 0.
+// decimals; a 1 with other digits than 0 after its point (1.5, which the
+// RFC does not allow) is read as 1, anything else malformed as 0.
 func parseQ(v string) float64 {
 	if len(v) == 0 || len(v) > 5 || (v[0] != '0' && v[0] != '1') {
 		return 0

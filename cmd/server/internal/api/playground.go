@@ -101,8 +101,9 @@ func checkPackage(dir, pkg, version string) error {
 // its "Loading…" when they cannot be fetched — on a closed network the
 // page would otherwise stay blank — saying what failed and how to serve
 // them from the server. The page is gqlgen's own, unchanged but for that
-// (its scripts' SRI included); it depends on no request, so it is rendered
-// once.
+// (its scripts' SRI included); it depends on no request, so that page is
+// rendered once. With the scripts served locally, gqlgen's handler renders
+// it for each request.
 func playgroundHandler(opts []playground.GraphiqlConfigOption, fromCDN bool) http.Handler {
 	gqlgen := playground.Handler("headline", "/graphql", opts...)
 	if !fromCDN {

@@ -36,7 +36,7 @@ type Pacer struct {
 	held    func() int64
 
 	stopped atomic.Bool
-	last    atomic.Int64 // the percent set last, for tests and logs
+	last    atomic.Int64 // the percent set last, for tests
 	sample  []metrics.Sample
 }
 

@@ -237,14 +237,6 @@ func (l *ConsoleLog) Errors() []string {
 // Where GraphiQL 4 (the Playground gqlgen serves) keeps its editors: each is
 // a CodeMirror 5 instance, reachable from its element.
 const (
-	queryEditor    = `.graphiql-query-editor .CodeMirror`
-	responseEditor = `.result-window .CodeMirror`
-	runButton      = `.graphiql-execute-button`
-)
-
-// Where GraphiQL 4 (the Playground gqlgen serves) keeps its editors: each is
-// a CodeMirror 5 instance, reachable from its element.
-const (
 	QueryEditor    = `.graphiql-query-editor .CodeMirror`
 	ResponseEditor = `.result-window .CodeMirror`
 	RunButton      = `.graphiql-execute-button`
