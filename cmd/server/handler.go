@@ -37,7 +37,8 @@ func newHandler(cfg *Config, log *slog.Logger, env *env, tracer trace.TracerProv
 		GraphQL:    cfg.GraphQL,
 		Options:    cfg.API,
 	}
-	d.Options.InFlightWait = cfg.HTTP.ReadTimeout
+	// A request waits for its turn no longer than it may take to be read.
+	d.Options.InFlightWait = cfg.HTTP.WithDefaults().ReadTimeout
 	if env.replicas != nil {
 		d.Ready.Replicas = env.replicas
 	}

@@ -87,7 +87,8 @@ var DefaultServerOptions = ServerOptions{
 	IdleTimeout:       120 * time.Second,
 }
 
-func (o ServerOptions) withDefaults() ServerOptions {
+// WithDefaults is o with each zero or negative timeout DefaultServerOptions'.
+func (o ServerOptions) WithDefaults() ServerOptions {
 	d := DefaultServerOptions
 	for _, f := range []struct{ v, def *time.Duration }{
 		{&o.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&o.ReadTimeout, &d.ReadTimeout},
@@ -103,7 +104,7 @@ func (o ServerOptions) withDefaults() ServerOptions {
 // NewServer is the HTTP server of h, with o's timeouts and a 64 KiB bound
 // on a request's headers, logging its errors to log.
 func NewServer(h http.Handler, o ServerOptions, log *slog.Logger) *http.Server {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,

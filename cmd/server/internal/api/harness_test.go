@@ -63,7 +63,7 @@ func newTestConfig(adjust ...func(*testConfig)) *testConfig {
 		LogRequests: true,
 	}
 	c.GraphQL.Introspection = true
-	c.API.InFlightWait = 10 * time.Second // HTTP_READ_TIMEOUT
+	c.API.InFlightWait = DefaultServerOptions.ReadTimeout // HTTP_READ_TIMEOUT
 	for _, f := range adjust {
 		f(c)
 	}
